@@ -1,0 +1,105 @@
+"""The corpus a reader returns: dialogues of utterances with per-modality features.
+
+A reader (one module per file format, or the synthetic generator) builds a ``Corpus``; the
+training loop never sees files. Features per utterance are either one vector ``(D,)`` or a
+frame sequence ``(T, D)``; every utterance of a corpus uses the same form per modality.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+MODALITIES = ("audio", "text", "vision")
+# Short names used in the papers' ablation tables (S = speech).
+MODALITY_LETTERS = {"audio": "S", "text": "T", "vision": "V"}
+TASKS = ("classification", "regression")
+
+
+@dataclass
+class Dialogue:
+    """One conversation (or, for corpora without dialogue, one video with its clips)."""
+
+    id: str
+    split: str  # "train" | "valid" | "test"
+    speakers: np.ndarray  # (L,) int, per-dialogue speaker index
+    labels: np.ndarray  # (L,) int class id; -1 where the corpus has none
+    values: np.ndarray  # (L,) float regression target; NaN where the corpus has none
+    features: dict[str, list[np.ndarray]]  # modality -> per utterance (D,) or (T, D) float32
+    utterance_ids: list[str] = field(default_factory=list)
+    session: str | None = None  # e.g. IEMOCAP "Ses01"; used by leave-one-session-out
+
+    def __len__(self) -> int:
+        return int(len(self.labels))
+
+
+@dataclass
+class Corpus:
+    """A whole dataset under one protocol, ready to be batched."""
+
+    name: str
+    task: str  # "classification" | "regression"
+    label_names: list[str]
+    dialogues: list[Dialogue]
+    protocol: str = "standard"
+    info: dict[str, Any] = field(default_factory=dict)  # counts, source files, warnings
+
+    @property
+    def modalities(self) -> list[str]:
+        if not self.dialogues:
+            return []
+        return [m for m in MODALITIES if m in self.dialogues[0].features]
+
+    @property
+    def dims(self) -> dict[str, int]:
+        first = self.dialogues[0]
+        return {m: int(first.features[m][0].shape[-1]) for m in self.modalities}
+
+    @property
+    def frames(self) -> dict[str, bool]:
+        """Per modality: True when utterances are frame sequences ``(T, D)``."""
+        first = self.dialogues[0]
+        return {m: first.features[m][0].ndim == 2 for m in self.modalities}
+
+    def split(self, name: str) -> list[Dialogue]:
+        return [d for d in self.dialogues if d.split == name]
+
+    def split_names(self) -> list[str]:
+        return [s for s in ("train", "valid", "test") if any(d.split == s for d in self.dialogues)]
+
+    def class_counts(self, split: str | None = None) -> dict[str, int]:
+        dialogues = self.dialogues if split is None else self.split(split)
+        labels = np.concatenate([d.labels for d in dialogues]) if dialogues else np.array([])
+        return {n: int((labels == i).sum()) for i, n in enumerate(self.label_names)}
+
+    def counts(self) -> dict[str, int]:
+        return {s: int(sum(len(d) for d in self.split(s))) for s in self.split_names()}
+
+    def fingerprint(self) -> str:
+        """sha256 over everything a model sees: ids, splits, labels, speakers, features."""
+        h = hashlib.sha256()
+        h.update(f"{self.name}|{self.task}|{self.protocol}|{self.label_names}".encode())
+        for d in self.dialogues:
+            h.update(f"{d.id}|{d.split}".encode())
+            for arr in (d.speakers, d.labels, d.values):
+                h.update(np.ascontiguousarray(arr).tobytes())
+            for m in sorted(d.features):
+                h.update(m.encode())
+                for x in d.features[m]:
+                    h.update(np.ascontiguousarray(x, dtype=np.float32).tobytes())
+        return h.hexdigest()
+
+    def select_modalities(self, modalities: list[str]) -> "Corpus":
+        """A view of the corpus with only ``modalities`` kept (order of MODALITIES)."""
+        keep = [m for m in MODALITIES if m in modalities]
+        dialogues = [
+            Dialogue(
+                d.id, d.split, d.speakers, d.labels, d.values,
+                {m: d.features[m] for m in keep}, d.utterance_ids, d.session,
+            )
+            for d in self.dialogues
+        ]
+        return Corpus(self.name, self.task, self.label_names, dialogues, self.protocol, self.info)

@@ -1,0 +1,80 @@
+"""One small registry class; instances hold models, datasets and extractors.
+
+A duplicate name is an error; a miss names the closest valid names. Every list shown to a
+user comes from a registry, never from a hand-kept list.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Generic, Iterator, TypeVar
+
+from merbench.errors import MerbenchError
+
+T = TypeVar("T")
+
+
+def closest(name: str, valid: list[str] | tuple[str, ...] | Any) -> str:
+    """' (did you mean X?)' for the nearest valid name, or '' when nothing is close."""
+    matches = difflib.get_close_matches(str(name), [str(v) for v in valid], n=1, cutoff=0.5)
+    return f" (did you mean {matches[0]!r}?)" if matches else ""
+
+
+@dataclass
+class Entry(Generic[T]):
+    name: str
+    obj: T
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class Registry(Generic[T]):
+    """Named entries of one kind (``kind`` is used in error messages)."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._entries: dict[str, Entry[T]] = {}
+
+    def register(self, name: str, obj: T | None = None, **meta: Any) -> Any:
+        """Register ``obj`` under ``name``; usable as a decorator when ``obj`` is omitted."""
+
+        def add(target: T) -> T:
+            if name in self._entries:
+                raise ValueError(f"{self.kind} {name!r} is registered twice")
+            self._entries[name] = Entry(name, target, dict(meta))
+            return target
+
+        if obj is None:
+            return add
+        return add(obj)
+
+    def entry(self, name: str) -> Entry[T]:
+        try:
+            return self._entries[name]
+        except KeyError:
+            valid = ", ".join(sorted(self._entries))
+            raise MerbenchError(
+                f"unknown {self.kind} {name!r}{closest(name, self._entries)}; valid: {valid}"
+            ) from None
+
+    def get(self, name: str) -> T:
+        return self.entry(name).obj
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def entries(self) -> Iterator[Entry[T]]:
+        for name in self.names():
+            yield self._entries[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+Factory = Callable[..., Any]
+MODELS: Registry[Factory] = Registry("model")
+DATASETS: Registry[Factory] = Registry("dataset")
+EXTRACTORS: Registry[Factory] = Registry("extractor")
