@@ -103,3 +103,57 @@ class Corpus:
             for d in self.dialogues
         ]
         return Corpus(self.name, self.task, self.label_names, dialogues, self.protocol, self.info)
+
+
+# --- What a file-format reader returns before feature extraction --------------------------
+
+
+@dataclass
+class RawUtterance:
+    """One utterance as a release describes it: text and where its media lie."""
+
+    id: str
+    speaker: str
+    label: int  # class id in the corpus's label set; -1 = none
+    value: float = float("nan")  # regression target (MOSEI sentiment); NaN = none
+    text: str | None = None
+    audio_path: str | None = None  # a wav per utterance, or a whole-dialogue file + interval
+    audio_interval: tuple[float, float] | None = None  # seconds, within audio_path
+    video_path: str | None = None
+    video_interval: tuple[float, float] | None = None  # seconds, within video_path
+
+
+@dataclass
+class RawDialogue:
+    id: str
+    split: str  # "train" | "valid" | "test"
+    utterances: list[RawUtterance]
+    session: str | None = None
+    # Formats that ship features (DialogueRNN pickles, MMSA pickles, .csd files) fill this:
+    # modality -> per utterance (D,) or (T, D) float32.
+    features: dict[str, list[np.ndarray]] = field(default_factory=dict)
+
+
+@dataclass
+class RawCorpus:
+    """A parsed release: what extraction turns into a ``Corpus``."""
+
+    name: str
+    task: str
+    label_names: list[str]
+    dialogues: list[RawDialogue]
+    protocol: str
+    info: dict[str, Any] = field(default_factory=dict)  # counts, warnings, source files
+
+    def fingerprint(self) -> str:
+        """sha256 of what was read: ids, splits, speakers, labels, texts, media paths, features."""
+        h = hashlib.sha256(f"{self.name}|{self.task}|{self.protocol}|{self.label_names}".encode())
+        for d in self.dialogues:
+            h.update(f"{d.id}|{d.split}|{d.session}".encode())
+            for u in d.utterances:
+                h.update(repr((u.id, u.speaker, u.label, u.value, u.text, u.audio_path,
+                               u.audio_interval, u.video_path, u.video_interval)).encode())
+            for m in sorted(d.features):
+                for x in d.features[m]:
+                    h.update(np.ascontiguousarray(x, dtype=np.float32).tobytes())
+        return h.hexdigest()

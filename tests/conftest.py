@@ -1,0 +1,34 @@
+"""Shared fixtures: a tiny synthetic corpus and the shared-data location."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import merbench.data  # noqa: F401  (registers datasets)
+import merbench.models  # noqa: F401  (registers models)
+from merbench.registry import DATASETS
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+IEMOCAP_PKL = SHARED / "data" / "iemocap" / "iemocap.pkl"
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus():
+    return DATASETS.get("synthetic")(n_dialogues=6, n_utterances=36, audio_dim=6, text_dim=8,
+                                     vision_dim=5, seed=1)
+
+
+@pytest.fixture(scope="session")
+def tiny_frames_corpus():
+    return DATASETS.get("synthetic")(n_dialogues=6, n_utterances=36, audio_dim=6, text_dim=8,
+                                     vision_dim=5, frames=True, min_frames=2, max_frames=5, seed=1)
+
+
+def needs_shared_iemocap():
+    return pytest.mark.skipif(not IEMOCAP_PKL.exists(),
+                              reason=f"{IEMOCAP_PKL} is absent (../shared is not checked out)")
