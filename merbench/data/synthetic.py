@@ -6,7 +6,8 @@ How an utterance is made (docs/synthetic.md says the same for users):
    frequencies. Earlier utterances therefore carry part of the label.
 2. Each class has a latent prototype. Modality m sees ``strength[m] * prototype + noise``,
    pushed through its own fixed random projection to ``dims[m]``. Text is the strongest
-   modality, audio next, vision the weakest, so fusion beats the best single modality.
+   modality (it also carries a weak hint of the pair member), audio and vision weaker, so
+   fusion beats the best single modality.
 3. Interaction: the classes come in pairs (happy/excited, angry/frustrated, sad/neutral).
    Which member of a pair an utterance is, is coded as the product of two random signs, one
    placed in audio and one in vision: neither modality alone tells the pair member apart,
@@ -36,7 +37,7 @@ VALENCE = np.array([2.0, -2.0, 0.0, -2.5, 2.5, -1.5])
 # (angry, frustrated); PAIR_OF[c] is the pair index, MEMBER[c] the member bit.
 PAIR_OF = np.array([0, 1, 1, 2, 0, 2])
 MEMBER = np.array([0, 0, 1, 0, 1, 1])
-STRENGTH = {"text": 1.0, "audio": 0.7, "vision": 0.5}
+STRENGTH = {"text": 0.5, "audio": 0.5, "vision": 0.4}
 LATENT = 16
 
 

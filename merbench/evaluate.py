@@ -1,0 +1,69 @@
+"""Score a model on one split, and re-score a finished run from its best checkpoint."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from merbench.data.batching import Batch, SplitTensors
+from merbench.data.types import Corpus
+from merbench.errors import MerbenchError
+from merbench.metrics import classification_metrics, regression_metrics
+from merbench.models.base import MerModel
+
+EVAL_BATCH = 256  # utterances (or dialogues // 16) per evaluation batch; does not change results
+
+
+@dataclass
+class Predictions:
+    index: np.ndarray  # (N,) flat utterance index within the split
+    labels: np.ndarray  # (N,) true class ids
+    values: np.ndarray  # (N,) true regression values (NaN when none)
+    outputs: np.ndarray  # (N, C) logits, or (N,) regression predictions
+
+    def predicted_labels(self) -> np.ndarray:
+        return self.outputs.argmax(-1)
+
+
+def flat_outputs(batch: Batch, logits: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """Real utterances only: (B, [L,] C) -> (N, C), plus their labels, values and index."""
+    return batch.valid(logits), batch.valid(batch.labels), batch.valid(batch.values), batch.valid(batch.index)
+
+
+BatchTransform = "callable[[Batch], Batch] | None"
+
+
+@torch.no_grad()
+def predict(model: MerModel, tensors: SplitTensors, device: torch.device, transform=None) -> Predictions:
+    """Run ``model`` over a split in order. ``transform`` may alter each batch (robustness)."""
+    model.eval()
+    size = EVAL_BATCH if model.level == "utterance" else max(1, EVAL_BATCH // 16)
+    parts: list[tuple[torch.Tensor, ...]] = []
+    for batch in tensors.batches(model.level, size):
+        if transform is not None:
+            batch = transform(batch)
+        batch = batch.to(device)
+        parts.append(tuple(t.cpu() for t in flat_outputs(batch, model(batch).logits)))
+    logits, labels, values, index = (torch.cat(p) for p in zip(*parts))
+    outputs = logits.squeeze(-1) if logits.shape[-1] == 1 else logits
+    return Predictions(index.numpy(), labels.numpy(), values.numpy(), outputs.float().numpy())
+
+
+def score(corpus: Corpus, preds: Predictions) -> dict:
+    if corpus.task == "regression":
+        return regression_metrics(preds.values, preds.outputs)
+    keep = preds.labels >= 0
+    return classification_metrics(preds.labels[keep], preds.predicted_labels()[keep], corpus.label_names)
+
+
+def load_checkpoint(path: Path) -> dict:
+    """Load with ``weights_only=True``; a missing or corrupt file is a one-line user error."""
+    if not path.exists():
+        raise MerbenchError(f"{path}: no such checkpoint (is the run folder complete?)")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many types for a damaged file
+        raise MerbenchError(f"{path}: not a readable checkpoint ({type(e).__name__})") from None

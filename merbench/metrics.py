@@ -1,0 +1,56 @@
+"""Scores from predictions, with scikit-learn; accuracies and F1 in percent as the papers print.
+
+Regression metrics follow MMSA's definitions exactly (``MetricsTop.__eval_mosei_regression``):
+ACC-2 "has0" counts non-negative vs negative over all items, ACC-2 "non0" drops items whose
+true value is 0 and counts positive vs negative; ACC-5 / ACC-7 clip to [-2, 2] / [-3, 3] and
+round; F1 is weighted; MAE; Pearson correlation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+
+# Metrics where lower is better; every other metric is higher-is-better.
+LOWER_IS_BETTER = {"mae", "loss"}
+
+
+def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, label_names: list[str]) -> dict:
+    labels = list(range(len(label_names)))
+    per_class = f1_score(y_true, y_pred, labels=labels, average=None, zero_division=0)
+    out = {
+        "acc": 100 * accuracy_score(y_true, y_pred),
+        "wf1": 100 * f1_score(y_true, y_pred, labels=labels, average="weighted", zero_division=0),
+        "macro_f1": 100 * f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0),
+    }
+    out.update({f"f1_{name}": 100 * float(f) for name, f in zip(label_names, per_class)})
+    out["confusion"] = confusion_matrix(y_true, y_pred, labels=labels).tolist()
+    return {k: (float(v) if not isinstance(v, list) else v) for k, v in out.items()}
+
+
+def _multiclass_acc(pred: np.ndarray, true: np.ndarray) -> float:
+    return float(np.sum(np.round(pred) == np.round(true)) / float(len(true)))
+
+
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
+    y_true = np.asarray(y_true, dtype=np.float64)
+    y_pred = np.asarray(y_pred, dtype=np.float64)
+    non0 = y_true != 0
+    out = {
+        "acc2_has0": 100 * accuracy_score(y_true >= 0, y_pred >= 0),
+        "f1_has0": 100 * f1_score(y_true >= 0, y_pred >= 0, average="weighted", zero_division=0),
+        "acc2_non0": 100 * accuracy_score(y_true[non0] > 0, y_pred[non0] > 0) if non0.any() else float("nan"),
+        "f1_non0": (100 * f1_score(y_true[non0] > 0, y_pred[non0] > 0, average="weighted", zero_division=0)
+                    if non0.any() else float("nan")),
+        "acc5": 100 * _multiclass_acc(np.clip(y_pred, -2, 2), np.clip(y_true, -2, 2)),
+        "acc7": 100 * _multiclass_acc(np.clip(y_pred, -3, 3), np.clip(y_true, -3, 3)),
+        "mae": float(np.mean(np.abs(y_pred - y_true))),
+        "corr": float(np.corrcoef(y_pred, y_true)[0, 1]) if np.std(y_pred) > 0 and np.std(y_true) > 0 else 0.0,
+    }
+    return {k: float(v) for k, v in out.items()}
+
+
+def better(metric: str, new: float, old: float | None) -> bool:
+    if old is None:
+        return True
+    return new < old if metric in LOWER_IS_BETTER else new > old

@@ -1,0 +1,128 @@
+"""result.json: schema, provenance and atomic writes.
+
+Every number merbench reports comes from one of these files. A write goes to a temporary
+file in the same folder and is moved into place with ``os.replace``, so a killed run never
+leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import merbench
+from merbench.errors import MerbenchError
+
+SCHEMA_VERSION = 1
+REQUIRED_KEYS = (
+    "schema_version", "run_id", "status", "created_utc", "command", "provenance", "recipe",
+    "recipe_hash", "seed", "dataset", "model", "selection", "metrics",
+)
+PACKAGES = ("torch", "numpy", "scikit-learn", "transformers", "torch_geometric")
+PACKAGE_ROOT = Path(merbench.__file__).resolve().parent
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _no_nan(obj: Any, where: str = "") -> Any:
+    if isinstance(obj, float) and not math.isfinite(obj):
+        raise ValueError(f"non-finite number at {where or 'top level'}")
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            _no_nan(v, f"{where}.{k}" if where else str(k))
+    if isinstance(obj, list):
+        for i, v in enumerate(obj):
+            _no_nan(v, f"{where}[{i}]")
+    return obj
+
+
+def write_json(path: Path, data: dict) -> None:
+    atomic_write_text(path, json.dumps(_no_nan(data), indent=2, sort_keys=False) + "\n")
+
+
+def read_result(path: Path) -> dict:
+    """Load and check a results file; a missing or corrupt one is a one-line user error."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "result.json"
+    if not path.exists():
+        raise MerbenchError(f"{path}: no such results file (expected a run folder or its result.json)")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise MerbenchError(f"{path}: not valid JSON ({e.msg if hasattr(e, 'msg') else e})") from None
+    if not isinstance(data, dict):
+        raise MerbenchError(f"{path}: expected a JSON object with keys {', '.join(REQUIRED_KEYS)}")
+    missing = [k for k in REQUIRED_KEYS if k not in data]
+    if missing:
+        raise MerbenchError(f"{path}: not a merbench result (missing key {missing[0]!r})")
+    if data["schema_version"] != SCHEMA_VERSION:
+        raise MerbenchError(f"{path}: schema_version {data['schema_version']!r}, expected {SCHEMA_VERSION}")
+    data["_path"] = str(path)
+    return data
+
+
+def source_hash() -> str:
+    """sha256 over merbench's own Python source: 'same code' for run identity."""
+    h = hashlib.sha256()
+    for file in sorted(PACKAGE_ROOT.rglob("*.py")):
+        h.update(str(file.relative_to(PACKAGE_ROOT)).encode())
+        h.update(file.read_bytes())
+    return h.hexdigest()
+
+
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(["git", *args], cwd=PACKAGE_ROOT, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() if out.returncode == 0 else None
+
+
+def provenance(threads: int, device: str) -> dict:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    commit = _git("rev-parse", "HEAD")
+    dirty = _git("status", "--porcelain", "--", str(PACKAGE_ROOT))
+    return {
+        "merbench_version": merbench.__version__,
+        "git_commit": commit,
+        "git_dirty": bool(dirty) if dirty is not None else None,
+        "source_hash": source_hash(),
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "packages": versions,
+        "threads": threads,
+        "device": device,
+    }
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

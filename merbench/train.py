@@ -1,0 +1,311 @@
+"""The training loop, readable top to bottom.
+
+AdamW, ReduceLROnPlateau, gradient clipping and early stopping, all driven by the validation
+split only: the epoch kept is the one with the best validation score, and the test split is
+scored once, after training, with that epoch's weights. Every epoch ends with an atomic
+checkpoint, so ``resume`` continues an interrupted run and ends with the same numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import yaml
+
+from merbench import runs
+from merbench.data.batching import Batch, split_tensors
+from merbench.data.types import Corpus
+from merbench.errors import MerbenchError
+from merbench.evaluate import flat_outputs, load_checkpoint, predict, score
+from merbench.metrics import LOWER_IS_BETTER, better
+from merbench.models.build import build_model, model_class
+from merbench.models.base import MerModel
+from merbench.recipe import recipe_hash
+from merbench.registry import DATASETS, closest
+from merbench.results import atomic_write_text, provenance, utc_now, write_json, SCHEMA_VERSION
+
+log = logging.getLogger("merbench.train")
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise MerbenchError(f"device {name!r}: CUDA is not available on this machine (use cpu or auto)")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def load_corpus(recipe: dict) -> Corpus:
+    """Build the recipe's dataset and keep only its modalities."""
+    args = {k: v for k, v in recipe["dataset"].items() if k not in ("name", "modalities")}
+    corpus = DATASETS.get(recipe["dataset"]["name"])(**args)
+    wanted = recipe["dataset"]["modalities"]
+    missing = [m for m in wanted if m not in corpus.modalities]
+    if missing:
+        raise MerbenchError(
+            f"dataset.modalities: {missing[0]!r} is not in dataset {corpus.name!r} "
+            f"(it has {', '.join(corpus.modalities) or 'no features'})"
+        )
+    return corpus.select_modalities(wanted)
+
+
+def selection_metric(recipe: dict, corpus: Corpus) -> str:
+    metric = recipe["train"]["selection_metric"]
+    if metric == "auto":
+        return "mae" if corpus.task == "regression" else "wf1"
+    valid = (["acc2_has0", "acc2_non0", "f1_has0", "f1_non0", "acc5", "acc7", "mae", "corr"]
+             if corpus.task == "regression"
+             else ["acc", "wf1", "macro_f1"] + [f"f1_{n}" for n in corpus.label_names])
+    if metric not in valid:
+        raise MerbenchError(f"train.selection_metric: {metric!r} is not a {corpus.task} metric"
+                            f"{closest(metric, valid)}; valid: {', '.join(valid)}")
+    return metric
+
+
+def class_weights(corpus: Corpus) -> torch.Tensor:
+    """Inverse class frequency on the training split, normalised to mean 1."""
+    counts = np.array(list(corpus.class_counts("train").values()), dtype=np.float64)
+    weights = np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / len(counts), 0.0)
+    return torch.tensor(weights / weights[counts > 0].mean(), dtype=torch.float32)
+
+
+def task_loss(corpus: Corpus, batch: Batch, logits: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
+    logits, labels, values, _ = flat_outputs(batch, logits)  # (N, C), (N,), (N,)
+    if corpus.task == "regression":
+        keep = ~torch.isnan(values)
+        return torch.nn.functional.l1_loss(logits.squeeze(-1)[keep], values[keep])  # MMSA: L1
+    return torch.nn.functional.cross_entropy(logits, labels, weight=weights, ignore_index=-1)
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def write_history(run_dir: Path, history: list[dict]) -> None:
+    if not history:
+        return
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(history[0]))
+    writer.writeheader()
+    writer.writerows(history)
+    atomic_write_text(run_dir / runs.METRICS_CSV, buf.getvalue())
+
+
+def _setup_log(run_dir: Path) -> logging.Handler:
+    handler = logging.FileHandler(run_dir / runs.LOG, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    return handler
+
+
+def prepare_run_dir(recipe: dict, out: Path, resume: bool, force: bool) -> Path:
+    run_dir = Path(out) / runs.run_name(recipe)
+    if runs.is_finished(run_dir) and not force:
+        raise MerbenchError(f"{run_dir}: already holds a finished run of this recipe and seed; "
+                            f"pass --force to train it again")
+    if (run_dir / runs.LAST).exists() and not (resume or force):
+        raise MerbenchError(f"{run_dir}: holds an interrupted run; pass --resume to continue it "
+                            f"or --force to start over")
+    if force and not resume:
+        for name in (runs.LAST, runs.BEST, runs.RESULT, runs.METRICS_CSV, runs.PREDICTIONS):
+            (run_dir / name).unlink(missing_ok=True)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / runs.RECIPE, yaml.safe_dump(recipe, sort_keys=False))
+    return run_dir
+
+
+def train(recipe: dict, out: Path, *, resume: bool = False, force: bool = False, progress: bool = True,
+          command: list[str] | None = None, corpus: Corpus | None = None) -> Path:
+    """Train one model on one dataset; returns the run folder holding result.json."""
+    cfg = recipe["train"]
+    device = resolve_device(cfg["device"])
+    if cfg["threads"]:
+        torch.set_num_threads(cfg["threads"])
+    seed_everything(cfg["seed"])
+    corpus = corpus if corpus is not None else load_corpus(recipe)
+    metric = selection_metric(recipe, corpus)
+    run_dir = prepare_run_dir(recipe, out, resume, force)
+    handler = _setup_log(run_dir)
+    try:
+        return _train(recipe, corpus, metric, run_dir, device, resume, progress, command)
+    finally:
+        log.removeHandler(handler)
+        handler.close()
+
+
+def _train(recipe, corpus, metric, run_dir, device, resume, progress, command) -> Path:
+    cfg = recipe["train"]
+    model_args = {k: v for k, v in recipe["model"].items() if k != "name"}
+    num_outputs = 1 if corpus.task == "regression" else len(corpus.label_names)
+    model = build_model(recipe["model"]["name"], corpus.dims, num_outputs, **model_args).to(device)
+    want_frames = model_class(recipe["model"]["name"]).inputs == "frames"
+    splits = {s: split_tensors(corpus, s, want_frames) for s in corpus.split_names()}
+    if "train" not in splits or "valid" not in splits:
+        raise MerbenchError(f"dataset {corpus.name!r}: needs a train and a valid split for model selection "
+                            f"(has {', '.join(splits)})")
+    weights = class_weights(corpus).to(device) if cfg["class_weights"] and corpus.task != "regression" else None
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="min" if metric in LOWER_IS_BETTER else "max",
+        factor=cfg["lr_factor"], patience=cfg["lr_patience"])
+    batch_size = cfg["batch_size"] if model.level == "utterance" else cfg["dialogue_batch_size"]
+
+    state = {"epoch": 0, "best": None, "best_epoch": 0, "bad_epochs": 0, "history": []}
+    if resume and (run_dir / runs.LAST).exists():
+        ckpt = load_checkpoint(run_dir / runs.LAST)
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        torch.set_rng_state(ckpt["rng"])
+        state = {k: ckpt[k] for k in state}
+        log.info("resumed after epoch %d", state["epoch"])
+
+    started = time.perf_counter()
+    failed = None
+    with _progress(progress) as bar:
+        task = bar.add_task(f"{recipe['model']['name']} on {corpus.name}", total=cfg["max_epochs"],
+                            completed=state["epoch"], loss=float("nan"), rate=0.0) if bar else None
+        while state["epoch"] < cfg["max_epochs"] and state["bad_epochs"] < cfg["patience"]:
+            epoch = state["epoch"] + 1
+            model.train()
+            # The shuffle order depends only on (seed, epoch), so a resumed run sees the same order.
+            gen = torch.Generator().manual_seed(cfg["seed"] * 100_003 + epoch)
+            total, seen, t0 = 0.0, 0, time.perf_counter()
+            for batch in splits["train"].batches(model.level, batch_size, gen):
+                batch = batch.to(device)
+                out = model(batch)
+                loss = task_loss(corpus, batch, out.logits, weights)
+                for name, value in out.aux_loss.items():
+                    loss = loss + cfg["aux_weights"].get(name, 1.0) * value
+                if not torch.isfinite(loss):
+                    failed = f"non-finite training loss at epoch {epoch}"
+                    break
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if cfg["grad_clip"] > 0:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["grad_clip"])
+                optimizer.step()
+                n = int(batch.labels.numel() if batch.utt_mask is None else batch.utt_mask.sum())
+                total, seen = total + loss.item() * n, seen + n
+            if failed:
+                break
+            rate = seen / max(time.perf_counter() - t0, 1e-9)
+            valid = score(corpus, predict(model, splits["valid"], device))
+            value = valid[metric]
+            if not np.isfinite(value):
+                failed = f"non-finite validation {metric} at epoch {epoch}"
+                break
+            scheduler.step(value)
+            if better(metric, value, state["best"]):
+                state.update(best=value, best_epoch=epoch, bad_epochs=0)
+                save_checkpoint(run_dir / runs.BEST, {"model": model.state_dict(), "epoch": epoch})
+            else:
+                state["bad_epochs"] += 1
+            state["epoch"] = epoch
+            state["history"].append({"epoch": epoch, "train_loss": round(total / max(seen, 1), 6),
+                                     f"valid_{metric}": round(value, 4), "lr": optimizer.param_groups[0]["lr"],
+                                     "utt_per_s": round(rate, 1)})
+            write_history(run_dir, state["history"])
+            save_checkpoint(run_dir / runs.LAST, {
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state(), **state})
+            log.info("epoch %d loss %.4f valid %s %.2f (%.0f utt/s)", epoch, total / max(seen, 1), metric, value, rate)
+            if bar:
+                bar.update(task, advance=1, loss=total / max(seen, 1), rate=rate)
+
+    result = {
+        "schema_version": SCHEMA_VERSION,
+        "run_id": runs.run_id(recipe),
+        "status": "failed" if failed else "ok",
+        "created_utc": utc_now(),
+        "command": command or sys.argv,
+        "provenance": provenance(torch.get_num_threads(), str(device)),
+        "recipe": recipe,
+        "recipe_hash": recipe_hash(recipe),
+        "seed": cfg["seed"],
+        "dataset": {
+            "name": corpus.name, "task": corpus.task, "protocol": corpus.protocol,
+            "modalities": corpus.modalities, "dims": corpus.dims, "fingerprint": corpus.fingerprint(),
+            "label_names": corpus.label_names, "class_counts": {s: corpus.class_counts(s) for s in splits},
+            "counts": corpus.counts(), "info": _json_safe(corpus.info),
+        },
+        "model": {"name": recipe["model"]["name"], "class": type(model).__name__, "args": _resolved_args(recipe),
+                  "parameters": sum(p.numel() for p in model.parameters()), "level": model.level},
+        "selection": {"split": "valid", "metric": metric, "best_epoch": state["best_epoch"],
+                      "best_value": state["best"], "epochs_run": state["epoch"]},
+        "training": {"seconds": round(time.perf_counter() - started, 2),
+                     "history": state["history"]},
+        "metrics": {},
+    }
+    if failed:
+        result["error"] = failed
+        log.info("run failed: %s", failed)
+    else:
+        model.load_state_dict(load_checkpoint(run_dir / runs.BEST)["model"])
+        saved = {}
+        for split in sorted(set(recipe["eval"]["splits"]) | {"valid"}):
+            if split in splits:
+                preds = predict(model, splits[split], device)
+                result["metrics"][split] = score(corpus, preds)
+                saved.update({f"{split}_{k}": getattr(preds, k) for k in ("index", "labels", "values", "outputs")})
+        _save_predictions(run_dir, saved)
+    write_json(run_dir / runs.RESULT, result)
+    return run_dir
+
+
+def _resolved_args(recipe: dict) -> dict:
+    from merbench.models.build import model_defaults
+
+    defaults = model_defaults(recipe["model"]["name"])
+    return _json_safe({**defaults, **{k: v for k, v in recipe["model"].items() if k != "name"}})
+
+
+def _json_safe(obj):
+    if isinstance(obj, dict):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (np.floating,)):
+        return float(obj)
+    if isinstance(obj, (str, int, float, bool)) or obj is None:
+        return obj
+    return str(obj)
+
+
+def _save_predictions(run_dir: Path, arrays: dict) -> None:
+    tmp = run_dir / f".{runs.PREDICTIONS}.tmp.npz"
+    np.savez_compressed(tmp, **arrays)
+    os.replace(tmp, run_dir / runs.PREDICTIONS)
+
+
+def _progress(enabled: bool):
+    if not enabled:
+        import contextlib
+
+        return contextlib.nullcontext(None)
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("loss {task.fields[loss]:.4f}"), TextColumn("{task.fields[rate]:.0f} utt/s"),
+                    TimeElapsedColumn(), transient=False)
