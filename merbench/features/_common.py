@@ -37,14 +37,14 @@ Progress = Callable[[int], None]
 class Extractor:
     """One feature extractor: ``extract(utterances)`` -> per utterance ``(D,)`` or ``(T, D)``.
 
-    Subclasses set ``name``, ``modality`` and ``frames`` (True: per utterance a frame sequence
+    Subclasses set ``name``, ``modality`` and ``sequence`` (True: per utterance a frame sequence
     ``(T, D)``), list in ``config()`` everything that changes their output (the cache key), and
     load any model lazily on the first ``extract`` so a fully cached run loads nothing.
     """
 
     name = ""
     modality = ""
-    frames = False
+    sequence = False
     batch_size = 16
 
     def config(self) -> dict[str, Any]:
@@ -100,6 +100,10 @@ def check_model_dir(path: str | Path | None, option: str,
         raise MerbenchError(f"{option} {path}: model_type {model_type!r} in config.json; "
                             f"expected one of {', '.join(model_types)}")
     return root.resolve()
+
+
+def model_config(root: Path) -> dict[str, Any]:
+    return json.loads((root / "config.json").read_text())
 
 
 def model_dir_hash(root: Path) -> str:

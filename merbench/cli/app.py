@@ -1,0 +1,28 @@
+"""The merbench command line: one Typer app, one thin module per command."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="merbench",
+    help="Reproduce, compare and stress-test multimodal emotion recognition models.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+
+def _register() -> None:
+    from merbench.cli import check, evaluate, listing, recipes, table, train
+
+    for module in (train, evaluate, table, check, listing, recipes):
+        module.register(app)
+
+
+_register()
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,51 @@
+"""merbench models | merbench datasets: lists drawn from the registries."""
+
+from __future__ import annotations
+
+import typer
+
+from merbench.cli.common import console, load_registries, user_errors
+
+
+@user_errors
+def models(tiny: bool = typer.Option(False, "--tiny", help="Also list the tiny test variants.")) -> None:
+    """List registered models: level, inputs, ablation components, summary."""
+    load_registries()
+    from rich.table import Table
+
+    from merbench.models.build import model_class
+    from merbench.registry import MODELS
+
+    table = Table(title="models")
+    for col in ("name", "class", "level", "inputs", "ablation components", "summary"):
+        table.add_column(col)
+    for entry in MODELS.entries():
+        if entry.meta.get("tiny") and not tiny:
+            continue
+        cls = model_class(entry.name)
+        summary = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+        table.add_row(entry.name, cls.__name__, str(getattr(cls, "level", "")), cls.inputs,
+                      ", ".join(cls.components) or "-", summary)
+    console.print(table)
+
+
+@user_errors
+def datasets() -> None:
+    """List registered datasets: task, default table layout, summary."""
+    load_registries()
+    from rich.table import Table
+
+    from merbench.registry import DATASETS
+
+    table = Table(title="datasets")
+    for col in ("name", "task", "layout", "summary"):
+        table.add_column(col)
+    for entry in DATASETS.entries():
+        doc = (entry.obj.__doc__ or "").strip().splitlines()
+        table.add_row(entry.name, entry.meta.get("task", "?"), entry.meta.get("layout", "?"), doc[0] if doc else "")
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("models")(models)
+    app.command("datasets")(datasets)

@@ -1,0 +1,55 @@
+"""merbench recipes validate [PATH...]"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from merbench.cli.common import console, load_registries, user_errors
+
+recipes_app = typer.Typer(help="Work with recipe files.", no_args_is_help=True)
+
+
+def recipe_files(paths: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            files += sorted(f for f in p.rglob("*.yaml") if "references" not in f.parts and "base" not in f.parts)
+        else:
+            files.append(p)
+    return files
+
+
+@recipes_app.command("validate")
+@user_errors
+def validate(
+    paths: Optional[List[Path]] = typer.Argument(None, help="Recipe files or folders (default: recipes/)."),
+) -> None:
+    """Check recipes without loading data: keys, types, model and dataset names and arguments, first-line command."""
+    load_registries()
+    from merbench.errors import MerbenchError
+    from merbench.recipe import load_recipe
+
+    files = recipe_files(list(paths or [Path("recipes")]))
+    if not files:
+        raise MerbenchError(f"{', '.join(map(str, paths or ['recipes']))}: no recipe files found")
+    errors = []
+    for f in files:
+        try:
+            load_recipe(f)
+            first = f.read_text(encoding="utf-8").splitlines()[:1]
+            if not first or not first[0].startswith("# merbench "):
+                raise MerbenchError(f"{f}: line 1: expected a comment giving the command that runs it "
+                                    f"('# merbench train {f}')")
+            console.print(f"ok      {f}")
+        except MerbenchError as e:
+            errors.append(str(e))
+            console.print(f"[red]invalid[/red] {e}")
+    if errors:
+        raise typer.Exit(2)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(recipes_app, name="recipes")
