@@ -23,6 +23,8 @@ random length, for models that take frame sequences.
 
 from __future__ import annotations
 
+import inspect
+
 import numpy as np
 
 from merbench.data.types import Corpus, Dialogue, MODALITIES
@@ -147,6 +149,9 @@ def synthetic_regression(**kwargs) -> Corpus:
     corpus.label_names = [str(v) for v in range(-3, 4)]
     return corpus
 
+
+# Same arguments as ``synthetic``: recipe validation reads them from the signature.
+synthetic_regression.__signature__ = inspect.signature(synthetic)  # type: ignore[attr-defined]
 
 DATASETS.register("synthetic", synthetic, task="classification", layout="iemocap")
 DATASETS.register("synthetic_mosei", synthetic_regression, task="regression", layout="mosei")

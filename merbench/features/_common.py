@@ -129,6 +129,7 @@ def load_pretrained(kind: str, root: Path) -> Any:
     """``Auto<kind>.from_pretrained(root)`` offline (kind: Model, Tokenizer, FeatureExtractor)."""
     import transformers
 
+    transformers.utils.logging.disable_progress_bar()  # merbench's own bar shows progress
     loader = getattr(transformers, f"Auto{kind}")
     try:
         return loader.from_pretrained(str(root), local_files_only=True)

@@ -37,6 +37,8 @@ def window_graph(utt_mask: torch.Tensor, speakers: torch.Tensor, past: int, futu
     ``utt_mask`` and ``speakers`` are ``(B, L)``; a window of -1 reaches the dialogue's start
     (past) or end (future). Each utterance is its own neighbour (offset 0), as in both papers'
     code. Returns ``edge_index`` ``(2, E)`` over node numbers and ``edge_type`` ``(E,)``.
+    The authors' code lists (node, neighbour) pairs and hands them to PyG as source -> target,
+    which mirrors a target's window there; with the default symmetric windows both agree.
     """
     n_dialogues, length = utt_mask.shape
     device = utt_mask.device

@@ -1,0 +1,255 @@
+"""CMU-MOSEI as CMU Multimodal SDK computational sequences (``.csd``, HDF5): ships features.
+
+Layout of each .csd (mmsdk computational_sequence/file_ops.py): one top group named after
+the sequence, holding ``data/<video_id>/features`` (N, D) and ``data/<video_id>/intervals``
+(N, 2) in seconds, and ``metadata``. Files read from the root folder:
+- ``CMU_MOSEI_Labels.csd`` (required): per labelled segment [sentiment, happy, sad, anger,
+  surprise, disgust, fear]; each segment is one utterance ``<video>[<k>]`` (k = segment
+  index in start-time order).
+- ``CMU_MOSEI_TimestampedWordVectors.csd`` (text, 300-d GloVe per word),
+  ``CMU_MOSEI_COVAREP.csd`` (audio, 74-d), ``CMU_MOSEI_VisualFacet42.csd`` (vision, 35-d):
+  the frames whose interval overlaps a segment's interval are its features (T, D).
+- ``CMU_MOSEI_TimestampedWords.csd`` (optional): the words of a segment, joined, are its
+  transcript ("sp" silences left out).
+- ``folds.json`` ({"train": [...], "valid": [...], "test": [...]} video ids) or
+  ``folds.csv`` (columns video_id, split): the SDK's standard folds are code in mmsdk, not a
+  file, and are not shipped with merbench: the user writes them. Videos in no fold are left
+  out (counted in ``info["unassigned_videos"]``).
+Only the feature files of the modalities asked are read (all present ones when none is
+asked). A segment with no overlapping frame gets one zero frame (counted in
+``info["empty_cuts"]``); a video absent from a feature file loses its segments, as the SDK's
+alignment drops it (counted in ``info["videos_without_features"]``). Audio -inf is set to 0
+(as MMSA does for the same COVAREP features); other NaN/inf is an error unless
+``nonfinite="zero"``. The six emotion intensities go to ``info["emotions"]``
+({utterance id: [6 floats]}, names in ``info["emotion_names"]``).
+docs/datasets/mosei.md describes it for users.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from merbench.data import _mosei as mosei
+from merbench.data._common import (
+    NONFINITE, check_modalities, choose, feature_array, finish, require_file,
+)
+from merbench.data.types import RawCorpus, RawDialogue, RawUtterance
+from merbench.errors import MerbenchError
+
+FORMAT = "mosei_csd"
+DESCRIPTION = "CMU Multimodal SDK .csd files (Labels + WordVectors / COVAREP / VisualFacet42) and folds.json"
+LOOKS_FOR = "CMU_MOSEI_Labels.csd"
+LABELS_FILE = "CMU_MOSEI_Labels.csd"
+WORDS_FILE = "CMU_MOSEI_TimestampedWords.csd"
+FEATURE_FILES = {"text": "CMU_MOSEI_TimestampedWordVectors.csd", "audio": "CMU_MOSEI_COVAREP.csd",
+                 "vision": "CMU_MOSEI_VisualFacet42.csd"}
+DIMS = {"text": 300, "audio": mosei.AUDIO_DIM, "vision": mosei.VISION_DIM}
+SPLITS = ("train", "valid", "test")
+
+
+def detect(root: Path) -> bool:
+    return root.is_dir() and (root / LABELS_FILE).is_file()
+
+
+class _Sequence:
+    """One opened .csd: ``videos`` and ``get(video) -> (features, intervals)``."""
+
+    def __init__(self, path: Path) -> None:
+        import h5py  # optional dependency (extract extra): only this format needs it
+
+        self.path = path
+        try:
+            self.file = h5py.File(path, "r")
+        except OSError as e:
+            raise MerbenchError(f"{FORMAT}: {path} is not an HDF5 computational sequence ({e})") from None
+        tops = [k for k in self.file if isinstance(self.file[k], h5py.Group) and "data" in self.file[k]]
+        if not tops:
+            raise MerbenchError(f"{FORMAT}: {path} has no top group holding 'data'; expected "
+                                f"<sequence name>/data/<video id>/features and intervals")
+        self.name = tops[0]
+        self.data = self.file[self.name]["data"]
+        self.videos = set(self.data)
+
+    def get(self, video: str) -> tuple[np.ndarray, np.ndarray]:
+        entry = self.data[video]
+        for key in ("features", "intervals"):
+            if key not in entry:
+                raise MerbenchError(f"{FORMAT}: {self.path}: {self.name}/data/{video} has no "
+                                    f"{key!r}; expected features and intervals")
+        features, intervals = entry["features"][()], np.asarray(entry["intervals"][()], dtype=float)
+        if intervals.ndim != 2 or intervals.shape[1] != 2 or len(intervals) != len(features):
+            raise MerbenchError(f"{FORMAT}: {self.path}: {self.name}/data/{video}/intervals has "
+                                f"shape {intervals.shape}; expected ({len(features)}, 2)")
+        return features, intervals
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def _folds(root: Path, folds: str | Path | None) -> tuple[dict[str, str], Path]:
+    """Video id -> split from the folds file."""
+    candidates = [Path(folds)] if folds is not None else [root / "folds.json", root / "folds.csv"]
+    path = next((p for p in candidates if p.is_file()), None)
+    if path is None:
+        raise MerbenchError(
+            f"{FORMAT}: no {' or '.join(str(p) for p in candidates)}; the SDK's standard "
+            f"train/valid/test video lists are not shipped with merbench: write them as "
+            f'{{"train": [...], "valid": [...], "test": [...]}} to {root / "folds.json"}'
+        )
+    pairs: list[tuple[str, str]] = []
+    if path.suffix.lower() == ".csv":
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            if not reader.fieldnames or {"video_id", "split"} - set(reader.fieldnames):
+                raise MerbenchError(f"{FORMAT}: {path} has columns {reader.fieldnames}; expected "
+                                    f"video_id, split")
+            pairs = [(r["video_id"].strip(), r["split"].strip()) for r in reader]
+    else:
+        try:
+            table = json.loads(path.read_text(encoding="utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise MerbenchError(f"{FORMAT}: {path} is not valid JSON ({e})") from None
+        if not isinstance(table, dict) or set(table) != set(SPLITS) or not all(
+                isinstance(v, list) for v in table.values()):
+            raise MerbenchError(f"{FORMAT}: {path} holds {sorted(table) if isinstance(table, dict) else type(table).__name__}; "
+                                f"expected lists under exactly train, valid, test")
+        pairs = [(str(v), s) for s in SPLITS for v in table[s]]
+    split_of: dict[str, str] = {}
+    for video, split in pairs:
+        if split not in SPLITS:
+            raise MerbenchError(f"{FORMAT}: {path}: video {video!r} has split {split!r}; "
+                                f"expected train, valid or test")
+        if split_of.get(video, split) != split:
+            raise MerbenchError(f"{FORMAT}: {path}: video {video!r} is in {split_of[video]} and {split}")
+        split_of[video] = split
+    return split_of, path
+
+
+def _cut(features: np.ndarray, intervals: np.ndarray, start: float, end: float) -> np.ndarray:
+    """Rows whose interval overlaps [start, end]."""
+    return features[(intervals[:, 0] < end) & (intervals[:, 1] > start)]
+
+
+def _words(words: np.ndarray) -> list[str]:
+    out = []
+    for w in np.asarray(words).reshape(-1):
+        w = w.decode("utf-8", "replace") if isinstance(w, bytes) else str(w)
+        out.append(w.strip())
+    return out
+
+
+def read_mosei_csd(root: Path, *, labels: str | None = None, protocol: str | None = None,
+                   fold: int | None = None, modalities: Sequence[str] = (),
+                   folds: str | Path | None = None, nonfinite: str = "error") -> RawCorpus:
+    """Read the .csd folder at ``root`` with the folds file ``folds`` (default
+    root/folds.json or root/folds.csv)."""
+    labels, protocol = mosei.resolve(FORMAT, labels, protocol, fold)
+    modalities = check_modalities(FORMAT, modalities)
+    choose(FORMAT, "nonfinite", nonfinite, NONFINITE)
+    root = Path(root)
+    labels_path = require_file(root / LABELS_FILE, FORMAT, "per-segment sentiment and emotions")
+    split_of, folds_path = _folds(root, folds)
+
+    wanted = list(modalities) or [m for m, name in FEATURE_FILES.items() if (root / name).is_file()]
+    if "text" in modalities and not (root / FEATURE_FILES["text"]).is_file():
+        wanted.remove("text")  # transcripts alone can serve text, checked below
+        require_file(root / WORDS_FILE, FORMAT, f"{FEATURE_FILES['text']} or {WORDS_FILE} for text")
+    sources = [labels_path, folds_path]
+    opened: dict[str, _Sequence] = {}
+    try:
+        label_seq = _Sequence(labels_path)
+        opened["labels"] = label_seq
+        for m in wanted:
+            path = require_file(root / FEATURE_FILES[m], FORMAT, f"{m} features")
+            opened[m] = _Sequence(path)
+            sources.append(path)
+        if (root / WORDS_FILE).is_file():
+            opened["words"] = _Sequence(root / WORDS_FILE)
+            sources.append(root / WORDS_FILE)
+        corpus = _read(label_seq, opened, wanted, split_of, nonfinite, labels, protocol)
+    finally:
+        for seq in opened.values():
+            seq.close()
+    return finish(corpus, FORMAT, mosei.COUNTS, mosei.REFERENCE, sources, {
+        "labels": labels, "protocol": protocol, "validation": f"the valid list of {folds_path.name}"})
+
+
+def _read(label_seq: _Sequence, opened: dict[str, _Sequence], wanted: list[str],
+          split_of: dict[str, str], nonfinite: str, labels: str, protocol: str) -> RawCorpus:
+    emotions: dict[str, list[float]] = {}
+    empty_cuts: dict[str, int] = {}
+    without: dict[str, int] = {}
+    fixed: dict[str, int] = {}
+    neg_inf = 0
+    unassigned = 0
+    dialogues = []
+    for video in sorted(label_seq.videos):
+        if video not in split_of:
+            unassigned += 1
+            continue
+        values, segments = label_seq.get(video)
+        values = np.asarray(values, dtype=float)  # (N, 7)
+        if values.ndim != 2 or values.shape[1] != 7:
+            raise MerbenchError(f"{FORMAT}: {label_seq.path}: video {video!r} labels have shape "
+                                f"{values.shape}; expected (N, 7): sentiment and six emotions")
+        order = np.argsort(segments[:, 0], kind="stable")
+        absent = [m for m in wanted if video not in opened[m].videos]
+        if absent:
+            for m in absent:
+                without[m] = without.get(m, 0) + 1
+            continue
+        streams = {}
+        for m in wanted:
+            feats, intervals = opened[m].get(video)
+            if m == "audio":
+                neg = np.asarray(feats) == -np.inf
+                neg_inf += int(neg.sum())
+                feats = np.where(neg, 0.0, feats)
+            streams[m] = (feature_array(feats, FORMAT, opened[m].path, f"video {video!r}", m,
+                                        (DIMS[m],), 2, nonfinite, fixed), intervals)
+        words = None
+        if "words" in opened and video in opened["words"].videos:
+            raw_words, word_intervals = opened["words"].get(video)
+            words = (np.array(_words(raw_words), dtype=object), word_intervals)
+        utterances, features = [], {m: [] for m in wanted}
+        for k, row in enumerate(order):
+            start, end = float(segments[row, 0]), float(segments[row, 1])
+            utt_id = f"{video}[{k}]"
+            value, label = mosei.sentiment(values[row, 0], FORMAT,
+                                           f"{label_seq.path}: {utt_id}")
+            text = None
+            if words is not None:
+                text = " ".join(w for w in _cut(words[0], words[1], start, end) if w and w != "sp")
+                if not text:
+                    raise MerbenchError(f"{FORMAT}: {opened['words'].path}: {utt_id} "
+                                        f"[{start:.2f}, {end:.2f}] has no word; expected a transcript")
+            utterances.append(RawUtterance(utt_id, video, label, value=value, text=text))
+            emotions[utt_id] = [float(x) for x in values[row, 1:]]
+            for m, (feats, intervals) in streams.items():
+                cut = _cut(feats, intervals, start, end)  # (T, D)
+                if not len(cut):
+                    empty_cuts[m] = empty_cuts.get(m, 0) + 1
+                    cut = np.zeros((1, DIMS[m]), dtype=np.float32)
+                features[m].append(np.ascontiguousarray(cut, dtype=np.float32))
+        if utterances:
+            dialogues.append(RawDialogue(video, split_of[video], utterances, features=features))
+
+    warnings = []
+    for m, n in empty_cuts.items():
+        warnings.append(f"{FORMAT}: {n} segments have no {m} frame in their interval; each got one zero frame")
+    for m, n in without.items():
+        warnings.append(f"{FORMAT}: {n} labelled videos are absent from {FEATURE_FILES[m]}; their "
+                        f"segments are left out")
+    info: dict[str, Any] = {
+        "warnings": warnings, "emotions": emotions, "emotion_names": list(mosei.EMOTIONS),
+        "empty_cuts": empty_cuts, "videos_without_features": without,
+        "unassigned_videos": unassigned, "audio_neg_inf_zeroed": neg_inf,
+        "nonfinite_zeroed": fixed, "folds_not_in_labels": len(set(split_of) - label_seq.videos),
+        "sequences": {k: s.name for k, s in opened.items()},
+    }
+    return RawCorpus("mosei", "regression", list(mosei.LABEL_SETS[labels]), dialogues, protocol, info)

@@ -1,0 +1,163 @@
+"""End to end through the CLI on the synthetic corpus: train, evaluate, resume, determinism."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from merbench import runs
+from merbench.recipe import load_recipe
+from merbench.results import REQUIRED_KEYS, read_result
+from merbench.train import train
+
+from helpers import cli, one_line_error, tiny_recipe, write_recipe
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("e2e")
+    recipe = tiny_recipe("mlp", max_epochs=12, patience=12, lr=0.002)
+    recipe["dataset"].update(n_dialogues=40, n_utterances=800)
+    recipe["model"]["hidden"] = 32
+    path = write_recipe(tmp / "r.yaml", recipe)
+    result = cli("train", path, "--out", tmp / "runs", "--quiet")
+    assert result.exit_code == 0, result.output
+    (run_dir,) = (tmp / "runs").iterdir()
+    return path, run_dir, result
+
+
+def test_train_learns_and_writes_a_complete_run_folder(trained):
+    _, run_dir, result = trained
+    assert "WF1" in result.output and str(run_dir) in result.output
+    for name in (runs.RESULT, runs.RECIPE, runs.METRICS_CSV, runs.LOG, runs.PREDICTIONS, runs.BEST, runs.LAST):
+        assert (run_dir / name).exists(), name
+    history = list(csv.DictReader((run_dir / runs.METRICS_CSV).open()))
+    losses = [float(r["train_loss"]) for r in history]
+    assert losses[-1] < 0.8 * losses[0], losses
+    res = read_result(run_dir)
+    assert all(k in res for k in REQUIRED_KEYS)
+    # Margin: 15 points above always predicting the test split's majority class.
+    test_counts = res["dataset"]["class_counts"]["test"]
+    majority = 100 * max(test_counts.values()) / sum(test_counts.values())
+    assert res["metrics"]["test"]["acc"] > majority + 15, (majority, res["metrics"]["test"])
+    assert res["selection"]["split"] == "valid" and res["selection"]["metric"] == "wf1"
+    assert 1 <= res["selection"]["best_epoch"] <= 12
+    prov = res["provenance"]
+    assert prov["packages"]["torch"] and prov["source_hash"] and prov["threads"] == 1
+    assert len(res["dataset"]["fingerprint"]) == 64 and res["model"]["parameters"] > 0
+    assert set(res["metrics"]) == {"valid", "test"}
+
+
+def test_evaluate_rescoring_matches_result(trained):
+    _, run_dir, _ = trained
+    out = cli("evaluate", run_dir, "--split", "test", "--json")
+    assert out.exit_code == 0, out.output
+    again = json.loads(out.output)
+    assert again["wf1"] == pytest.approx(read_result(run_dir)["metrics"]["test"]["wf1"])
+
+
+def test_same_recipe_same_seed_same_numbers(trained, tmp_path):
+    path, run_dir, _ = trained
+    result = cli("train", path, "--out", tmp_path, "--quiet")
+    assert result.exit_code == 0
+    (other,) = tmp_path.iterdir()
+    assert other.name == run_dir.name  # same recipe + code -> same run id
+    assert read_result(other)["metrics"] == read_result(run_dir)["metrics"]
+
+
+def test_finished_run_is_not_overwritten(trained):
+    path, run_dir, _ = trained
+    before = (run_dir / runs.RESULT).read_text()
+    msg = one_line_error(cli("train", path, "--out", run_dir.parent, "--quiet"))
+    assert "already holds a finished run" in msg and "--force" in msg
+    assert (run_dir / runs.RESULT).read_text() == before
+
+
+def test_resume_after_interrupt_gives_identical_metrics(tmp_path, monkeypatch):
+    recipe = load_recipe(write_recipe(tmp_path / "r.yaml", tiny_recipe("mlp_tiny", max_epochs=6, patience=6)))
+    whole = read_result(train(recipe, tmp_path / "whole", progress=False))
+
+    import merbench.train as train_module
+
+    real_save, calls = train_module.save_checkpoint, {"n": 0}
+
+    def dying_save(path, state):
+        real_save(path, state)
+        if path.name == "last.pt":
+            calls["n"] += 1
+            if calls["n"] == 3:
+                raise KeyboardInterrupt  # killed after the third epoch's checkpoint
+
+    monkeypatch.setattr(train_module, "save_checkpoint", dying_save)
+    with pytest.raises(KeyboardInterrupt):
+        train(recipe, tmp_path / "cut", progress=False)
+    monkeypatch.setattr(train_module, "save_checkpoint", real_save)
+    (run_dir,) = (tmp_path / "cut").iterdir()
+    assert not (run_dir / runs.RESULT).exists()
+    msg = one_line_error(cli("train", tmp_path / "r.yaml", "--out", tmp_path / "cut", "--quiet"))
+    assert "--resume" in msg
+    result = cli("train", tmp_path / "r.yaml", "--out", tmp_path / "cut", "--quiet", "--resume")
+    assert result.exit_code == 0, result.output
+    resumed = read_result(run_dir)
+    assert resumed["metrics"] == whole["metrics"]
+    assert resumed["training"]["history"] == [
+        {**h, "utt_per_s": r["utt_per_s"]} for h, r in zip(whole["training"]["history"], resumed["training"]["history"])]
+
+
+def test_regression_dataset_trains_with_mosei_metrics(tmp_path):
+    recipe = tiny_recipe("mlp_tiny")
+    recipe["dataset"]["name"] = "synthetic_mosei"
+    path = write_recipe(tmp_path / "r.yaml", recipe)
+    result = cli("train", path, "--out", tmp_path / "runs", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "ACC-7" in result.output and "MAE" in result.output
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    res = read_result(run_dir)
+    assert res["selection"]["metric"] == "mae" and "acc2_non0" in res["metrics"]["test"]
+
+
+def test_bad_checkpoint_and_result_files(trained, tmp_path):
+    _, run_dir, _ = trained
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(run_dir, broken)
+    (broken / runs.BEST).write_bytes(b"not a checkpoint")
+    msg = one_line_error(cli("evaluate", broken))
+    assert "best.pt: not a readable checkpoint" in msg
+    (broken / runs.BEST).unlink()
+    assert "best.pt: no such checkpoint" in one_line_error(cli("evaluate", broken))
+    (broken / runs.RESULT).write_text("{ half")
+    assert "result.json: not valid JSON" in one_line_error(cli("evaluate", broken))
+    (broken / runs.RESULT).write_text(json.dumps({"a": 1}))
+    assert "not a merbench result (missing key" in one_line_error(cli("table", broken))
+    assert "no such results file" in one_line_error(cli("table", tmp_path / "nothing" / "result.json"))
+
+
+def test_bad_cli_inputs(tmp_path):
+    assert "no such recipe file" in one_line_error(cli("train", tmp_path / "missing.yaml"))
+    path = write_recipe(tmp_path / "r.yaml", tiny_recipe())
+    assert "did you mean 'hidden'" in one_line_error(cli("train", path, "--set", "model.hiden=3"))
+    assert "expected KEY.PATH=VALUE" in one_line_error(cli("train", path, "--set", "nonsense"))
+
+
+def test_missing_modality_in_dataset_is_an_error(tmp_path, monkeypatch):
+    from merbench.data.types import Corpus
+    import merbench.train as train_module
+
+    recipe = load_recipe(write_recipe(tmp_path / "r.yaml", tiny_recipe()))
+    real = train_module.DATASETS.get("synthetic")
+
+    def text_only(**kw):
+        c = real(**kw)
+        return c.select_modalities(["text"])
+
+    monkeypatch.setattr(train_module.DATASETS._entries["synthetic"], "obj", text_only)
+    from merbench.errors import MerbenchError
+
+    with pytest.raises(MerbenchError, match=r"dataset.modalities: 'audio' is not in dataset 'synthetic' \(it has text\)"):
+        train(recipe, tmp_path / "runs", progress=False)
+    assert isinstance(real(n_dialogues=3, n_utterances=6), Corpus)
