@@ -17,8 +17,10 @@ def models(tiny: bool = typer.Option(False, "--tiny", help="Also list the tiny t
     from merbench.registry import MODELS
 
     table = Table(title="models")
-    for col in ("name", "class", "level", "inputs", "ablation components", "summary"):
-        table.add_column(col)
+    for col in ("name", "class", "level", "inputs"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("ablation components")
+    table.add_column("summary", ratio=1)
     for entry in MODELS.entries():
         if entry.meta.get("tiny") and not tiny:
             continue
@@ -38,8 +40,9 @@ def datasets() -> None:
     from merbench.registry import DATASETS
 
     table = Table(title="datasets")
-    for col in ("name", "task", "layout", "summary"):
-        table.add_column(col)
+    for col in ("name", "task", "layout"):
+        table.add_column(col, no_wrap=True)
+    table.add_column("summary")
     for entry in DATASETS.entries():
         doc = (entry.obj.__doc__ or "").strip().splitlines()
         table.add_row(entry.name, entry.meta.get("task", "?"), entry.meta.get("layout", "?"), doc[0] if doc else "")

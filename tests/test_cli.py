@@ -1,0 +1,102 @@
+"""CLI surface: every --help, listings, table formats, the regression check."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import typer.main
+
+from merbench.cli.app import app
+
+from helpers import cli, one_line_error, tiny_recipe, write_recipe
+
+
+def _command_paths(group, prefix=()):
+    for name, cmd in getattr(group, "commands", {}).items():
+        yield prefix + (name,)
+        yield from _command_paths(cmd, prefix + (name,))
+
+
+COMMANDS = sorted(_command_paths(typer.main.get_command(app)))
+
+
+def test_command_list_is_complete():
+    names = {c[0] for c in COMMANDS}
+    assert {"train", "evaluate", "table", "check", "models", "datasets", "recipes"} <= names
+
+
+@pytest.mark.parametrize("path", [()] + COMMANDS, ids=lambda p: " ".join(p) or "merbench")
+def test_every_help(path):
+    result = cli(*path, "--help")
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.output
+
+
+def test_models_and_datasets_come_from_the_registry():
+    from merbench.registry import DATASETS, MODELS
+
+    out = cli("models", "--tiny").output
+    for name in MODELS.names():
+        assert name in out
+    out = cli("datasets").output
+    for name in DATASETS.names():
+        assert name in out
+
+
+@pytest.fixture(scope="module")
+def two_seeds(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("seeds")
+    path = write_recipe(tmp / "r.yaml", tiny_recipe("mlp_tiny", max_epochs=2))
+    for seed in (0, 1):
+        assert cli("train", path, "--out", tmp / "runs", "--quiet", "--set", f"train.seed={seed}").exit_code == 0
+    return tmp
+
+
+@pytest.mark.parametrize("fmt, marker", [("rich", "WF1"), ("markdown", "| mlp_tiny"), ("latex", "\\begin{tabular}"),
+                                         ("csv", "Model,Happy F1")])
+def test_table_formats_aggregate_seeds(two_seeds, fmt, marker):
+    result = cli("table", two_seeds / "runs", "--format", fmt)
+    assert result.exit_code == 0, result.output
+    assert marker in result.output
+    assert "(2)" in result.output  # mean ± std over n = 2 seeds in one row
+    if fmt == "csv":
+        assert len(result.output.strip().splitlines()) == 2
+
+
+def test_table_bad_options(two_seeds):
+    assert "--format html: expected one of" in one_line_error(cli("table", two_seeds / "runs", "--format", "html"))
+    assert "--layout wide: expected one of" in one_line_error(cli("table", two_seeds / "runs", "--layout", "wide"))
+
+
+def test_check_passes_then_fails_on_a_planted_regression(two_seeds, tmp_path):
+    ref = tmp_path / "ref.json"
+    assert cli("check", two_seeds / "runs", "--against", ref, "--update").exit_code == 0
+    ok = cli("check", two_seeds / "runs", "--against", ref)
+    assert ok.exit_code == 0 and "ok:" in ok.output
+    data = json.loads(ref.read_text())
+    (entry,) = data["entries"].values()
+    entry["metrics"]["wf1"]["reference"] += entry["metrics"]["wf1"]["tolerance"] + 5  # results now look 5 points worse
+    ref.write_text(json.dumps(data))
+    bad = cli("check", two_seeds / "runs", "--against", ref)
+    assert bad.exit_code == 1
+    assert "regression" in bad.output and "wf1" in bad.output and "acc " not in bad.output
+
+
+def test_check_bad_reference(two_seeds, tmp_path):
+    assert "no such reference file" in one_line_error(cli("check", two_seeds / "runs", "--against", tmp_path / "x.json"))
+    (tmp_path / "x.json").write_text("[1, 2]")
+    assert "not a merbench reference file" in one_line_error(cli("check", two_seeds / "runs", "--against", tmp_path / "x.json"))
+
+
+def test_recipes_validate_reports_bad_file(tmp_path):
+    good = write_recipe(tmp_path / "good.yaml", tiny_recipe())
+    assert cli("recipes", "validate", good).exit_code == 0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("# merbench train bad.yaml\ndataset: {name: synthetic}\nmodel: {name: tnf}\n")
+    result = cli("recipes", "validate", bad)
+    assert result.exit_code == 2 and "did you mean 'tfn'" in result.output
+    nohead = tmp_path / "nohead.yaml"
+    nohead.write_text("dataset: {name: synthetic}\nmodel: {name: tfn}\n")
+    result = cli("recipes", "validate", nohead)
+    assert result.exit_code == 2 and "line 1: expected a comment giving the command" in result.output
