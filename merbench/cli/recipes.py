@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from merbench.cli.common import console, load_registries, user_errors
+from merbench.cli.common import load_registries, user_errors
 
 recipes_app = typer.Typer(help="Work with recipe files.", no_args_is_help=True)
 
@@ -43,10 +43,10 @@ def validate(
             if not first or not first[0].startswith("# merbench "):
                 raise MerbenchError(f"{f}: line 1: expected a comment giving the command that runs it "
                                     f"('# merbench train {f}')")
-            console.print(f"ok      {f}")
+            typer.echo(f"ok       {f}")
         except MerbenchError as e:
             errors.append(str(e))
-            console.print(f"[red]invalid[/red] {e}")
+            typer.echo(f"invalid  {e}", err=True)
     if errors:
         raise typer.Exit(2)
 
