@@ -68,11 +68,11 @@ def test_same_recipe_same_seed_same_numbers(trained, tmp_path):
     assert read_result(other)["metrics"] == read_result(run_dir)["metrics"]
 
 
-def test_finished_run_is_not_overwritten(trained):
+def test_finished_run_is_reused_not_overwritten(trained):
     path, run_dir, _ = trained
     before = (run_dir / runs.RESULT).read_text()
-    msg = one_line_error(cli("train", path, "--out", run_dir.parent, "--quiet"))
-    assert "already holds a finished run" in msg and "--force" in msg
+    result = cli("train", path, "--out", run_dir.parent, "--quiet")
+    assert result.exit_code == 0 and "already finished" in result.output and "WF1" in result.output
     assert (run_dir / runs.RESULT).read_text() == before
 
 

@@ -30,6 +30,10 @@ def train(
 
     overrides = list(set_ or []) + ([f"train.device={device}"] if device else [])
     resolved = load_recipe(recipe, overrides)
+    from merbench import runs
+
+    if runs.is_finished(out / runs.run_name(resolved)) and not force:
+        console.print("this recipe, seed and code already finished: showing that run (--force trains again)")
     run_dir = train_run(resolved, out, resume=resume, force=force, progress=not quiet, command=command_line())
     result = read_result(run_dir)
     if result["status"] != "ok":

@@ -241,7 +241,8 @@ def finish(corpus: RawCorpus, fmt: str, expected: dict[str, int], reference: str
            sources: Sequence[Path | str], extra: dict[str, Any] | None = None) -> RawCorpus:
     """Sort dialogues, fill ``info`` (format, source, counts, expected counts, warnings)."""
     if not corpus.dialogues:
-        raise MerbenchError(f"{fmt}: no utterance left in {', '.join(map(str, sources))}")
+        others = f" and {len(sources) - 1} other files" if len(sources) > 1 else ""
+        raise MerbenchError(f"{fmt}: no utterance left after reading {sources[0]}{others}")
     order = {"train": 0, "valid": 1, "test": 2}
     corpus.dialogues.sort(key=lambda d: (order[d.split], d.id))
     counts = split_counts(corpus.dialogues)

@@ -29,7 +29,7 @@ CLASS_MAP = {
                  "angry": "angry"},
 }
 # EmoEvaluation codes of the raw release: the six above and the five left out by both sets.
-CODES = {"hap": "happy", "sad": "sad", "neu": "neutral", "ang": "angry", "exc": "excited",
+CODES = {"neu": "neutral", "hap": "happy", "sad": "sad", "ang": "angry", "exc": "excited",
          "fru": "frustrated", "fea": "fear", "sur": "surprise", "dis": "disgust",
          "oth": "other", "xxx": "no agreement"}
 PROTOCOLS = ("session5-test", "loso")

@@ -39,7 +39,8 @@ def sentiment(value: object, fmt: str, where: str) -> tuple[float, int]:
     except (TypeError, ValueError, IndexError):
         v = math.nan
     if not math.isfinite(v) or not -3.0 - 1e-6 <= v <= 3.0 + 1e-6:
-        raise MerbenchError(f"{fmt}: {where} has sentiment {value!r}; expected a number in [-3, 3]")
+        shown = repr(value) if math.isnan(v) else f"{v:g}"
+        raise MerbenchError(f"{fmt}: {where} has sentiment {shown}; expected a number in [-3, 3]")
     return v, int(np.round(np.clip(v, -3, 3))) + 3
 
 

@@ -116,8 +116,9 @@ def _folds(root: Path, folds: str | Path | None) -> tuple[dict[str, str], Path]:
             raise MerbenchError(f"{FORMAT}: {path} is not valid JSON ({e})") from None
         if not isinstance(table, dict) or set(table) != set(SPLITS) or not all(
                 isinstance(v, list) for v in table.values()):
-            raise MerbenchError(f"{FORMAT}: {path} holds {sorted(table) if isinstance(table, dict) else type(table).__name__}; "
-                                f"expected lists under exactly train, valid, test")
+            held = sorted(table) if isinstance(table, dict) else type(table).__name__
+            raise MerbenchError(f"{FORMAT}: {path} holds {held}; expected lists under exactly "
+                                f"train, valid, test")
         pairs = [(str(v), s) for s in SPLITS for v in table[s]]
     split_of: dict[str, str] = {}
     for video, split in pairs:
@@ -241,7 +242,8 @@ def _read(label_seq: _Sequence, opened: dict[str, _Sequence], wanted: list[str],
 
     warnings = []
     for m, n in empty_cuts.items():
-        warnings.append(f"{FORMAT}: {n} segments have no {m} frame in their interval; each got one zero frame")
+        warnings.append(f"{FORMAT}: {n} segments have no {m} frame in their interval; each got "
+                        f"one zero frame")
     for m, n in without.items():
         warnings.append(f"{FORMAT}: {n} labelled videos are absent from {FEATURE_FILES[m]}; their "
                         f"segments are left out")

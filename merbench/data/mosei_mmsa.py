@@ -32,7 +32,8 @@ from merbench.errors import MerbenchError
 
 FORMAT = "mosei_mmsa"
 FILE_NAMES = ("unaligned_50.pkl", "aligned_50.pkl")
-DESCRIPTION = "MMSA pickles unaligned_50.pkl / aligned_50.pkl (text 768/300-d, audio 74-d, vision 35-d frames)"
+DESCRIPTION = ("MMSA pickles unaligned_50.pkl / aligned_50.pkl (text 768/300-d, audio 74-d, "
+               "vision 35-d frames)")
 LOOKS_FOR = "unaligned_50.pkl or aligned_50.pkl"
 SPLITS = ("train", "valid", "test")
 DIMS = {"text": mosei.TEXT_DIMS, "audio": (mosei.AUDIO_DIM,), "vision": (mosei.VISION_DIM,)}
@@ -107,7 +108,8 @@ def read_mosei_mmsa(root: Path, *, labels: str | None = None, protocol: str | No
         if missing:
             raise MerbenchError(f"{FORMAT}: {path}: {split_name} has no key {missing[0]!r}; "
                                 f"expected keys {', '.join(need)} and text or text_bert")
-        ids = [str(i) for i in np.asarray(split["id"]).reshape(-1)]
+        ids = [i.decode("utf-8", "replace") if isinstance(i, bytes) else str(i)
+               for i in np.asarray(split["id"]).reshape(-1)]
         n = len(ids)
         if "text" in split:
             text_key = "text"
@@ -142,7 +144,7 @@ def read_mosei_mmsa(root: Path, *, labels: str | None = None, protocol: str | No
                 if arr.shape[1] != union.shape[1]:
                     raise MerbenchError(f"{FORMAT}: {path}: {split_name} has no audio_lengths and "
                                         f"modalities of different lengths; expected aligned data")
-                union |= np.abs(arr).sum(-1) > 0
+                union |= (arr != 0).any(-1)
             union[~union.any(1), 0] = True  # an all-zero clip keeps one frame
             keep = {m: union for m in arrays}
         else:
@@ -159,7 +161,7 @@ def read_mosei_mmsa(root: Path, *, labels: str | None = None, protocol: str | No
                                             f"{mask.shape}; expected ({n}, 3, {t})")
                     keep["text"] = mask[:, 1, :] > 0
                 else:
-                    keep["text"] = np.abs(arrays["text"]).sum(-1) > 0
+                    keep["text"] = (arrays["text"] != 0).any(-1)
                 keep["text"][~keep["text"].any(1), 0] = True
         notes["aligned"] = aligned
 

@@ -39,7 +39,8 @@ class Extractor:
 
     Subclasses set ``name``, ``modality`` and ``sequence`` (True: per utterance a frame sequence
     ``(T, D)``), list in ``config()`` everything that changes their output (the cache key), and
-    load any model lazily on the first ``extract`` so a fully cached run loads nothing.
+    load any model in ``load()`` (called by the cache before the first missing shard, and by
+    ``extract`` if not yet done) so a fully cached run loads nothing.
     """
 
     name = ""
@@ -49,6 +50,9 @@ class Extractor:
 
     def config(self) -> dict[str, Any]:
         raise NotImplementedError
+
+    def load(self) -> Any:
+        """Load the model (once); extraction speed is then measured without it."""
 
     def extract(self, utterances: Sequence[RawUtterance],
                 progress: Progress | None = None) -> list[np.ndarray]:
@@ -91,7 +95,8 @@ def check_model_dir(path: str | Path | None, option: str,
     if not config_file.is_file():
         raise MerbenchError(f"{option} {path}: no config.json in {path}; {tail}")
     if not any((root / w).is_file() for w in WEIGHT_FILES):
-        raise MerbenchError(f"{option} {path}: no weights ({' or '.join(WEIGHT_FILES[:2])}) in {path}; {tail}")
+        raise MerbenchError(f"{option} {path}: no weights ({' or '.join(WEIGHT_FILES[:2])}) "
+                            f"in {path}; {tail}")
     try:
         model_type = json.loads(config_file.read_text()).get("model_type")
     except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as err:
@@ -135,7 +140,8 @@ def load_pretrained(kind: str, root: Path) -> Any:
         return loader.from_pretrained(str(root), local_files_only=True)
     except (OSError, ValueError, KeyError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise MerbenchError(f"{root}: transformers could not load a {kind.lower()} from it ({first})") from None
+        raise MerbenchError(f"{root}: transformers could not load a {kind.lower()} "
+                            f"from it ({first})") from None
 
 
 def length_batches(lengths: Sequence[int], batch_size: int) -> Iterator[list[int]]:

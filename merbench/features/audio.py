@@ -108,7 +108,7 @@ class MFCC(Extractor):
             "versions": versions("numpy", "torch", "librosa", "soundfile", "soxr"),
         }
 
-    def _load(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def load(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         if self._basis is None:
             import librosa
             import scipy.fft
@@ -135,7 +135,7 @@ class MFCC(Extractor):
     @torch.inference_mode()
     def compute(self, signals: Sequence[np.ndarray]) -> list[np.ndarray]:
         """MFCCs of 16 kHz signals: per signal ``(1 + len // hop_length, n_mfcc)`` float32."""
-        mel, dct, window = self._load()
+        mel, dct, window = self.load()
         lengths = torch.tensor([len(s) for s in signals])
         x = torch.zeros(len(signals), int(lengths.max()))  # (B, N), zero-padded like centre padding
         for i, s in enumerate(signals):
@@ -190,7 +190,7 @@ class Wav2Vec2(Extractor):
             "versions": versions("numpy", "torch", "transformers", "soundfile", "soxr"),
         }
 
-    def _load(self) -> tuple[Any, Any]:
+    def load(self) -> tuple[Any, Any]:
         if self._loaded is None:
             if (self.root / "preprocessor_config.json").is_file():
                 processor = load_pretrained("FeatureExtractor", self.root)
@@ -204,7 +204,7 @@ class Wav2Vec2(Extractor):
 
     def extract(self, utterances: Sequence[RawUtterance],
                 progress: Progress | None = None) -> list[np.ndarray]:
-        processor, net = self._load()
+        processor, net = self.load()
         signals = [np.pad(s, (0, max(0, MIN_SAMPLES - len(s)))) for s in load_batch(utterances)]
         # Models with group norm in the front end (wav2vec2-base) see the padding of a batch:
         # their preprocessor says return_attention_mask=False, and they run one utterance at a

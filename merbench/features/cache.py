@@ -80,11 +80,13 @@ def extract_cached(extractor: Extractor, utterances: Sequence[RawUtterance], *, 
     directory.mkdir(parents=True, exist_ok=True)
     (directory / MANIFEST).unlink(missing_ok=True)  # stale or foreign: rebuilt below
     shards = list(_shard_ranges(len(utterances), shard_size))
-    started = time.perf_counter()
     extracted = 0
     missing = [k for k, (lo, hi) in enumerate(shards)
                if not _shard_complete(directory, shard_size, k, hi - lo, extractor.sequence)]
     done = len(utterances) - sum(shards[k][1] - shards[k][0] for k in missing)
+    if missing:
+        extractor.load()
+    started = time.perf_counter()  # extraction speed, the model load left out
     with _progress_bar(progress) as bar:
         task = bar.add_task(f"{extractor.modality} {extractor.name}", total=len(utterances),
                             completed=done)

@@ -35,7 +35,8 @@ class BertText(Extractor):
     def __init__(self, *, model: str | None = None, max_length: int = 512, batch_size: int = 64,
                  device: str | None = None) -> None:
         self.root = check_model_dir(model, "--text-model")
-        if not any((self.root / f).is_file() for f in ("tokenizer.json", "vocab.txt", "tokenizer_config.json")):
+        tokenizer_files = ("tokenizer.json", "vocab.txt", "tokenizer_config.json")
+        if not any((self.root / f).is_file() for f in tokenizer_files):
             raise MerbenchError(f"--text-model {model}: no tokenizer (tokenizer.json or vocab.txt) in "
                                 f"{model}; save the tokenizer with save_pretrained too")
         if max_length < 2:
@@ -52,7 +53,7 @@ class BertText(Extractor):
             "versions": versions("numpy", "torch", "transformers", "tokenizers"),
         }
 
-    def _load(self) -> tuple[Any, Any]:
+    def load(self) -> tuple[Any, Any]:
         if self._loaded is None:
             tokenizer = load_pretrained("Tokenizer", self.root)
             net = load_pretrained("Model", self.root).eval().to(self.device)
@@ -61,7 +62,7 @@ class BertText(Extractor):
 
     def extract(self, utterances: Sequence[RawUtterance],
                 progress: Progress | None = None) -> list[np.ndarray]:
-        tokenizer, net = self._load()
+        tokenizer, net = self.load()
         texts = [require(u, "text", self.name) for u in utterances]
         ids = tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"]
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0

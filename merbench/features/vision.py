@@ -41,7 +41,8 @@ def sample_frames(utterance: RawUtterance, count: int, size: int) -> np.ndarray:
     try:
         container = av.open(path)
     except av.error.FFmpegError as err:
-        raise MerbenchError(f"utterance {utterance.id}: {path} is not a video PyAV can read ({err})") from None
+        raise MerbenchError(f"utterance {utterance.id}: {path} is not a video PyAV can "
+                            f"read ({err})") from None
     with container:
         if not container.streams.video:
             raise MerbenchError(f"utterance {utterance.id}: {path} has no video stream")
@@ -116,14 +117,14 @@ class ResNet(Extractor):
             "versions": versions("numpy", "torch", "transformers", "av"),
         }
 
-    def _load(self) -> Any:
+    def load(self) -> Any:
         if self._net is None:
             self._net = load_pretrained("Model", self.root).eval().to(self.device)
         return self._net
 
     def extract(self, utterances: Sequence[RawUtterance],
                 progress: Progress | None = None) -> list[np.ndarray]:
-        net = self._load()
+        net = self.load()
         mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
         std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
         out = []
@@ -131,7 +132,8 @@ class ResNet(Extractor):
             chunk = utterances[start:start + self.batch_size]
             images = np.concatenate([sample_frames(u, self.frames, self.size) for u in chunk])
             with torch.inference_mode():
-                x = torch.from_numpy(images).to(self.device).permute(0, 3, 1, 2).float() / 255  # (B*F, 3, S, S)
+                x = torch.from_numpy(images).to(self.device)  # (B*F, S, S, 3) uint8
+                x = x.permute(0, 3, 1, 2).float() / 255  # (B*F, 3, S, S)
                 pooled = net(pixel_values=(x - mean) / std).pooler_output  # (B*F, C, 1, 1)   Eq. 15
                 pooled = pooled.flatten(1).view(len(chunk), self.frames, -1).float()  # (B, F, C)
                 feats = pooled if self.sequence else pooled.mean(1)

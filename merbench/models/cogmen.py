@@ -47,10 +47,11 @@ class COGMEN(MerModel):
         self.window_past, self.window_future, self.max_speakers = window_past, window_future, max_speakers
         d_utt = sum(dims.values())  # the authors concatenate audio, text and vision
         # heads = 0: the authors' rule; feedforward 2048 is PyTorch's default, which they keep.
-        layer = nn.TransformerEncoderLayer(d_utt, heads or official_heads(d_utt), feedforward, dropout,
-                                           batch_first=True)
+        heads = heads or official_heads(d_utt)
+        layer = nn.TransformerEncoderLayer(d_utt, heads, feedforward, dropout, batch_first=True)
         # Paper: no positional encoding (the authors' code builds one but never uses it).
-        self.context = nn.TransformerEncoder(layer, context_layers)
+        # PyTorch's nested-tensor fast path needs an even head count; it is only an optimisation.
+        self.context = nn.TransformerEncoder(layer, context_layers, enable_nested_tensor=heads % 2 == 0)
         self.context_out = nn.Linear(d_utt, hidden)
         # Paper: the authors' code has a num_bases option but builds the RGCN without bases.
         self.rgcn = RGCNConv(hidden, hidden, num_relations(max_speakers))

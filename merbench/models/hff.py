@@ -103,7 +103,8 @@ class TemporalGRU(nn.Module):
         # output at the model width, and both directions match the offline setting of the
         # baselines of Table 3 (DialogueRNN, DialogueGCN and COGMEN all read future turns).
         self.gru = nn.GRU(dim, dim // 2, batch_first=True, bidirectional=True)
-        self.score = nn.Sequential(nn.Linear(dim, dim), nn.Tanh(), nn.Linear(dim, 1))  # beta_t
+        # beta_t; no bias on the last layer: a softmax over time ignores a shift shared by all steps.
+        self.score = nn.Sequential(nn.Linear(dim, dim), nn.Tanh(), nn.Linear(dim, 1, bias=False))
         self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -197,6 +198,11 @@ class HFF(MerModel):
         self.uncertainty = nn.ModuleDict({
             m: nn.Linear(hidden, 2 * hidden) for m in dims
         }) if uncertainty else None
+        if self.uncertainty is not None:
+            for head in self.uncertainty.values():
+                # Paper: no initialisation is given. Log-variances start at -4 (sigma^2 ~ 0.02):
+                # at 0 the sample of Eq. 20 is as large as the features and training stalls.
+                nn.init.constant_(head.bias[hidden:], -4.0)
         self.drop = nn.Dropout(dropout)
 
         # Level 2: Eq. 21-23, a 4-layer encoder. Paper: Table 5 runs 4, 6, 8 and 10 heads on a

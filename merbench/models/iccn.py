@@ -107,7 +107,9 @@ class ICCN(MerModel):
             first, second = ((views[self.others[0]], views[self.others[1]]) if len(self.others) == 2
                              else (anchor, encoded[self.others[0]]))
             # Paper: ICCN minimises minus the sum of the canonical correlations; the mean is
-            # used so that the term lies in [-1, 0] whatever cca_dim is.
+            # used so that the term lies in [-1, 0] whatever cca_dim is. As we read the
+            # paper, the CCA shapes the views and a downstream classifier then reads the
+            # embedding; here both are trained at once (task loss + weighted "cca").
             aux["cca"] = -canonical_correlation(first, second, self.cca_eps)
         return Output(logits, aux)
 

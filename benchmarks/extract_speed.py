@@ -1,0 +1,133 @@
+"""Extraction speed: merbench's MiniLM vs sentence-transformers' encode, and MFCC on tones.
+
+    python benchmarks/extract_speed.py --out benchmarks/results/extract_speed.json
+
+Text: ``--sentences`` generated sentences of 2-60 words (seeded; no corpus file), encoded by
+merbench's ``minilm`` extractor and by ``SentenceTransformer(<same dir>).encode`` with the
+model already loaded, alternating, best of ``--repeats``. Audio: ``--tones`` 3-second tones
+written as 16 kHz wavs, through the ``mfcc`` extractor (reading the wavs included).
+Writes one JSON file; the figures quoted in docs come from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+import wave
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from merbench.data.types import RawUtterance
+from merbench.features._common import versions
+from merbench.features.audio import MFCC
+from merbench.features.text import MiniLM
+
+WORDS = ("i you we they it this that the a my your really so very not just well okay yeah "
+         "know think feel want need said told going come back home work today tomorrow never "
+         "always again happy sad angry tired sorry great terrible fine good bad love hate "
+         "believe remember forget understand wait listen look money time people friend mother "
+         "husband wife job car house night morning because but and or if when why what how").split()
+
+
+def sentences(n: int, seed: int = 0) -> list[str]:
+    rng = np.random.default_rng(seed)
+    lengths = np.clip(rng.lognormal(np.log(10), 0.7, n).astype(int), 2, 60)  # dialogue-like lengths
+    out = []
+    for length in lengths:
+        words = rng.choice(WORDS, length)
+        text = " ".join(words).capitalize()
+        out.append(text + rng.choice([".", "?", "!", "..."]))
+    return out
+
+
+def best_rate(fn, count: int, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return count / min(times)
+
+
+def text_speed(n: int, repeats: int) -> dict:
+    from sentence_transformers import SentenceTransformer
+
+    texts = sentences(n)
+    utterances = [RawUtterance(str(i), "A", 0, text=t) for i, t in enumerate(texts)]
+    ours = MiniLM(device="cpu")
+    ours.extract(utterances[:16])  # load + warm up
+    reference = SentenceTransformer(str(ours.root), device="cpu")
+    reference.encode(texts[:16])
+    small = MiniLM(batch_size=32, device="cpu")
+    small.load()
+    runs = {  # defaults (merbench 64, sentence-transformers 32), and both at batch size 32
+        "merbench_bs64": lambda: ours.extract(utterances),
+        "merbench_bs32": lambda: small.extract(utterances),
+        "sentence_transformers_bs32": lambda: reference.encode(texts, batch_size=32),
+    }
+    rates: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeats):  # alternate, so machine load hits all alike
+        for name, fn in runs.items():
+            rates[name].append(best_rate(fn, n, 1))
+    same = np.stack([f[384:] for f in ours.extract(utterances[:64])])
+    same /= np.linalg.norm(same, axis=1, keepdims=True)
+    return {
+        "sentences": n, "mean_words": float(np.mean([len(t.split()) for t in texts])),
+        "utt_per_s_best": {name: max(r) for name, r in rates.items()}, "all_runs": rates,
+        "max_abs_diff_mean_half_vs_st": float(np.abs(same - reference.encode(texts[:64])).max()),
+    }
+
+
+def mfcc_speed(n: int, repeats: int) -> dict:
+    sr, seconds = 16000, 3.0
+    t = np.arange(int(sr * seconds)) / sr
+    with tempfile.TemporaryDirectory() as tmp:
+        utterances = []
+        for i in range(n):
+            tone = 0.3 * np.sin(2 * np.pi * (150 + 5 * i) * t)
+            path = Path(tmp) / f"tone{i}.wav"
+            with wave.open(str(path), "wb") as w:
+                w.setnchannels(1)
+                w.setsampwidth(2)
+                w.setframerate(sr)
+                w.writeframes((tone * 32767).astype("<i2").tobytes())
+            utterances.append(RawUtterance(str(i), "A", 0, audio_path=str(path)))
+        extractor = MFCC(device="cpu")
+        extractor.extract(utterances[:4])
+        rate = best_rate(lambda: extractor.extract(utterances), n, repeats)
+        signals = [(0.3 * np.sin(2 * np.pi * (150 + 5 * i) * t)).astype(np.float32) for i in range(n)]
+        compute = best_rate(lambda: [extractor.compute(signals[k:k + 32]) for k in range(0, n, 32)],
+                            n, repeats)
+    return {"tones": n, "seconds_each": seconds, "utt_per_s_with_wav_reading": rate,
+            "utt_per_s_compute_only": compute, "config": extractor.config()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="benchmarks/results/extract_speed.json")
+    parser.add_argument("--sentences", type=int, default=1000)
+    parser.add_argument("--tones", type=int, default=500)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    result = {
+        "machine": {"python": platform.python_version(), "processor": platform.processor(),
+                    "torch_threads": torch.get_num_threads(), "cpus": os.cpu_count(),
+                    "load_average_at_start": os.getloadavg(),
+                    "versions": versions("torch", "transformers", "sentence-transformers", "librosa")},
+        "text_minilm": text_speed(args.sentences, args.repeats),
+        "audio_mfcc": mfcc_speed(args.tones, args.repeats),
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in result.items() if k != "machine"}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
