@@ -1,8 +1,9 @@
-"""merbench evaluate RUN_DIR [--split test]"""
+"""merbench evaluate RUN_DIR [--split test] [--missing M] [--noise M=LEVEL] [--missing-mode zero|mean]"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import List, Optional
 
 import typer
 
@@ -15,21 +16,33 @@ def evaluate(
     split: str = typer.Option("test", "--split", help="train, valid or test."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
+    missing: Optional[List[str]] = typer.Option(None, "--missing", help="Score with this modality absent (repeatable): audio, text or vision."),
+    noise: Optional[List[str]] = typer.Option(None, "--noise", help="Add Gaussian noise MODALITY=LEVEL, LEVEL x the training std per dimension (repeatable), e.g. vision=0.5."),
+    missing_mode: str = typer.Option("zero", "--missing-mode", help="What an absent modality becomes: zero, or mean (the training mean)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the test-time noise."),
 ) -> None:
-    """Reload the best checkpoint of a run and score it again on one split."""
+    """Reload the best checkpoint of a run and score it again on one split, optionally with a modality missing or noisy."""
     load_registries()
     import json
 
-    from merbench.rescore import rescore
+    from merbench.robustness import evaluate_condition, make_condition, parse_noise
 
-    metrics = rescore(run_dir, split, device)
+    condition = make_condition(list(missing or []), parse_noise(list(noise or [])), missing_mode, seed)
+    if condition.missing or condition.noise:
+        metrics = evaluate_condition(run_dir, condition, split, device)
+        header = f"{split} ({condition.describe()})"
+    else:
+        from merbench.rescore import rescore
+
+        metrics = rescore(run_dir, split, device)
+        header = split
     if as_json:
         typer.echo(json.dumps(metrics, indent=2))
         return
     from tabulate import tabulate
 
     rows = [(k, f"{v:.4f}" if isinstance(v, float) else v) for k, v in metrics.items() if k != "confusion"]
-    console.print(tabulate(rows, ["metric", split], tablefmt="simple"))
+    console.print(tabulate(rows, ["metric", header], tablefmt="simple"))
 
 
 def register(app: typer.Typer) -> None:

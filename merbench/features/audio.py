@@ -2,8 +2,9 @@
 
 ``mfcc`` follows HFF's speech pipeline (Eq. 1-5: STFT, mel filter bank, log, DCT) computed
 batched with torch and pinned to ``librosa.feature.mfcc`` by a test. ``wav2vec2`` runs a local
-wav2vec 2.0 / HuBERT / WavLM checkpoint. Audio is read mono at 16 kHz, cut to the
-utterance's interval when the release gives one.
+wav2vec 2.0 / HuBERT / WavLM checkpoint. Audio is read with soundfile (wav, flac, ogg), or
+PyAV for containers (mp4, avi), mixed to mono, cut to the utterance's interval when the
+release gives one, and resampled to 16 kHz with soxr.
 """
 
 from __future__ import annotations
@@ -32,12 +33,8 @@ def load_audio(utterance: RawUtterance, sample_rate: int = SAMPLE_RATE) -> np.nd
         raise MerbenchError(f"utterance {utterance.id}: audio_path {path} does not exist")
     interval = utterance.audio_interval
     signal, native = _read_soundfile(path, interval)
-    if signal is None:  # soundfile absent or the format is not one libsndfile reads
-        import librosa
-
-        offset = 0.0 if interval is None else float(interval[0])
-        duration = None if interval is None else float(interval[1]) - float(interval[0])
-        signal, native = librosa.load(path, sr=None, mono=True, offset=offset, duration=duration)
+    if signal is None:  # a container libsndfile does not read (MELD's mp4, IEMOCAP's avi)
+        signal, native = _read_pyav(path, interval, utterance.id)
     if signal.size == 0:
         raise MerbenchError(f"utterance {utterance.id}: no audio in {path} for interval {interval}")
     if native != sample_rate:
@@ -64,6 +61,51 @@ def _read_soundfile(path: str, interval: tuple[float, float] | None) -> tuple[np
     except soundfile.LibsndfileError:
         return None, 0
     return data.mean(axis=1), native
+
+
+def _read_pyav(path: str, interval: tuple[float, float] | None,
+               utterance: str) -> tuple[np.ndarray, int]:
+    """Decode the first audio stream with PyAV (FFmpeg's libraries; no ffmpeg binary needed)."""
+    import av
+
+    try:
+        container = av.open(path)
+    except av.error.FFmpegError as err:
+        raise MerbenchError(f"utterance {utterance}: {path} is neither audio soundfile reads nor "
+                            f"a container PyAV reads ({err})") from None
+    with container:
+        if not container.streams.audio:
+            raise MerbenchError(f"utterance {utterance}: {path} has no audio stream")
+        stream = container.streams.audio[0]
+        start, end = (float(interval[0]), float(interval[1])) if interval else (0.0, np.inf)
+        if start > 0:
+            container.seek(int(start / stream.time_base), stream=stream, backward=True)
+        first_time, native, pieces = None, 0, []
+        for frame in container.decode(stream):
+            time = frame.time if frame.time is not None else 0.0
+            if time >= end:
+                break
+            first_time = time if first_time is None else first_time
+            native = frame.sample_rate
+            pieces.append(_mono_float(frame))
+    if not pieces:
+        return np.zeros(0, np.float32), native or SAMPLE_RATE
+    signal = np.concatenate(pieces)
+    # Decoding starts at the packet at or before ``start``: cut to the exact samples.
+    lo = max(0, int(round((start - first_time) * native)))
+    hi = len(signal) if end == np.inf else max(lo, int(round((end - first_time) * native)))
+    return signal[lo:hi], native
+
+
+def _mono_float(frame) -> np.ndarray:
+    """One decoded audio frame as float32 mono ``(n,)`` (the mean of its channels)."""
+    data = frame.to_ndarray()  # planar (channels, n); packed (1, n * channels)
+    channels = frame.layout.nb_channels
+    if not frame.format.is_planar:
+        data = data.reshape(-1, channels).T  # (channels, n)
+    if np.issubdtype(data.dtype, np.integer):
+        data = data.astype(np.float32) / float(np.iinfo(data.dtype).max + 1)
+    return data.astype(np.float32).mean(axis=0)
 
 
 def load_batch(utterances: Sequence[RawUtterance]) -> list[np.ndarray]:
@@ -105,7 +147,7 @@ class MFCC(Extractor):
             "n_mels": self.n_mels, "n_fft": self.n_fft, "hop_length": self.hop_length,
             "window": "hann", "center": True, "htk": self.htk, "top_db": self.top_db,
             "log": "power_to_db", "dct": "type 2 ortho",
-            "versions": versions("numpy", "torch", "librosa", "soundfile", "soxr"),
+            "versions": versions("numpy", "torch", "librosa", "soundfile", "soxr", "av"),
         }
 
     def load(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -187,7 +229,7 @@ class Wav2Vec2(Extractor):
         return {
             "extractor": self.name, "model_hash": self.model_hash, "layer": self.layer,
             "pool": self.pool, "sample_rate": SAMPLE_RATE, "min_samples": MIN_SAMPLES,
-            "versions": versions("numpy", "torch", "transformers", "soundfile", "soxr"),
+            "versions": versions("numpy", "torch", "transformers", "soundfile", "soxr", "av"),
         }
 
     def load(self) -> tuple[Any, Any]:

@@ -1,0 +1,186 @@
+"""Figures as PNG files: confusion matrices, F1 against attention heads, robustness curves.
+
+Drawn with matplotlib's object API on the Agg canvas (no pyplot, no display, no global
+backend switch), and written atomically: a temporary file in the target folder, then
+``os.replace``, so a killed command never leaves a half-written PNG. Figures read numbers
+handed to them (from results files); they never train or score anything.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from merbench.errors import MerbenchError
+
+DPI = 150
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _figure(width: float, height: float):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def save_png(fig, path: Path) -> Path:
+    """Write ``fig`` to ``path`` as PNG, atomically."""
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise MerbenchError(f"{path}: figures are written as PNG; give a path ending in .png")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            fig.savefig(f, format="png", dpi=DPI)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def normalise_rows(confusion: np.ndarray) -> np.ndarray:
+    """Each row (true class) divided by its count; a class absent from the split stays 0."""
+    confusion = np.asarray(confusion, dtype=np.float64)
+    totals = confusion.sum(1, keepdims=True)
+    return np.divide(confusion, totals, out=np.zeros_like(confusion), where=totals > 0)
+
+
+def _draw_confusion(ax, confusion: np.ndarray, label_names: Sequence[str], title: str | None) -> None:
+    norm = normalise_rows(confusion)
+    ax.imshow(norm, cmap="Blues", vmin=0.0, vmax=1.0)
+    names = [n.capitalize() for n in label_names]
+    ticks = np.arange(len(names))
+    ax.set_xticks(ticks, names, rotation=45, ha="right")
+    ax.set_yticks(ticks, names)
+    ax.set_xlabel("Predicted")
+    ax.set_ylabel("True")
+    for i in range(norm.shape[0]):
+        for j in range(norm.shape[1]):
+            ax.text(j, i, f"{norm[i, j]:.2f}", ha="center", va="center", fontsize=8,
+                    color="white" if norm[i, j] > 0.5 else "black")
+    if title:
+        ax.set_title(title, fontsize=9)
+
+
+def confusion_plot(panels: Sequence[tuple[str, np.ndarray, Sequence[str]]], path: Path) -> Path:
+    """Row-normalised confusion matrices (the HFF paper's Fig. 5), one panel each, in a grid.
+
+    ``panels``: ``(title, confusion (C, C) counts with rows = true class, label names)``.
+    Each cell shows the share of the row's true class predicted as the column's class.
+    """
+    if not panels:
+        raise MerbenchError("no confusion matrix to draw")
+    for title, confusion, names in panels:
+        shape = np.asarray(confusion).shape
+        if shape != (len(names), len(names)):
+            raise MerbenchError(f"{title}: confusion matrix of shape {shape} does not match {len(names)} classes")
+    cols = min(len(panels), 3)
+    rows = math.ceil(len(panels) / cols)
+    size = 0.55 * max(len(p[2]) for p in panels) + 1.6
+    fig = _figure(size * cols, size * rows)
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for ax, (title, confusion, names) in zip(axes.flat, panels):
+        _draw_confusion(ax, np.asarray(confusion), names, title)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
+    return save_png(fig, path)
+
+
+def heads_plot(rows: Sequence[tuple[int, dict[str, tuple[float, float]]]], path: Path, *,
+               ylabel: str = "WF1 (%)", title: str | None = None) -> Path:
+    """F1 against the number of attention heads, one line per dataset, error bars = std.
+
+    ``rows``: ``[(heads, {dataset: (mean, std)}), ...]``, e.g.
+    ``[(1, {"iemocap": (66.1, 0.4)}), (2, {"iemocap": (67.0, 0.3)})]``; a dataset absent at
+    some head count is drawn without that point. Rows may come in any order.
+    """
+    if not rows:
+        raise MerbenchError("no head counts to plot")
+    rows = sorted(rows, key=lambda r: r[0])
+    datasets = sorted({name for _, scores in rows for name in scores})
+    fig = _figure(5.0, 3.4)
+    ax = fig.subplots()
+    for name in datasets:
+        points = [(h, scores[name]) for h, scores in rows if name in scores]
+        heads = [h for h, _ in points]
+        ax.errorbar(heads, [m for _, (m, _) in points], yerr=[s for _, (_, s) in points],
+                    marker="o", capsize=3, label=name)
+    all_heads = [h for h, _ in rows]
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(all_heads, [str(h) for h in all_heads])
+    ax.minorticks_off()
+    ax.set_xlabel("attention heads")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    if title:
+        ax.set_title(title, fontsize=9)
+    return save_png(fig, path)
+
+
+def robustness_plot(curves: Sequence[tuple[str, Sequence[float], Sequence[float], float | None]], path: Path, *,
+                    ylabel: str = "WF1 (%)", title: str | None = None) -> Path:
+    """Metric against the noise level, one line per curve, the missing-modality score beside.
+
+    ``curves``: ``[(label, levels, values, missing), ...]``: ``values[i]`` is the metric at
+    noise ``levels[i]`` (multiples of the training std); ``missing`` (or None) is drawn as a
+    separate marker in a "missing" column at the right of the levels.
+    """
+    if not curves:
+        raise MerbenchError("no robustness curves to plot")
+    levels = sorted({float(x) for _, lv, _, _ in curves for x in lv})
+    position = {level: i for i, level in enumerate(levels)}  # evenly spaced levels read better
+    fig = _figure(6.0, 3.6)
+    ax = fig.subplots()
+    for label, lv, values, missing in curves:
+        line = ax.plot([position[float(x)] for x in lv], values, marker="o", label=label)[0]
+        if missing is not None:
+            ax.plot([len(levels)], [missing], marker="s", linestyle="none", color=line.get_color())
+    ax.set_xticks(range(len(levels) + 1), [f"{x:g}" for x in levels] + ["missing"])
+    ax.axvline(len(levels) - 0.5, color="grey", linewidth=0.8, linestyle=":")
+    ax.set_xlabel("test-time noise (x training std per dimension)")
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    if title:
+        ax.set_title(title, fontsize=9)
+    return save_png(fig, path)
+
+
+def group_confusions(groups, labels: Sequence[str], split: str = "test") -> list[tuple[str, np.ndarray, list[str]]]:
+    """One panel per run group: the mean over its runs of the confusion counts of ``split``.
+
+    The runs of a group are scored on the same utterances, so the mean of their counts,
+    normalised by row, is the mean of their row-normalised matrices: every seed counts, as
+    in the tables' mean ± std.
+    """
+    panels = []
+    for group, label in zip(groups, labels):
+        if group.dataset["task"] != "classification":
+            raise MerbenchError(f"{label}: confusion matrices need a classification dataset "
+                                f"({group.dataset['name']} is {group.dataset['task']})")
+        matrices = [np.asarray(r["metrics"][split]["confusion"], dtype=np.float64)
+                    for r in group.results if "confusion" in r["metrics"].get(split, {})]
+        if not matrices:
+            raise MerbenchError(f"{label}: no run of this row has {split} metrics")
+        n = len(matrices)
+        title = f"{label} ({group.dataset['name']} {split}" + (f", mean of {n} runs)" if n > 1 else ")")
+        panels.append((title, np.mean(matrices, axis=0), list(group.dataset["label_names"])))
+    return panels
+
+
+def is_png(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(8) == PNG_SIGNATURE

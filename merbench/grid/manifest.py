@@ -1,0 +1,83 @@
+"""Grid cells and the grid's manifest, ``grid.json``.
+
+A cell is one training run: a resolved recipe (its ``train.seed`` is the cell's seed), the
+labels the experiment tables it by (row, column, ...), and its run folder name, which is
+``runs.run_name(recipe)``: the same recipe, seed and code always land in the same folder, so
+a finished cell is found and reused. The manifest is rewritten by every command that runs the
+grid and lists the cells of that command; run folders of earlier commands stay in the folder.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from merbench import runs
+from merbench.errors import MerbenchError
+from merbench.results import utc_now, write_json
+
+MANIFEST = "grid.json"
+MANIFEST_SCHEMA = 1
+ERROR = "error.txt"  # one-line error, then the traceback, of a cell whose training raised
+RUNNING = "running.json"  # host and pid of the process training the cell, while it runs
+
+
+@dataclass
+class GridCell:
+    recipe: dict  # resolved (merbench.recipe.validate) recipe
+    labels: dict = field(default_factory=dict)  # what the experiment tables the cell by
+    run: str = ""  # run folder name inside the grid folder
+
+    def __post_init__(self) -> None:
+        if not self.run:
+            self.run = runs.run_name(self.recipe)
+
+    @property
+    def seed(self) -> int:
+        return self.recipe["train"]["seed"]
+
+    def describe(self) -> str:
+        """'hff attention=off S+T seed 0': short enough for a progress line."""
+        shown = " ".join(f"{v}" for k, v in self.labels.items() if k != "seed")
+        return f"{shown or self.recipe['model']['name']} seed {self.seed}"
+
+
+def unique(cells: list[GridCell]) -> list[GridCell]:
+    """Cells in order, a repeated run folder once (two workers must never share a folder)."""
+    seen: set[str] = set()
+    out = []
+    for cell in cells:
+        if cell.run not in seen:
+            seen.add(cell.run)
+            out.append(cell)
+    return out
+
+
+def write_manifest(grid_dir: Path, kind: str, command: list[str], cells: list[GridCell],
+                   extra: dict | None = None) -> None:
+    write_json(Path(grid_dir) / MANIFEST, {
+        "schema_version": MANIFEST_SCHEMA,
+        "kind": kind,
+        "command": command,
+        "updated_utc": utc_now(),
+        **(extra or {}),
+        "cells": [{"run": c.run, "seed": c.seed, "labels": c.labels, "recipe": c.recipe} for c in cells],
+    })
+
+
+def read_manifest(grid_dir: Path) -> dict:
+    """The manifest as a dict with ``cells`` as GridCell objects; a one-line error if absent."""
+    path = Path(grid_dir) / MANIFEST
+    if not path.exists():
+        raise MerbenchError(f"{path}: no grid manifest (is {grid_dir} a grid folder written by "
+                            f"ablate, heads-sweep or compare?)")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise MerbenchError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    if not isinstance(data, dict) or data.get("schema_version") != MANIFEST_SCHEMA or "cells" not in data:
+        raise MerbenchError(f"{path}: not a merbench grid manifest (expected schema_version "
+                            f"{MANIFEST_SCHEMA} and a 'cells' list)")
+    data["cells"] = [GridCell(c["recipe"], c.get("labels", {}), c["run"]) for c in data["cells"]]
+    return data

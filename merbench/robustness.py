@@ -1,0 +1,310 @@
+"""Test-time robustness (MultiBench-style): a modality missing, or features made noisy.
+
+A ``Condition`` says what to do to the test batches; ``Perturbation`` does it to each batch
+and is passed to ``evaluate.predict(..., transform=...)``. The model and its weights are
+untouched: only what it receives changes.
+
+- Missing: a model is built for a fixed set of modalities, so a missing modality cannot be
+  left out of ``batch.features``. It is replaced by an uninformative input instead:
+  ``zero`` (the default, MultiBench's zero imputation) or ``mean`` (the training split's
+  mean feature vector). For frame sequences the utterance becomes one such frame with a
+  mask of exactly that frame: an empty mask would make attention over frames undefined
+  (softmax over nothing), and one zero frame mean-pools to the same zero vector a vector
+  model receives, so both kinds of model see the same "absent" input.
+- Noise: Gaussian noise with standard deviation ``level * std_d`` on each feature
+  dimension d, where std_d is measured on the training split in the form the model receives
+  (vectors, or the valid frames of frame sequences). The noise of an utterance depends only
+  on (seed, modality, its index in the split), never on batching or on the level, so two
+  models see the same noise and curves over levels use the same draws scaled.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from merbench.data.batching import Batch, SplitTensors, split_tensors
+from merbench.data.types import MODALITIES
+from merbench.errors import MerbenchError
+from merbench.registry import closest
+
+MISSING_MODES = ("zero", "mean")
+DEFAULT_LEVELS = (0.0, 0.25, 0.5, 1.0, 2.0)
+
+
+@dataclass(frozen=True)
+class Condition:
+    """What is done to every test batch: modalities made absent, noise levels per modality."""
+
+    missing: tuple[str, ...] = ()
+    noise: dict[str, float] = field(default_factory=dict)  # modality -> level (x training std)
+    missing_mode: str = "zero"
+    seed: int = 0
+
+    @property
+    def is_clean(self) -> bool:
+        return not self.missing and not any(level > 0 for level in self.noise.values())
+
+    def describe(self) -> str:
+        parts = [f"missing {m} ({self.missing_mode})" for m in self.missing]
+        parts += [f"noise {m}={level:g}" for m, level in self.noise.items() if level > 0]
+        return ", ".join(parts) or "clean"
+
+
+# --- Parsing what the user typed -----------------------------------------------------------
+
+def parse_modality(text: str, option: str) -> str:
+    name = text.strip()
+    if name not in MODALITIES:
+        raise MerbenchError(f"{option} {text}: unknown modality{closest(name, MODALITIES)}; "
+                            f"expected one of {', '.join(MODALITIES)}")
+    return name
+
+
+def parse_modalities(text: str, option: str = "--modalities") -> list[str]:
+    """'audio,text' -> ['audio', 'text'] (order of MODALITIES, no repeats)."""
+    names = [parse_modality(part, option) for part in text.split(",") if part.strip()]
+    if not names:
+        raise MerbenchError(f"{option} {text!r}: expected a comma-separated list of {', '.join(MODALITIES)}")
+    return [m for m in MODALITIES if m in names]
+
+
+def parse_level(text: str, option: str) -> float:
+    try:
+        level = float(text)
+    except ValueError:
+        raise MerbenchError(f"{option} {text}: {text.strip()!r} is not a number") from None
+    if not math.isfinite(level) or level < 0:
+        raise MerbenchError(f"{option} {text}: expected a finite number >= 0 (a multiple of the feature std)")
+    return level
+
+
+def parse_noise(items: list[str]) -> dict[str, float]:
+    """['vision=0.5', 'audio=1'] -> {'vision': 0.5, 'audio': 1.0}."""
+    noise: dict[str, float] = {}
+    for item in items:
+        if item.count("=") != 1:
+            raise MerbenchError(f"--noise {item}: expected MODALITY=LEVEL, e.g. vision=0.5")
+        name, level = item.split("=")
+        modality = parse_modality(name, "--noise")
+        if modality in noise:
+            raise MerbenchError(f"--noise {item}: {modality} is given twice")
+        noise[modality] = parse_level(level, f"--noise {name}=")
+    return noise
+
+
+def parse_levels(text: str) -> list[float]:
+    """'0,0.25,1' -> [0.0, 0.25, 1.0] (sorted, no repeats)."""
+    levels = [parse_level(part, "--levels") for part in text.split(",") if part.strip()]
+    if not levels:
+        raise MerbenchError(f"--levels {text!r}: expected comma-separated numbers >= 0, e.g. 0,0.5,1")
+    return sorted(set(levels))
+
+
+def make_condition(missing: list[str], noise: dict[str, float], missing_mode: str = "zero",
+                   seed: int = 0) -> Condition:
+    if missing_mode not in MISSING_MODES:
+        raise MerbenchError(f"--missing-mode {missing_mode}: expected one of {', '.join(MISSING_MODES)}")
+    names = [parse_modality(m, "--missing") for m in missing]
+    for m in names:
+        if m in noise:
+            raise MerbenchError(f"--noise {m}={noise[m]:g}: {m} is also --missing; give one or the other")
+    return Condition(tuple(m for m in MODALITIES if m in names), dict(noise), missing_mode, seed)
+
+
+def check_uses(condition: Condition, used: list[str], run: str) -> None:
+    """Every modality the condition touches must be one the run's model takes."""
+    for option, names in (("--missing", condition.missing), ("--noise", list(condition.noise))):
+        for m in names:
+            if m not in used:
+                raise MerbenchError(f"{option} {m}: run {run} does not use {m} (it uses {', '.join(used)})")
+
+
+# --- Applying a condition to batches -------------------------------------------------------
+
+@dataclass
+class FeatureStats:
+    mean: torch.Tensor  # (D,)
+    std: torch.Tensor  # (D,)
+
+
+def training_stats(train: SplitTensors) -> dict[str, FeatureStats]:
+    """Per-dimension mean and std of each modality on the training split, as the model sees it."""
+    stats = {}
+    for m, x in train.features.items():
+        if m in train.masks:
+            x = x[train.masks[m]]  # valid frames only: (N, T, D) -> (F, D)
+        x = x.double()
+        stats[m] = FeatureStats(x.mean(0).float(), x.std(0, unbiased=False).float())
+    return stats
+
+
+def _modality_seed(seed: int, modality: str) -> list[int]:
+    return [int(seed), MODALITIES.index(modality)]
+
+
+class Perturbation:
+    """Callable ``Batch -> Batch`` that applies one ``Condition`` (new tensors, input untouched)."""
+
+    def __init__(self, condition: Condition, stats: dict[str, FeatureStats]):
+        self.condition = condition
+        self.stats = stats
+
+    def __call__(self, batch: Batch) -> Batch:
+        features, masks = dict(batch.features), dict(batch.masks)
+        for m in self.condition.missing:
+            features[m], mask = self._absent(batch, m)
+            if mask is not None:
+                masks[m] = mask
+        for m, level in self.condition.noise.items():
+            if level > 0:
+                features[m] = features[m] + level * self.stats[m].std * self._unit_noise(batch, m)
+        return dataclasses.replace(batch, features=features, masks=masks)
+
+    def _present(self, batch: Batch) -> torch.Tensor:
+        """(B,) or (B, L) bool: real utterances (padding stays zero)."""
+        return torch.ones(batch.labels.shape, dtype=torch.bool) if batch.utt_mask is None else batch.utt_mask
+
+    def _absent(self, batch: Batch, m: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+        x = batch.features[m]
+        present = self._present(batch)
+        fill = self.stats[m].mean if self.condition.missing_mode == "mean" else torch.zeros(x.shape[-1])
+        if m not in batch.masks:  # vectors: (B, [L,] D)
+            return fill.to(x.dtype) * present.unsqueeze(-1).to(x.dtype), None
+        out = torch.zeros_like(x)  # (B, [L,] T, D): one frame holding ``fill``
+        out[..., 0, :] = fill.to(x.dtype) * present.unsqueeze(-1).to(x.dtype)
+        mask = torch.zeros_like(batch.masks[m])
+        mask[..., 0] = present
+        return out, mask
+
+    def _unit_noise(self, batch: Batch, m: str) -> torch.Tensor:
+        """Standard normal draws shaped like ``features[m]``, zero on padding, fixed per utterance."""
+        x = batch.features[m]
+        noise = torch.zeros_like(x)
+        mask = batch.masks.get(m)
+        base = _modality_seed(self.condition.seed, m)
+        for pos in (batch.index >= 0).nonzero().tolist():
+            pos = tuple(pos)
+            rng = np.random.default_rng(base + [int(batch.index[pos])])
+            if mask is None:
+                noise[pos] = torch.from_numpy(rng.standard_normal(x.shape[-1]))
+            else:
+                frames = mask[pos]  # (T,) valid frames are a prefix
+                n = int(frames.sum())
+                noise[pos][:n] = torch.from_numpy(rng.standard_normal((n, x.shape[-1])))
+        return noise
+
+
+# --- Scoring a run under conditions --------------------------------------------------------
+
+@dataclass
+class LoadedRun:
+    """A finished run ready to be scored many times: loaded once, data built once."""
+
+    run_dir: Path
+    recipe: dict
+    corpus: object
+    model: torch.nn.Module
+    device: torch.device
+    tensors: SplitTensors
+    stats: dict[str, FeatureStats]
+
+    @property
+    def modalities(self) -> list[str]:
+        return list(self.corpus.modalities)
+
+    def score(self, condition: Condition | None = None) -> dict:
+        from merbench.evaluate import predict, score
+
+        transform = None
+        if condition is not None:
+            check_uses(condition, self.modalities, str(self.run_dir))
+            if not condition.is_clean:
+                transform = Perturbation(condition, self.stats)
+        torch.manual_seed(0)  # as rescore: same numbers as a plain evaluation when clean
+        return score(self.corpus, predict(self.model, self.tensors, self.device, transform))
+
+
+def load_for_robustness(run_dir: Path, split: str = "test", device: str = "cpu") -> LoadedRun:
+    from merbench.models.build import model_class
+    from merbench.recipe import SPLITS
+    from merbench.rescore import load_run
+
+    if split not in SPLITS:
+        raise MerbenchError(f"--split {split}: expected one of {', '.join(SPLITS)}")
+    recipe, corpus, model, dev = load_run(run_dir, device)
+    if split not in corpus.split_names():
+        raise MerbenchError(f"--split {split}: dataset {corpus.name!r} has no such split")
+    if "train" not in corpus.split_names():
+        raise MerbenchError(f"{run_dir}: dataset {corpus.name!r} has no train split to measure feature statistics on")
+    want_frames = model_class(recipe["model"]["name"]).inputs == "frames"
+    stats = training_stats(split_tensors(corpus, "train", want_frames))
+    return LoadedRun(Path(run_dir), recipe, corpus, model, dev, split_tensors(corpus, split, want_frames), stats)
+
+
+def evaluate_condition(run_dir: Path, condition: Condition, split: str = "test", device: str = "cpu") -> dict:
+    """Every metric of ``split`` with ``condition`` applied to the test-time inputs."""
+    return load_for_robustness(run_dir, split, device).score(condition)
+
+
+@dataclass
+class RobustnessRow:
+    """One run x one modality: the metric at each noise level, and with the modality missing."""
+
+    run_dir: Path
+    label: str
+    modality: str
+    levels: list[float]
+    values: list[float]
+    missing: float
+
+
+def default_metric(task: str) -> str:
+    return "wf1" if task == "classification" else "acc2_non0"
+
+
+def robustness_sweep(run_dir: Path, label: str, modalities: list[str] | None = None,
+                     levels: list[float] = list(DEFAULT_LEVELS), metric: str | None = None,
+                     split: str = "test", device: str = "cpu", missing_mode: str = "zero",
+                     seed: int = 0) -> list[RobustnessRow]:
+    """One row per modality: ``metric`` at each noise level of that modality, then missing.
+
+    ``metric`` None = WF1 for classification, ACC-2 (non0) for regression.
+    """
+    if missing_mode not in MISSING_MODES:
+        raise MerbenchError(f"--missing-mode {missing_mode}: expected one of {', '.join(MISSING_MODES)}")
+    run = load_for_robustness(run_dir, split, device)
+    for m in modalities or []:
+        if m not in run.modalities:
+            raise MerbenchError(f"--modalities {m}: run {run_dir} does not use {m} "
+                                f"(it uses {', '.join(run.modalities)})")
+    metric = metric or default_metric(run.corpus.task)
+    clean = run.score()
+    valid = [k for k, v in clean.items() if isinstance(v, float)]
+    if metric not in valid:
+        raise MerbenchError(f"--metric {metric}: not a metric of run {run_dir}{closest(metric, valid)}; "
+                            f"valid: {', '.join(valid)}")
+    rows = []
+    for m in modalities or run.modalities:
+        values = [clean[metric] if level == 0 else
+                  run.score(Condition(noise={m: level}, missing_mode=missing_mode, seed=seed))[metric]
+                  for level in levels]
+        missing = run.score(Condition(missing=(m,), missing_mode=missing_mode, seed=seed))[metric]
+        rows.append(RobustnessRow(Path(run_dir), label, m, list(levels), values, missing))
+    return rows
+
+
+def robustness_table(rows: list[RobustnessRow], metric: str, split: str, missing_mode: str):
+    """rows = run x modality; columns = noise levels, then 'missing'."""
+    from merbench.tables import Table
+
+    columns = ["Run", "Modality"] + [f"noise {level:g}" for level in rows[0].levels] + [f"missing ({missing_mode})"]
+    body = [[r.label, r.modality] + [f"{v:.2f}" for v in r.values] + [f"{r.missing:.2f}"] for r in rows]
+    title = (f"{metric} on {split} under test-time noise (x training std per dimension) "
+             f"and a missing modality")
+    return Table(title, columns, body)

@@ -1,0 +1,316 @@
+"""Is run B better than run A on the same test utterances? Paired resampling over utterances.
+
+Two numbers, from the saved test predictions (``predictions.npz``) of both runs:
+
+- a **confidence interval** for the difference B - A (percent points of WF1, ACC, ...), by the
+  paired bootstrap: draw N utterances with replacement, score both runs on that same draw,
+  take the difference; the interval is the percentile interval of R such differences;
+- a **two-sided p-value** by the paired permutation test (approximate randomisation): under
+  the null hypothesis that A and B are interchangeable, swapping A's and B's prediction of
+  an utterance with probability 1/2 leaves the distribution of the difference unchanged;
+  p = (1 + #{|d_perm| >= |d_observed|}) / (R + 1). It is chosen over a bootstrap p-value
+  because it tests that null directly, with no shifting of the bootstrap distribution,
+  and stays valid for corpus-level metrics like weighted F1 that are not a mean over
+  utterances (Riezler & Maxwell, 2005; Dror et al., 2018). The +1 keeps p > 0: with R
+  draws no p below 1 / (R + 1) can be claimed.
+
+Several seeds per side: runs are paired by seed (seed-matched pairs; when the two sides
+share no seed, their lowest seeds are paired). Each resample draws one set of utterances
+(bootstrap) or one set of swaps per pair (permutation) and the statistic is the mean over
+pairs of B_s - A_s. The interval is then over test utterances for the seed-averaged
+difference; the spread between seeds is what the tables' ± shows.
+
+Resampled scores are computed from confusion matrices with numpy (every resample at once);
+the observed scores come from scikit-learn through ``merbench.metrics``, the same function
+that wrote result.json, and the tests check that the two agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from merbench import runs
+from merbench.errors import MerbenchError
+from merbench.metrics import classification_metrics
+from merbench.registry import closest
+from merbench.results import read_result
+
+CHUNK = 500  # resamples per vectorised step: bounds memory at CHUNK x N indices
+
+
+@dataclass
+class RunPredictions:
+    """One run's predictions on one split, sorted by utterance index; unlabelled ones dropped."""
+
+    run_dir: Path
+    seed: int
+    fingerprint: str
+    label_names: list[str]
+    index: np.ndarray  # (N,) flat utterance index within the split
+    labels: np.ndarray  # (N,) true class ids
+    predicted: np.ndarray  # (N,) predicted class ids
+
+
+@dataclass
+class Comparison:
+    """B - A on one metric: observed difference, bootstrap interval, permutation p-value."""
+
+    metric: str
+    a: float  # mean over pairs of A's score (percent)
+    b: float
+    difference: float  # b - a
+    low: float
+    high: float
+    confidence: float
+    p_value: float
+    resamples: int
+    utterances: int
+    pairs: list[tuple[int, int]]  # (seed of A, seed of B)
+
+    def as_dict(self) -> dict:
+        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+
+
+def load_predictions(run_dir: Path, split: str = "test") -> RunPredictions:
+    run_dir = Path(run_dir)
+    if run_dir.name == runs.RESULT:
+        run_dir = run_dir.parent
+    result = read_result(run_dir)
+    if result["status"] != "ok":
+        raise MerbenchError(f"{run_dir}: the run failed ({result.get('error')}); it has no predictions")
+    if result["dataset"]["task"] != "classification":
+        raise MerbenchError(f"{run_dir}: significance needs a classification run "
+                            f"(dataset {result['dataset']['name']!r} is {result['dataset']['task']})")
+    path = run_dir / runs.PREDICTIONS
+    if not path.exists():
+        raise MerbenchError(f"{path}: no such file (the run's predictions are needed; train it again)")
+    with np.load(path) as data:
+        keys = (f"{split}_index", f"{split}_labels", f"{split}_outputs")
+        if any(k not in data for k in keys):
+            have = sorted({k.split("_")[0] for k in data.files})
+            raise MerbenchError(f"{path}: no {split!r} predictions (it holds {', '.join(have) or 'none'})")
+        index, labels, outputs = (np.asarray(data[k]) for k in keys)
+    order = np.argsort(index, kind="stable")
+    index, labels, predicted = index[order], labels[order], outputs[order].argmax(-1)
+    keep = labels >= 0
+    return RunPredictions(run_dir, int(result["seed"]), result["dataset"]["fingerprint"],
+                          list(result["dataset"]["label_names"]), index[keep], labels[keep], predicted[keep])
+
+
+def check_same_utterances(a: RunPredictions, b: RunPredictions) -> None:
+    """One-line error unless both runs were scored on the same data and the same utterances."""
+    where = f"{a.run_dir} and {b.run_dir}"
+    if a.fingerprint != b.fingerprint:
+        raise MerbenchError(f"{where} were not scored on the same utterances: dataset fingerprints differ "
+                            f"({a.fingerprint[:12]} vs {b.fingerprint[:12]})")
+    if a.label_names != b.label_names:
+        raise MerbenchError(f"{where} use different label sets ({a.label_names} vs {b.label_names})")
+    if not np.array_equal(a.index, b.index) or not np.array_equal(a.labels, b.labels):
+        raise MerbenchError(f"{where} were not scored on the same utterances: the predictions cover "
+                            f"{len(a.index)} and {len(b.index)} utterances that do not match")
+
+
+def pair_by_seed(a_runs: list[RunPredictions], b_runs: list[RunPredictions]) -> list[tuple[RunPredictions, RunPredictions]]:
+    """Seed-matched pairs; with no seed in common, the lowest seed of each side."""
+    if not a_runs or not b_runs:
+        raise MerbenchError("significance needs at least one run on each side")
+    a_by_seed = {r.seed: r for r in sorted(a_runs, key=lambda r: r.seed, reverse=True)}
+    b_by_seed = {r.seed: r for r in sorted(b_runs, key=lambda r: r.seed, reverse=True)}
+    common = sorted(set(a_by_seed) & set(b_by_seed))
+    if common:
+        return [(a_by_seed[s], b_by_seed[s]) for s in common]
+    return [(a_by_seed[min(a_by_seed)], b_by_seed[min(b_by_seed)])]
+
+
+# --- Metrics from confusion matrices, for many resamples at once ---------------------------
+
+def metric_names(label_names: list[str]) -> list[str]:
+    return ["acc", "wf1", "macro_f1"] + [f"f1_{n}" for n in label_names]
+
+
+def check_metric(metric: str, label_names: list[str]) -> None:
+    valid = metric_names(label_names)
+    if metric not in valid:
+        raise MerbenchError(f"--metric {metric}: expected one of {', '.join(valid)}{closest(metric, valid)}")
+
+
+def confusions(labels: np.ndarray, predicted: np.ndarray, classes: int) -> np.ndarray:
+    """(R, C, C) confusion counts, rows = true class, from (R, N) true and predicted class ids."""
+    r = len(predicted)
+    codes = labels * classes + predicted  # (R, N)
+    offsets = np.arange(r)[:, None] * classes * classes
+    return np.bincount((codes + offsets).ravel(), minlength=r * classes * classes).reshape(r, classes, classes)
+
+
+def scores_from_confusions(conf: np.ndarray, metric: str, label_names: list[str]) -> np.ndarray:
+    """(R,) scores in percent, as scikit-learn computes them with ``zero_division=0``."""
+    conf = conf.astype(np.float64)
+    tp = np.diagonal(conf, axis1=1, axis2=2)  # (R, C)
+    support = conf.sum(2)  # true counts
+    predicted = conf.sum(1)
+    total = support.sum(1)
+    if metric == "acc":
+        return 100 * np.divide(tp.sum(1), total, out=np.zeros_like(total), where=total > 0)
+    denom = support + predicted  # 2 tp + fp + fn
+    f1 = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)  # (R, C)
+    if metric == "wf1":
+        return 100 * np.divide((f1 * support).sum(1), total, out=np.zeros_like(total), where=total > 0)
+    if metric == "macro_f1":
+        return 100 * f1.mean(1)
+    return 100 * f1[:, label_names.index(metric[len("f1_"):])]
+
+
+# --- The test ------------------------------------------------------------------------------
+
+def compare(a_runs: list[RunPredictions], b_runs: list[RunPredictions], metrics: list[str], *,
+            resamples: int = 10_000, confidence: float = 0.95, seed: int = 0) -> dict[str, Comparison]:
+    """B - A for each metric, on seed-matched pairs (see the module docstring)."""
+    if resamples < 1:
+        raise MerbenchError(f"--resamples {resamples}: expected a positive number")
+    if not 0 < confidence < 1:
+        raise MerbenchError(f"--confidence {confidence}: expected a number between 0 and 1, e.g. 0.95")
+    pairs = pair_by_seed(a_runs, b_runs)
+    for a, b in pairs:
+        check_same_utterances(a, b)
+    check_same_utterances(pairs[0][0], pairs[-1][1])
+    names = pairs[0][0].label_names
+    for metric in metrics:
+        check_metric(metric, names)
+    classes, n = len(names), len(pairs[0][0].labels)
+    if n == 0:
+        raise MerbenchError(f"{pairs[0][0].run_dir}: no labelled utterances to compare")
+    labels = pairs[0][0].labels
+
+    observed = {m: np.zeros(2) for m in metrics}  # scikit-learn, as written in result.json
+    for a, b in pairs:
+        sa = classification_metrics(labels, a.predicted, names)
+        sb = classification_metrics(labels, b.predicted, names)
+        for m in metrics:
+            observed[m] += np.array([sa[m], sb[m]]) / len(pairs)
+
+    rng = np.random.default_rng(seed)
+    boot = {m: [] for m in metrics}
+    perm = {m: [] for m in metrics}
+    for start in range(0, resamples, CHUNK):
+        r = min(CHUNK, resamples - start)
+        draws = rng.integers(0, n, size=(r, n))  # one utterance draw shared by every pair
+        diff_boot = {m: np.zeros(r) for m in metrics}
+        diff_perm = {m: np.zeros(r) for m in metrics}
+        for a, b in pairs:
+            conf_a = confusions(labels[draws], a.predicted[draws], classes)
+            conf_b = confusions(labels[draws], b.predicted[draws], classes)
+            swap = rng.random((r, n)) < 0.5  # (R, N), drawn per pair: the null swaps each pair's runs
+            true = np.broadcast_to(labels, (r, n))  # no utterance draw: only the swaps vary
+            perm_a = confusions(true, np.where(swap, b.predicted, a.predicted), classes)
+            perm_b = confusions(true, np.where(swap, a.predicted, b.predicted), classes)
+            for m in metrics:
+                score = lambda conf: scores_from_confusions(conf, m, names)  # noqa: E731
+                diff_boot[m] += (score(conf_b) - score(conf_a)) / len(pairs)
+                diff_perm[m] += (score(perm_b) - score(perm_a)) / len(pairs)
+        for m in metrics:
+            boot[m].append(diff_boot[m])
+            perm[m].append(diff_perm[m])
+
+    out = {}
+    tail = (1 - confidence) / 2
+    for m in metrics:
+        a_score, b_score = observed[m]
+        diff = b_score - a_score
+        d_boot, d_perm = np.concatenate(boot[m]), np.concatenate(perm[m])
+        low, high = np.quantile(d_boot, [tail, 1 - tail])
+        # Tolerance: numpy and scikit-learn may round the same score differently in the last bit.
+        extreme = int(np.sum(np.abs(d_perm) >= abs(diff) - 1e-9))
+        out[m] = Comparison(m, float(a_score), float(b_score), float(diff), float(low), float(high), confidence,
+                            (1 + extreme) / (resamples + 1), resamples, n,
+                            [(a.seed, b.seed) for a, b in pairs])
+    return out
+
+
+# --- Entry points: two run folders, groups of runs, table marks ----------------------------
+
+def _run_dir(run) -> Path:
+    """A run folder from a path (folder or its result.json) or a result dict read by merbench."""
+    if isinstance(run, dict):
+        return Path(run["_path"]).parent
+    path = Path(run)
+    return path.parent if path.name == runs.RESULT else path
+
+
+def load_side(path: Path, split: str = "test") -> list[RunPredictions]:
+    """A run folder, or a folder holding the seeds of one recipe (seed-matched later)."""
+    from merbench.aggregate import collect, group_results
+
+    path = Path(path)
+    groups = group_results(collect([path]))
+    if not groups:
+        raise MerbenchError(f"{path}: holds no finished run")
+    if len(groups) > 1:
+        raise MerbenchError(f"{path}: holds runs of {len(groups)} different recipes; "
+                            f"give one run folder or a folder of seeds of one recipe")
+    return [load_predictions(_run_dir(r), split) for r in groups[0].results]
+
+
+def significance(run_a: Path, run_b: Path, metric: str = "wf1", split: str = "test", *,
+                 resamples: int = 10_000, confidence: float = 0.95, seed: int = 0) -> Comparison:
+    """B - A in ``metric`` on ``split``: bootstrap interval and permutation p-value."""
+    a, b = load_side(run_a, split), load_side(run_b, split)
+    return compare(a, b, [metric], resamples=resamples, confidence=confidence, seed=seed)[metric]
+
+
+def not_significantly_worse(best_runs, other_runs, metric: str = "wf1", split: str = "test", *,
+                            resamples: int = 10_000, seed: int = 0, alpha: float = 0.05) -> bool:
+    """True when ``other_runs`` do not differ significantly from ``best_runs`` (p >= alpha).
+
+    Runs are folders, result.json paths, or result dicts from ``merbench.aggregate``; several
+    per side are seed-matched. The test is two-sided, so for a side that is not the best this
+    reads "not significantly worse".
+    """
+    best = [load_predictions(_run_dir(r), split) for r in best_runs]
+    other = [load_predictions(_run_dir(r), split) for r in other_runs]
+    return compare(best, other, [metric], resamples=resamples, seed=seed)[metric].p_value >= alpha
+
+
+DAGGER = "†"
+
+
+def mark_not_significant(table, groups, layout: str, split: str = "test", *, resamples: int = 10_000,
+                         seed: int = 0, alpha: float = 0.05):
+    """Add a dagger to every cell not significantly different from its column's best.
+
+    Rule: in each column the best row (bold, by mean over seeds) is compared with every other
+    row by ``compare`` on seed-matched pairs of runs (lowest seeds when none is shared);
+    a cell gets a dagger when p >= ``alpha``. Rows are the table's groups, in order.
+    """
+    from merbench.tables import columns_for
+
+    if layout != "iemocap":
+        raise MerbenchError("--significance: needs a classification table (layout iemocap); "
+                            "regression metrics have no significance test here")
+    columns = [m for m, _ in columns_for(groups, layout)]
+    sides = {}
+
+    def side(i: int) -> list[RunPredictions]:
+        if i not in sides:
+            sides[i] = [load_predictions(_run_dir(r), split) for r in groups[i].results]
+        return sides[i]
+
+    cached: dict[tuple[int, int], dict[str, Comparison]] = {}
+    for j, metric in enumerate(columns):
+        means = [(row[j].mean, i) for i, row in enumerate(table.cells) if row[j] is not None]
+        if len(means) < 2:
+            continue
+        best_value = max(means)[0]
+        best = next(i for value, i in means if value == best_value)
+        for value, i in means:
+            if value == best_value:
+                continue
+            if (best, i) not in cached:
+                cached[(best, i)] = compare(side(best), side(i), columns, resamples=resamples, seed=seed)
+            if cached[(best, i)][metric].p_value >= alpha:
+                table.rows[i][j + 1] += DAGGER
+    table.notes.append(f"{DAGGER} not significantly different from the best of its column (two-sided paired "
+                       f"permutation test, p >= {alpha:g}, {resamples} resamples, seed-matched runs)")
+    return table
