@@ -31,11 +31,17 @@ def _figure(width: float, height: float):
     return fig
 
 
-def save_png(fig, path: Path) -> Path:
-    """Write ``fig`` to ``path`` as PNG, atomically."""
+def png_path(path: Path, option: str = "--figure") -> Path:
+    """Check a figure path before any work: it must end in .png."""
     path = Path(path)
     if path.suffix.lower() != ".png":
-        raise MerbenchError(f"{path}: figures are written as PNG; give a path ending in .png")
+        raise MerbenchError(f"{option} {path}: figures are written as PNG; give a path ending in .png")
+    return path
+
+
+def save_png(fig, path: Path) -> Path:
+    """Write ``fig`` to ``path`` as PNG, atomically."""
+    path = png_path(path, "figure")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:

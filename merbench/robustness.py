@@ -299,12 +299,74 @@ def robustness_sweep(run_dir: Path, label: str, modalities: list[str] | None = N
     return rows
 
 
-def robustness_table(rows: list[RobustnessRow], metric: str, split: str, missing_mode: str):
-    """rows = run x modality; columns = noise levels, then 'missing'."""
-    from merbench.tables import Table
+@dataclass
+class RobustnessReport:
+    """Every row of a ``merbench robustness`` call, with what they were measured under."""
 
-    columns = ["Run", "Modality"] + [f"noise {level:g}" for level in rows[0].levels] + [f"missing ({missing_mode})"]
-    body = [[r.label, r.modality] + [f"{v:.2f}" for v in r.values] + [f"{r.missing:.2f}"] for r in rows]
-    title = (f"{metric} on {split} under test-time noise (x training std per dimension) "
-             f"and a missing modality")
-    return Table(title, columns, body)
+    rows: list[RobustnessRow]
+    metric: str
+    split: str
+    missing_mode: str
+    seed: int
+    notes: list[str] = field(default_factory=list)
+
+    def table(self):
+        """rows = run x modality; columns = noise levels, then the modality missing."""
+        from merbench.tables import Table
+
+        columns = (["Run", "Modality"] + [f"noise {level:g}" for level in self.rows[0].levels]
+                   + [f"missing ({self.missing_mode})"])
+        body = [[r.label, r.modality] + [f"{v:.2f}" for v in r.values] + [f"{r.missing:.2f}"] for r in self.rows]
+        title = (f"{self.metric} on {self.split} with one modality noisy (x training std per dimension) "
+                 f"or missing")
+        return Table(title, columns, body, notes=list(self.notes))
+
+    def figure(self, path: Path) -> Path:
+        from merbench.figures import robustness_plot
+
+        curves = [(f"{r.label} / {r.modality}", r.levels, r.values, r.missing) for r in self.rows]
+        return robustness_plot(curves, path, ylabel=self.metric,
+                               title=f"{self.metric} on {self.split}, missing = {self.missing_mode}")
+
+    def save(self, path: Path) -> Path:
+        from merbench.results import utc_now, write_json
+
+        write_json(path, {
+            "kind": "robustness", "created_utc": utc_now(), "metric": self.metric, "split": self.split,
+            "missing_mode": self.missing_mode, "noise_seed": self.seed,
+            "rows": [{"run": str(r.run_dir), "label": r.label, "modality": r.modality, "levels": r.levels,
+                      "values": r.values, "missing": r.missing} for r in self.rows],
+        })
+        return Path(path)
+
+
+def robustness_report(paths: list[Path], modalities: list[str] | None = None,
+                      levels: list[float] = list(DEFAULT_LEVELS), metric: str | None = None,
+                      split: str = "test", device: str = "cpu", missing_mode: str = "zero",
+                      seed: int = 0) -> RobustnessReport:
+    """``robustness_sweep`` over run folders (or folders of runs), one row per run and modality."""
+    from merbench.aggregate import collect, group_results, row_labels
+
+    if missing_mode not in MISSING_MODES:
+        raise MerbenchError(f"--missing-mode {missing_mode}: expected one of {', '.join(MISSING_MODES)}")
+    results = collect(paths)
+    finished = [r for r in results if r["status"] == "ok"]
+    notes = [f"{len(results) - len(finished)} failed run(s) left out"] if len(finished) < len(results) else []
+    if not finished:
+        raise MerbenchError("no finished runs to score")
+    tasks = {r["dataset"]["task"] for r in finished}
+    if metric is None and len(tasks) > 1:
+        raise MerbenchError("the runs mix classification and regression datasets; pass --metric")
+    metric = metric or default_metric(tasks.pop())
+    groups = group_results(finished)
+    label_of = {id(r): f"{label} seed{r['seed']}" for g, label in zip(groups, row_labels(groups)) for r in g.results}
+    rows: list[RobustnessRow] = []
+    seen: set[Path] = set()
+    for r in finished:
+        run_dir = Path(r["_path"]).parent
+        if run_dir.resolve() in seen:
+            continue
+        seen.add(run_dir.resolve())
+        rows += robustness_sweep(run_dir, label_of[id(r)], modalities, levels, metric, split, device,
+                                 missing_mode, seed)
+    return RobustnessReport(rows, metric, split, missing_mode, seed, notes)

@@ -107,3 +107,31 @@ def test_causal_models_never_read_the_future(name, corpus):
     after = _logits(model, batch)
     assert torch.equal(before[0, : t + 1], after[0, : t + 1])
     assert not torch.equal(before[0, t + 1 :n], after[0, t + 1 :n]), "the changed utterance is not read at all"
+
+
+def test_window_graph_edges_and_relations():
+    from merbench.models._dialogue_graph import window_graph
+
+    mask = torch.tensor([[1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1]], dtype=torch.bool)
+    speakers = torch.tensor([[0, 1, 1, 0, 0, 0], [2, 0, 1, 2, 0, 1]])
+    edge_index, edge_type = window_graph(mask, speakers, past=2, future=1, max_speakers=3)
+    first = {(b, t) for b in range(2) for t in range(6) if mask[b, t]}
+    node = {bt: i for i, bt in enumerate(sorted(first))}  # nodes in batch order
+    expected = set()
+    for (b, t) in first:  # target t reads sources t-2 .. t+1 of its own dialogue
+        for s in range(t - 2, t + 2):
+            if (b, s) in first:
+                relation = (int(speakers[b, s]) * 3 + int(speakers[b, t])) * 2 + int(s >= t)
+                expected.add((node[(b, s)], node[(b, t)], relation))
+    got = set(zip(edge_index[0].tolist(), edge_index[1].tolist(), edge_type.tolist()))
+    assert got == expected
+
+
+def test_a_speaker_beyond_max_speakers_is_a_clear_error(corpus):
+    from merbench.errors import MerbenchError
+
+    torch.manual_seed(0)
+    model = build_model("dialoguegcn_tiny", corpus.dims, 6, max_speakers=1).eval()
+    batch = SplitTensors(corpus.dialogues, corpus.modalities, want_frames=False).dialogue_batch([0])
+    with pytest.raises(MerbenchError, match="max_speakers"):
+        model(batch)

@@ -16,8 +16,9 @@ app = typer.Typer(
 
 def _register() -> None:
     from merbench.cli import check, evaluate, listing, recipes, table, train
+    from merbench.cli import figure, robustness, significance
 
-    for module in (train, evaluate, table, check, listing, recipes):
+    for module in (train, evaluate, table, check, listing, recipes, robustness, significance, figure):
         module.register(app)
 
 

@@ -1,4 +1,4 @@
-"""merbench table RUN_DIR... [--format rich|markdown|latex|csv] [--layout iemocap|mosei]"""
+"""merbench table RUN_DIR... [--format rich|markdown|latex|csv] [--layout iemocap|mosei] [--significance] [--figure PATH]"""
 
 from __future__ import annotations
 
@@ -16,12 +16,28 @@ def table(
     format: str = typer.Option("rich", "--format", help="rich, markdown, latex or csv."),
     layout: Optional[str] = typer.Option(None, "--layout", help="iemocap (HFF Table 3) or mosei (HFF Table 2); default from the dataset's task."),
     split: str = typer.Option("test", "--split", help="Which split's metrics to show."),
+    significance: bool = typer.Option(False, "--significance", help="Mark with † the cells not significantly different from their column's best (paired permutation test, p >= 0.05)."),
+    resamples: int = typer.Option(10_000, "--resamples", help="Permutations per comparison for --significance."),
+    figure: Optional[Path] = typer.Option(None, "--figure", help="Also write each row's row-normalised confusion matrix (mean over seeds) as one PNG."),
 ) -> None:
     """Print runs in the HFF paper's table layout; runs that differ only by seed become mean ± std (n)."""
-    from merbench.aggregate import collect, group_results
-    from merbench.tables import render, results_table
+    from merbench.aggregate import collect, group_results, row_labels
+    from merbench.tables import layout_for, render, results_table
 
-    typer.echo(render(results_table(group_results(collect(runs)), layout, split), format))
+    groups = group_results(collect(runs))
+    result = results_table(groups, layout, split)
+    if figure is not None:
+        from merbench.figures import confusion_plot, group_confusions, png_path
+
+        png_path(figure)
+        panels = group_confusions(groups, row_labels(groups), split)  # errors before any output
+    if significance:
+        from merbench.significance import mark_not_significant
+
+        mark_not_significant(result, groups, layout_for(groups, layout), split, resamples=resamples)
+    typer.echo(render(result, format))
+    if figure is not None:
+        typer.echo(f"figure: {confusion_plot(panels, figure)}", err=True)
 
 
 def register(app: typer.Typer) -> None:

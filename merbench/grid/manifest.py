@@ -38,8 +38,8 @@ class GridCell:
         return self.recipe["train"]["seed"]
 
     def describe(self) -> str:
-        """'hff attention=off S+T seed 0': short enough for a progress line."""
-        shown = " ".join(f"{v}" for k, v in self.labels.items() if k != "seed")
+        """'off=attention modalities=S+T seed 0': short enough for a progress line."""
+        shown = " ".join(f"{k}={v}" for k, v in self.labels.items())
         return f"{shown or self.recipe['model']['name']} seed {self.seed}"
 
 

@@ -1,0 +1,41 @@
+"""merbench figure confusion RUN [--split test] --out PATH"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from merbench.cli.common import console, user_errors
+
+figure_app = typer.Typer(help="Draw figures (PNG) from results files.", no_args_is_help=True)
+
+
+@figure_app.command("confusion")
+@user_errors
+def confusion(
+    run: Path = typer.Argument(..., help="A run folder, its result.json, or a folder of seeds of one recipe."),
+    out: Path = typer.Option(..., "--out", help="PNG file to write."),
+    split: str = typer.Option("test", "--split", help="Which split's confusion matrix."),
+) -> None:
+    """Row-normalised confusion matrix (HFF Fig. 5); the mean over seeds for a folder of seeds."""
+    from merbench.aggregate import collect, group_results, row_labels
+    from merbench.errors import MerbenchError
+    from merbench.figures import confusion_plot, group_confusions, png_path
+
+    from merbench.recipe import SPLITS
+
+    if split not in SPLITS:
+        raise MerbenchError(f"--split {split}: expected one of {', '.join(SPLITS)}")
+    png_path(out, "--out")
+    groups = group_results(collect([run]))
+    if not groups:
+        raise MerbenchError(f"{run}: holds no finished run")
+    if len(groups) > 1:
+        raise MerbenchError(f"{run}: holds runs of {len(groups)} different recipes; use "
+                            f"merbench table {run} --figure {out} for one panel per recipe")
+    console.print(f"figure: {confusion_plot(group_confusions(groups, row_labels(groups), split), out)}")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(figure_app, name="figure")

@@ -1,0 +1,122 @@
+"""What the grid experiments share: recipe files, seeds, metric cells, paper numbers beside ours."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from merbench.aggregate import Cell
+from merbench.errors import MerbenchError
+from merbench.grid import GridCell, GridRun
+from merbench.recipe import apply_overrides, read_recipe_file, validate
+from merbench.references import REFERENCES, load_reference, reference_names
+from merbench.tables import Table, fmt_cell, render
+
+RECIPES = REFERENCES.parent  # the repository's recipes/ folder: recipes/<dataset>/<model>.yaml
+SPLIT = "test"
+# Classification tables report weighted F1; for a regression dataset (MOSEI) the F1 and ACC-2
+# that the HFF paper's MOSEI columns use, with zero counted as positive (has0).
+MAIN_METRIC = {"classification": "wf1", "regression": "f1_has0"}
+ACC_METRIC = {"classification": "acc", "regression": "acc2_has0"}
+METRIC_TITLES = {"wf1": "WF1", "acc": "ACC", "f1_has0": "F1 (has0)", "acc2_has0": "ACC-2 (has0)"}
+
+
+@dataclass
+class Plan:
+    """Validated cells of one experiment, plus what its tables need to lay them out."""
+
+    name: str  # the grid folder's name
+    cells: list[GridCell]
+    info: dict = field(default_factory=dict)
+
+
+def recipe_path(dataset: str, model: str) -> Path:
+    path = RECIPES / dataset / f"{model}.yaml"
+    if not path.exists():
+        raise MerbenchError(f"{path}: no recipe for model {model!r} on dataset {dataset!r} "
+                            f"(write one, or pass --recipe PATH)")
+    return path
+
+
+def base_recipe(path: Path, overrides: list[str]) -> tuple[dict, str]:
+    """The resolved recipe of ``path`` with ``--set`` overrides; the file must stand on its own."""
+    raw = read_recipe_file(Path(path))
+    resolved = validate(raw, str(path))
+    if overrides:
+        resolved = validate(apply_overrides(raw, overrides), f"{path} --set {' '.join(overrides)}")
+    return resolved, str(path)
+
+
+def seeds_of(recipe: dict, n: int) -> list[int]:
+    """``n`` seeds counting up from the recipe's ``train.seed``."""
+    if n < 1:
+        raise MerbenchError(f"--seeds {n}: expected the number of seeds, at least 1")
+    first = recipe["train"]["seed"]
+    return [first + i for i in range(n)]
+
+
+def make_cell(recipe: dict, source: str, seed: int, labels: dict) -> GridCell:
+    """A copy of ``recipe`` (already changed for this cell) with ``seed``, validated again."""
+    out = copy.deepcopy(recipe)
+    out["train"]["seed"] = seed
+    where = ", ".join(f"{k}={v}" for k, v in labels.items())
+    return GridCell(validate(out, f"{source} ({where}, seed {seed})"), dict(labels))
+
+
+def metric_cell(run: GridRun, cells: list[GridCell], metric: str) -> Cell | None:
+    """Mean ± std over the finished cells' test ``metric`` (failed cells left out)."""
+    values = []
+    for c in cells:
+        result = run.result(c)
+        if result and metric in result["metrics"].get(SPLIT, {}):
+            values.append(result["metrics"][SPLIT][metric])
+    return Cell(values) if values else None
+
+
+def task_of(run: GridRun, cells: list[GridCell]) -> str | None:
+    for c in cells:
+        if run.result(c):
+            return run.result(c)["dataset"]["task"]
+    return None
+
+
+def outside(ours: Cell, paper: float) -> bool:
+    """Outside the reported number's range: paper ± 2 x our std over seeds, or ± 1 point for n = 1."""
+    width = 2 * ours.std if ours.n > 1 else 1.0
+    return abs(ours.mean - paper) > width + 1e-9
+
+
+def beside(ours: Cell | None, paper: float | None, digits: int = 1, mark: bool = False) -> str:
+    """'62.1 ± 0.4 (3) | 62.8 (Δ -0.7)': ours, then the paper's number and ours minus it."""
+    text = fmt_cell(ours, digits)
+    if paper is None:
+        return text
+    if ours is None:
+        return f"{text} | {paper:.{digits}f}"
+    text += f" | {paper:.{digits}f} (Δ {ours.mean - paper:+.{digits}f})"
+    if mark and outside(ours, paper):
+        text += " †"
+    return text
+
+
+def find_tables(match) -> list[tuple[str, str, dict]]:
+    """(citation, table name, table) of every reference table for which ``match(table)`` holds."""
+    found = []
+    for name in reference_names():
+        ref = load_reference(name)
+        for key, table in (ref.get("tables") or {}).items():
+            if isinstance(table, dict) and match(table):
+                found.append((ref["citation"], key, table))
+    return found
+
+
+def render_all(tables: list[Table], fmt: str) -> str:
+    """Render tables one after another; LaTeX gets Δ and † as math."""
+    out = []
+    for table in tables:
+        text = render(table, fmt)
+        if fmt == "latex":
+            text = text.replace("Δ", "$\\Delta$").replace("†", "$^\\dagger$")
+        out.append(text)
+    return "\n\n".join(out)

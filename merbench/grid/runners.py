@@ -1,0 +1,284 @@
+"""Run a grid's unfinished cells: serially, in ``--jobs N`` local processes, or through submitit.
+
+Every runner calls ``worker.run_cell`` for each cell that is not finished, so a cell trains
+the same way whichever runner ran it. Threads per cell are fixed (``--threads``, default 1)
+rather than derived from the runner: on CPU a different thread count changes the order of
+floating-point sums and so, over an epoch, the numbers; one fixed count keeps a serial, a
+``--jobs 4`` and a Slurm grid bitwise comparable. ``--jobs N`` x ``--threads T`` should not
+exceed the cores, or the processes slow each other down.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from merbench import runs
+from merbench.errors import MerbenchError
+from merbench.grid.manifest import ERROR, GridCell, unique, write_manifest
+from merbench.grid.worker import limit_threads, one_line, run_cell
+from merbench.results import atomic_write_text, read_result
+
+LAUNCHERS = ("slurm", "local", "debug")  # submitit's AutoExecutor clusters
+LOGS = "slurm_logs"  # submitit's folder inside the grid (pickled jobs, stdout / stderr)
+
+
+@dataclass
+class RunnerOptions:
+    jobs: int | None = None  # at most this many cells at once (None: 1 locally, all on Slurm)
+    launcher: str | None = None  # None: this process / local processes; else a submitit cluster
+    threads: int = 1  # torch threads per cell
+    partition: str | None = None
+    gpus_per_job: int = 0
+    time_min: int = 60
+    mem_gb: float | None = None
+    cpus_per_task: int | None = None
+    quiet: bool = False
+
+    def check(self) -> None:
+        if self.jobs is not None and self.jobs < 1:
+            raise MerbenchError(f"--jobs {self.jobs}: expected a whole number of processes, at least 1")
+        if self.threads < 1:
+            raise MerbenchError(f"--threads {self.threads}: expected at least 1 thread per cell")
+        if self.launcher is not None and self.launcher not in LAUNCHERS:
+            raise MerbenchError(f"--launcher {self.launcher}: expected one of {', '.join(LAUNCHERS)}")
+        if self.launcher != "slurm":
+            for flag, value in (("--partition", self.partition), ("--mem", self.mem_gb)):
+                if value is not None:
+                    raise MerbenchError(f"{flag}: only used with --launcher slurm")
+        if self.time_min < 1:
+            raise MerbenchError(f"--time {self.time_min}: expected minutes per job, at least 1")
+
+    def oversubscribed(self) -> bool:
+        return self.launcher != "slurm" and (self.jobs or 1) * self.threads > (os.cpu_count() or 1)
+
+
+@dataclass
+class GridRun:
+    """What a grid command ran: finished results and failures per run folder name."""
+
+    grid_dir: Path
+    cells: list[GridCell]
+    results: dict[str, dict] = field(default_factory=dict)  # run -> result.json, finished cells
+    errors: dict[str, str] = field(default_factory=dict)  # run -> one-line error, failed cells
+    trained: list[str] = field(default_factory=list)  # runs trained (or tried) by this command
+    wall_seconds: float = 0.0
+
+    @property
+    def reused(self) -> int:
+        return sum(1 for c in self.cells if c.run in self.results and c.run not in self.trained)
+
+    @property
+    def failed(self) -> list[GridCell]:
+        return [c for c in self.cells if c.run not in self.results]
+
+    def result(self, cell: GridCell) -> dict | None:
+        return self.results.get(cell.run)
+
+    def overhead_per_cell(self) -> float | None:
+        """Runner wall time not spent in the training loops, per trained cell (seconds)."""
+        trained = [self.results[r] for r in self.trained if r in self.results]
+        if not trained or len(trained) != len(self.trained):
+            return None
+        return (self.wall_seconds - sum(r["training"]["seconds"] for r in trained)) / len(trained)
+
+
+def run_grid(grid_dir: Path, cells: list[GridCell], kind: str, command: list[str],
+             options: RunnerOptions, console=None, extra: dict | None = None) -> GridRun:
+    """Write the manifest, train every unfinished cell, read every cell's result back."""
+    options.check()
+    grid_dir = Path(grid_dir)
+    cells = unique(cells)
+    grid_dir.mkdir(parents=True, exist_ok=True)
+    write_manifest(grid_dir, kind, command, cells, extra)
+    todo = [c for c in cells if not runs.is_finished(grid_dir / c.run)]
+    run = GridRun(grid_dir, cells, trained=[c.run for c in todo])
+    console = console or _stderr_console()
+    if todo and options.oversubscribed():
+        console.print(f"warning: --jobs {options.jobs} x --threads {options.threads} exceeds the "
+                      f"{os.cpu_count()} cores: the cells will slow each other down")
+    started = time.perf_counter()
+    outcomes: dict[str, dict] = {}
+    if todo:
+        with GridProgress(len(cells), len(cells) - len(todo), console, options.quiet) as progress:
+            def finished(cell: GridCell, outcome: dict) -> None:
+                outcomes[cell.run] = outcome
+                progress.finished(cell, outcome)
+
+            runner = _runner(options)
+            runner(todo, grid_dir, command, options, finished)
+    run.wall_seconds = time.perf_counter() - started
+    renamed = False
+    for cell in todo:
+        outcome = outcomes.get(cell.run)
+        # The worker's folder name wins: merbench's source may have changed since planning.
+        if outcome and outcome["run"] != cell.run:
+            run.trained[run.trained.index(cell.run)] = cell.run = outcome["run"]
+            renamed = True
+    if renamed:
+        write_manifest(grid_dir, kind, command, cells, extra)
+    for cell in cells:
+        run_dir = grid_dir / cell.run
+        if runs.is_finished(run_dir):
+            run.results[cell.run] = read_result(run_dir)
+        else:
+            outcome = outcomes.get(cell.run)
+            run.errors[cell.run] = (outcome or {}).get("error") or "not run"
+    return run
+
+
+Finished = Callable[[GridCell, dict], None]
+
+
+def _runner(options: RunnerOptions):
+    if options.launcher is not None:
+        return run_submitit
+    return run_processes if (options.jobs or 1) > 1 else run_serial
+
+
+def run_serial(todo: list[GridCell], grid_dir: Path, command: list[str], options: RunnerOptions,
+               finished: Finished) -> None:
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        for cell in todo:
+            finished(cell, run_cell(cell.recipe, str(grid_dir), options.threads, command))
+    finally:
+        torch.set_num_threads(before)
+
+
+def run_processes(todo: list[GridCell], grid_dir: Path, command: list[str], options: RunnerOptions,
+                  finished: Finished) -> None:
+    # spawn, not fork: a forked child would inherit the parent's torch thread pools.
+    context = multiprocessing.get_context("spawn")
+    workers = min(options.jobs or 1, len(todo))
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=limit_threads,
+                             initargs=(options.threads,)) as pool:
+        futures = {pool.submit(run_cell, c.recipe, str(grid_dir), options.threads, command): c for c in todo}
+        try:
+            for future in as_completed(futures):
+                cell = futures[future]
+                try:
+                    outcome = future.result()
+                except Exception as e:  # the worker process died (killed, out of memory)
+                    outcome = _lost(grid_dir, cell, e)
+                finished(cell, outcome)
+        except KeyboardInterrupt:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+
+def submitit_parameters(options: RunnerOptions, name: str) -> dict:
+    """AutoExecutor.update_parameters arguments for one cell's job."""
+    params = {"name": f"merbench-{name}", "timeout_min": options.time_min,
+              "cpus_per_task": options.cpus_per_task or options.threads}
+    if options.gpus_per_job:
+        params["gpus_per_node"] = options.gpus_per_job
+    if options.mem_gb:
+        params["mem_gb"] = options.mem_gb
+    if options.partition:
+        params["slurm_partition"] = options.partition
+    return params
+
+
+def make_executor(grid_dir: Path, options: RunnerOptions):
+    import submitit
+
+    try:
+        executor = submitit.AutoExecutor(folder=grid_dir / LOGS, cluster=options.launcher)
+    except RuntimeError as e:  # e.g. no srun on this machine
+        raise MerbenchError(f"--launcher {options.launcher}: {str(e).splitlines()[0]} "
+                            f"(--launcher local runs the same jobs on this machine)") from None
+    executor.update_parameters(**submitit_parameters(options, grid_dir.name))
+    return executor
+
+
+def run_submitit(todo: list[GridCell], grid_dir: Path, command: list[str], options: RunnerOptions,
+                 finished: Finished) -> None:
+    executor = make_executor(grid_dir, options)
+    if options.jobs:
+        limit = options.jobs
+    elif options.launcher == "slurm":
+        limit = len(todo)  # the scheduler decides what runs when
+    else:
+        limit = max(1, (os.cpu_count() or 1) // options.threads)
+    poll = 15.0 if options.launcher == "slurm" else 0.5
+    pending, running = list(todo), {}
+    try:
+        while pending or running:
+            while pending and len(running) < limit:
+                cell = pending.pop(0)
+                running[executor.submit(run_cell, cell.recipe, str(grid_dir), options.threads, command)] = cell
+            done = [job for job in running if job.done()]
+            for job in done:
+                cell = running.pop(job)
+                try:
+                    outcome = job.result()
+                except Exception as e:  # the job itself failed: timeout, preemption, node failure
+                    outcome = _lost(grid_dir, cell, e)
+                finished(cell, outcome)
+            if not done:
+                time.sleep(poll)
+    except KeyboardInterrupt:
+        # Jobs left behind would train the same folders as the next run of this command.
+        for job in running:
+            job.cancel(check=False)
+        raise
+
+
+def _lost(grid_dir: Path, cell: GridCell, error: BaseException) -> dict:
+    line = one_line(error)
+    atomic_write_text(grid_dir / cell.run / ERROR, f"{line}\n\n(raised in the runner, not in training)\n")
+    return {"run": cell.run, "ok": False, "error": line, "seconds": None}
+
+
+def _stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+class GridProgress:
+    """Cells done of total, elapsed time and an estimate of the time left; a line per cell."""
+
+    def __init__(self, total: int, reused: int, console, quiet: bool) -> None:
+        self.total, self.reused, self.console, self.quiet = total, reused, console, quiet
+        self.done = 0
+        self.bar = None
+
+    def __enter__(self) -> "GridProgress":
+        if self.reused:
+            self.console.print(f"{self.reused} of {self.total} cells already finished: reused")
+        if not self.quiet:
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                                       TimeElapsedColumn, TimeRemainingColumn)
+
+            # A long estimate period: the time left comes from every cell so far, not the last few.
+            self.bar = Progress(TextColumn("grid"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                                TextColumn("left"), TimeRemainingColumn(), console=self.console,
+                                speed_estimate_period=7 * 24 * 3600.0)
+            self.bar.start()
+            self.task = self.bar.add_task("grid", total=self.total - self.reused)
+        return self
+
+    def finished(self, cell: GridCell, outcome: dict) -> None:
+        self.done += 1
+        took = f"{outcome['seconds']:.1f} s" if outcome.get("seconds") is not None else "-"
+        where = f"{self.done}/{self.total - self.reused}"
+        if outcome["ok"]:
+            if not self.quiet:
+                self.console.print(f"ok      {where}  {cell.describe()}  {took}  {outcome['run']}")
+        else:
+            self.console.print(f"FAILED  {where}  {cell.describe()}  {outcome['run']}: {outcome['error']}")
+        if self.bar is not None:
+            self.bar.advance(self.task)
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.stop()
