@@ -62,7 +62,11 @@ def _load_yaml(path: Path) -> dict:
 def _merge(parent: dict, child: dict) -> dict:
     out = copy.deepcopy(parent)
     for key, value in child.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "aux_weights":
+        # A section naming another dataset or model replaces the parent's whole section: the
+        # parent's arguments belong to its own dataset / model.
+        renamed = isinstance(value, dict) and isinstance(out.get(key), dict) and \
+            key in ("dataset", "model") and value.get("name", out[key].get("name")) != out[key].get("name")
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "aux_weights" and not renamed:
             out[key] = _merge(out[key], value)
         else:
             out[key] = copy.deepcopy(value)

@@ -74,13 +74,15 @@ def parse_modalities(text: str, option: str = "--modalities") -> list[str]:
     return [m for m in MODALITIES if m in names]
 
 
-def parse_level(text: str, option: str) -> float:
+def parse_level(text: str, where: str) -> float:
+    """A noise level: a finite number >= 0. ``where`` names the option and value in errors."""
     try:
         level = float(text)
     except ValueError:
-        raise MerbenchError(f"{option} {text}: {text.strip()!r} is not a number") from None
+        raise MerbenchError(f"{where}: level {text.strip()!r} is not a number") from None
     if not math.isfinite(level) or level < 0:
-        raise MerbenchError(f"{option} {text}: expected a finite number >= 0 (a multiple of the feature std)")
+        raise MerbenchError(f"{where}: level {text.strip()!r} must be a finite number >= 0 "
+                            f"(a multiple of the feature's training std)")
     return level
 
 
@@ -94,13 +96,13 @@ def parse_noise(items: list[str]) -> dict[str, float]:
         modality = parse_modality(name, "--noise")
         if modality in noise:
             raise MerbenchError(f"--noise {item}: {modality} is given twice")
-        noise[modality] = parse_level(level, f"--noise {name}=")
+        noise[modality] = parse_level(level, f"--noise {item}")
     return noise
 
 
 def parse_levels(text: str) -> list[float]:
     """'0,0.25,1' -> [0.0, 0.25, 1.0] (sorted, no repeats)."""
-    levels = [parse_level(part, "--levels") for part in text.split(",") if part.strip()]
+    levels = [parse_level(part, f"--levels {text}") for part in text.split(",") if part.strip()]
     if not levels:
         raise MerbenchError(f"--levels {text!r}: expected comma-separated numbers >= 0, e.g. 0,0.5,1")
     return sorted(set(levels))

@@ -61,6 +61,8 @@ def load_corpus(recipe: dict) -> Corpus:
             f"dataset.modalities: {missing[0]!r} is not in dataset {corpus.name!r} "
             f"(it has {', '.join(corpus.modalities) or 'no features'})"
         )
+    for warning in corpus.info.get("warnings", []):
+        logging.getLogger("merbench").warning("%s", warning)
     return corpus.select_modalities(wanted)
 
 

@@ -256,7 +256,7 @@ def test_minilm_gives_768d_and_similar_sentences_are_closer(minilm):
 
 
 def test_minilm_mean_half_is_sentence_transformers_embedding(minilm):
-    from sentence_transformers import SentenceTransformer
+    SentenceTransformer = pytest.importorskip("sentence_transformers").SentenceTransformer
 
     texts = ["hello there", "", "a much longer sentence that is padded against a short one in a batch"]
     ours = np.stack(minilm.extract([RawUtterance(str(i), "A", 0, text=t) for i, t in enumerate(texts)]))

@@ -15,10 +15,12 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from merbench.cli import check, evaluate, listing, recipes, table, train
+    from merbench.cli import check, evaluate, extract, listing, recipes, table, train
     from merbench.cli import figure, robustness, significance
+    from merbench.cli import ablate, compare, grid, heads_sweep
 
-    for module in (train, evaluate, table, check, listing, recipes, robustness, significance, figure):
+    for module in (extract, train, evaluate, table, check, listing, recipes, robustness, significance, figure,
+                   ablate, heads_sweep, compare, grid):
         module.register(app)
 
 

@@ -31,8 +31,8 @@ class Plan:
     info: dict = field(default_factory=dict)
 
 
-def recipe_path(dataset: str, model: str) -> Path:
-    path = RECIPES / dataset / f"{model}.yaml"
+def recipe_path(dataset: str, model: str, root: Path | None = None) -> Path:
+    path = Path(root or RECIPES) / dataset / f"{model}.yaml"
     if not path.exists():
         raise MerbenchError(f"{path}: no recipe for model {model!r} on dataset {dataset!r} "
                             f"(write one, or pass --recipe PATH)")

@@ -32,7 +32,7 @@ class BertText(Extractor):
     name = "bert"
     modality = "text"
 
-    def __init__(self, *, model: str | None = None, max_length: int = 512, batch_size: int = 64,
+    def __init__(self, *, model: str | None = None, max_length: int = 512, batch_size: int = 32,
                  device: str | None = None) -> None:
         self.root = check_model_dir(model, "--text-model")
         tokenizer_files = ("tokenizer.json", "vocab.txt", "tokenizer_config.json")
@@ -106,7 +106,7 @@ class MiniLM(BertText):
     name = "minilm"
 
     # 256 = the model's max_seq_length in its sentence_bert_config.json (trained length).
-    def __init__(self, *, model: str | None = None, max_length: int = 256, batch_size: int = 64,
+    def __init__(self, *, model: str | None = None, max_length: int = 256, batch_size: int = 32,
                  device: str | None = None) -> None:
         super().__init__(model=model or str(minilm_dir()), max_length=max_length,
                          batch_size=batch_size, device=device)

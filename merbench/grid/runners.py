@@ -10,6 +10,7 @@ exceed the cores, or the processes slow each other down.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 import time
@@ -101,16 +102,16 @@ def run_grid(grid_dir: Path, cells: list[GridCell], kind: str, command: list[str
     console = console or _stderr_console()
     if todo and options.oversubscribed():
         console.print(f"warning: --jobs {options.jobs} x --threads {options.threads} exceeds the "
-                      f"{os.cpu_count()} cores: the cells will slow each other down")
+                      f"{os.cpu_count()} cores: the cells will slow each other down", soft_wrap=True)
     started = time.perf_counter()
     outcomes: dict[str, dict] = {}
     if todo:
+        runner = _runner(options, grid_dir)  # a launcher that cannot start fails here, before any work
         with GridProgress(len(cells), len(cells) - len(todo), console, options.quiet) as progress:
             def finished(cell: GridCell, outcome: dict) -> None:
                 outcomes[cell.run] = outcome
                 progress.finished(cell, outcome)
 
-            runner = _runner(options)
             runner(todo, grid_dir, command, options, finished)
     run.wall_seconds = time.perf_counter() - started
     renamed = False
@@ -135,9 +136,9 @@ def run_grid(grid_dir: Path, cells: list[GridCell], kind: str, command: list[str
 Finished = Callable[[GridCell, dict], None]
 
 
-def _runner(options: RunnerOptions):
+def _runner(options: RunnerOptions, grid_dir: Path):
     if options.launcher is not None:
-        return run_submitit
+        return functools.partial(run_submitit, make_executor(grid_dir, options))
     return run_processes if (options.jobs or 1) > 1 else run_serial
 
 
@@ -199,9 +200,8 @@ def make_executor(grid_dir: Path, options: RunnerOptions):
     return executor
 
 
-def run_submitit(todo: list[GridCell], grid_dir: Path, command: list[str], options: RunnerOptions,
+def run_submitit(executor, todo: list[GridCell], grid_dir: Path, command: list[str], options: RunnerOptions,
                  finished: Finished) -> None:
-    executor = make_executor(grid_dir, options)
     if options.jobs:
         limit = options.jobs
     elif options.launcher == "slurm":
@@ -254,7 +254,7 @@ class GridProgress:
 
     def __enter__(self) -> "GridProgress":
         if self.reused:
-            self.console.print(f"{self.reused} of {self.total} cells already finished: reused")
+            self.console.print(f"{self.reused} of {self.total} cells already finished: reused", soft_wrap=True)
         if not self.quiet:
             from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                                        TimeElapsedColumn, TimeRemainingColumn)
@@ -273,9 +273,10 @@ class GridProgress:
         where = f"{self.done}/{self.total - self.reused}"
         if outcome["ok"]:
             if not self.quiet:
-                self.console.print(f"ok      {where}  {cell.describe()}  {took}  {outcome['run']}")
+                self.console.print(f"ok      {where}  {cell.describe()}  {took}  {outcome['run']}", soft_wrap=True)
         else:
-            self.console.print(f"FAILED  {where}  {cell.describe()}  {outcome['run']}: {outcome['error']}")
+            self.console.print(f"FAILED  {where}  {cell.describe()}  {outcome['run']}: {outcome['error']}",
+                               soft_wrap=True)
         if self.bar is not None:
             self.bar.advance(self.task)
 

@@ -1,0 +1,132 @@
+"""Model comparisons on one dataset in the layout of the dataset's paper table.
+
+Classification (IEMOCAP-style, MELD): per-class F1, ACC, weighted F1 (HFF Table 3 layout).
+Regression (MOSEI-style): ACC-7, ACC-2, F1, MAE, Corr (HFF Table 2 layout). The layout comes
+from ``merbench.tables.results_table``; this module adds the papers' numbers and efficiency.
+
+With ``--references`` every cell that a reference file reports for this dataset and model
+reads "ours | paper (Δ ours - paper)", and gets † when ours lies outside the reported number's
+range, defined as paper ± 2 x our std over seeds, or ± 1 point when there is one seed: a
+reported number that our seeds do not reach within two standard deviations.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from merbench.aggregate import Cell, Group, group_key
+from merbench.errors import MerbenchError
+from merbench.experiments._common import (
+    RECIPES, Plan, base_recipe, beside, find_tables, make_cell, recipe_path, seeds_of,
+)
+from merbench.grid import GridRun
+from merbench.registry import MODELS
+from merbench.tables import Table, columns_for, layout_for, results_table
+
+# A reference table's metric name when it differs from ours. The HFF paper's MOSEI "ACC-2"
+# does not say whether zero counts as positive; it is set beside ACC-2 (has0), as in heads-sweep.
+PAPER_METRIC = {"acc2_has0": "acc2"}
+RANGE_NOTE = "† = ours outside the paper's number ± 2 x our std over seeds (± 1 point for one seed)"
+
+
+def model_names(dataset: str, models: str, root: Path) -> list[str]:
+    """'tfn,mfn' -> those names (each checked); 'all' -> every non-tiny model with a recipe here."""
+    if models.strip() == "all":
+        names = [e.name for e in MODELS.entries()
+                 if not e.meta.get("tiny") and (root / dataset / f"{e.name}.yaml").exists()]
+        if not names:
+            raise MerbenchError(f"{root / dataset}: no recipe of any registered (non-tiny) model "
+                                f"(expected {root / dataset}/<model>.yaml)")
+        return names
+    names: list[str] = []
+    for name in (n.strip() for n in models.split(",")):
+        if not name:
+            continue
+        MODELS.entry(name)  # an unknown name is a one-line error with the closest names
+        if name not in names:
+            names.append(name)
+    if not names:
+        raise MerbenchError(f"--models {models!r}: expected model names separated by commas, or all")
+    return names
+
+
+def plan(dataset: str, models: str, overrides: list[str], n_seeds: int, recipes: Path | None = None) -> Plan:
+    """Validated cells: models x seeds, each from <recipes>/<dataset>/<model>.yaml (default recipes/)."""
+    root = Path(recipes or RECIPES)
+    names = model_names(dataset, models, root)
+    cells = []
+    for name in names:
+        base, source = base_recipe(recipe_path(dataset, name, root), overrides)
+        for seed in seeds_of(base, n_seeds):
+            cells.append(make_cell(base, source, seed, {"model": name}))
+    return Plan(f"compare-{dataset}", cells, {"dataset": dataset, "models": names, "seeds": n_seeds})
+
+
+def groups(plan: Plan, run: GridRun) -> list[Group]:
+    """One group per model with its finished runs (models with none left out)."""
+    out = []
+    for name in plan.info["models"]:
+        cells = [c for c in plan.cells if c.labels["model"] == name]
+        results = [run.result(c) for c in cells if run.result(c)]
+        if results:
+            key, shared = group_key(results[0]["recipe"])
+            out.append(Group(key, shared, results, failed=len(cells) - len(results)))
+    return out
+
+
+def reported_rows(dataset: str) -> list[tuple[str, dict]]:
+    """(citation, table) of the reference tables that compare models on ``dataset``."""
+    return [(cit, t) for cit, _, t in find_tables(lambda t: t.get("dataset") == dataset and "model" not in t
+                                                   and isinstance(t.get("rows"), dict))]
+
+
+def reported(tables: list[tuple[str, dict]], model: str, metric: str) -> tuple[float | None, str | None]:
+    for citation, table in tables:
+        row = table["rows"].get(model) or {}
+        value = row.get(metric, row.get(PAPER_METRIC.get(metric, "")))
+        if value is not None:
+            return float(value), citation
+    return None, None
+
+
+def tables(plan: Plan, run: GridRun, references: bool, efficiency: dict | None = None) -> list[Table]:
+    """``efficiency``: {"latency": {model: ms per utterance}, "device": "CPU, 1 thread"}."""
+    found = groups(plan, run)
+    if not found:
+        raise MerbenchError(f"no model finished a run on {plan.info['dataset']} "
+                            f"(merbench grid status {run.grid_dir})")
+    table = results_table(found)
+    metrics = [m for m, _ in columns_for(found, layout_for(found, None))]
+    if references:
+        refs = reported_rows(plan.info["dataset"])
+        used = []
+        for i, group in enumerate(found):
+            for j, metric in enumerate(metrics):
+                value, citation = reported(refs, group.model, metric)
+                if value is not None:
+                    digits = 3 if metric in ("mae", "corr") else 1
+                    table.rows[i][j + 1] = beside(table.cells[i][j], value, digits, mark=True)
+                    used += [citation] if citation not in used else []
+        if used:
+            table.notes += ["ours | paper (Δ = ours - paper); " + RANGE_NOTE] + [f"paper: {c}" for c in used]
+            if "acc2_has0" in metrics:
+                table.notes.append("the paper's ACC-2 is set beside ACC-2 (has0); it does not say which ACC-2")
+        else:
+            table.notes.append(f"no reported numbers for dataset {plan.info['dataset']!r} in recipes/references/")
+    if efficiency is not None:
+        add_efficiency(table, found, efficiency)
+    table.title = "Compare: " + table.title
+    return [table]
+
+
+def add_efficiency(table: Table, found: list[Group], efficiency: dict) -> None:
+    """Parameters, training seconds per epoch, inference milliseconds per utterance."""
+    table.columns += ["Params", "s / epoch", f"ms / utt ({efficiency['device']})"]
+    for row, group in zip(table.rows, found):
+        per_epoch = Cell([r["training"]["seconds"] / max(1, r["selection"]["epochs_run"]) for r in group.results])
+        latency = efficiency["latency"].get(group.model)
+        row += [f"{group.results[0]['model']['parameters']:,}", f"{per_epoch.mean:.2f}",
+                "-" if latency is None else f"{latency:.3f}"]
+    table.notes.append("s / epoch: training-loop wall time (validation included) / epochs run, mean over seeds "
+                       "(cells trained side by side with --jobs share the machine); ms / utt: test-split "
+                       "prediction of one run's best checkpoint, evaluation batching, median of 3 passes")

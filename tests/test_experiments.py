@@ -1,0 +1,284 @@
+"""Grids: ablate, heads-sweep and compare through the CLI, resume, failures, runners, status."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+import merbench.train as train_module
+from merbench import runs
+from merbench.experiments import ablate, compare, heads
+from merbench.figures import PNG_SIGNATURE
+from merbench.grid import RunnerOptions, grid_status, run_grid
+from merbench.grid.runners import submitit_parameters
+from merbench.models.hff import HFF
+
+from helpers import cli, one_line_error, write_recipe
+
+TINY_DATA = {"name": "synthetic", "n_dialogues": 12, "n_utterances": 120, "audio_dim": 6, "text_dim": 8,
+             "vision_dim": 5, "seed": 0}
+TRAIN = {"max_epochs": 2, "patience": 2, "batch_size": 32, "dialogue_batch_size": 4}
+MODEL_ARGS = {"hff_tiny": {"audio_cnn": False}, "mlp_tiny": {}, "tfn_tiny": {}, "hrdf_mer_tiny": {},
+              # the real HFF at tiny sizes: its name finds the paper's Table 4 in recipes/references/
+              "hff": {"hidden": 16, "heads": 2, "head_dim": 8, "layers": 1, "audio_cnn": False}}
+
+
+@pytest.fixture(scope="module")
+def recipes_dir(tmp_path_factory):
+    """recipes/synthetic/<model>.yaml for tiny models on a tiny corpus, 2 epochs."""
+    root = tmp_path_factory.mktemp("recipes")
+    for model, args in MODEL_ARGS.items():
+        write_recipe(root / "synthetic" / f"{model}.yaml",
+                     {"dataset": dict(TINY_DATA), "model": {"name": model, **args}, "train": dict(TRAIN)})
+    return root
+
+
+def grid_args(recipes_dir, out, *args):
+    return (*args, "--dataset", "synthetic", "--recipes", recipes_dir, "--out", out, "--quiet")
+
+
+def result_mtimes(grid):
+    return {p: p.stat().st_mtime_ns for p in grid.glob("*/result.json")}
+
+
+def test_ablate_prints_table4_rows_and_columns_and_reuses_finished_cells(recipes_dir, tmp_path, monkeypatch):
+    args = grid_args(recipes_dir, tmp_path, "ablate", "hff_tiny", "--drop", "attention", "--drop", "temporal",
+                     "--seeds", "2", "--modalities", "S+T+V,T", "--format", "csv")
+    first = cli(*args)
+    assert first.exit_code == 0, first.output
+    lines = first.stdout.strip().splitlines()
+    assert lines[0] == "Model,T,S+T+V"  # the paper's column order, whatever order was asked
+    assert [line.split(",")[0] for line in lines[1:]] == [
+        "HFF (full model)", "Without attention mechanism", "Without temporal modeling"]
+    assert all(cell.endswith("(2)") for line in lines[1:] for cell in line.split(",")[1:])
+    grid = tmp_path / "ablate-hff_tiny-synthetic"
+    cells = json.loads((grid / "grid.json").read_text())["cells"]
+    assert len(cells) == 12 and len(result_mtimes(grid)) == 12
+    recipe = {(c["labels"]["off"], c["labels"]["modalities"], c["seed"]): c["recipe"] for c in cells}
+    assert recipe[("attention", "T", 1)]["model"]["attention"] is False
+    assert "attention" not in recipe[("none", "T", 0)]["model"]  # full model: the switch at its default (on)
+    assert recipe[("none", "T", 0)]["dataset"]["modalities"] == ["text"]
+    assert recipe[("temporal", "S+T+V", 0)]["dataset"]["modalities"] == ["audio", "text", "vision"]
+
+    before = result_mtimes(grid)
+    paper = {"model": "hff_tiny", "dataset": "synthetic", "metric": "wf1", "columns": {"T": ["text"]},
+             "rows": {"full": {"T": 99.0}, "attention": {"T": 10.0}}}
+    monkeypatch.setattr(ablate, "find_tables", lambda match: [("Test et al. 2025", "table4", paper)])
+    again = cli(*args, "--references")
+    assert again.exit_code == 0, again.output
+    assert "0 trained, 12 reused" in again.stderr
+    assert result_mtimes(grid) == before  # nothing retrained or rewritten
+    rows = again.stdout.strip().splitlines()
+    assert "| 99.0 (Δ -" in rows[1] and "| 10.0 (Δ" in rows[2] and "|" not in rows[3]
+    assert rows[1].split(",")[1].startswith(lines[1].split(",")[1])  # ours first, unchanged
+
+
+def test_ablate_reference_of_another_dataset_is_printed_below(recipes_dir, tmp_path):
+    result = cli(*grid_args(recipes_dir, tmp_path, "ablate", "hff", "--drop", "attention", "--seeds", "1",
+                            "--modalities", "T", "--references", "--format", "markdown"))
+    assert result.exit_code == 0, result.output
+    ours, below = result.stdout.split("Reported by the paper")
+    assert "| HFF (full model)" in ours and "65.5" not in ours
+    assert "not comparable with synthetic" in below
+    assert "65.5" in below and "63.7" in below  # Table 4, column T, as printed in recipes/references/hff.yaml
+
+
+def test_drop_all_plans_every_component(recipes_dir):
+    plan = ablate.plan("hff_tiny", ["all"], "synthetic", None, [], 1, "T", recipes_dir)
+    assert [c.labels["off"] for c in plan.cells] == ["none", *HFF.components]
+    assert len({c.run for c in plan.cells}) == len(plan.cells)
+
+
+@pytest.mark.parametrize("args, message", [
+    (("ablate", "hff_tiny", "--drop", "atention"),
+     "--drop atention: model 'hff_tiny' has no component 'atention' (did you mean 'attention'?); its switches: "
+     "attention, dynamic_weighting, temporal, alignment, uncertainty, or all"),
+    (("ablate", "mlp_tiny", "--drop", "all"), "model 'mlp_tiny' has no ablation components"),
+    (("ablate", "hff_tiny", "--drop", "attention", "--modalities", "S+X"), "--modalities 'S+X': expected letters"),
+    (("ablate", "hff_tiny", "--drop", "attention", "--format", "html"), "--format html: expected one of"),
+    (("ablate", "hff_tiny", "--drop", "attention", "--jobs", "0"), "--jobs 0: expected"),
+    (("ablate", "hff_tiny", "--drop", "attention", "--launcher", "pbs"), "--launcher pbs: expected one of slurm"),
+    (("ablate", "hff_tiny", "--drop", "attention", "--seeds", "0"), "--seeds 0: expected"),
+    (("ablate", "hff_tiny", "--drop", "attention", "--partition", "gpu"), "--partition: only used with --launcher slurm"),
+    (("heads-sweep", "hff_tiny", "--heads", "4,0"), "--heads 4,0: '0' is not a head count"),
+    (("heads-sweep", "hff_tiny", "--heads", "2.5"), "--heads 2.5: '2.5' is not a head count"),
+    (("heads-sweep", "hff_tiny", "--heads", "two"), "'two' is not a head count"),
+    (("heads-sweep", "mlp_tiny", "--heads", "2"), "model 'mlp_tiny' has no 'heads' argument; models with one: "),
+    (("heads-sweep", "hrdf_mer_tiny", "--heads", "3"), "--heads 3: model 'hrdf_mer_tiny'"),
+    (("compare", "--models", "mlp_tiny,nope"), "unknown model 'nope'"),
+    (("compare", "--models", "lmf_tiny"), "lmf_tiny.yaml: no recipe for model 'lmf_tiny' on dataset 'synthetic'"),
+])
+def test_bad_input_is_one_line_error_before_any_training(recipes_dir, tmp_path, args, message):
+    out = tmp_path / "grids"
+    assert message in one_line_error(cli(*grid_args(recipes_dir, out, *args)))
+    assert not out.exists()
+
+
+def test_missing_recipe_names_the_file(tmp_path):
+    error = one_line_error(cli("compare", "--dataset", "nowhere", "--models", "tfn", "--out", tmp_path))
+    assert "nowhere/tfn.yaml: no recipe for model 'tfn' on dataset 'nowhere'" in error
+    error = one_line_error(cli("compare", "--dataset", "synthetic", "--models", "all", "--recipes", tmp_path))
+    assert "no recipe of any registered (non-tiny) model" in error
+
+
+def test_compare_all_takes_every_non_tiny_model_with_a_recipe(recipes_dir):
+    plan = compare.plan("synthetic", "all", [], 2, recipes_dir)
+    assert plan.info["models"] == ["hff"] and [c.seed for c in plan.cells] == [0, 1]
+
+
+def test_interrupted_grid_resumes_without_retraining(recipes_dir, tmp_path, monkeypatch):
+    plan = ablate.plan("hff_tiny", ["attention"], "synthetic", None, [], 1, "T,S+T", recipes_dir)
+    real, calls = train_module.train, []
+
+    def killed_at_third(recipe, out, **kw):
+        calls.append((runs.run_name(recipe), kw["resume"]))
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(recipe, out, **kw)
+
+    monkeypatch.setattr(train_module, "train", killed_at_third)
+    options = RunnerOptions(quiet=True)
+    with pytest.raises(KeyboardInterrupt):
+        run_grid(tmp_path, plan.cells, "ablate", ["test"], options)
+    done = {c.run: (tmp_path / c.run / runs.RESULT).stat().st_mtime_ns for c in plan.cells[:2]}
+    third, fourth = plan.cells[2], plan.cells[3]
+    # A half-written cell: trained up to its last checkpoint, killed before result.json.
+    real(third.recipe, tmp_path, progress=False)
+    (tmp_path / third.run / runs.RESULT).unlink()
+    assert [s.state for s in grid_status(tmp_path)[1]] == ["done", "done", "interrupted", "pending"]
+
+    (tmp_path / fourth.run).mkdir()
+    marker = tmp_path / fourth.run / "running.json"
+    marker.write_text(json.dumps({"host": os.uname().nodename, "pid": os.getpid()}))
+    assert grid_status(tmp_path)[1][3].state == "running"
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    marker.write_text(json.dumps({"host": os.uname().nodename, "pid": int(gone.stdout)}))
+    assert grid_status(tmp_path)[1][3].state == "pending"  # its process is gone
+
+    calls.clear()
+    run = run_grid(tmp_path, plan.cells, "ablate", ["test"], options)
+    assert calls == [(third.run, True), (fourth.run, False)]  # the half-written cell resumes
+    assert {r: (tmp_path / r / runs.RESULT).stat().st_mtime_ns for r in done} == done
+    assert len(run.results) == 4 and run.reused == 2 and not run.failed
+
+
+def test_failed_cell_is_recorded_and_the_others_go_on(recipes_dir, tmp_path, monkeypatch):
+    real = train_module.train
+
+    def text_only_fails(recipe, out, **kw):
+        if recipe["dataset"]["modalities"] == ["text"]:
+            raise RuntimeError("boom\nsecond line")
+        return real(recipe, out, **kw)
+
+    monkeypatch.setattr(train_module, "train", text_only_fails)
+    args = grid_args(recipes_dir, tmp_path, "ablate", "hff_tiny", "--drop", "attention", "--seeds", "1",
+                     "--modalities", "T,S+T", "--format", "csv")
+    result = cli(*args)
+    assert result.exit_code == 1
+    lines = result.stdout.strip().splitlines()  # the table of what finished comes first
+    assert lines[0] == "Model,T,S+T" and [line.split(",")[1] for line in lines[1:]] == ["-", "-"]
+    assert "RuntimeError: boom" in result.stderr and "FAILED: 2 of 4 cells" in result.stderr
+    grid = tmp_path / "ablate-hff_tiny-synthetic"
+    errors = sorted(grid.glob("*/error.txt"))
+    assert len(errors) == 2
+    assert errors[0].read_text().splitlines()[0] == "RuntimeError: boom" and "Traceback" in errors[0].read_text()
+
+    status = cli("grid", "status", grid)
+    assert status.exit_code == 0
+    assert "2 done, 0 running, 0 interrupted, 2 failed, 0 pending of 4 cells" in status.stdout
+    assert status.stdout.count("RuntimeError: boom") == 2
+
+    monkeypatch.setattr(train_module, "train", real)
+    again = cli(*args)
+    assert again.exit_code == 0, again.output
+    assert "2 trained, 2 reused, 0 failed" in again.stderr
+    assert not list(grid.glob("*/error.txt"))
+
+
+def test_every_runner_gives_the_same_numbers(recipes_dir, tmp_path):
+    runners = {"serial": (), "jobs2": ("--jobs", "2"), "debug": ("--launcher", "debug"),
+               "local": ("--launcher", "local", "--jobs", "2")}
+    metrics = {}
+    for name, extra in runners.items():
+        out = tmp_path / name
+        result = cli(*grid_args(recipes_dir, out, "compare", "--models", "mlp_tiny,hff_tiny", "--seeds", "1",
+                                "--format", "csv", *extra))
+        assert result.exit_code == 0, (name, result.output)
+        files = sorted((out / "compare-synthetic").glob("*/result.json"))
+        assert len(files) == 2
+        data = [json.loads(f.read_text()) for f in files]
+        assert {d["provenance"]["threads"] for d in data} == {1}  # recorded, fixed whatever the runner
+        metrics[name] = {f.parent.name: d["metrics"] for f, d in zip(files, data)}
+    assert all(m == metrics["serial"] for m in metrics.values())
+    assert list((tmp_path / "local" / "compare-synthetic" / "slurm_logs").iterdir())  # submitit's own files
+
+
+def test_heads_sweep_prints_table5_and_writes_a_png(recipes_dir, tmp_path, monkeypatch):
+    figure = tmp_path / "f1.png"
+    args = grid_args(recipes_dir, tmp_path, "heads-sweep", "hff_tiny", "--heads", "2,1", "--seeds", "1",
+                     "--format", "csv")
+    result = cli(*args, "--figure", figure)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().splitlines()
+    assert lines[0] == "Heads,synthetic ACC,synthetic WF1"
+    assert [line.split(",")[0] for line in lines[1:]] == ["1", "2"]
+    assert figure.read_bytes()[:8] == PNG_SIGNATURE
+    grid = tmp_path / "heads-hff_tiny-synthetic"
+    cells = json.loads((grid / "grid.json").read_text())["cells"]
+    assert sorted(c["recipe"]["model"]["heads"] for c in cells) == [1, 2]
+
+    paper = {"model": "hff_tiny", "parameter": "heads", "rows": {1: {"synthetic_acc": 50.0, "synthetic_f1": 40.0}}}
+    monkeypatch.setattr(heads, "find_tables", lambda match: [("Test et al. 2025", "table5", paper)])
+    again = cli(*args, "--references")
+    assert again.exit_code == 0 and "0 trained, 2 reused" in again.stderr
+    rows = again.stdout.strip().splitlines()
+    assert "| 50.0 (Δ" in rows[1] and "| 40.0 (Δ" in rows[1] and "|" not in rows[2]
+    assert (grid / "heads-f1.png").read_bytes()[:8] == PNG_SIGNATURE  # default: inside the grid folder
+
+
+def test_compare_prints_table3_with_references_and_efficiency_and_reuses_runs(recipes_dir, tmp_path, monkeypatch):
+    paper = {"dataset": "synthetic", "rows": {"mlp_tiny": {"wf1": 99.0, "acc": 99.0}}}
+    monkeypatch.setattr(compare, "find_tables", lambda match: [("Test et al. 2025", "table3", paper)])
+    args = grid_args(recipes_dir, tmp_path, "compare", "--models", "mlp_tiny,tfn_tiny", "--seeds", "2",
+                     "--format", "markdown", "--references", "--efficiency")
+    result = cli(*args)
+    assert result.exit_code == 0, result.output
+    header = next(line for line in result.stdout.splitlines() if line.startswith("| Model"))
+    columns = [c.strip() for c in header.strip("|").split("|")]
+    assert columns == ["Model", "Happy F1", "Sad F1", "Neutral F1", "Angry F1", "Excited F1", "Frustrated F1",
+                       "ACC", "WF1", "Params", "s / epoch", "ms / utt (CPU, 1 thread)"]
+    rows = {line.split("|")[1].strip(): line for line in result.stdout.splitlines() if line.startswith("| ")}
+    assert set(rows) == {"Model", "mlp_tiny", "tfn_tiny"}
+    assert "| 99.0 (Δ -" in rows["mlp_tiny"] and "†" in rows["mlp_tiny"]  # far below the "paper"
+    assert "(Δ" not in rows["tfn_tiny"]
+    assert "paper: Test et al. 2025" in result.stdout and "outside the paper's number ± 2 x our std" in result.stdout
+
+    grid = tmp_path / "compare-synthetic"
+    before = result_mtimes(grid)
+    again = cli(*args)
+    assert again.exit_code == 0 and "0 trained, 4 reused" in again.stderr
+    assert result_mtimes(grid) == before
+
+
+def test_slurm_options_reach_submitit(tmp_path):
+    import submitit
+
+    options = RunnerOptions(launcher="slurm", partition="gpu", gpus_per_job=1, time_min=90, mem_gb=16.0,
+                            cpus_per_task=4)
+    params = submitit_parameters(options, "ablate-hff-iemocap")
+    assert params == {"name": "merbench-ablate-hff-iemocap", "timeout_min": 90, "cpus_per_task": 4,
+                      "gpus_per_node": 1, "mem_gb": 16.0, "slurm_partition": "gpu"}
+    submitit.AutoExecutor(folder=tmp_path, cluster="debug").update_parameters(**params)  # names submitit knows
+
+
+@pytest.mark.skipif(shutil.which("srun") is not None, reason="this machine has Slurm")
+def test_slurm_launcher_without_slurm_is_one_line_error(recipes_dir, tmp_path):
+    error = one_line_error(cli(*grid_args(recipes_dir, tmp_path, "compare", "--models", "mlp_tiny", "--seeds", "1",
+                                          "--launcher", "slurm")))
+    assert error.startswith("error: --launcher slurm:") and "--launcher local" in error
+    assert not list(tmp_path.glob("*/*/result.json"))

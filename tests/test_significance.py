@@ -1,0 +1,153 @@
+"""Paired bootstrap interval and permutation p-value between runs scored on the same utterances."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from merbench.metrics import classification_metrics
+from merbench.recipe import validate
+from merbench.significance import (RunPredictions, compare, confusions, load_side, metric_names,
+                                   not_significantly_worse, pair_by_seed, scores_from_confusions, significance)
+from merbench.train import train
+
+from helpers import cli, one_line_error, tiny_recipe
+
+LABELS = ["happy", "sad", "neutral", "angry", "excited", "frustrated"]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Two seeds of one recipe, a second model on the same data, and a run on other data."""
+    tmp = tmp_path_factory.mktemp("signif")
+    out = {}
+    for name, model, seed, data_seed in (("a0", "mlp_tiny", 0, 0), ("a1", "mlp_tiny", 1, 0),
+                                         ("b0", "late_mlp", 0, 0), ("other", "mlp_tiny", 0, 1)):
+        recipe = tiny_recipe(model, max_epochs=2, seed=seed)
+        recipe["dataset"]["seed"] = data_seed
+        folder = tmp / ("a" if name in ("a0", "a1") else name)
+        out[name] = train(validate(recipe, "test"), folder, progress=False)
+    out["a"] = tmp / "a"
+    return out
+
+
+def _fake(seed: int, labels: np.ndarray, predicted: np.ndarray) -> RunPredictions:
+    return RunPredictions(Path(f"run{seed}"), seed, "f" * 64, LABELS, np.arange(len(labels)), labels, predicted)
+
+
+def test_scores_from_confusions_match_scikit_learn():
+    rng = np.random.default_rng(0)
+    labels, predicted = rng.integers(0, 6, 300), rng.integers(0, 5, 300)  # class 5 never predicted
+    labels[labels == 1] = 2  # class 1 absent: zero_division handling
+    draws = np.stack([np.arange(300), rng.integers(0, 300, 300)])  # the identity and one bootstrap draw
+    conf = confusions(labels[draws], predicted[draws], 6)
+    for row, draw in enumerate(draws):
+        expected = classification_metrics(labels[draw], predicted[draw], LABELS)
+        for metric in metric_names(LABELS):
+            assert scores_from_confusions(conf, metric, LABELS)[row] == pytest.approx(expected[metric], abs=1e-9), metric
+
+
+def test_a_run_against_itself_is_exactly_zero_with_p_one(runs):
+    result = significance(runs["a0"], runs["a0"], "wf1", resamples=500)
+    assert (result.difference, result.low, result.high, result.p_value) == (0.0, 0.0, 0.0, 1.0)
+    acc = significance(runs["a"], runs["a"], "acc", resamples=200)  # folder of seeds: seed-matched
+    assert acc.pairs == [(0, 0), (1, 1)] and (acc.low, acc.high, acc.p_value) == (0.0, 0.0, 1.0)
+
+
+def test_two_different_runs_give_a_sane_interval_and_p(runs):
+    result = significance(runs["a0"], runs["b0"], "wf1", resamples=2000, seed=1)
+    assert result.low < result.high
+    assert result.low <= result.difference <= result.high
+    assert 0 < result.p_value <= 1
+    assert result.difference == pytest.approx(result.b - result.a)
+    again = significance(runs["a0"], runs["b0"], "wf1", resamples=2000, seed=1)
+    assert again == result  # the seed fixes every draw
+    swapped = significance(runs["b0"], runs["a0"], "wf1", resamples=2000, seed=1)
+    assert swapped.difference == pytest.approx(-result.difference)
+
+
+def test_a_clearly_better_run_is_significant_and_a_tied_one_is_not():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 6, 400)
+    random_guess = rng.integers(0, 6, 400)
+    mostly_right = np.where(rng.random(400) < 0.8, labels, random_guess)
+    result = compare([_fake(0, labels, random_guess)], [_fake(0, labels, mostly_right)], ["wf1"], resamples=999)["wf1"]
+    assert result.difference > 40 and result.low > 0
+    assert result.p_value == pytest.approx(1 / 1000)  # no permutation reaches the observed gap
+    other_guess = rng.integers(0, 6, 400)
+    tied = compare([_fake(0, labels, random_guess)], [_fake(0, labels, other_guess)], ["acc"], resamples=999)["acc"]
+    assert tied.low < 0 < tied.high and tied.p_value > 0.05
+
+
+def test_seed_matched_pairs():
+    labels = np.zeros(3, dtype=int)
+    side = lambda *seeds: [_fake(s, labels, labels) for s in seeds]  # noqa: E731
+    assert [(a.seed, b.seed) for a, b in pair_by_seed(side(0, 1, 2), side(2, 1, 5))] == [(1, 1), (2, 2)]
+    assert [(a.seed, b.seed) for a, b in pair_by_seed(side(3, 4), side(7, 5))] == [(3, 5)]  # none shared: lowest
+
+
+def test_not_significantly_worse(runs):
+    assert not_significantly_worse([runs["a0"]], [runs["a0"]], resamples=200)
+    assert isinstance(not_significantly_worse([runs["a0"], runs["a1"]], [runs["b0"]], "acc", resamples=200), bool)
+
+
+def test_cli_prints_interval_and_p(runs):
+    out = cli("significance", runs["a0"], runs["b0"], "--resamples", "500")
+    assert out.exit_code == 0, out.output
+    assert "95% interval (paired bootstrap)" in out.output and "p (two-sided paired permutation)" in out.output
+    data = json.loads(cli("significance", runs["a0"], runs["a0"], "--resamples", "100", "--metric", "acc",
+                          "--confidence", "0.9", "--json").output)
+    assert data["metric"] == "acc" and data["confidence"] == 0.9 and data["p_value"] == 1.0
+
+
+def test_runs_on_different_utterances_are_a_one_line_error(runs, tmp_path):
+    error = one_line_error(cli("significance", runs["a0"], runs["other"]))
+    assert "were not scored on the same utterances: dataset fingerprints differ" in error
+    # Same data, but predictions for fewer utterances (a damaged or hand-edited file).
+    cut = tmp_path / "cut"
+    shutil.copytree(runs["b0"], cut)
+    with np.load(cut / "predictions.npz") as data:
+        arrays = {k: data[k] for k in data.files}
+    arrays.update({k: v[:-3] for k, v in arrays.items() if k.startswith("test_")})
+    np.savez(cut / "predictions.npz", **arrays)
+    assert "predictions cover" in one_line_error(cli("significance", runs["a0"], cut))
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--metric", "wf2"], "--metric wf2: expected one of acc, wf1"),
+    (["--resamples", "0"], "--resamples 0: expected a positive number"),
+    (["--confidence", "95"], "--confidence 95.0: expected a number between 0 and 1"),
+    (["--split", "train"], "no 'train' predictions"),
+])
+def test_cli_bad_options(runs, args, expected):
+    assert expected in one_line_error(cli("significance", runs["a0"], runs["b0"], *args))
+
+
+def test_cli_bad_runs(runs, tmp_path):
+    assert "different recipes; give one run folder" in one_line_error(cli("significance", runs["a0"], runs["a"].parent))
+    (tmp_path / "bare").mkdir()
+    shutil.copy(runs["a0"] / "result.json", tmp_path / "bare" / "result.json")
+    assert "predictions.npz: no such file" in one_line_error(cli("significance", runs["a0"], tmp_path / "bare"))
+
+
+def test_table_marks_cells_not_significantly_different_from_the_best(runs):
+    out = cli("table", runs["a"], runs["b0"], "--significance", "--resamples", "300", "--format", "markdown")
+    assert out.exit_code == 0, out.output
+    assert "† not significantly different from the best of its column" in out.output
+    rows = [line for line in out.output.splitlines() if line.startswith("| mlp_tiny") or line.startswith("| late_mlp")]
+    assert len(rows) == 2
+    # Each column: the best cell is bold and never carries a dagger.
+    for row in rows:
+        assert not any("**" in cell and "†" in cell for cell in row.split("|"))
+    # The WF1 column (last): the other row has a dagger exactly when the test says p >= 0.05.
+    wf1 = {row.split("|")[1].strip(): row.split("|")[-2] for row in rows}
+    best, other = ("mlp_tiny", "late_mlp") if "**" in wf1["mlp_tiny"] else ("late_mlp", "mlp_tiny")
+    side = {"mlp_tiny": load_side(runs["a"]), "late_mlp": load_side(runs["b0"])}
+    p = compare(side[best], side[other], ["wf1"], resamples=300)["wf1"].p_value
+    assert ("†" in wf1[other]) == (p >= 0.05)
+    error = one_line_error(cli("table", runs["a0"], runs["other"], "--significance", "--resamples", "10"))
+    assert "not scored on the same utterances" in error
