@@ -194,11 +194,10 @@ class Perturbation:
             pos = tuple(pos)
             rng = np.random.default_rng(base + [int(batch.index[pos])])
             if mask is None:
-                noise[pos] = torch.from_numpy(rng.standard_normal(x.shape[-1]))
+                noise[pos] = torch.from_numpy(rng.standard_normal(x.shape[-1])).to(x.dtype)
             else:
-                frames = mask[pos]  # (T,) valid frames are a prefix
-                n = int(frames.sum())
-                noise[pos][:n] = torch.from_numpy(rng.standard_normal((n, x.shape[-1])))
+                frames = mask[pos]  # (T,) valid frames of this utterance
+                noise[pos][frames] = torch.from_numpy(rng.standard_normal((int(frames.sum()), x.shape[-1]))).to(x.dtype)
         return noise
 
 
@@ -271,7 +270,7 @@ def default_metric(task: str) -> str:
 
 
 def robustness_sweep(run_dir: Path, label: str, modalities: list[str] | None = None,
-                     levels: list[float] = list(DEFAULT_LEVELS), metric: str | None = None,
+                     levels: tuple[float, ...] | list[float] = DEFAULT_LEVELS, metric: str | None = None,
                      split: str = "test", device: str = "cpu", missing_mode: str = "zero",
                      seed: int = 0) -> list[RobustnessRow]:
     """One row per modality: ``metric`` at each noise level of that modality, then missing.
@@ -343,7 +342,7 @@ class RobustnessReport:
 
 
 def robustness_report(paths: list[Path], modalities: list[str] | None = None,
-                      levels: list[float] = list(DEFAULT_LEVELS), metric: str | None = None,
+                      levels: tuple[float, ...] | list[float] = DEFAULT_LEVELS, metric: str | None = None,
                       split: str = "test", device: str = "cpu", missing_mode: str = "zero",
                       seed: int = 0) -> RobustnessReport:
     """``robustness_sweep`` over run folders (or folders of runs), one row per run and modality."""

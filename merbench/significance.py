@@ -113,12 +113,13 @@ def check_same_utterances(a: RunPredictions, b: RunPredictions) -> None:
                             f"{len(a.index)} and {len(b.index)} utterances that do not match")
 
 
-def pair_by_seed(a_runs: list[RunPredictions], b_runs: list[RunPredictions]) -> list[tuple[RunPredictions, RunPredictions]]:
+def pair_by_seed(a_runs: list[RunPredictions], b_runs: list[RunPredictions]
+                 ) -> list[tuple[RunPredictions, RunPredictions]]:
     """Seed-matched pairs; with no seed in common, the lowest seed of each side."""
     if not a_runs or not b_runs:
         raise MerbenchError("significance needs at least one run on each side")
-    a_by_seed = {r.seed: r for r in sorted(a_runs, key=lambda r: r.seed, reverse=True)}
-    b_by_seed = {r.seed: r for r in sorted(b_runs, key=lambda r: r.seed, reverse=True)}
+    a_by_seed = {r.seed: r for r in a_runs}
+    b_by_seed = {r.seed: r for r in b_runs}
     common = sorted(set(a_by_seed) & set(b_by_seed))
     if common:
         return [(a_by_seed[s], b_by_seed[s]) for s in common]
@@ -139,10 +140,14 @@ def check_metric(metric: str, label_names: list[str]) -> None:
 
 def confusions(labels: np.ndarray, predicted: np.ndarray, classes: int) -> np.ndarray:
     """(R, C, C) confusion counts, rows = true class, from (R, N) true and predicted class ids."""
-    r = len(predicted)
-    codes = labels * classes + predicted  # (R, N)
-    offsets = np.arange(r)[:, None] * classes * classes
-    return np.bincount((codes + offsets).ravel(), minlength=r * classes * classes).reshape(r, classes, classes)
+    return _confusions_of_codes(labels * classes + predicted, classes)
+
+
+def _confusions_of_codes(codes: np.ndarray, classes: int) -> np.ndarray:
+    """(R, N) cell codes ``true * C + predicted`` -> (R, C, C) counts, one bincount for all R."""
+    r, cells = len(codes), classes * classes
+    offsets = (np.arange(r) * cells)[:, None]
+    return np.bincount((codes + offsets).ravel(), minlength=r * cells).reshape(r, classes, classes)
 
 
 def scores_from_confusions(conf: np.ndarray, metric: str, label_names: list[str]) -> np.ndarray:
@@ -173,9 +178,9 @@ def compare(a_runs: list[RunPredictions], b_runs: list[RunPredictions], metrics:
     if not 0 < confidence < 1:
         raise MerbenchError(f"--confidence {confidence}: expected a number between 0 and 1, e.g. 0.95")
     pairs = pair_by_seed(a_runs, b_runs)
-    for a, b in pairs:
-        check_same_utterances(a, b)
-    check_same_utterances(pairs[0][0], pairs[-1][1])
+    for a, b in pairs:  # every run against the first: all on the same utterances
+        check_same_utterances(pairs[0][0], a)
+        check_same_utterances(pairs[0][0], b)
     names = pairs[0][0].label_names
     for metric in metrics:
         check_metric(metric, names)
@@ -191,25 +196,25 @@ def compare(a_runs: list[RunPredictions], b_runs: list[RunPredictions], metrics:
         for m in metrics:
             observed[m] += np.array([sa[m], sb[m]]) / len(pairs)
 
+    # Confusion cell of each utterance, per run: swapping predictions = swapping codes.
+    codes = [(labels * classes + a.predicted, labels * classes + b.predicted) for a, b in pairs]
     rng = np.random.default_rng(seed)
     boot = {m: [] for m in metrics}
     perm = {m: [] for m in metrics}
     for start in range(0, resamples, CHUNK):
         r = min(CHUNK, resamples - start)
-        draws = rng.integers(0, n, size=(r, n))  # one utterance draw shared by every pair
+        draws = rng.integers(0, n, size=(r, n))  # (R, N), one utterance draw shared by every pair
         diff_boot = {m: np.zeros(r) for m in metrics}
         diff_perm = {m: np.zeros(r) for m in metrics}
-        for a, b in pairs:
-            conf_a = confusions(labels[draws], a.predicted[draws], classes)
-            conf_b = confusions(labels[draws], b.predicted[draws], classes)
+        for code_a, code_b in codes:
             swap = rng.random((r, n)) < 0.5  # (R, N), drawn per pair: the null swaps each pair's runs
-            true = np.broadcast_to(labels, (r, n))  # no utterance draw: only the swaps vary
-            perm_a = confusions(true, np.where(swap, b.predicted, a.predicted), classes)
-            perm_b = confusions(true, np.where(swap, a.predicted, b.predicted), classes)
+            confs = [_confusions_of_codes(code_a[draws], classes), _confusions_of_codes(code_b[draws], classes),
+                     _confusions_of_codes(np.where(swap, code_b, code_a), classes),
+                     _confusions_of_codes(np.where(swap, code_a, code_b), classes)]
             for m in metrics:
-                score = lambda conf: scores_from_confusions(conf, m, names)  # noqa: E731
-                diff_boot[m] += (score(conf_b) - score(conf_a)) / len(pairs)
-                diff_perm[m] += (score(perm_b) - score(perm_a)) / len(pairs)
+                boot_a, boot_b, perm_a, perm_b = (scores_from_confusions(c, m, names) for c in confs)
+                diff_boot[m] += (boot_b - boot_a) / len(pairs)
+                diff_perm[m] += (perm_b - perm_a) / len(pairs)
         for m in metrics:
             boot[m].append(diff_boot[m])
             perm[m].append(diff_perm[m])

@@ -12,6 +12,7 @@ import pytest
 
 import merbench.train as train_module
 from merbench import runs
+from merbench.errors import MerbenchError
 from merbench.experiments import ablate, compare, heads
 from merbench.figures import PNG_SIGNATURE
 from merbench.grid import RunnerOptions, grid_status, run_grid
@@ -198,6 +199,24 @@ def test_failed_cell_is_recorded_and_the_others_go_on(recipes_dir, tmp_path, mon
     assert again.exit_code == 0, again.output
     assert "2 trained, 2 reused, 0 failed" in again.stderr
     assert not list(grid.glob("*/error.txt"))
+
+
+@pytest.mark.parametrize("extra", [(), ("--launcher", "debug")], ids=["serial", "debug"])
+def test_bad_input_found_in_a_cell_stops_the_grid(recipes_dir, tmp_path, monkeypatch, extra):
+    calls = []
+
+    def no_data(recipe, out, **kw):
+        calls.append(recipe)
+        raise MerbenchError("dataset.root: no iemocap location given")
+
+    monkeypatch.setattr(train_module, "train", no_data)
+    result = cli(*grid_args(recipes_dir, tmp_path, "ablate", "hff_tiny", "--drop", "attention", "--seeds", "2",
+                            "--modalities", "T", *extra))
+    error = one_line_error(result)
+    assert "dataset.root: no iemocap location given (in cell off=none modalities=T seed 0; the grid stopped" in error
+    assert len(calls) == 1  # the same error would have hit every cell
+    states = [s.state for s in grid_status(tmp_path / "ablate-hff_tiny-synthetic")[1]]
+    assert states == ["failed", "pending", "pending", "pending"]
 
 
 def test_every_runner_gives_the_same_numbers(recipes_dir, tmp_path):

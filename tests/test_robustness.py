@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -74,7 +75,7 @@ def test_noise_is_fixed_per_utterance_and_scaled_by_the_training_std(run_dir):
 def test_missing_frames_become_one_fill_frame_and_padding_stays_empty(tiny_frames_corpus):
     train_tensors = split_tensors(tiny_frames_corpus, "train", want_frames=True)
     stats = training_stats(train_tensors)
-    frames = torch.cat([train_tensors.features["audio"][train_tensors.masks["audio"]]])
+    frames = train_tensors.features["audio"][train_tensors.masks["audio"]]  # (F, D)
     assert torch.allclose(stats["audio"].mean, frames.mean(0), atol=1e-5)  # valid frames only, no padding
     batch = next(train_tensors.batches("dialogue", 2))
     for mode, fill in (("zero", torch.zeros(6)), ("mean", stats["audio"].mean)):
@@ -148,3 +149,16 @@ def test_parsers():
     condition = make_condition(["vision", "audio"], {"text": 0.0})
     assert condition.missing == ("audio", "vision") and condition.is_clean is False
     assert make_condition([], {"text": 0.0}).is_clean
+
+
+def test_a_frames_model_scores_finite_numbers_with_a_modality_missing(tmp_path):
+    from merbench.evaluate import predict
+
+    recipe = tiny_recipe("hff_tiny", max_epochs=1)
+    recipe["dataset"].update(frames=True, min_frames=2, max_frames=5)
+    run = load_for_robustness(train(validate(recipe, "test"), tmp_path, progress=False))
+    assert run.tensors.masks  # the model takes frame sequences
+    for condition in (Condition(missing=("audio", "vision")), Condition(missing=("text",), missing_mode="mean"),
+                      Condition(noise={"audio": 1.0, "text": 0.5})):
+        preds = predict(run.model, run.tensors, run.device, Perturbation(condition, run.stats))
+        assert np.isfinite(preds.outputs).all() and len(preds.outputs) == run.tensors.size, condition

@@ -105,15 +105,26 @@ def run_grid(grid_dir: Path, cells: list[GridCell], kind: str, command: list[str
                       f"{os.cpu_count()} cores: the cells will slow each other down", soft_wrap=True)
     started = time.perf_counter()
     outcomes: dict[str, dict] = {}
+    stopped: list[tuple[GridCell, str]] = []
     if todo:
         runner = _runner(options, grid_dir)  # a launcher that cannot start fails here, before any work
         with GridProgress(len(cells), len(cells) - len(todo), console, options.quiet) as progress:
-            def finished(cell: GridCell, outcome: dict) -> None:
+            def finished(cell: GridCell, outcome: dict) -> bool:
+                """Record a cell; True when the grid must stop (bad input, not a training failure)."""
                 outcomes[cell.run] = outcome
                 progress.finished(cell, outcome)
+                if outcome.get("user_error") and not stopped:
+                    stopped.append((cell, outcome["error"]))
+                return bool(stopped)
 
             runner(todo, grid_dir, command, options, finished)
     run.wall_seconds = time.perf_counter() - started
+    if stopped:
+        # A user error (missing data root, a modality the dataset lacks) would fail every
+        # cell alike: one line and exit 2, as for any bad input.
+        cell, error = stopped[0]
+        raise MerbenchError(f"{error} (in cell {cell.describe()}; the grid stopped, the cells not run "
+                            f"stay pending: fix it and run the command again)")
     renamed = False
     for cell in todo:
         outcome = outcomes.get(cell.run)
@@ -133,7 +144,7 @@ def run_grid(grid_dir: Path, cells: list[GridCell], kind: str, command: list[str
     return run
 
 
-Finished = Callable[[GridCell, dict], None]
+Finished = Callable[[GridCell, dict], bool]  # True: stop, start no further cell
 
 
 def _runner(options: RunnerOptions, grid_dir: Path):
@@ -149,7 +160,8 @@ def run_serial(todo: list[GridCell], grid_dir: Path, command: list[str], options
     before = torch.get_num_threads()
     try:
         for cell in todo:
-            finished(cell, run_cell(cell.recipe, str(grid_dir), options.threads, command))
+            if finished(cell, run_cell(cell.recipe, str(grid_dir), options.threads, command)):
+                break
     finally:
         torch.set_num_threads(before)
 
@@ -164,12 +176,16 @@ def run_processes(todo: list[GridCell], grid_dir: Path, command: list[str], opti
         futures = {pool.submit(run_cell, c.recipe, str(grid_dir), options.threads, command): c for c in todo}
         try:
             for future in as_completed(futures):
+                if future.cancelled():
+                    continue
                 cell = futures[future]
                 try:
                     outcome = future.result()
                 except Exception as e:  # the worker process died (killed, out of memory)
                     outcome = _lost(grid_dir, cell, e)
-                finished(cell, outcome)
+                if finished(cell, outcome):
+                    for other in futures:
+                        other.cancel()  # cells not started yet; running ones finish
         except KeyboardInterrupt:
             pool.shutdown(wait=False, cancel_futures=True)
             raise
@@ -222,7 +238,8 @@ def run_submitit(executor, todo: list[GridCell], grid_dir: Path, command: list[s
                     outcome = job.result()
                 except Exception as e:  # the job itself failed: timeout, preemption, node failure
                     outcome = _lost(grid_dir, cell, e)
-                finished(cell, outcome)
+                if finished(cell, outcome):
+                    pending.clear()  # submit nothing more; jobs in flight finish
             if not done:
                 time.sleep(poll)
     except KeyboardInterrupt:

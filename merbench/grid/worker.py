@@ -2,7 +2,8 @@
 
 ``run_cell`` is the one function every runner calls (in-process, in a spawned worker, or as a
 submitit job). A run that raises leaves ``error.txt`` in its folder (the one-line error, then
-the traceback) and comes back as a failed outcome, so the other cells go on. While it trains,
+the traceback) and comes back as a failed outcome: the other cells go on, unless the error is
+a MerbenchError (bad input, such as a data root that is not set), which stops the grid. While it trains,
 ``running.json`` names the host and process, which is how ``merbench grid status`` tells a
 running cell from an interrupted one.
 """
@@ -64,7 +65,7 @@ def run_cell(recipe: dict, grid_dir: str, threads: int, command: list[str]) -> d
     write_json(marker, {"host": socket.gethostname(), "pid": os.getpid(), "started_utc": utc_now(),
                         "threads": threads})
     started = time.perf_counter()
-    error = None
+    error, user_error = None, False
     try:
         # A run that ended failed (NaN) starts over; one that was interrupted resumes from its
         # last checkpoint and ends with the numbers an uninterrupted run gives.
@@ -74,10 +75,10 @@ def run_cell(recipe: dict, grid_dir: str, threads: int, command: list[str]) -> d
         result = json.loads((run_dir / runs.RESULT).read_text())
         if result["status"] != "ok":
             error = result.get("error") or "the run failed"
-    except Exception as e:  # any failure of one cell is recorded; the grid goes on
-        error = one_line(e)
+    except Exception as e:  # any failure of one cell is recorded; the runner decides what follows
+        error, user_error = one_line(e), isinstance(e, MerbenchError)
         atomic_write_text(run_dir / ERROR, f"{error}\n\n{traceback.format_exc()}")
     finally:
         marker.unlink(missing_ok=True)
-    return {"run": run_dir.name, "ok": error is None, "error": error,
+    return {"run": run_dir.name, "ok": error is None, "error": error, "user_error": user_error,
             "seconds": round(time.perf_counter() - started, 2)}
