@@ -9,13 +9,12 @@ handed to them (from results files); they never train or score anything.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from merbench.atomic import atomic_open
 from merbench.errors import MerbenchError
 
 DPI = 150
@@ -42,17 +41,8 @@ def png_path(path: Path, option: str = "--figure") -> Path:
 def save_png(fig, path: Path) -> Path:
     """Write ``fig`` to ``path`` as PNG, atomically."""
     path = png_path(path, "figure")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png", dpi=DPI)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb") as f:
+        fig.savefig(f, format="png", dpi=DPI)
     return path
 
 

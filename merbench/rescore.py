@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-import yaml
 
 from merbench import runs
 from merbench.data.batching import split_tensors

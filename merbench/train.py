@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import logging
-import os
 import random
 import sys
 import time
@@ -22,13 +21,13 @@ import torch
 import yaml
 
 from merbench import runs
+from merbench.atomic import atomic_open
 from merbench.data.batching import Batch, split_tensors
 from merbench.data.types import Corpus
 from merbench.errors import MerbenchError
 from merbench.evaluate import flat_outputs, load_checkpoint, predict, score
 from merbench.metrics import LOWER_IS_BETTER, better
 from merbench.models.build import build_model, model_class
-from merbench.models.base import MerModel
 from merbench.recipe import recipe_hash
 from merbench.registry import DATASETS, closest
 from merbench.results import atomic_write_text, provenance, utc_now, write_json, SCHEMA_VERSION
@@ -95,10 +94,8 @@ def task_loss(corpus: Corpus, batch: Batch, logits: torch.Tensor, weights: torch
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    with atomic_open(path, "wb") as f:
+        torch.save(state, f)
 
 
 def write_history(run_dir: Path, history: list[dict]) -> None:
@@ -301,9 +298,8 @@ def _json_safe(obj):
 
 
 def _save_predictions(run_dir: Path, arrays: dict) -> None:
-    tmp = run_dir / f".{runs.PREDICTIONS}.tmp.npz"
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, run_dir / runs.PREDICTIONS)
+    with atomic_open(run_dir / runs.PREDICTIONS, "wb") as f:
+        np.savez_compressed(f, **arrays)
 
 
 def _progress(enabled: bool):
