@@ -130,7 +130,8 @@ def run_grid(grid_dir: Path, cells: list[GridCell], kind: str, command: list[str
         outcome = outcomes.get(cell.run)
         # The worker's folder name wins: merbench's source may have changed since planning.
         if outcome and outcome["run"] != cell.run:
-            run.trained[run.trained.index(cell.run)] = cell.run = outcome["run"]
+            run.trained[run.trained.index(cell.run)] = outcome["run"]
+            cell.run = outcome["run"]
             renamed = True
     if renamed:
         write_manifest(grid_dir, kind, command, cells, extra)

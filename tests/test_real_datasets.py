@@ -1,0 +1,75 @@
+"""The iemocap / mosei / meld registry entries: a release -> a Corpus -> a trained run."""
+
+from __future__ import annotations
+
+import pytest
+
+from merbench.errors import MerbenchError
+from merbench.recipe import load_recipe
+from merbench.registry import DATASETS
+from merbench.results import read_result
+from merbench.train import train
+
+from conftest import IEMOCAP_PKL, needs_shared_iemocap
+from fixtures import write_iemocap_dialoguernn, write_meld_dialoguernn, write_mosei_mmsa
+from helpers import cli, one_line_error, write_recipe
+
+
+def test_shipped_features_train_end_to_end(tmp_path):
+    pkl = tmp_path / "IEMOCAP_features.pkl"
+    write_iemocap_dialoguernn(pkl)
+    recipe = {"dataset": {"name": "iemocap", "root": str(pkl), "features": {}},
+              "model": {"name": "mlp_tiny"}, "train": {"max_epochs": 2, "threads": 1}}
+    run_dir = train(load_recipe(write_recipe(tmp_path / "r.yaml", recipe)), tmp_path / "runs", progress=False)
+    res = read_result(run_dir)
+    assert res["status"] == "ok" and res["dataset"]["name"] == "iemocap"
+    assert res["dataset"]["dims"] == {"audio": 100, "text": 100, "vision": 512}
+    assert res["dataset"]["protocol"] == "session5-test"
+    assert res["dataset"]["info"]["features"]["text"]["source"] == "shipped"
+    # The fixture is smaller than the release: the count warning is kept in the results file.
+    assert any("7433" in w or "7,433" in w for w in res["dataset"]["info"]["warnings"])
+
+
+def test_mosei_is_regression_and_meld_has_seven_emotions(tmp_path):
+    write_mosei_mmsa(tmp_path / "unaligned_50.pkl")
+    mosei = DATASETS.get("mosei")(root=str(tmp_path / "unaligned_50.pkl"))
+    assert mosei.task == "regression" and set(mosei.modalities) == {"audio", "text", "vision"}
+    pkl = tmp_path / "MELD_features_raw.pkl"
+    write_meld_dialoguernn(pkl)
+    meld = DATASETS.get("meld")(root=str(pkl))
+    assert meld.task == "classification" and len(meld.label_names) == 7
+
+
+def test_root_from_the_environment_and_clear_errors(tmp_path, monkeypatch):
+    monkeypatch.delenv("MERBENCH_IEMOCAP_ROOT", raising=False)
+    with pytest.raises(MerbenchError, match=r"dataset.root: no iemocap location given; .*MERBENCH_IEMOCAP_ROOT"):
+        DATASETS.get("iemocap")()
+    with pytest.raises(MerbenchError, match=r"dataset.root: .*nowhere does not exist"):
+        DATASETS.get("iemocap")(root=str(tmp_path / "nowhere"))
+    pkl = tmp_path / "IEMOCAP_features.pkl"
+    write_iemocap_dialoguernn(pkl)
+    monkeypatch.setenv("MERBENCH_IEMOCAP_ROOT", str(pkl))
+    assert DATASETS.get("iemocap")(features={}).name == "iemocap"
+    with pytest.raises(MerbenchError, match=r"features.txt: unknown modality"):
+        DATASETS.get("iemocap")(features={"txt": "minilm"})
+
+
+def test_extract_cli_errors(tmp_path):
+    assert "does not exist" in one_line_error(cli("extract", "--dataset", "iemocap", "--root", tmp_path / "x", "--text", "minilm"))
+    assert "--text-model given without --text" in one_line_error(
+        cli("extract", "--dataset", "iemocap", "--root", tmp_path, "--text-model", tmp_path))
+    assert "unknown dataset 'iemocop'" in one_line_error(
+        cli("extract", "--dataset", "iemocop", "--root", tmp_path, "--text", "minilm"))
+
+
+@pytest.mark.shared_data
+@needs_shared_iemocap()
+def test_shared_transcripts_extract_with_minilm_and_cache(tmp_path):
+    args = ["extract", "--dataset", "iemocap", "--root", IEMOCAP_PKL, "--text", "minilm", "--cache", tmp_path, "--quiet"]
+    first = cli(*args)
+    assert first.exit_code == 0, first.output
+    assert "train 5163, valid 647, test 1623" in first.output and "768-d vectors" in first.output
+    corpus = DATASETS.get("iemocap")(root=str(IEMOCAP_PKL), features={"text": "minilm"}, cache=str(tmp_path))
+    assert corpus.modalities == ["text"] and corpus.dims == {"text": 768}
+    assert corpus.class_counts() == {"happy": 648, "sad": 1084, "neutral": 1708, "angry": 1103,
+                                     "excited": 1041, "frustrated": 1849}
