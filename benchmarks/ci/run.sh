@@ -10,7 +10,6 @@ for recipe in benchmarks/ci/*.yaml; do
     .venv/bin/merbench train "$recipe" --out "$OUT" --quiet --set train.seed=$seed --set train.threads=1 >/dev/null
   done
 done
-.venv/bin/merbench table "$OUT" --format markdown
 if [ "${1:-}" = "--update" ]; then
   .venv/bin/merbench check "$OUT" --against benchmarks/reference/ci.json --update
 else
