@@ -78,6 +78,18 @@ def load_pickle(path: Path, fmt: str) -> Any:
         raise MerbenchError(f"{fmt}: {path} is not a readable pickle ({type(e).__name__}: {e})") from None
 
 
+def load_tuple_pickle(path: Path, fmt: str, names: Sequence[str]) -> tuple:
+    """A pickle holding a tuple of ``len(names)`` items (the DialogueRNN feature files)."""
+    data = load_pickle(path, fmt)
+    if not isinstance(data, (list, tuple)) or len(data) != len(names):
+        raise MerbenchError(
+            f"{fmt}: {path} holds {type(data).__name__} of length "
+            f"{len(data) if hasattr(data, '__len__') else '?'}; expected the {len(names)}-tuple "
+            f"({', '.join(names)})"
+        )
+    return tuple(data)
+
+
 def feature_array(x: Any, fmt: str, path: Path, record: str, modality: str,
                   dims: Sequence[int], ndim: int, nonfinite: str = "error",
                   fixed: dict[str, int] | None = None) -> np.ndarray:

@@ -18,7 +18,7 @@ import numpy as np
 
 from merbench.data import _iemocap as iemocap
 from merbench.data._common import (
-    NONFINITE, check_modalities, choose, feature_array, finish, load_pickle, pickle_path,
+    NONFINITE, check_modalities, choose, feature_array, finish, load_tuple_pickle, pickle_path,
 )
 from merbench.data.types import RawCorpus, RawDialogue, RawUtterance
 from merbench.errors import MerbenchError
@@ -48,13 +48,7 @@ def read_iemocap_dialoguernn(root: Path, *, labels: str | None = None,
     check_modalities(FORMAT, modalities)  # every modality is shipped
     choose(FORMAT, "nonfinite", nonfinite, NONFINITE)
     path = pickle_path(Path(root), FILE_NAMES, FORMAT)
-    data = load_pickle(path, FORMAT)
-    if not isinstance(data, (list, tuple)) or len(data) != 9:
-        raise MerbenchError(
-            f"{FORMAT}: {path} holds {type(data).__name__} of length "
-            f"{len(data) if hasattr(data, '__len__') else '?'}; expected the 9-tuple "
-            f"({', '.join(TUPLE)})"
-        )
+    data = load_tuple_pickle(path, FORMAT, TUPLE)
     for name, item in zip(TUPLE[:7], data[:7]):
         if not isinstance(item, dict):
             raise MerbenchError(f"{FORMAT}: {path}: {name} is a {type(item).__name__}; "

@@ -24,7 +24,7 @@ import numpy as np
 
 from merbench.data import _meld as meld
 from merbench.data._common import (
-    NONFINITE, carve_validation, check_modalities, choose, feature_array, finish, load_pickle,
+    NONFINITE, carve_validation, check_modalities, choose, feature_array, finish, load_tuple_pickle,
     pickle_path,
 )
 from merbench.data.types import RawCorpus, RawDialogue, RawUtterance
@@ -80,13 +80,7 @@ def read_meld_dialoguernn(root: Path, *, labels: str | None = None, protocol: st
                             f"was asked (read MELD.Raw with format meld_raw for video)")
     choose(FORMAT, "nonfinite", nonfinite, NONFINITE)
     path = pickle_path(Path(root), FILE_NAMES, FORMAT)
-    data = load_pickle(path, FORMAT)
-    if not isinstance(data, (list, tuple)) or len(data) != 9:
-        raise MerbenchError(
-            f"{FORMAT}: {path} holds {type(data).__name__} of length "
-            f"{len(data) if hasattr(data, '__len__') else '?'}; expected the 9-tuple "
-            f"({', '.join(TUPLE)})"
-        )
+    data = load_tuple_pickle(path, FORMAT, TUPLE)
     tables = {name: item for name, item in zip(TUPLE, data) if name not in ("trainVid", "testVid")}
     for name, item in tables.items():
         if not isinstance(item, dict):
