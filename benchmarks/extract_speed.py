@@ -1,6 +1,6 @@
 """Extraction speed: merbench's MiniLM vs sentence-transformers' encode, and MFCC on tones.
 
-    python benchmarks/extract_speed.py --threads 1 --out benchmarks/results/extract_speed.json
+    python benchmarks/extract_speed.py --threads 1 --out benchmarks/out/extract_speed.json
 
 Text: ``--sentences`` generated sentences of 2-60 words (seeded; no corpus file), encoded by
 merbench's ``minilm`` extractor and by ``SentenceTransformer(<same dir>).encode`` with the
@@ -114,7 +114,7 @@ def mfcc_speed(n: int, repeats: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="benchmarks/results/extract_speed.json")
+    parser.add_argument("--out", default="benchmarks/out/extract_speed.json")
     parser.add_argument("--sentences", type=int, default=1000)
     parser.add_argument("--tones", type=int, default=500)
     parser.add_argument("--repeats", type=int, default=3)
