@@ -7,6 +7,7 @@ leaves a half-written file.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -74,8 +75,12 @@ def read_result(path: Path) -> dict:
     return data
 
 
+@functools.lru_cache(maxsize=1)
 def source_hash() -> str:
-    """sha256 over merbench's own Python source: 'same code' for run identity."""
+    """sha256 over merbench's own Python source: 'same code' for run identity.
+
+    Computed once per process: the code a process runs is the code it imported.
+    """
     h = hashlib.sha256()
     for file in sorted(PACKAGE_ROOT.rglob("*.py")):
         h.update(str(file.relative_to(PACKAGE_ROOT)).encode())

@@ -116,8 +116,7 @@ def _setup_log(run_dir: Path) -> logging.Handler:
     return handler
 
 
-def prepare_run_dir(recipe: dict, out: Path, resume: bool, force: bool) -> Path:
-    run_dir = Path(out) / runs.run_name(recipe)
+def prepare_run_dir(run_dir: Path, recipe: dict, resume: bool, force: bool) -> Path:
     if (run_dir / runs.LAST).exists() and not (resume or force):
         raise MerbenchError(f"{run_dir}: holds an interrupted run; pass --resume to continue it "
                             f"or --force to start over")
@@ -130,24 +129,25 @@ def prepare_run_dir(recipe: dict, out: Path, resume: bool, force: bool) -> Path:
 
 
 def train(recipe: dict, out: Path, *, resume: bool = False, force: bool = False, progress: bool = True,
-          command: list[str] | None = None, corpus: Corpus | None = None) -> Path:
+          command: list[str] | None = None, corpus: Corpus | None = None, name: str | None = None) -> Path:
     """Train one model on one dataset; returns the run folder holding result.json.
 
     A finished run of the same recipe, seed and code is reused as it is unless ``force``.
+    ``name`` overrides the run folder's name (grids pass the name they planned).
     """
     cfg = recipe["train"]
     device = resolve_device(cfg["device"])
     if cfg["threads"]:
         torch.set_num_threads(cfg["threads"])
     seed_everything(cfg["seed"])
-    run_dir = Path(out) / runs.run_name(recipe)
+    run_dir = Path(out) / (name or runs.run_name(recipe))
     if runs.is_finished(run_dir) and not force:
         # Same recipe, seed and code: the finished run is the answer; it is never overwritten.
         log.info("reusing finished run %s", run_dir)
         return run_dir
     corpus = corpus if corpus is not None else load_corpus(recipe)
     metric = selection_metric(recipe, corpus)
-    run_dir = prepare_run_dir(recipe, out, resume, force)
+    run_dir = prepare_run_dir(run_dir, recipe, resume, force)
     handler = _setup_log(run_dir)
     try:
         return _train(recipe, corpus, metric, run_dir, device, resume, progress, command)

@@ -308,3 +308,16 @@ def test_slurm_launcher_without_slurm_is_one_line_error(recipes_dir, tmp_path):
                                           "--launcher", "slurm")))
     assert error.startswith("error: --launcher slurm:") and "--launcher local" in error
     assert not list(tmp_path.glob("*/*/result.json"))
+
+
+def test_a_worker_trains_into_the_folder_the_planner_named(tmp_path):
+    """A source edit while a grid runs changes run_name(); the cell must still land where planned."""
+    from merbench.grid.worker import run_cell
+    from merbench.recipe import validate
+
+    recipe = validate({"dataset": {"name": "synthetic", "n_dialogues": 6, "n_utterances": 36},
+                       "model": {"name": "mlp_tiny"}, "train": {"max_epochs": 1}}, "test")
+    outcome = run_cell(recipe, str(tmp_path), 1, ["test"], "planned-name")
+    assert outcome["ok"] and outcome["run"] == "planned-name"
+    assert (tmp_path / "planned-name" / "result.json").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["planned-name"]

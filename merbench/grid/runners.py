@@ -161,7 +161,7 @@ def run_serial(todo: list[GridCell], grid_dir: Path, command: list[str], options
     before = torch.get_num_threads()
     try:
         for cell in todo:
-            if finished(cell, run_cell(cell.recipe, str(grid_dir), options.threads, command)):
+            if finished(cell, run_cell(cell.recipe, str(grid_dir), options.threads, command, cell.run)):
                 break
     finally:
         torch.set_num_threads(before)
@@ -174,7 +174,7 @@ def run_processes(todo: list[GridCell], grid_dir: Path, command: list[str], opti
     workers = min(options.jobs or 1, len(todo))
     with ProcessPoolExecutor(workers, mp_context=context, initializer=limit_threads,
                              initargs=(options.threads,)) as pool:
-        futures = {pool.submit(run_cell, c.recipe, str(grid_dir), options.threads, command): c for c in todo}
+        futures = {pool.submit(run_cell, c.recipe, str(grid_dir), options.threads, command, c.run): c for c in todo}
         try:
             for future in as_completed(futures):
                 if future.cancelled():
@@ -231,7 +231,7 @@ def run_submitit(executor, todo: list[GridCell], grid_dir: Path, command: list[s
         while pending or running:
             while pending and len(running) < limit:
                 cell = pending.pop(0)
-                running[executor.submit(run_cell, cell.recipe, str(grid_dir), options.threads, command)] = cell
+                running[executor.submit(run_cell, cell.recipe, str(grid_dir), options.threads, command, cell.run)] = cell
             done = [job for job in running if job.done()]
             for job in done:
                 cell = running.pop(job)

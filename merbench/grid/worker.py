@@ -50,15 +50,19 @@ def previous_status(run_dir: Path) -> str | None:
         return None
 
 
-def run_cell(recipe: dict, grid_dir: str, threads: int, command: list[str]) -> dict:
-    """Train (or resume, or retry) one cell; returns ``{run, ok, error, seconds}``."""
+def run_cell(recipe: dict, grid_dir: str, threads: int, command: list[str], run: str) -> dict:
+    """Train (or resume, or retry) one cell; returns ``{run, ok, error, seconds}``.
+
+    ``run`` is the folder name the planner gave the cell: a worker never recomputes it, so an
+    edit of merbench's source while a grid runs cannot send a cell to another folder.
+    """
     limit_threads(threads)
     import merbench.data  # noqa: F401  (registrations, needed in a fresh process)
     import merbench.models  # noqa: F401
     from merbench.train import train
 
     grid = Path(grid_dir)
-    run_dir = grid / runs.run_name(recipe)
+    run_dir = grid / run
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / ERROR).unlink(missing_ok=True)
     marker = run_dir / RUNNING
@@ -71,7 +75,8 @@ def run_cell(recipe: dict, grid_dir: str, threads: int, command: list[str]) -> d
         # last checkpoint and ends with the numbers an uninterrupted run gives.
         failed_before = previous_status(run_dir) == "failed"
         resume = (run_dir / runs.LAST).exists() and not failed_before
-        run_dir = train(recipe, grid, resume=resume, force=failed_before, progress=False, command=command)
+        run_dir = train(recipe, grid, resume=resume, force=failed_before, progress=False, command=command,
+                        name=run)
         result = json.loads((run_dir / runs.RESULT).read_text())
         if result["status"] != "ok":
             error = result.get("error") or "the run failed"
