@@ -72,7 +72,10 @@ def synthetic(
     test_fraction: float = 0.2,
     seed: int = 0,
 ) -> Corpus:
-    """Generate the corpus (see the module docstring for how)."""
+    """Built-in seeded IEMOCAP-shaped corpus with context, cross-modal interaction and corruption.
+
+    How it is generated: the module docstring and docs/synthetic.md.
+    """
     if n_dialogues < 3 or n_utterances < 2 * n_dialogues:
         raise MerbenchError(
             f"dataset synthetic: need n_dialogues >= 3 and n_utterances >= 2 * n_dialogues, "
