@@ -9,14 +9,13 @@ its tolerance (rises, for lower-is-better metrics such as MAE) is a regression.
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from merbench.aggregate import Group, modality_label
 from merbench.errors import MerbenchError
 from merbench.metrics import LOWER_IS_BETTER
-from merbench.results import utc_now, write_json
+from merbench.results import load_json, utc_now, write_json
 
 REFERENCE_SCHEMA = 1
 DEFAULT_METRICS = {"classification": ["acc", "wf1"], "regression": ["acc2_has0", "acc7", "mae"]}
@@ -42,13 +41,7 @@ def entry_label(group: Group) -> str:
 
 
 def load_reference(path: Path) -> dict:
-    path = Path(path)
-    if not path.exists():
-        raise MerbenchError(f"{path}: no such reference file (create it with --update)")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise MerbenchError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    data = load_json(path, "no such reference file (create it with --update)")
     if not isinstance(data, dict) or data.get("schema_version") != REFERENCE_SCHEMA or "entries" not in data:
         raise MerbenchError(f"{path}: not a merbench reference file (expected schema_version "
                             f"{REFERENCE_SCHEMA} and an 'entries' mapping)")

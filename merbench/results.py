@@ -53,17 +53,26 @@ def write_json(path: Path, data: dict) -> None:
     atomic_write_text(path, json.dumps(_no_nan(data), indent=2, sort_keys=False) + "\n")
 
 
+def load_json(path: Path, missing: str):
+    """The parsed JSON at ``path``; absent or malformed is a one-line user error (``missing``
+    says what the file should have been)."""
+    path = Path(path)
+    if not path.exists():
+        raise MerbenchError(f"{path}: {missing}")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise MerbenchError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    except UnicodeDecodeError:
+        raise MerbenchError(f"{path}: not valid JSON (not UTF-8 text)") from None
+
+
 def read_result(path: Path) -> dict:
     """Load and check a results file; a missing or corrupt one is a one-line user error."""
     path = Path(path)
     if path.is_dir():
         path = path / "result.json"
-    if not path.exists():
-        raise MerbenchError(f"{path}: no such results file (expected a run folder or its result.json)")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise MerbenchError(f"{path}: not valid JSON ({e.msg if hasattr(e, 'msg') else e})") from None
+    data = load_json(path, "no such results file (expected a run folder or its result.json)")
     if not isinstance(data, dict):
         raise MerbenchError(f"{path}: expected a JSON object with keys {', '.join(REQUIRED_KEYS)}")
     missing = [k for k in REQUIRED_KEYS if k not in data]

@@ -9,13 +9,12 @@ grid and lists the cells of that command; run folders of earlier commands stay i
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from merbench import runs
 from merbench.errors import MerbenchError
-from merbench.results import utc_now, write_json
+from merbench.results import load_json, utc_now, write_json
 
 MANIFEST = "grid.json"
 MANIFEST_SCHEMA = 1
@@ -69,13 +68,8 @@ def write_manifest(grid_dir: Path, kind: str, command: list[str], cells: list[Gr
 def read_manifest(grid_dir: Path) -> dict:
     """The manifest as a dict with ``cells`` as GridCell objects; a one-line error if absent."""
     path = Path(grid_dir) / MANIFEST
-    if not path.exists():
-        raise MerbenchError(f"{path}: no grid manifest (is {grid_dir} a grid folder written by "
-                            f"ablate, heads-sweep or compare?)")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise MerbenchError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    data = load_json(path, f"no grid manifest (is {grid_dir} a grid folder written by "
+                           f"ablate, heads-sweep or compare?)")
     if not isinstance(data, dict) or data.get("schema_version") != MANIFEST_SCHEMA or "cells" not in data:
         raise MerbenchError(f"{path}: not a merbench grid manifest (expected schema_version "
                             f"{MANIFEST_SCHEMA} and a 'cells' list)")
