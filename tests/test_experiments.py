@@ -321,3 +321,17 @@ def test_a_worker_trains_into_the_folder_the_planner_named(tmp_path):
     assert outcome["ok"] and outcome["run"] == "planned-name"
     assert (tmp_path / "planned-name" / "result.json").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["planned-name"]
+
+
+def test_thread_count_is_part_of_every_cells_recipe(recipes_dir, tmp_path):
+    """Numbers can differ in the last digits between thread counts: --threads is in the run id."""
+    folders = {}
+    for threads in ("1", "2"):
+        out = tmp_path / threads
+        result = cli(*grid_args(recipes_dir, out, "compare", "--models", "mlp_tiny", "--seeds", "1",
+                                "--format", "csv", "--threads", threads))
+        assert result.exit_code == 0, result.output
+        manifest = json.loads((out / "compare-synthetic" / "grid.json").read_text())
+        assert {c["recipe"]["train"]["threads"] for c in manifest["cells"]} == {int(threads)}
+        folders[threads] = {c["run"] for c in manifest["cells"]}
+    assert not folders["1"] & folders["2"]

@@ -10,7 +10,7 @@ import typer
 from merbench.cli.common import load_registries, user_errors
 from merbench.cli.grid import (
     CpusPerTask, Format, GpusPerJob, Jobs, Launcher, Mem, Out, Partition, Quiet, References, Seeds, Sets,
-    Threads, TimeMin, check_format, finish, run_plan, runner_options,
+    Threads, TimeMin, cell_overrides, check_format, finish, run_plan, runner_options,
 )
 
 
@@ -44,7 +44,7 @@ def ablate(
 
     check_format(format)
     options = runner_options(jobs, threads, launcher, partition, gpus_per_job, time, mem, cpus_per_task, quiet)
-    plan = experiment.plan(model, drop, dataset, recipe, list(set_ or []), seeds, modalities, recipes)
+    plan = experiment.plan(model, drop, dataset, recipe, cell_overrides(set_, threads), seeds, modalities, recipes)
     run = run_plan(plan, "ablate", out, options)
     text = render_all(experiment.tables(plan, run, references), format) if run.results else None
     finish(run, text)

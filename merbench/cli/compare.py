@@ -10,7 +10,7 @@ import typer
 from merbench.cli.common import err_console, load_registries, user_errors
 from merbench.cli.grid import (
     CpusPerTask, Format, GpusPerJob, Jobs, Launcher, Mem, Out, Partition, Quiet, References, Seeds, Sets,
-    Threads, TimeMin, check_format, finish, run_plan, runner_options,
+    Threads, TimeMin, cell_overrides, check_format, finish, run_plan, runner_options,
 )
 
 
@@ -43,7 +43,7 @@ def compare(
 
     check_format(format)
     options = runner_options(jobs, threads, launcher, partition, gpus_per_job, time, mem, cpus_per_task, quiet)
-    plan = experiment.plan(dataset, models, list(set_ or []), seeds, recipes)
+    plan = experiment.plan(dataset, models, cell_overrides(set_, threads), seeds, recipes)
     run = run_plan(plan, "compare", out, options)
     text = None
     if run.results:

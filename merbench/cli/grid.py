@@ -47,6 +47,12 @@ def check_format(fmt: str) -> None:
         raise MerbenchError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
 
 
+def cell_overrides(sets: list[str] | None, threads: int) -> list[str]:
+    """The user's --set overrides plus the thread count: ``train.threads`` is part of every
+    cell's recipe, so the run identity says how many threads made its numbers."""
+    return list(sets or []) + [f"train.threads={threads}"]
+
+
 def run_plan(plan, kind: str, out: Path, options):
     """Train the plan's unfinished cells in ``out/<plan.name>``; one summary line on stderr."""
     from merbench.grid import run_grid

@@ -10,7 +10,7 @@ import typer
 from merbench.cli.common import err_console, load_registries, user_errors
 from merbench.cli.grid import (
     CpusPerTask, Format, GpusPerJob, Jobs, Launcher, Mem, Out, Partition, Quiet, References, Seeds, Sets,
-    Threads, TimeMin, check_format, finish, run_plan, runner_options,
+    Threads, TimeMin, cell_overrides, check_format, finish, run_plan, runner_options,
 )
 
 FIGURE = "heads-f1.png"  # default figure name inside the grid folder
@@ -49,7 +49,7 @@ def heads_sweep(
     if figure is not None:
         png_path(figure)
     options = runner_options(jobs, threads, launcher, partition, gpus_per_job, time, mem, cpus_per_task, quiet)
-    plan = experiment.plan(model, heads, list(dataset or []), list(recipe or []), list(set_ or []), seeds, recipes)
+    plan = experiment.plan(model, heads, list(dataset or []), list(recipe or []), cell_overrides(set_, threads), seeds, recipes)
     run = run_plan(plan, "heads-sweep", out, options)
     text = None
     if run.results:
