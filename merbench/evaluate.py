@@ -33,9 +33,6 @@ def flat_outputs(batch: Batch, logits: torch.Tensor) -> tuple[torch.Tensor, ...]
     return batch.valid(logits), batch.valid(batch.labels), batch.valid(batch.values), batch.valid(batch.index)
 
 
-BatchTransform = "callable[[Batch], Batch] | None"
-
-
 @torch.no_grad()
 def predict(model: MerModel, tensors: SplitTensors, device: torch.device, transform=None) -> Predictions:
     """Run ``model`` over a split in order. ``transform`` may alter each batch (robustness)."""
