@@ -90,6 +90,15 @@ def load_tuple_pickle(path: Path, fmt: str, names: Sequence[str]) -> tuple:
     return tuple(data)
 
 
+def check_per_utterance(fmt: str, path: Path, tables: dict, dialogue: Any, n: int) -> None:
+    """Every per-dialogue table of a DialogueRNN-style pickle has one entry per utterance."""
+    for name, table in tables.items():
+        if dialogue not in table or len(table[dialogue]) != n:
+            got = len(table[dialogue]) if dialogue in table else "no"
+            raise MerbenchError(f"{fmt}: {path}: {name}[{dialogue!r}] has {got} entries; "
+                                f"expected {n}, one per utterance")
+
+
 def feature_array(x: Any, fmt: str, path: Path, record: str, modality: str,
                   dims: Sequence[int], ndim: int, nonfinite: str = "error",
                   fixed: dict[str, int] | None = None) -> np.ndarray:

@@ -18,7 +18,8 @@ import numpy as np
 
 from merbench.data import _iemocap as iemocap
 from merbench.data._common import (
-    NONFINITE, check_modalities, choose, feature_array, finish, load_tuple_pickle, pickle_path,
+    NONFINITE, check_modalities, check_per_utterance, choose, feature_array, finish, load_tuple_pickle,
+    pickle_path,
 )
 from merbench.data.types import RawCorpus, RawDialogue, RawUtterance
 from merbench.errors import MerbenchError
@@ -73,11 +74,7 @@ def read_iemocap_dialoguernn(root: Path, *, labels: str | None = None,
         n = len(label_ids[d])
         tables = {"videoIDs": utt_ids, "videoSpeakers": speakers, "videoSentence": sentences}
         tables.update({TUPLE[pos]: data[pos] for pos, _ in FEATURES.values()})
-        for name, table in tables.items():
-            if d not in table or len(table[d]) != n:
-                got = len(table[d]) if d in table else "no"
-                raise MerbenchError(f"{FORMAT}: {path}: {name}[{d!r}] has {got} entries; "
-                                    f"expected {n}, one per utterance")
+        check_per_utterance(FORMAT, path, tables, d, n)
         arrays = {m: feature_array(data[pos][d], FORMAT, path, f"dialogue {d!r}", m, (dim,), 2,
                                    nonfinite, fixed)
                   for m, (pos, dim) in FEATURES.items()}  # (L, D)

@@ -24,8 +24,8 @@ import numpy as np
 
 from merbench.data import _meld as meld
 from merbench.data._common import (
-    NONFINITE, carve_validation, check_modalities, choose, feature_array, finish, load_tuple_pickle,
-    pickle_path,
+    NONFINITE, carve_validation, check_modalities, check_per_utterance, choose, feature_array, finish,
+    load_tuple_pickle, pickle_path,
 )
 from merbench.data.types import RawCorpus, RawDialogue, RawUtterance
 from merbench.errors import MerbenchError
@@ -101,11 +101,7 @@ def read_meld_dialoguernn(root: Path, *, labels: str | None = None, protocol: st
     dialogues = []
     for d in sorted(emotions, key=_sort_key):
         n, name = len(emotions[d]), str(d)
-        for table_name, table in tables.items():
-            if d not in table or len(table[d]) != n:
-                got = len(table[d]) if d in table else "no"
-                raise MerbenchError(f"{FORMAT}: {path}: {table_name}[{d!r}] has {got} entries; "
-                                    f"expected {n}, one per utterance")
+        check_per_utterance(FORMAT, path, tables, d, n)
         arrays = {m: feature_array(data[pos][d], FORMAT, path, f"dialogue {d!r}", m, (dim,), 2,
                                    nonfinite, fixed)
                   for m, (pos, dim) in FEATURES.items()}  # (L, D)
