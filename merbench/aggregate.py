@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Iterable
 
 from merbench.data.types import MODALITIES, MODALITY_LETTERS
+from merbench.errors import MerbenchError
 from merbench.results import read_result
 
 # Recipe keys that never change a result's meaning, left out when grouping runs.
@@ -97,13 +98,21 @@ def collect(paths: Iterable[Path]) -> list[dict]:
         if path.is_dir() and not (path / "result.json").exists():
             found = sorted(path.rglob("result.json"))
             if not found:
-                from merbench.errors import MerbenchError
-
                 raise MerbenchError(f"{path}: holds no result.json (expected a run folder or a folder of runs)")
             out.extend(read_result(p) for p in found)
         else:
             out.append(read_result(path))
     return out
+
+
+def one_group(path: Path, several: str) -> Group:
+    """The single recipe group of the runs at ``path``; ``several`` says what to do instead."""
+    groups = group_results(collect([path]))
+    if not groups:
+        raise MerbenchError(f"{path}: holds no finished run")
+    if len(groups) > 1:
+        raise MerbenchError(f"{path}: holds runs of {len(groups)} different recipes; {several}")
+    return groups[0]
 
 
 def row_labels(groups: list[Group]) -> list[str]:

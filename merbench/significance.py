@@ -246,16 +246,10 @@ def _run_dir(run) -> Path:
 
 def load_side(path: Path, split: str = "test") -> list[RunPredictions]:
     """A run folder, or a folder holding the seeds of one recipe (seed-matched later)."""
-    from merbench.aggregate import collect, group_results
+    from merbench.aggregate import one_group
 
-    path = Path(path)
-    groups = group_results(collect([path]))
-    if not groups:
-        raise MerbenchError(f"{path}: holds no finished run")
-    if len(groups) > 1:
-        raise MerbenchError(f"{path}: holds runs of {len(groups)} different recipes; "
-                            f"give one run folder or a folder of seeds of one recipe")
-    return [load_predictions(_run_dir(r), split) for r in groups[0].results]
+    group = one_group(Path(path), "give one run folder or a folder of seeds of one recipe")
+    return [load_predictions(_run_dir(r), split) for r in group.results]
 
 
 def significance(run_a: Path, run_b: Path, metric: str = "wf1", split: str = "test", *,

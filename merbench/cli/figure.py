@@ -19,7 +19,7 @@ def confusion(
     split: str = typer.Option("test", "--split", help="Which split's confusion matrix."),
 ) -> None:
     """Row-normalised confusion matrix (HFF Fig. 5); the mean over seeds for a folder of seeds."""
-    from merbench.aggregate import collect, group_results, row_labels
+    from merbench.aggregate import one_group, row_labels
     from merbench.errors import MerbenchError
     from merbench.figures import confusion_plot, group_confusions, png_path
 
@@ -28,12 +28,7 @@ def confusion(
     if split not in SPLITS:
         raise MerbenchError(f"--split {split}: expected one of {', '.join(SPLITS)}")
     png_path(out, "--out")
-    groups = group_results(collect([run]))
-    if not groups:
-        raise MerbenchError(f"{run}: holds no finished run")
-    if len(groups) > 1:
-        raise MerbenchError(f"{run}: holds runs of {len(groups)} different recipes; use "
-                            f"merbench table {run} --figure {out} for one panel per recipe")
+    groups = [one_group(run, f"use merbench table {run} --figure {out} for one panel per recipe")]
     console.print(f"figure: {confusion_plot(group_confusions(groups, row_labels(groups), split), out)}")
 
 
