@@ -18,6 +18,7 @@ import yaml
 
 from merbench.data.types import MODALITIES
 from merbench.errors import MerbenchError
+from merbench.recipe_paths import find_recipe
 from merbench.registry import DATASETS, MODELS, closest
 from merbench.signature import check_kwargs, keyword_defaults, same_type
 
@@ -74,8 +75,10 @@ def _merge(parent: dict, child: dict) -> dict:
 
 
 def read_recipe_file(path: Path, _seen: tuple[Path, ...] = ()) -> dict:
-    """The recipe with its ``extends`` parent merged in (one parent, which may extend again)."""
-    path = Path(path).resolve()
+    """The recipe with its ``extends`` parent merged in (one parent, which may extend again).
+
+    A path that does not exist names a packaged recipe (``merbench.recipe_paths``)."""
+    path = find_recipe(path).resolve()
     if path in _seen:
         raise MerbenchError(f"{path}: extends itself in a cycle")
     data = _load_yaml(path)

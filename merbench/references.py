@@ -1,4 +1,4 @@
-"""Numbers that papers report, read from ``recipes/references/<name>.yaml``.
+"""Numbers that papers report, read from ``recipes/references/<name>.yaml`` (packaged with merbench).
 
 These files hold what a paper printed, with its citation, so tables can set merbench's
 results beside the paper's. They are typed from the paper once and never from a run.
@@ -6,15 +6,11 @@ results beside the paper's. They are typed from the paper once and never from a 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import yaml
 
-import merbench
 from merbench.errors import MerbenchError
+from merbench.recipe_paths import REFERENCES
 from merbench.registry import closest
-
-REFERENCES = Path(merbench.__file__).resolve().parents[1] / "recipes" / "references"
 
 
 def reference_names() -> list[str]:

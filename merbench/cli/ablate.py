@@ -20,7 +20,7 @@ def ablate(
     drop: List[str] = typer.Option(..., "--drop", help="Component to switch off (repeatable or comma-separated); all = every component."),
     dataset: Optional[str] = typer.Option(None, "--dataset", help="Dataset name: the base recipe is recipes/<dataset>/<model>.yaml."),
     recipe: Optional[Path] = typer.Option(None, "--recipe", help="Base recipe instead of recipes/<dataset>/<model>.yaml."),
-    recipes: Optional[Path] = typer.Option(None, "--recipes", help="Folder of recipes laid out as <dataset>/<model>.yaml (default: merbench's recipes/)."),
+    recipes: Optional[Path] = typer.Option(None, "--recipes", help="Folder of recipes laid out as <dataset>/<model>.yaml (default: ./recipes/<dataset>/<model>.yaml when present, else the packaged recipe)."),
     modalities: Optional[str] = typer.Option(None, "--modalities", help="Columns: modality subsets, e.g. S+T+V,T (S = speech = audio; default every subset of the recipe's modalities)."),
     seeds: Seeds = 3,
     references: References = False,

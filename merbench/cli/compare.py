@@ -18,7 +18,7 @@ from merbench.cli.grid import (
 def compare(
     dataset: str = typer.Option(..., "--dataset", help="Dataset name: each model's recipe is recipes/<dataset>/<model>.yaml."),
     models: str = typer.Option(..., "--models", help="Comma-separated registered models, or all (every model with a recipe for the dataset)."),
-    recipes: Optional[Path] = typer.Option(None, "--recipes", help="Folder of recipes laid out as <dataset>/<model>.yaml (default: merbench's recipes/)."),
+    recipes: Optional[Path] = typer.Option(None, "--recipes", help="Folder of recipes laid out as <dataset>/<model>.yaml (default: ./recipes/<dataset>/<model>.yaml when present, else the packaged recipe)."),
     efficiency: bool = typer.Option(False, "--efficiency", help="Add parameters, training seconds per epoch and inference latency per utterance."),
     device: str = typer.Option("auto", "--device", help="With --efficiency: where latency is measured (auto = CUDA when present)."),
     seeds: Seeds = 3,

@@ -22,7 +22,7 @@ def heads_sweep(
     heads: str = typer.Option("4,6,8,10", "--heads", help="Head counts, comma-separated whole numbers of at least 1."),
     dataset: Optional[List[str]] = typer.Option(None, "--dataset", help="Dataset (repeatable): recipe recipes/<dataset>/<model>.yaml."),
     recipe: Optional[List[Path]] = typer.Option(None, "--recipe", help="A base recipe (repeatable, one per dataset), besides or instead of --dataset."),
-    recipes: Optional[Path] = typer.Option(None, "--recipes", help="Folder of recipes laid out as <dataset>/<model>.yaml (default: merbench's recipes/)."),
+    recipes: Optional[Path] = typer.Option(None, "--recipes", help="Folder of recipes laid out as <dataset>/<model>.yaml (default: ./recipes/<dataset>/<model>.yaml when present, else the packaged recipe)."),
     figure: Optional[Path] = typer.Option(None, "--figure", help=f"PNG of F1 against heads (default: <grid folder>/{FIGURE})."),
     seeds: Seeds = 3,
     references: References = False,

@@ -25,19 +25,22 @@ def recipe_files(paths: list[Path]) -> list[Path]:
 @recipes_app.command("validate")
 @user_errors
 def validate(
-    paths: Optional[List[Path]] = typer.Argument(None, help="Recipe files or folders (default: recipes/)."),
+    paths: Optional[List[Path]] = typer.Argument(None, help="Recipe files or folders (default: ./recipes when present, else the packaged recipes)."),
 ) -> None:
     """Check recipes without loading data: keys, types, model and dataset names and arguments, first-line command."""
     load_registries()
     from merbench.errors import MerbenchError
     from merbench.recipe import load_recipe
+    from merbench.recipe_paths import find_recipe, recipe_roots
 
-    files = recipe_files(list(paths or [Path("recipes")]))
+    paths = list(paths or recipe_roots()[:1])
+    files = recipe_files(paths)
     if not files:
-        raise MerbenchError(f"{', '.join(map(str, paths or ['recipes']))}: no recipe files found")
+        raise MerbenchError(f"{', '.join(map(str, paths))}: no recipe files found")
     errors = []
     for f in files:
         try:
+            f = find_recipe(f)
             load_recipe(f)
             first = f.read_text(encoding="utf-8").splitlines()[:1]
             if not first or not first[0].startswith("# merbench "):

@@ -10,10 +10,10 @@ from merbench.aggregate import Cell
 from merbench.errors import MerbenchError
 from merbench.grid import GridCell, GridRun
 from merbench.recipe import apply_overrides, read_recipe_file, validate
-from merbench.references import REFERENCES, load_reference, reference_names
+from merbench.recipe_paths import recipe_for
+from merbench.references import load_reference, reference_names
 from merbench.tables import Table, fmt_cell, render
 
-RECIPES = REFERENCES.parent  # the repository's recipes/ folder: recipes/<dataset>/<model>.yaml
 SPLIT = "test"
 # Classification tables report weighted F1; for a regression dataset (MOSEI) the F1 and ACC-2
 # that the HFF paper's MOSEI columns use, with zero counted as positive (has0).
@@ -32,11 +32,8 @@ class Plan:
 
 
 def recipe_path(dataset: str, model: str, root: Path | None = None) -> Path:
-    path = Path(root or RECIPES) / dataset / f"{model}.yaml"
-    if not path.exists():
-        raise MerbenchError(f"{path}: no recipe for model {model!r} on dataset {dataset!r} "
-                            f"(write one, or pass --recipe PATH)")
-    return path
+    """The recipe of ``model`` on ``dataset`` by the one rule of ``merbench.recipe_paths``."""
+    return recipe_for(dataset, model, root)
 
 
 def base_recipe(path: Path, overrides: list[str]) -> tuple[dict, str]:

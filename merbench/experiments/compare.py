@@ -17,9 +17,10 @@ from pathlib import Path
 from merbench.aggregate import Cell, Group, group_key
 from merbench.errors import MerbenchError
 from merbench.experiments._common import (
-    RECIPES, Plan, base_recipe, beside, find_tables, make_cell, recipe_path, seeds_of,
+    Plan, base_recipe, beside, find_tables, make_cell, recipe_path, seeds_of,
 )
 from merbench.grid import GridRun
+from merbench.recipe_paths import recipe_roots
 from merbench.registry import MODELS
 from merbench.tables import Table, columns_for, layout_for, results_table
 
@@ -29,14 +30,16 @@ PAPER_METRIC = {"acc2_has0": "acc2"}
 RANGE_NOTE = "† = ours outside the paper's number ± 2 x our std over seeds (± 1 point for one seed)"
 
 
-def model_names(dataset: str, models: str, root: Path) -> list[str]:
-    """'tfn,mfn' -> those names (each checked); 'all' -> every non-tiny model with a recipe here."""
+def model_names(dataset: str, models: str, root: Path | None) -> list[str]:
+    """'tfn,mfn' -> those names (each checked); 'all' -> every non-tiny model with a recipe
+    (in ``root``, else here or packaged: ``merbench.recipe_paths``)."""
     if models.strip() == "all":
+        roots = recipe_roots(root)
         names = [e.name for e in MODELS.entries()
-                 if not e.meta.get("tiny") and (root / dataset / f"{e.name}.yaml").exists()]
+                 if not e.meta.get("tiny") and any((r / dataset / f"{e.name}.yaml").exists() for r in roots)]
         if not names:
-            raise MerbenchError(f"{root / dataset}: no recipe of any registered (non-tiny) model "
-                                f"(expected {root / dataset}/<model>.yaml)")
+            raise MerbenchError(f"{roots[0] / dataset}: no recipe of any registered (non-tiny) model "
+                                f"(expected {roots[0] / dataset}/<model>.yaml)")
         return names
     names: list[str] = []
     for name in (n.strip() for n in models.split(",")):
@@ -51,12 +54,12 @@ def model_names(dataset: str, models: str, root: Path) -> list[str]:
 
 
 def plan(dataset: str, models: str, overrides: list[str], n_seeds: int, recipes: Path | None = None) -> Plan:
-    """Validated cells: models x seeds, each from <recipes>/<dataset>/<model>.yaml (default recipes/)."""
-    root = Path(recipes or RECIPES)
-    names = model_names(dataset, models, root)
+    """Validated cells: models x seeds, each from <recipes>/<dataset>/<model>.yaml (default: ./recipes
+    when it holds one, else the packaged recipe)."""
+    names = model_names(dataset, models, recipes)
     cells = []
     for name in names:
-        base, source = base_recipe(recipe_path(dataset, name, root), overrides)
+        base, source = base_recipe(recipe_path(dataset, name, recipes), overrides)
         for seed in seeds_of(base, n_seeds):
             cells.append(make_cell(base, source, seed, {"model": name}))
     return Plan(f"compare-{dataset}", cells, {"dataset": dataset, "models": names, "seeds": n_seeds})

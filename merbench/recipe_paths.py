@@ -1,0 +1,76 @@
+"""Where recipes come from: one rule, which every command follows through this module.
+
+1. A recipe path that exists (``train PATH``, ``--recipe PATH``, an ``extends`` line) is that file.
+2. A grid command's ``--dataset D`` with model ``M`` reads ``<--recipes DIR>/D/M.yaml`` when
+   ``--recipes`` is given; else ``./recipes/D/M.yaml`` when the working directory holds one;
+   else the recipe packaged with merbench.
+3. A recipe path that does not exist names the packaged recipe of the same last two parts:
+   ``recipes/synthetic/hff.yaml``, ``synthetic/hff.yaml`` and ``synthetic/hff`` all name the
+   packaged ``synthetic/hff.yaml``, so the README's commands work from any folder after
+   ``pip install merbench``, and a user's own recipe can ``extends: ../base/synthetic.yaml``
+   without copying the packaged base.
+
+Recipes and the papers' reported numbers (``references/``) ship inside the package. In a
+clone, ``merbench/recipes`` is a symlink to the top-level ``recipes/`` folder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from merbench.errors import MerbenchError
+from merbench.registry import closest
+
+PACKAGED = Path(__file__).resolve().parent / "recipes"
+REFERENCES = PACKAGED / "references"
+LOCAL = Path("recipes")  # relative: the working directory's recipes/ folder
+
+
+def packaged_names() -> list[str]:
+    """Every packaged recipe as ``<dataset>/<model>`` (``base/`` and ``references/`` included)."""
+    return sorted(str(p.relative_to(PACKAGED).with_suffix("")) for p in PACKAGED.glob("*/*.yaml"))
+
+
+def find_recipe(path: Path | str) -> Path:
+    """Rules 1 and 3: the file when it exists, else the packaged recipe it names."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    parts = Path(os.path.normpath(path)).parts
+    if len(parts) >= 2:
+        name = Path(*parts[-2:])
+        packaged = PACKAGED / (name if name.suffix == ".yaml" else name.with_suffix(".yaml"))
+        if packaged.is_file():
+            return packaged
+    names = [n for n in packaged_names() if not n.startswith(("base/", "references/"))]
+    key = "/".join(parts[-2:]).removesuffix(".yaml")
+    # The packaged recipes of the same dataset when there are any, else all of them.
+    shown = [n for n in names if n.split("/")[0] == key.split("/")[0]] or names
+    raise MerbenchError(f"{path}: no such recipe file, nor a packaged recipe of that name{closest(key, names)} "
+                        f"(packaged: {', '.join(shown)})")
+
+
+def recipe_for(dataset: str, model: str, root: Path | str | None = None) -> Path:
+    """Rule 2: the recipe of ``model`` on ``dataset``."""
+    if root is not None:
+        path = Path(root) / dataset / f"{model}.yaml"
+        if not path.is_file():
+            raise MerbenchError(f"{path}: no recipe for model {model!r} on dataset {dataset!r} "
+                                f"(write one, or pass --recipe PATH)")
+        return path
+    local = LOCAL / dataset / f"{model}.yaml"
+    if local.is_file():
+        return local
+    packaged = PACKAGED / dataset / f"{model}.yaml"
+    if packaged.is_file():
+        return packaged
+    raise MerbenchError(f"{local}: no recipe for model {model!r} on dataset {dataset!r}, here or packaged "
+                        f"with merbench (write one, or pass --recipe PATH)")
+
+
+def recipe_roots(root: Path | str | None = None) -> list[Path]:
+    """The folders rule 2 reads, first match first: for listings such as ``compare --models all``."""
+    if root is not None:
+        return [Path(root)]
+    return [LOCAL, PACKAGED] if LOCAL.is_dir() and LOCAL.resolve() != PACKAGED else [PACKAGED]
