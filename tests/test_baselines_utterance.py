@@ -1,4 +1,4 @@
-"""Model-specific checks for the utterance-level baselines LMF, MFN, MFM and ICCN."""
+"""Model-specific checks for the utterance-level baselines TFN, LMF, MFN, MFM and ICCN."""
 
 from __future__ import annotations
 
@@ -6,11 +6,15 @@ import dataclasses
 
 import pytest
 import torch
+from torch import nn
 
 from merbench.data.batching import split_tensors
 from merbench.models.build import build_model
 from merbench.models.iccn import canonical_correlation
 from merbench.models.lmf import LMF
+from merbench.models.mfm import MFM
+from merbench.models.mfn import MFN, MFNEncoder
+from merbench.models.tfn import TFN
 
 DIMS = {"audio": 6, "text": 8, "vision": 5}
 
@@ -19,27 +23,122 @@ def _utterance_batch(corpus, frames, size=16):
     return next(split_tensors(corpus, "train", want_frames=frames).batches("utterance", size))
 
 
+# --- parameter counts: the authors' layer shapes, written out -----------------------------
+# Each count below is the number of parameters MMSA's class (src/MMSA/models/singleTask/*.py)
+# builds for the same sizes, computed layer by layer from the authors' shapes.
+
+
+def _linear(i, o):
+    return i * o + o
+
+
+def _lstm(i, h):  # nn.LSTM / nn.LSTMCell: weight_ih, weight_hh, bias_ih, bias_hh
+    return 4 * h * (i + h) + 8 * h
+
+
+def _subnet(d, h):  # BatchNorm1d(d), three linear layers
+    return 2 * d + _linear(d, h) + 2 * _linear(h, h)
+
+
+def _mfn_encoder(dims, h, mem, att, prop, g1, g2):
+    total = sum(h[m] for m in dims)
+    w = 2 * total
+    return (sum(_lstm(dims[m], h[m]) for m in dims) + _linear(w, att) + _linear(att, w)
+            + _linear(w, prop) + _linear(prop, mem) + _linear(w + mem, g1) + _linear(g1, mem)
+            + _linear(w + mem, g2) + _linear(g2, mem))
+
+
+def _count(model):
+    return sum(p.numel() for p in model.parameters())
+
+
+MOSEI = {"audio": 74, "text": 300, "vision": 35}
+
+
+def test_tfn_parameter_count_is_the_authors_formula():
+    model = TFN(MOSEI, 1, audio_hidden=16, vision_hidden=128, text_hidden=128, text_out=128, post_fusion=16)
+    expected = (_subnet(74, 16) + _subnet(35, 128) + _lstm(300, 128) + _linear(128, 128)
+                + _linear(17 * 129 * 129, 16) + _linear(16, 16) + _linear(16, 1))
+    assert _count(model) == expected
+
+
+def test_lmf_parameter_count_is_the_authors_formula():
+    for rank, c in ((1, 1), (4, 1), (4, 6)):
+        model = LMF(MOSEI, c, rank=rank, audio_hidden=16, text_hidden=128, vision_hidden=128)
+        expected = (_subnet(74, 16) + _subnet(35, 128) + _lstm(300, 128) + _linear(128, 64)
+                    + rank * (17 + 65 + 129) * c + rank + c)
+        assert _count(model) == expected
+
+
+def test_mfn_parameter_count_is_the_authors_formula():
+    h = {"audio": 32, "text": 128, "vision": 128}
+    model = MFN(MOSEI, 1)  # defaults: MMSA's MOSEI configuration
+    expected = _mfn_encoder(MOSEI, h, 128, 128, 128, 256, 256) + _linear(288 + 128, 128) + _linear(128, 1)
+    assert _count(model) == expected
+
+
+def test_mfm_parameter_count_is_the_authors_formula_less_the_unused_mfn_output():
+    h = {"audio": 32, "text": 256, "vision": 256}
+    z = {"audio": 80, "text": 256, "vision": 80}
+    f = {"audio": 80, "text": 32, "vision": 32}
+    model = MFM(MOSEI, 1)  # defaults: MMSA's MOSEI configuration
+    expected = (_mfn_encoder(MOSEI, h, 64, 1278, 32, 64, 128) + _linear(544 + 64, 32)
+                + _linear(32, 16) + _linear(16, 16) + _linear(16, 16) + _linear(16, 1)
+                + sum(_lstm(MOSEI[m], z[m]) + _linear(z[m], z[m]) + _linear(z[m], f[m]) + _linear(f[m], f[m])
+                      + _lstm(16 + f[m], 16 + f[m]) + _linear(16 + f[m], MOSEI[m]) for m in MOSEI))
+    assert _count(model) == expected
+
+
+# --- TFN ---------------------------------------------------------------------------------
+
+
+def test_tfn_structure_is_the_authors():
+    model = TFN(MOSEI, 1, audio_dropout=0.1, vision_dropout=0.2, post_fusion_dropout=0.3)
+    for m, p in (("audio", 0.1), ("vision", 0.2)):
+        subnet = model.subnets[m]
+        # BatchNorm on the input, then dropout, then three ReLU layers.
+        assert isinstance(subnet.norm, nn.BatchNorm1d) and subnet.drop.p == p
+        assert [type(x) for x in subnet.layers] == [nn.Linear, nn.ReLU] * 3
+    assert isinstance(model.subnets["text"].rnn, nn.LSTM)
+    assert not any(isinstance(x, nn.Dropout) for x in model.subnets["text"].modules())
+    # Post fusion: dropout on the fused tensor only, then linear-ReLU, linear-ReLU, linear.
+    assert [type(x) for x in model.post] == [nn.Dropout, nn.Linear, nn.ReLU, nn.Linear, nn.ReLU, nn.Linear]
+    assert model.post[0].p == 0.3
+
+
+def test_tfn_regression_output_is_bounded_to_the_sentiment_range(tiny_frames_corpus):
+    torch.manual_seed(0)
+    model = build_model("tfn_tiny", tiny_frames_corpus.dims, 1).eval()
+    batch = _utterance_batch(tiny_frames_corpus, frames=True)
+    with torch.no_grad():
+        model.post[-1].bias.fill_(100.0)
+        high = model(batch).logits
+        model.post[-1].bias.fill_(-100.0)
+        low = model(batch).logits
+    assert torch.allclose(high, torch.full_like(high, 3.0)) and torch.allclose(low, torch.full_like(low, -3.0))
+    unbounded = build_model("tfn_tiny", tiny_frames_corpus.dims, 1, output_bound=0.0).eval()
+    with torch.no_grad():
+        unbounded.post[-1].bias.fill_(100.0)
+        assert unbounded(batch).logits.min() > 50
+
+
+def test_tfn_text_ignores_padded_frames(tiny_frames_corpus):
+    torch.manual_seed(0)
+    model = build_model("tfn_tiny", tiny_frames_corpus.dims, 6).eval()
+    batch = _utterance_batch(tiny_frames_corpus, frames=True)
+    with torch.no_grad():
+        assert torch.allclose(model(batch).logits, model(_pad(batch, 5)).logits, atol=1e-5)
+
+
 # --- LMF ---------------------------------------------------------------------------------
 
 
-def test_lmf_rank_adds_the_factor_parameters_the_formula_predicts():
-    hidden = {"audio": 8, "text": 64, "vision": 4}
-    counts = {}
-    for rank in (1, 4, 16):
-        model = LMF(DIMS, 6, rank=rank, audio_hidden=8, text_hidden=64, vision_hidden=4)
-        counts[rank] = sum(p.numel() for p in model.parameters())
-    # Each rank adds one (H_m + 1) x C factor slice per modality and one fusion weight.
-    per_rank = sum(h + 1 for h in hidden.values()) * 6 + 1
-    assert counts[4] - counts[1] == 3 * per_rank
-    assert counts[16] - counts[4] == 12 * per_rank
-
-
-def test_lmf_equals_tensor_fusion_with_the_rank_r_weight_tensor(tiny_corpus):
+def test_lmf_equals_tensor_fusion_with_the_rank_r_weight_tensor(tiny_frames_corpus):
     torch.manual_seed(0)
-    model = LMF(tiny_corpus.dims, 3, rank=3, audio_hidden=4, text_hidden=5, vision_hidden=3).eval()
-    batch = _utterance_batch(tiny_corpus, frames=False)
+    model = LMF(tiny_frames_corpus.dims, 3, rank=3, audio_hidden=4, text_hidden=10, vision_hidden=3).eval()
+    batch = _utterance_batch(tiny_frames_corpus, frames=True)
     with torch.no_grad():
-        z = {m: torch.cat([torch.ones(len(batch.labels), 1), model.subnets[m](batch.features[m])], -1)
+        z = {m: torch.cat([torch.ones(len(batch.labels), 1), model.represent(batch, m)], -1)
              for m in model.modalities}
         # The full TFN tensor Z = z_a o z_t o z_v and the weight W = sum_r w_r W_a^r o W_t^r o W_v^r.
         tensor = torch.einsum("bi,bj,bk->bijk", z["audio"], z["text"], z["vision"])
@@ -49,9 +148,21 @@ def test_lmf_equals_tensor_fusion_with_the_rank_r_weight_tensor(tiny_corpus):
         assert torch.allclose(model(batch).logits, expected, atol=1e-5)
 
 
+def test_lmf_fusion_weights_stay_fixed_as_in_the_authors_optimiser(tiny_frames_corpus):
+    torch.manual_seed(0)
+    model = build_model("lmf_tiny", tiny_frames_corpus.dims, 1).train()
+    before = model.fusion_weights.detach().clone()
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.1, weight_decay=0.01)
+    model(_utterance_batch(tiny_frames_corpus, frames=True)).logits.pow(2).mean().backward()
+    optimizer.step()
+    assert torch.equal(model.fusion_weights, before)
+    learnt = build_model("lmf_tiny", tiny_frames_corpus.dims, 1, learn_fusion_weights=True)
+    assert learnt.fusion_weights.requires_grad and learnt.fusion_bias.requires_grad
+
+
 def test_lmf_trains_on_a_batch_of_one(tiny_corpus):
     model = build_model("lmf", tiny_corpus.dims, 6).train()
-    batch = next(split_tensors(tiny_corpus, "train", want_frames=False).batches("utterance", 1))
+    batch = next(split_tensors(tiny_corpus, "train", want_frames=True).batches("utterance", 1))
     assert torch.isfinite(model(batch).logits).all()
 
 
@@ -112,24 +223,49 @@ def test_mfn_runs_on_one_frame_sequences_from_vectors(tiny_corpus):
     assert torch.isfinite(model(batch).logits).all()
 
 
+def test_mfn_starts_from_zero_states_unless_asked(tiny_corpus):
+    assert not any("initial" in n for n, _ in build_model("mfn_tiny", tiny_corpus.dims, 6).named_parameters())
+    learnt = build_model("mfn_tiny", tiny_corpus.dims, 6, learn_initial_state=True)
+    assert {n for n, _ in learnt.named_parameters() if "initial" in n} >= {"encoder.initial_memory"}
+
+
+def test_mfn_average_audio_vision_reads_the_mean_at_every_text_step(tiny_frames_corpus):
+    torch.manual_seed(0)
+    model = build_model("mfn_tiny", tiny_frames_corpus.dims, 1, average_audio_vision=True).eval()
+    batch = _utterance_batch(tiny_frames_corpus, frames=True)
+    feats, masks = model.encoder._inputs(batch)
+    for m in ("audio", "vision"):
+        assert feats[m].shape[1] == batch.features["text"].shape[1]
+        assert torch.equal(masks[m], batch.masks["text"])
+        mean = (batch.features[m] * batch.masks[m].unsqueeze(-1)).sum(1) / batch.masks[m].sum(1, keepdim=True)
+        assert torch.allclose(feats[m][:, -1], mean, atol=1e-6)
+
+
 # --- MFM ---------------------------------------------------------------------------------
 
 
-def test_mfm_aux_losses_only_in_training(tiny_corpus):
-    model = build_model("mfm_tiny", tiny_corpus.dims, 6)
-    batch = _utterance_batch(tiny_corpus, frames=False)
-    assert set(model.train()(batch).aux_loss) == {"reconstruction", "mmd"}
+def test_mfm_encoders_and_decoders_are_the_authors(tiny_frames_corpus):
+    model = build_model("mfm_tiny", tiny_frames_corpus.dims, 1)
+    assert isinstance(model.discriminative, MFNEncoder)
+    for m in tiny_frames_corpus.dims:
+        assert isinstance(model.generative[m].rnn, nn.LSTM)
+        assert isinstance(model.decoders[m].cell, nn.LSTMCell)
+    batch = _utterance_batch(tiny_frames_corpus, frames=True)
+    out = model.train()(batch)
+    assert set(out.aux_loss) == {"mmd"} | {f"reconstruction_{m}" for m in tiny_frames_corpus.dims}
     assert model.eval()(batch).aux_loss == {}
 
 
-def test_mfm_reconstruction_loss_falls_on_a_fixed_batch(tiny_corpus):
+def test_mfm_reconstruction_loss_falls_on_a_fixed_batch(tiny_frames_corpus):
     torch.manual_seed(0)
-    model = build_model("mfm", tiny_corpus.dims, 6, dropout=0.0).train()
-    batch = _utterance_batch(tiny_corpus, frames=False, size=32)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model = build_model("mfm_tiny", tiny_frames_corpus.dims, 6, audio_dropout=0.0, text_dropout=0.0,
+                        vision_dropout=0.0, zy_dropout=0.0, audio_f=16, text_f=16, vision_f=16).train()
+    batch = _utterance_batch(tiny_frames_corpus, frames=True, size=32)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     losses = []
-    for _ in range(30):
-        loss = model(batch).aux_loss["reconstruction"]
+    for _ in range(60):
+        out = model(batch)
+        loss = sum(v for k, v in out.aux_loss.items() if k.startswith("reconstruction"))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

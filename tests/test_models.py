@@ -62,6 +62,11 @@ def test_shape_no_nan_and_gradients(name, frames, tiny_corpus, tiny_frames_corpu
     loss = logits.pow(2).mean() + sum(out.aux_loss.values())
     loss.backward()
     missing = [n for n, p in model.named_parameters() if p.requires_grad and (p.grad is None or not p.grad.abs().sum() > 0)]
+    if not frames and model_class_inputs(model) == "frames":
+        # A one-frame sequence read from the authors' zero state cannot reach the weights
+        # that act on the previous state (recurrent weights, MFN's retain gate): those are
+        # checked on real sequences (the "frames" case).
+        missing = [n for n in missing if "weight_hh" not in n and "retain_gate" not in n]
     assert not missing, f"no gradient reaches {missing}"
 
 

@@ -1,23 +1,26 @@
 """MFM: Multimodal Factorization Model (Tsai, Liang et al., ICLR 2019, "Learning Factorized
-Multimodal Representations"); defaults follow the authors' code (github.com/pliang279/factorized,
-``best_acc`` in mfm_mosi.py: discriminative factor 32 -> features 16, modality factors 32,
-MMD and reconstruction weights 1, Adam at its default lr 0.001)."""
+Multimodal Representations"), layer by layer as the authors' PyTorch code in thuiar/MMSA
+(src/MMSA/models/singleTask/MFM.py, taken from github.com/pliang279/factorized); defaults are
+MMSA's MOSEI configuration (config_regression.json: an MFN encoder with LSTMs text 256 /
+audio 32 / video 256 and memory 64, Z_y 32 -> F_y 16, Z text 256 / audio 80 / video 80,
+F text 32 / audio 80 / video 32). Its loss weights (lda_mmd 10, lda_xl 5, lda_xa 2,
+lda_xv 5) are recipe ``train.aux_weights``. docs/models/mfm.md lists what differs and why."""
 
 from __future__ import annotations
 
 from functools import partial
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from merbench.data.batching import Batch
 from merbench.models.base import MerModel, Output
+from merbench.models.mfn import MFNEncoder
 from merbench.registry import MODELS
 
 
 def _factor_to_features(d_in: int, d_out: int, dropout: float) -> nn.Sequential:
-    """The authors' z -> f maps: two ReLU layers (features are non-negative)."""
+    """The authors' z -> f maps: linear, ReLU, dropout, linear, ReLU (features are non-negative)."""
     return nn.Sequential(nn.Linear(d_in, d_out), nn.ReLU(), nn.Dropout(dropout),
                          nn.Linear(d_out, d_out), nn.ReLU())
 
@@ -37,58 +40,114 @@ def mmd_to_normal(z: torch.Tensor) -> torch.Tensor:
     return kernel(prior, prior).mean() + kernel(z, z).mean() - 2 * kernel(prior, z).mean()
 
 
+class FrameEncoder(nn.Module):
+    """The authors' generative encoder: an LSTM over the frames from a zero state, its last
+    output through a linear layer."""
+
+    def __init__(self, d_in: int, size: int) -> None:
+        super().__init__()
+        self.rnn = nn.LSTM(d_in, size, batch_first=True)
+        self.linear = nn.Linear(size, size)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        # Paper: the authors' LSTMCell loop reads every padded frame; merbench packs the
+        # sequence and keeps the output after the last valid frame.
+        lengths = mask.sum(1).clamp(min=1).cpu()  # (B,)
+        packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+        _, (h, _) = self.rnn(packed)  # (1, B, Z)
+        return self.linear(h[0])  # (B, Z)
+
+
+class FrameDecoder(nn.Module):
+    """The authors' decoder: an LSTM cell fed [F_y, F_m] at the first step and its own output
+    afterwards, from a zero state; each step's output through a linear layer is a frame."""
+
+    def __init__(self, size: int, d_out: int) -> None:
+        super().__init__()
+        self.cell = nn.LSTMCell(size, size)
+        self.linear = nn.Linear(size, d_out)
+
+    def forward(self, f: torch.Tensor, steps: int) -> torch.Tensor:
+        h = c = torch.zeros_like(f)  # (B, H)
+        x, outputs = f, []
+        for _ in range(steps):
+            h, c = self.cell(x, (h, c))
+            outputs.append(h)
+            x = h
+        return self.linear(torch.stack(outputs, dim=1))  # (B, T, D)
+
+
 class MFM(MerModel):
     """A multimodal discriminative factor plus one generative factor per modality.
 
-    The discriminative factor Z_y is inferred from all modalities together and alone
-    predicts the label; each modality-specific factor Z_m is inferred from its modality
-    alone. Each modality is reconstructed from its own features F_m together with the
-    shared F_y, so F_y must carry what the modalities have in common and F_m the rest.
-    Training adds ``aux_loss["reconstruction"]`` (sum over modalities of the mean squared
-    reconstruction error) and ``aux_loss["mmd"]`` (MMD of every factor to N(0, I)).
-    Input: ``features[m]`` ``(B, D_m)``. Output: logits ``(B, C)``.
+    The discriminative factor Z_y is inferred by an MFN over all modalities and alone
+    predicts the label; each modality-specific factor Z_m is inferred by an LSTM over its
+    modality alone. Each modality's frames are decoded from its own features F_m together
+    with the shared F_y, so F_y must carry what the modalities have in common and F_m the
+    rest. Training adds ``aux_loss["reconstruction_<m>"]`` (mean squared error over the
+    valid frames of modality m) and ``aux_loss["mmd"]`` (MMD of every factor to N(0, I)),
+    each weighted by ``train.aux_weights``.
+    Input: ``features[m]`` ``(B, T_m, D_m)`` with ``masks[m]``. Output: logits ``(B, C)``, unbounded.
     """
 
-    def __init__(self, dims: dict[str, int], num_outputs: int, *, hidden: int = 64,
-                 zy_size: int = 32, fy_size: int = 16, zm_size: int = 32, fm_size: int = 32,
-                 dropout: float = 0.2) -> None:
+    inputs = "frames"
+
+    def __init__(self, dims: dict[str, int], num_outputs: int, *, audio_hidden: int = 32,
+                 text_hidden: int = 256, vision_hidden: int = 256, memory: int = 64,
+                 attention_hidden: int = 1278, attention_dropout: float = 0.5,
+                 memory_hidden: int = 32, memory_dropout: float = 0.7,
+                 retain_hidden: int = 64, retain_dropout: float = 0.5,
+                 update_hidden: int = 128, update_dropout: float = 0.2,
+                 zy_size: int = 32, fy_size: int = 16, zy_dropout: float = 0.2,
+                 output_dropout: float = 0.2,
+                 audio_z: int = 80, text_z: int = 256, vision_z: int = 80,
+                 audio_f: int = 80, text_f: int = 32, vision_f: int = 32,
+                 audio_dropout: float = 0.7, text_dropout: float = 0.7, vision_dropout: float = 0.7) -> None:
         super().__init__(dims, num_outputs)
-        # Paper: the discriminative encoder is an MFN and the generative encoders and
-        # decoders are LSTMs over word-aligned sequences; merbench gives one vector per
-        # utterance and modality, where a recurrence has a single step, so these are MLPs:
-        # the discriminative encoder fuses the concatenated modality vectors.
-        self.discriminative = nn.Sequential(
-            nn.Linear(sum(dims.values()), hidden), nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, zy_size))
-        self.generative = nn.ModuleDict({
-            m: nn.Sequential(nn.Linear(d, hidden), nn.ReLU(), nn.Linear(hidden, zm_size)) for m, d in dims.items()
-        })
-        # Paper: the authors' code tunes one dropout per map (0 to 0.7); one value here.
-        self.to_fy = _factor_to_features(zy_size, fy_size, dropout)
-        self.to_fm = nn.ModuleDict({m: _factor_to_features(zm_size, fm_size, dropout) for m in dims})
-        self.decoders = nn.ModuleDict({
-            m: nn.Sequential(nn.Linear(fy_size + fm_size, hidden), nn.ReLU(), nn.Linear(hidden, d))
-            for m, d in dims.items()
-        })
-        self.classifier = nn.Sequential(nn.Linear(fy_size, fy_size), nn.ReLU(), nn.Dropout(dropout),
+        hidden = {"audio": audio_hidden, "text": text_hidden, "vision": vision_hidden}
+        z_size = {"audio": audio_z, "text": text_z, "vision": vision_z}
+        f_size = {"audio": audio_f, "text": text_f, "vision": vision_f}
+        dropout = {"audio": audio_dropout, "text": text_dropout, "vision": vision_dropout}
+        # Paper: the authors' MFN encoder also builds MFN's output layer and never uses it;
+        # merbench builds only the encoder (fewer parameters, same function).
+        self.discriminative = MFNEncoder(
+            dims, hidden, memory=memory, attention_hidden=attention_hidden,
+            attention_dropout=attention_dropout, memory_hidden=memory_hidden,
+            memory_dropout=memory_dropout, retain_hidden=retain_hidden, retain_dropout=retain_dropout,
+            update_hidden=update_hidden, update_dropout=update_dropout,
+            learn_initial_state=False, average_audio_vision=False)
+        self.to_zy = nn.Linear(self.discriminative.size, zy_size)
+        self.to_fy = _factor_to_features(zy_size, fy_size, zy_dropout)
+        self.classifier = nn.Sequential(nn.Linear(fy_size, fy_size), nn.ReLU(), nn.Dropout(output_dropout),
                                         nn.Linear(fy_size, num_outputs))
+        self.generative = nn.ModuleDict({m: FrameEncoder(d, z_size[m]) for m, d in dims.items()})
+        self.to_fm = nn.ModuleDict({m: _factor_to_features(z_size[m], f_size[m], dropout[m]) for m in dims})
+        self.decoders = nn.ModuleDict({m: FrameDecoder(fy_size + f_size[m], d) for m, d in dims.items()})
 
     def forward(self, batch: Batch) -> Output:
-        x = {m: batch.features[m] for m in self.modalities}  # (B, D_m)
-        zy = self.discriminative(torch.cat([x[m] for m in self.modalities], dim=-1))  # (B, Zy)
+        zy = self.to_zy(self.discriminative(batch))  # (B, Zy)
         fy = self.to_fy(zy)  # (B, Fy)
         logits = self.classifier(fy)  # (B, C)
         if not self.training:
             return Output(logits)
-        zm = {m: self.generative[m](x[m]) for m in self.modalities}  # (B, Zm)
-        reconstruction = sum(
-            F.mse_loss(self.decoders[m](torch.cat([fy, self.to_fm[m](zm[m])], dim=-1)), x[m])
-            for m in self.modalities
-        )
+        aux = {}
+        mmd = mmd_to_normal(zy)
+        for m in self.modalities:
+            x, mask = batch.features[m], batch.masks[m]  # (B, T_m, D_m), (B, T_m)
+            zm = self.generative[m](x, mask)  # (B, Zm)
+            mmd = mmd + mmd_to_normal(zm)
+            decoded = self.decoders[m](torch.cat([fy, self.to_fm[m](zm)], dim=-1), x.shape[1])  # (B, T_m, D_m)
+            # Paper: the authors' MSE averages over every padded frame; merbench over the valid ones.
+            err = (decoded - x).pow(2).mean(-1)  # (B, T_m)
+            aux[f"reconstruction_{m}"] = (err * mask).sum() / mask.sum().clamp(min=1)
         # Paper: the prior-matching term of MFM's Wasserstein-autoencoder objective, as MMD
-        # (the paper's choice); the authors' code weighs it by lda_mmd = 1.
-        mmd = mmd_to_normal(zy) + sum(mmd_to_normal(zm[m]) for m in self.modalities)
-        return Output(logits, {"reconstruction": reconstruction, "mmd": mmd})
+        # on Z_y and every Z_m (the paper's choice and the authors' code).
+        aux["mmd"] = mmd
+        return Output(logits, aux)
 
 
 MODELS.register("mfm", MFM)
-MODELS.register("mfm_tiny", partial(MFM, hidden=8, zy_size=4, fy_size=4, zm_size=4, fm_size=4), tiny=True)
+MODELS.register("mfm_tiny", partial(MFM, audio_hidden=3, text_hidden=4, vision_hidden=3, memory=4,
+                                    attention_hidden=4, memory_hidden=4, retain_hidden=4, update_hidden=4,
+                                    zy_size=6, fy_size=6, audio_z=4, text_z=4, vision_z=4,
+                                    audio_f=4, text_f=4, vision_f=4), tiny=True)
