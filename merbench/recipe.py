@@ -28,6 +28,7 @@ SECTIONS = ("extends", "dataset", "model", "train", "eval")
 TRAIN_DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "lr": 3e-4,
+    "optimizer": "adamw",  # adamw: decoupled weight decay; adam: weight_decay is L2 in the gradient
     "weight_decay": 0.01,
     "batch_size": 64,  # utterances per batch (utterance-level models)
     "dialogue_batch_size": 8,  # dialogues per batch (dialogue-level models)
@@ -42,6 +43,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "device": "auto",  # auto = cuda when present, else cpu
     "threads": 0,  # torch CPU threads; 0 = torch's default
 }
+OPTIMIZERS = ("adam", "adamw")  # torch.optim.Adam / torch.optim.AdamW
 EVAL_DEFAULTS: dict[str, Any] = {"splits": ["valid", "test"]}
 SPLITS = ("train", "valid", "test")
 
@@ -132,6 +134,9 @@ def validate(recipe: dict, source: str) -> dict:
     for key in ("lr", "batch_size", "dialogue_batch_size", "max_epochs"):
         if resolved["train"][key] <= 0:
             raise MerbenchError(f"{source}: train.{key}: expected a positive number, got {resolved['train'][key]!r}")
+    if resolved["train"]["optimizer"] not in OPTIMIZERS:
+        raise MerbenchError(f"{source}: train.optimizer: expected one of {', '.join(OPTIMIZERS)}, got "
+                            f"{resolved['train']['optimizer']!r}{closest(resolved['train']['optimizer'], OPTIMIZERS)}")
     if resolved["train"]["device"] not in ("auto", "cpu") and not str(resolved["train"]["device"]).startswith("cuda"):
         raise MerbenchError(f"{source}: train.device: expected auto, cpu or cuda[:N], got {resolved['train']['device']!r}")
     resolved["eval"] = _fixed_section(recipe.get("eval") or {}, EVAL_DEFAULTS, f"{source}: eval")

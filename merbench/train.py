@@ -93,6 +93,14 @@ def task_loss(corpus: Corpus, batch: Batch, logits: torch.Tensor, weights: torch
     return torch.nn.functional.cross_entropy(logits, labels, weight=weights, ignore_index=-1)
 
 
+def build_optimizer(cfg: dict, parameters) -> torch.optim.Optimizer:
+    """``train.optimizer``: ``adamw`` decays the weights apart from the gradient (decoupled);
+    ``adam`` adds ``weight_decay * w`` to the gradient (L2, as torch.optim.Adam and the
+    baselines' authors' code)."""
+    kind = torch.optim.Adam if cfg["optimizer"] == "adam" else torch.optim.AdamW
+    return kind(parameters, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+
+
 def save_checkpoint(path: Path, state: dict) -> None:
     with atomic_open(path, "wb") as f:
         torch.save(state, f)
@@ -167,7 +175,7 @@ def _train(recipe, corpus, metric, run_dir, device, resume, progress, command) -
         raise MerbenchError(f"dataset {corpus.name!r}: needs a train and a valid split for model selection "
                             f"(has {', '.join(splits)})")
     weights = class_weights(corpus).to(device) if cfg["class_weights"] and corpus.task != "regression" else None
-    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    optimizer = build_optimizer(cfg, model.parameters())
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="min" if metric in LOWER_IS_BETTER else "max",
         factor=cfg["lr_factor"], patience=cfg["lr_patience"])
