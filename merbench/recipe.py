@@ -17,10 +17,11 @@ from typing import Any
 import yaml
 
 from merbench.data.types import MODALITIES
-from merbench.errors import MerbenchError
+from merbench.errors import MerbenchError, excerpt, read_text
+from merbench.ranges import FACTOR, NON_NEGATIVE, POSITIVE, SIZE, Range, argument_ranges
 from merbench.recipe_paths import find_recipe
 from merbench.registry import DATASETS, MODELS, closest
-from merbench.signature import check_kwargs, keyword_defaults, same_type
+from merbench.signature import keyword_defaults, kwargs_problems, same_type
 
 SECTIONS = ("extends", "dataset", "model", "train", "eval")
 # Defaults from the HFF paper (section 4.1): AdamW, lr 3e-4, batch 64, at most 50 epochs,
@@ -44,19 +45,26 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "threads": 0,  # torch CPU threads; 0 = torch's default
 }
 OPTIMIZERS = ("adam", "adamw")  # torch.optim.Adam / torch.optim.AdamW
+# The range of every numeric train key (merbench.ranges); a NaN or infinity is never allowed.
+TRAIN_RANGES: dict[str, Range] = {
+    "seed": NON_NEGATIVE, "lr": POSITIVE, "weight_decay": NON_NEGATIVE, "batch_size": SIZE,
+    "dialogue_batch_size": SIZE, "max_epochs": SIZE, "patience": NON_NEGATIVE,
+    "grad_clip": NON_NEGATIVE, "lr_factor": FACTOR, "lr_patience": NON_NEGATIVE, "threads": NON_NEGATIVE,
+}
 EVAL_DEFAULTS: dict[str, Any] = {"splits": ["valid", "test"]}
 SPLITS = ("train", "valid", "test")
 
 
 def _load_yaml(path: Path) -> dict:
-    if not path.exists():
-        raise MerbenchError(f"{path}: no such recipe file")
+    text = read_text(path, "a recipe file (.yaml)", "no such recipe file")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
-        raise MerbenchError(f"{path}: not valid YAML{where} ({getattr(e, 'problem', e)})") from None
+        raise MerbenchError(f"{path}: not valid YAML{where} ({getattr(e, 'problem', None) or e})") from None
+    except RecursionError:
+        raise MerbenchError(f"{path}: not a recipe (YAML nested too deeply)") from None
     if not isinstance(data, dict):
         raise MerbenchError(f"{path}: expected a mapping with sections {', '.join(SECTIONS[1:])}")
     return data
@@ -80,6 +88,8 @@ def read_recipe_file(path: Path, _seen: tuple[Path, ...] = ()) -> dict:
     """The recipe with its ``extends`` parent merged in (one parent, which may extend again).
 
     A path that does not exist names a packaged recipe (``merbench.recipe_paths``)."""
+    if Path(path).is_dir():
+        raise MerbenchError(f"{path}: is a folder, expected a recipe file (.yaml)")
     path = find_recipe(path).resolve()
     if path in _seen:
         raise MerbenchError(f"{path}: extends itself in a cycle")
@@ -88,73 +98,116 @@ def read_recipe_file(path: Path, _seen: tuple[Path, ...] = ()) -> dict:
     if parent is None:
         return data
     if not isinstance(parent, str):
-        raise MerbenchError(f"{path}: extends: expected one path (a string), got {parent!r}")
+        raise MerbenchError(f"{path}: extends: expected one path (a string), got {excerpt(parent)}")
+    if (path.parent / parent).is_dir():
+        raise MerbenchError(f"{path}: extends: {parent} is a folder, expected a recipe file (.yaml)")
     return _merge(read_recipe_file(path.parent / parent, _seen + (path,)), data)
 
 
+class Problems:
+    """Every error found in one recipe, raised together as one message: a user fixes a file
+    in one pass instead of one error per run."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.items: list[str] = []
+
+    def add(self, key: str, message: str) -> None:
+        self.items.append(f"{key}: {message}")
+
+    def check(self) -> None:
+        if self.items:
+            raise MerbenchError(f"{self.source}: {'; '.join(self.items)}")
+
+
 def validate(recipe: dict, source: str) -> dict:
-    """Check every key and fill defaults; returns the resolved recipe (a new dict)."""
+    """Check every key, kind and range and fill defaults; returns the resolved recipe (a new
+    dict). Every problem of the recipe is reported in one MerbenchError."""
+    problems = Problems(source)
     for key in recipe:
         if key not in SECTIONS[1:]:
-            raise MerbenchError(f"{source}: {key}: unknown section{closest(key, SECTIONS[1:])}; "
-                                f"valid: {', '.join(SECTIONS[1:])}")
-    for key in ("dataset", "model"):
-        if not isinstance(recipe.get(key), dict) or "name" not in recipe[key]:
-            raise MerbenchError(f"{source}: {key}.name: required (a registered {key} name)")
-    resolved: dict[str, Any] = {}
-
-    dataset = dict(recipe["dataset"])
-    name = dataset.pop("name")
-    if name not in DATASETS:
-        raise MerbenchError(f"{source}: dataset.name: unknown dataset {name!r}{closest(name, DATASETS.names())}; "
-                            f"valid: {', '.join(DATASETS.names())}")
-    modalities = dataset.pop("modalities", list(MODALITIES))
-    if (not isinstance(modalities, list) or not modalities
-            or any(m not in MODALITIES for m in modalities) or len(set(modalities)) != len(modalities)):
-        bad = next((m for m in modalities if m not in MODALITIES), modalities) if isinstance(modalities, list) else modalities
-        raise MerbenchError(f"{source}: dataset.modalities: expected a non-empty list of distinct "
-                            f"{', '.join(MODALITIES)}, got {bad!r}{closest(bad, MODALITIES)}")
-    check_kwargs(keyword_defaults(DATASETS.get(name)), dataset, f"{source}: dataset", f"dataset {name!r}")
-    resolved["dataset"] = {"name": name, "modalities": [m for m in MODALITIES if m in modalities], **dataset}
-
-    model = dict(recipe["model"])
-    mname = model.pop("name")
-    if mname not in MODELS:
-        raise MerbenchError(f"{source}: model.name: unknown model {mname!r}{closest(mname, MODELS.names())}; "
-                            f"valid: {', '.join(MODELS.names())}")
-    from merbench.models.build import model_defaults  # models import torch: only when needed
-
-    check_kwargs(model_defaults(mname), model, f"{source}: model", f"model {mname!r}")
-    resolved["model"] = {"name": mname, **model}
-
-    resolved["train"] = _fixed_section(recipe.get("train") or {}, TRAIN_DEFAULTS, f"{source}: train")
-    for key, weight in resolved["train"]["aux_weights"].items():
-        if not isinstance(weight, (int, float)) or isinstance(weight, bool):
-            raise MerbenchError(f"{source}: train.aux_weights.{key}: expected a number, got {weight!r}")
-    for key in ("lr", "batch_size", "dialogue_batch_size", "max_epochs"):
-        if resolved["train"][key] <= 0:
-            raise MerbenchError(f"{source}: train.{key}: expected a positive number, got {resolved['train'][key]!r}")
-    if resolved["train"]["optimizer"] not in OPTIMIZERS:
-        raise MerbenchError(f"{source}: train.optimizer: expected one of {', '.join(OPTIMIZERS)}, got "
-                            f"{resolved['train']['optimizer']!r}{closest(resolved['train']['optimizer'], OPTIMIZERS)}")
-    if resolved["train"]["device"] not in ("auto", "cpu") and not str(resolved["train"]["device"]).startswith("cuda"):
-        raise MerbenchError(f"{source}: train.device: expected auto, cpu or cuda[:N], got {resolved['train']['device']!r}")
-    resolved["eval"] = _fixed_section(recipe.get("eval") or {}, EVAL_DEFAULTS, f"{source}: eval")
-    for split in resolved["eval"]["splits"]:
+            problems.add(str(key), f"unknown section{closest(str(key), SECTIONS[1:])}; valid: {', '.join(SECTIONS[1:])}")
+    resolved: dict[str, Any] = {
+        "dataset": _registered_section(recipe, "dataset", DATASETS, problems),
+        "model": _registered_section(recipe, "model", MODELS, problems),
+        "train": _fixed_section(recipe.get("train") or {}, TRAIN_DEFAULTS, "train", problems, TRAIN_RANGES),
+        "eval": _fixed_section(recipe.get("eval") or {}, EVAL_DEFAULTS, "eval", problems),
+    }
+    train = resolved["train"]
+    if isinstance(train.get("aux_weights"), dict):
+        for key, weight in train["aux_weights"].items():
+            if not isinstance(weight, (int, float)) or isinstance(weight, bool):
+                problems.add(f"train.aux_weights.{key}", f"expected a number, got {excerpt(weight)}")
+            elif NON_NEGATIVE.problem(weight):
+                problems.add(f"train.aux_weights.{key}", NON_NEGATIVE.problem(weight))
+    if train.get("optimizer") not in OPTIMIZERS and isinstance(train.get("optimizer"), str):
+        problems.add("train.optimizer", f"expected one of {', '.join(OPTIMIZERS)}, got "
+                     f"{excerpt(train['optimizer'])}{closest(train['optimizer'], OPTIMIZERS)}")
+    device = train.get("device")
+    if isinstance(device, str) and device not in ("auto", "cpu") and not device.startswith("cuda"):
+        problems.add("train.device", f"expected auto, cpu or cuda[:N], got {excerpt(device)}")
+    splits = resolved["eval"].get("splits")
+    for split in splits if isinstance(splits, list) else []:
         if split not in SPLITS:
-            raise MerbenchError(f"{source}: eval.splits: unknown split {split!r}{closest(split, SPLITS)}; "
-                                f"valid: {', '.join(SPLITS)}")
+            problems.add("eval.splits", f"unknown split {excerpt(split)}{closest(str(split), SPLITS)}; "
+                                        f"valid: {', '.join(SPLITS)}")
+    problems.check()
     return resolved
 
 
-def _fixed_section(section: Any, defaults: dict, where: str) -> dict:
+def _registered_section(recipe: dict, section: str, registry, problems: Problems) -> dict:
+    """``dataset`` or ``model``: a registered name and its arguments, checked against the
+    registered function's signature and the arguments' ranges (``merbench.ranges``)."""
+    values = recipe.get(section)
+    if not isinstance(values, dict) or "name" not in values:
+        problems.add(f"{section}.name", f"required (a registered {section} name)")
+        return {}
+    args = dict(values)
+    name = args.pop("name")
+    if not isinstance(name, str):
+        problems.add(f"{section}.name", f"expected one {section} name (a string), got {excerpt(name)}")
+        return {}
+    if name not in registry:
+        problems.add(f"{section}.name", f"unknown {section} {name!r}{closest(name, registry.names())}; "
+                                        f"valid: {', '.join(registry.names())}")
+        return {}
+    if section == "dataset":
+        modalities = args.pop("modalities", list(MODALITIES))
+        if (not isinstance(modalities, list) or not modalities
+                or any(not isinstance(m, str) or m not in MODALITIES for m in modalities)
+                or len(set(modalities)) != len(modalities)):
+            bad = next((m for m in modalities if m not in MODALITIES), modalities) \
+                if isinstance(modalities, list) and all(isinstance(m, str) for m in modalities) else modalities
+            problems.add("dataset.modalities", f"expected a non-empty list of distinct {', '.join(MODALITIES)}, "
+                                               f"got {excerpt(bad)}{closest(str(bad), MODALITIES)}")
+        defaults = keyword_defaults(registry.get(name))
+    else:
+        from merbench.models.build import model_defaults  # models import torch: only when needed
+
+        defaults = model_defaults(name)
+    ranges = argument_ranges(registry.get(name), defaults)
+    for key, text in kwargs_problems(defaults, args, f"{section} {name!r}", ranges):
+        problems.add(f"{section}.{key}", text)
+    if section == "dataset":
+        chosen = modalities if isinstance(modalities, list) else []
+        return {"name": name, "modalities": [m for m in MODALITIES if m in chosen], **args}
+    return {"name": name, **args}
+
+
+def _fixed_section(section: Any, defaults: dict, where: str, problems: Problems,
+                   ranges: dict[str, Range] | None = None) -> dict:
+    """A section with fixed keys (``train``, ``eval``): unknown keys, wrong kinds and values
+    out of range are problems; returns the section with defaults filled in."""
     if not isinstance(section, dict):
-        raise MerbenchError(f"{where}: expected a mapping, got {section!r}")
+        problems.add(where, f"expected a mapping, got {excerpt(section)}")
+        return copy.deepcopy(defaults)
     for key, value in section.items():
         if key not in defaults:
-            raise MerbenchError(f"{where}.{key}: unknown key{closest(key, defaults)}; valid: {', '.join(defaults)}")
-        if not same_type(value, defaults[key]):
-            raise MerbenchError(f"{where}.{key}: expected {type(defaults[key]).__name__}, got {value!r}")
+            problems.add(f"{where}.{key}", f"unknown key{closest(str(key), defaults)}; valid: {', '.join(defaults)}")
+        elif not same_type(value, defaults[key]):
+            problems.add(f"{where}.{key}", f"expected {type(defaults[key]).__name__}, got {excerpt(value)}")
+        elif ranges and key in ranges and ranges[key].problem(value):
+            problems.add(f"{where}.{key}", ranges[key].problem(value))
     return {**copy.deepcopy(defaults), **copy.deepcopy(section)}
 
 
@@ -172,16 +225,39 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return path, value
 
 
-def apply_overrides(recipe: dict, overrides: list[str]) -> dict:
+def set_value(recipe: dict, path: list[str], value: Any, where: str) -> None:
+    """``recipe[path[0]]...[path[-1]] = value`` in place (``--set`` and the Python API's overrides)."""
+    node = recipe
+    for part in path[:-1]:
+        if not isinstance(node.get(part, {}), dict):
+            raise MerbenchError(f"{where}: {part} is not a section")
+        node = node.setdefault(part, {})
+    node[path[-1]] = value
+
+
+def override_pairs(texts: list[str]) -> dict[str, Any]:
+    """``--set`` texts -> ``{"model.hidden": 64}``, the form the Python API takes (later wins)."""
+    return {".".join(path): value for path, value in map(parse_override, texts)}
+
+
+def override_text(item: str | tuple[str, Any]) -> str:
+    """An override as ``--set`` would spell it (error messages)."""
+    if isinstance(item, str):
+        return item
+    key, value = item
+    return f"{key}={value if isinstance(value, str) else json.dumps(value, default=str)}"
+
+
+def apply_overrides(recipe: dict, overrides: list) -> dict:
+    """``overrides``: ``--set`` texts (``"model.hidden=64"``, the value read as YAML) or, from
+    the Python API, ``("model.hidden", 64)`` pairs (the value taken as it is)."""
     out = copy.deepcopy(recipe)
-    for text in overrides:
-        path, value = parse_override(text)
-        node = out
-        for part in path[:-1]:
-            if not isinstance(node.get(part, {}), dict):
-                raise MerbenchError(f"--set {text}: {part} is not a section")
-            node = node.setdefault(part, {})
-        node[path[-1]] = value
+    for item in overrides:
+        if isinstance(item, str):
+            path, value = parse_override(item)
+        else:
+            path, value = parse_override(f"{item[0]}=")[0], item[1]
+        set_value(out, path, value, f"--set {override_text(item)}")
     return out
 
 
@@ -191,7 +267,7 @@ def load_recipe(path: Path | str, overrides: list[str] | None = None) -> dict:
     resolved = validate(raw, str(path))  # the file must stand on its own
     if not overrides:
         return resolved
-    return validate(apply_overrides(raw, overrides), f"--set {' '.join(overrides)}")
+    return validate(apply_overrides(raw, overrides), f"--set {' '.join(map(override_text, overrides))}")
 
 
 def recipe_hash(recipe: dict) -> str:

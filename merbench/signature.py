@@ -5,7 +5,8 @@ from __future__ import annotations
 import inspect
 from typing import Any, Callable
 
-from merbench.errors import MerbenchError
+from merbench.errors import MerbenchError, excerpt
+from merbench.ranges import FINITE, Range
 from merbench.registry import closest
 
 
@@ -32,18 +33,30 @@ def same_type(value: Any, default: Any) -> bool:
     return isinstance(value, type(default))
 
 
-def check_kwargs(defaults: dict[str, Any], args: dict[str, Any], where: str, owner: str) -> None:
-    """Unknown key or wrong type -> MerbenchError naming ``where.key`` and the closest name."""
+def kwargs_problems(defaults: dict[str, Any], args: dict[str, Any], owner: str,
+                    ranges: dict[str, Range] | None = None) -> list[tuple[str, str]]:
+    """Every (key, problem) of ``args``: unknown key, wrong type, out of range, missing."""
+    problems = []
     for key, value in args.items():
         if key not in defaults:
-            raise MerbenchError(
-                f"{where}.{key}: unknown argument of {owner}{closest(key, defaults)}; "
-                f"valid: {', '.join(sorted(defaults))}"
-            )
-        if not same_type(value, defaults[key]):
-            raise MerbenchError(
-                f"{where}.{key}: expected {type(defaults[key]).__name__}, got {value!r}"
-            )
-    missing = [k for k, d in defaults.items() if d is inspect.Parameter.empty and k not in args]
-    if missing:
-        raise MerbenchError(f"{where}.{missing[0]}: required by {owner} but not given")
+            problems.append((key, f"unknown argument of {owner}{closest(key, defaults)}; "
+                                  f"valid: {', '.join(sorted(defaults))}"))
+        elif not same_type(value, defaults[key]):
+            problems.append((key, f"expected {type(defaults[key]).__name__}, got {excerpt(value)}"))
+        else:
+            problem = ((ranges or {}).get(key) or FINITE).problem(value)
+            if problem:
+                problems.append((key, problem))
+    for key, default in defaults.items():
+        if default is inspect.Parameter.empty and key not in args:
+            problems.append((key, f"required by {owner} but not given"))
+    return problems
+
+
+def check_kwargs(defaults: dict[str, Any], args: dict[str, Any], where: str, owner: str,
+                 ranges: dict[str, Range] | None = None) -> None:
+    """Unknown key, wrong type or a value out of range -> one MerbenchError naming every
+    ``where.key`` at fault (and the closest valid name)."""
+    problems = kwargs_problems(defaults, args, owner, ranges)
+    if problems:
+        raise MerbenchError("; ".join(f"{where}.{key}: {text}" for key, text in problems))

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import typer
 
+from merbench.cli.common import MerbenchGroup
+
 app = typer.Typer(
     name="merbench",
+    cls=MerbenchGroup,
     help="Reproduce, compare and stress-test multimodal emotion recognition models.",
     no_args_is_help=True,
     add_completion=False,

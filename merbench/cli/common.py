@@ -8,8 +8,14 @@ from typing import Callable
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
-from merbench.errors import MerbenchError
+from merbench.errors import MerbenchError, one_line
+
+try:  # Typer >= 0.2x carries its own copy of Click; older ones use Click itself
+    from typer import _click as click
+except ImportError:  # pragma: no cover - depends on the installed Typer
+    import click
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -23,10 +29,42 @@ def user_errors(fn: Callable) -> Callable:
         try:
             return fn(*args, **kwargs)
         except MerbenchError as e:
-            typer.echo(f"error: {e}", err=True)
+            print_error(str(e))
             raise typer.Exit(2) from None
 
     return wrapper
+
+
+def print_error(message: str) -> None:
+    """The one way an error reaches the user: ``error: <message>``, one bounded line on stderr."""
+    typer.echo(f"error: {one_line(message)}", err=True)
+
+
+class MerbenchGroup(TyperGroup):
+    """The top-level command group: a bad option or argument (Click's usage errors: a missing
+    argument, ``--seeds x``, a value out of its range) is merbench's own one-line ``error:``
+    and exit 2, like every other bad input, instead of Click's multi-line box."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except getattr(click.exceptions, "NoArgsIsHelpError", ()) as e:  # ``merbench`` alone: the help, as before
+            e.show()
+            code = e.exit_code
+        except click.ClickException as e:
+            command = e.ctx.command_path if getattr(e, "ctx", None) else "merbench"
+            print_error(f"{command}: {e.format_message()} (see {command} --help)")
+            code = 2
+        except click.Abort:
+            typer.echo("Aborted!", err=True)
+            code = 1
+        except MerbenchError as e:  # raised outside a command body, e.g. while parsing
+            print_error(str(e))
+            code = 2
+        code = code if isinstance(code, int) else 0
+        if standalone_mode:
+            sys.exit(code)
+        return code
 
 
 def load_registries() -> None:

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from merbench.data.batching import Batch
+from merbench.ranges import Range
 
 
 @dataclass
@@ -39,6 +40,9 @@ class MerModel(nn.Module):
     inputs: ClassVar[str] = "vectors"
     # Ablation switches (constructor bool arguments), named after the paper's components.
     components: ClassVar[tuple[str, ...]] = ()
+    # Ranges of constructor arguments whose meaning departs from merbench.ranges' naming
+    # convention (e.g. ``{"heads": NON_NEGATIVE}`` where 0 picks a default).
+    arg_ranges: ClassVar[dict[str, Range]] = {}
 
     def __init__(self, dims: dict[str, int], num_outputs: int) -> None:
         super().__init__()

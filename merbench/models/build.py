@@ -6,6 +6,7 @@ import functools
 from typing import Any
 
 from merbench.models.base import MerModel
+from merbench.ranges import argument_ranges
 from merbench.registry import MODELS
 from merbench.signature import check_kwargs, keyword_defaults
 
@@ -27,7 +28,8 @@ def model_defaults(name: str) -> dict[str, Any]:
 
 def check_model_args(name: str, args: dict[str, Any], where: str) -> None:
     """Unknown argument or wrong type: MerbenchError naming ``where`` and the closest name."""
-    check_kwargs(model_defaults(name), args, where, f"model {name!r}")
+    defaults = model_defaults(name)
+    check_kwargs(defaults, args, where, f"model {name!r}", argument_ranges(MODELS.get(name), defaults))
 
 
 def build_model(name: str, dims: dict[str, int], num_outputs: int, **args: Any) -> MerModel:

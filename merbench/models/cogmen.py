@@ -14,6 +14,7 @@ from torch_geometric.nn import RGCNConv, TransformerConv
 from merbench.data.batching import Batch
 from merbench.models._dialogue_graph import check_speakers, num_relations, to_padded, window_graph
 from merbench.models.base import MerModel, Output
+from merbench.ranges import NON_NEGATIVE
 from merbench.registry import MODELS
 
 
@@ -38,6 +39,7 @@ class COGMEN(MerModel):
 
     level = "dialogue"
     causal = False
+    arg_ranges = {"heads": NON_NEGATIVE}  # 0: the authors' rule picks the head count
 
     def __init__(self, dims: dict[str, int], num_outputs: int, *, hidden: int = 100,
                  context_layers: int = 2, heads: int = 0, feedforward: int = 2048,
