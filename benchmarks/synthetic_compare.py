@@ -1,0 +1,163 @@
+"""Synthetic comparison: every registered model beside the early-fusion MLP, at two corpus sizes.
+
+Trains each model's ``recipes/synthetic/<model>.yaml`` (plus the variants listed in VARIANTS)
+on the built-in ``synthetic`` corpus at its default size (60 dialogues, 900 utterances) and at
+IEMOCAP size (151 dialogues, 7,433 utterances, as the shared IEMOCAP pickle; feature widths
+stay the corpus defaults), one torch thread, and prints one table per size: test weighted F1
+(mean ± std over seeds), its ratio to the early-fusion MLP's mean, whether it reaches
+``--floor`` (0.8) x the MLP, and the mean number of distinct classes predicted per test
+dialogue beside the true number (a collapsed model predicts one class per dialogue).
+Writes benchmarks/out/synthetic_compare.md and the run folders under
+benchmarks/out/synthetic_compare/<size>/.
+
+    python benchmarks/synthetic_compare.py [--sizes default,iemocap] [--seeds 1] [--models all|a,b] [--force]
+
+A finished run folder is reused (``--force`` retrains the listed models): after a model's
+code changes, pass ``--force --models <it>``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "benchmarks" / "out"
+RECIPES = ROOT / "recipes" / "synthetic"
+SIZES = {
+    "default": [],
+    "iemocap": ["dataset.n_dialogues=151", "dataset.n_utterances=7433"],
+}
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One row: a recipe file plus overrides."""
+
+    name: str
+    recipe: str
+    overrides: tuple[str, ...] = ()
+
+
+# Rows that are not a recipe file of their own: other registered models and documented options.
+VARIANTS = [
+    Variant("late_mlp", "mlp", ("model.fusion=late",)),
+    # The recipe builds the authors' BiModel with attention; this row is the one-directional model.
+    Variant("dialoguernn unidirectional", "dialoguernn", ("model.bidirectional=false",
+                                                          "model.emotion_attention=false")),
+    Variant("dialoguegcn nodal_residual", "dialoguegcn", ("model.nodal_residual=true",)),
+    Variant("dialoguegcn no nodal attention", "dialoguegcn", ("model.nodal_attention=false",)),
+]
+
+
+def variants(models: str) -> list[Variant]:
+    # The MLP first: every other row is read against it.
+    rows = [Variant(p.stem, p.stem) for p in sorted(sorted(RECIPES.glob("*.yaml")), key=lambda p: p.stem != "mlp")]
+    rows += VARIANTS
+    if models == "all":
+        return rows
+    wanted = [m.strip() for m in models.split(",") if m.strip()]
+    unknown = [m for m in wanted if m not in {r.name for r in rows}]
+    if unknown:
+        sys.exit(f"--models: unknown {', '.join(unknown)}; known: {', '.join(r.name for r in rows)}")
+    return [r for r in rows if r.name in wanted or r.name == "mlp"]
+
+
+def distinct_per_dialogue(run_dir: Path, corpus) -> tuple[float, float]:
+    """Mean distinct predicted and true classes per test dialogue, from the saved predictions."""
+    saved = np.load(run_dir / "predictions.npz")
+    pred = saved["test_outputs"].argmax(-1)[np.argsort(saved["test_index"])]
+    lengths = [len(d.labels) for d in corpus.dialogues if d.split == "test"]
+    truth = np.concatenate([d.labels for d in corpus.dialogues if d.split == "test"])
+    if not np.array_equal(truth, saved["test_labels"][np.argsort(saved["test_index"])]):
+        raise RuntimeError(f"{run_dir}: test labels are not in corpus order")
+    bounds = np.cumsum([0] + lengths)
+    return (float(np.mean([len(set(pred[a:b])) for a, b in zip(bounds[:-1], bounds[1:])])),
+            float(np.mean([len(set(truth[a:b])) for a, b in zip(bounds[:-1], bounds[1:])])))
+
+
+def run_size(size: str, rows: list[Variant], seeds: int, force: set[str], threads: int) -> str:
+    from merbench.errors import MerbenchError
+    from merbench.recipe import load_recipe
+    from merbench.train import load_corpus, train
+
+    stats = {}
+    corpora = {}  # one generated corpus per distinct dataset section
+    for row in rows:
+        scores, distinct, truth, seconds = [], [], [], []
+        for seed in range(seeds):
+            overrides = [*SIZES[size], *row.overrides, f"train.seed={seed}", f"train.threads={threads}"]
+            run_dir = OUT / "synthetic_compare" / size / f"{row.name.replace(' ', '_')}-seed{seed}"
+            t0 = time.perf_counter()
+            try:
+                recipe = load_recipe(RECIPES / f"{row.recipe}.yaml", overrides)
+                key = json.dumps(recipe["dataset"], sort_keys=True)
+                corpus = corpora[key] = corpora.get(key) or load_corpus(recipe)
+                train(recipe, run_dir.parent, name=run_dir.name, force=row.name in force, progress=False,
+                      corpus=corpus)
+            except MerbenchError as error:  # one model's bad recipe must not stop the table
+                print(f"{size} {row.name} seed {seed}: error: {error}", flush=True)
+                continue
+            result = json.loads((run_dir / "result.json").read_text())
+            if result["status"] != "ok":
+                print(f"{size} {row.name} seed {seed}: failed ({result.get('error')})", flush=True)
+                continue
+            scores.append(result["metrics"]["test"]["wf1"])  # already in percent
+            d, t = distinct_per_dialogue(run_dir, corpus)
+            distinct.append(d)
+            truth.append(t)
+            seconds.append(result["training"]["seconds"])
+            print(f"{size} {row.name} seed {seed}: test WF1 {scores[-1]:.1f}, {d:.2f} distinct classes per "
+                  f"dialogue (true {t:.2f}), {time.perf_counter() - t0:.0f} s", flush=True)
+        stats[row.name] = (scores, distinct, truth, seconds)
+    return table(size, stats)
+
+
+def table(size: str, stats: dict) -> str:
+    mlp = np.mean(stats["mlp"][0]) if stats.get("mlp", [[]])[0] else float("nan")
+    lines = [f"### synthetic, {size} size ({' '.join(SIZES[size]) or 'recipe defaults'})", "",
+             "| model | test WF1 | / MLP | >= 0.8 x MLP | distinct classes per test dialogue (true) | seeds | train s |",
+             "|---|---|---|---|---|---|---|"]
+    for name, (scores, distinct, truth, seconds) in stats.items():
+        if not scores:
+            lines.append(f"| {name} | failed | | | | 0 | |")
+            continue
+        mean, std = np.mean(scores), np.std(scores, ddof=1) if len(scores) > 1 else 0.0
+        ratio = mean / mlp
+        lines.append(f"| {name} | {mean:.1f} ± {std:.1f} | {ratio:.2f} | {'yes' if ratio >= 0.8 else 'NO'} | "
+                     f"{np.mean(distinct):.2f} ({np.mean(truth):.2f}) | {len(scores)} | {np.mean(seconds):.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="default,iemocap")
+    parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--models", default="all")
+    parser.add_argument("--force", action="store_true", help="retrain the listed models (not the MLP)")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    sizes = [s.strip() for s in args.sizes.split(",")]
+    if any(s not in SIZES for s in sizes):
+        sys.exit(f"--sizes: expected a comma list of {', '.join(SIZES)}")
+    rows = variants(args.models)
+    force = {r.name for r in rows if r.name != "mlp"} if args.force else set()
+    report = "## Synthetic comparison (test weighted F1, early-fusion MLP = 1.00)\n\n"
+    report += f"`python benchmarks/synthetic_compare.py --sizes {args.sizes} --seeds {args.seeds}`\n\n"
+    for size in sizes:
+        part = run_size(size, rows, args.seeds, force, args.threads)
+        print(part, flush=True)
+        report += part + "\n"
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "synthetic_compare.md").write_text(report)
+    print(report)
+
+
+if __name__ == "__main__":
+    main()
