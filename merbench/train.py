@@ -27,7 +27,7 @@ from merbench.data.types import Corpus
 from merbench.errors import MerbenchError
 from merbench.evaluate import flat_outputs, load_checkpoint, predict, score
 from merbench.metrics import LOWER_IS_BETTER, better
-from merbench.models.build import build_model, model_class
+from merbench.models.build import build_model, check_available, model_class
 from merbench.recipe import recipe_hash
 from merbench.registry import DATASETS, closest
 from merbench.results import atomic_write_text, provenance, utc_now, write_json, SCHEMA_VERSION
@@ -143,6 +143,7 @@ def train(recipe: dict, out: Path, *, resume: bool = False, force: bool = False,
     A finished run of the same recipe, seed and code is reused as it is unless ``force``.
     ``name`` overrides the run folder's name (grids pass the name they planned).
     """
+    check_available(recipe["model"]["name"])  # a missing optional library: before any work
     cfg = recipe["train"]
     device = resolve_device(cfg["device"])
     if cfg["threads"]:

@@ -40,6 +40,7 @@ from merbench.data._common import (
 )
 from merbench.data.types import RawCorpus, RawDialogue, RawUtterance
 from merbench.errors import MerbenchError
+from merbench.optional import import_optional
 
 FORMAT = "mosei_csd"
 DESCRIPTION = "CMU Multimodal SDK .csd files (Labels + WordVectors / COVAREP / VisualFacet42) and folds.json"
@@ -60,7 +61,7 @@ class _Sequence:
     """One opened .csd: ``videos`` and ``get(video) -> (features, intervals)``."""
 
     def __init__(self, path: Path) -> None:
-        import h5py  # optional dependency (extract extra): only this format needs it
+        h5py = import_optional("h5py", f"the {FORMAT} reader")
 
         self.path = path
         try:

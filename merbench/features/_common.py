@@ -18,6 +18,7 @@ import torch
 
 from merbench.data.types import RawUtterance
 from merbench.errors import MerbenchError
+from merbench.optional import import_optional
 
 # transformers and huggingface_hub read these at import: no network, ever.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -132,8 +133,7 @@ def model_dir_hash(root: Path) -> str:
 
 def load_pretrained(kind: str, root: Path) -> Any:
     """``Auto<kind>.from_pretrained(root)`` offline (kind: Model, Tokenizer, FeatureExtractor)."""
-    import transformers
-
+    transformers = import_optional("transformers", f"loading a pretrained {kind.lower()}")
     transformers.utils.logging.disable_progress_bar()  # merbench's own bar shows progress
     loader = getattr(transformers, f"Auto{kind}")
     try:

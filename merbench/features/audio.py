@@ -21,6 +21,7 @@ from merbench.features._common import (
     Extractor, Progress, check_model_dir, length_batches, load_pretrained, model_config,
     model_dir_hash, require, resolve_device, versions,
 )
+from merbench.optional import import_optional
 from merbench.registry import EXTRACTORS
 
 SAMPLE_RATE = 16000
@@ -38,8 +39,7 @@ def load_audio(utterance: RawUtterance, sample_rate: int = SAMPLE_RATE) -> np.nd
     if signal.size == 0:
         raise MerbenchError(f"utterance {utterance.id}: no audio in {path} for interval {interval}")
     if native != sample_rate:
-        import librosa
-
+        librosa = import_optional("librosa", "resampling audio")
         signal = librosa.resample(signal, orig_sr=native, target_sr=sample_rate, res_type="soxr_hq")
     return np.ascontiguousarray(signal, dtype=np.float32)
 
@@ -66,7 +66,7 @@ def _read_soundfile(path: str, interval: tuple[float, float] | None) -> tuple[np
 def _read_pyav(path: str, interval: tuple[float, float] | None,
                utterance: str) -> tuple[np.ndarray, int]:
     """Decode the first audio stream with PyAV (FFmpeg's libraries; no ffmpeg binary needed)."""
-    import av
+    av = import_optional("av", "reading audio from a video container")
 
     try:
         container = av.open(path)
@@ -152,8 +152,9 @@ class MFCC(Extractor):
 
     def load(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         if self._basis is None:
-            import librosa
             import scipy.fft
+
+            librosa = import_optional("librosa", "the MFCC extractor")
 
             mel = librosa.filters.mel(sr=SAMPLE_RATE, n_fft=self.n_fft, n_mels=self.n_mels, htk=self.htk)
             # Rows of the orthonormal DCT-II matrix, as scipy.fft.dct(type=2, norm="ortho").
@@ -237,9 +238,8 @@ class Wav2Vec2(Extractor):
             if (self.root / "preprocessor_config.json").is_file():
                 processor = load_pretrained("FeatureExtractor", self.root)
             else:
-                from transformers import Wav2Vec2FeatureExtractor
-
-                processor = Wav2Vec2FeatureExtractor()  # zero mean, unit variance per utterance
+                transformers = import_optional("transformers", "the wav2vec2 extractor")
+                processor = transformers.Wav2Vec2FeatureExtractor()  # zero mean, unit variance per utterance
             net = load_pretrained("Model", self.root).eval().to(self.device)
             self._loaded = (processor, net)
         return self._loaded

@@ -20,6 +20,7 @@ from merbench.features._common import (
     Extractor, Progress, check_model_dir, load_pretrained, model_dir_hash, require,
     resolve_device, versions,
 )
+from merbench.optional import import_optional
 from merbench.registry import EXTRACTORS
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -33,8 +34,7 @@ def sample_frames(utterance: RawUtterance, count: int, size: int) -> np.ndarray:
 
     Frame k is the one on screen at ``start + (k + 0.5) * (end - start) / count``.
     """
-    import av
-
+    av = import_optional("av", "reading video frames")
     path = require(utterance, "video_path", "resnet")
     if not os.path.isfile(path):
         raise MerbenchError(f"utterance {utterance.id}: video_path {path} does not exist")

@@ -6,6 +6,7 @@ import functools
 from typing import Any
 
 from merbench.models.base import MerModel
+from merbench.optional import MissingDependency, missing_for
 from merbench.ranges import argument_ranges
 from merbench.registry import MODELS
 from merbench.signature import check_kwargs, keyword_defaults
@@ -32,7 +33,15 @@ def check_model_args(name: str, args: dict[str, Any], where: str) -> None:
     check_kwargs(defaults, args, where, f"model {name!r}", argument_ranges(MODELS.get(name), defaults))
 
 
+def check_available(name: str) -> None:
+    """MissingDependency (one line naming the extra) when the model's optional library is absent."""
+    module = missing_for(model_class(name))
+    if module:
+        raise MissingDependency(module, f"model {name!r}")
+
+
 def build_model(name: str, dims: dict[str, int], num_outputs: int, **args: Any) -> MerModel:
+    check_available(name)
     check_model_args(name, args, "model")
     return MODELS.get(name)(dims, num_outputs, **args)
 

@@ -9,13 +9,16 @@ from functools import partial
 
 import torch
 from torch import nn
-from torch_geometric.nn import RGCNConv, TransformerConv
 
 from merbench.data.batching import Batch
 from merbench.models._dialogue_graph import check_speakers, num_relations, to_padded, window_graph
 from merbench.models.base import MerModel, Output
+from merbench.optional import names_from
 from merbench.ranges import NON_NEGATIVE
 from merbench.registry import MODELS
+
+# torch_geometric is the graph extra: without it COGMEN is listed and building it says what to install.
+RGCNConv, TransformerConv = names_from("torch_geometric.nn", "RGCNConv", "TransformerConv")
 
 
 def official_heads(d_model: int) -> int:
