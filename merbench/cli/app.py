@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import List, Optional
+
 import typer
 
 from merbench.cli.common import MerbenchGroup
@@ -17,12 +20,36 @@ app = typer.Typer(
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from merbench import __version__
+
+        typer.echo(f"merbench {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                 help="Print merbench's version and exit."),
+    plugin: Optional[List[Path]] = typer.Option(
+        None, "--plugin", metavar="FILE",
+        help="A Python file that registers your own model (repeatable; before the command). "
+             "Also: MERBENCH_PLUGINS, and entry points of the group merbench.models. See docs/plugins.md."),
+) -> None:
+    """Options of every command (they come before the command's name)."""
+    if plugin:
+        from merbench.plugins import add_to_environment
+
+        add_to_environment(plugin)  # the environment: grid workers load the same files
+
+
 def _register() -> None:
-    from merbench.cli import check, evaluate, extract, listing, recipes, table, train
+    from merbench.cli import check, evaluate, extract, finetune, listing, recipes, table, train
     from merbench.cli import figure, robustness, significance
     from merbench.cli import ablate, compare, grid, heads_sweep
 
-    for module in (extract, train, evaluate, table, check, listing, recipes, robustness, significance, figure,
+    for module in (extract, finetune, train, evaluate, table, check, listing, recipes, robustness, significance, figure,
                    ablate, heads_sweep, compare, grid):
         module.register(app)
 

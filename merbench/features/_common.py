@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 import torch
 
-from merbench.data.types import RawUtterance
+from merbench.data.types import RawDialogue, RawUtterance
 from merbench.errors import MerbenchError
 from merbench.optional import import_optional
 
@@ -54,6 +54,10 @@ class Extractor:
 
     def load(self) -> Any:
         """Load the model (once); extraction speed is then measured without it."""
+
+    def bind(self, dialogues: Sequence[RawDialogue]) -> None:
+        """See the corpus before extraction (a text encoder with context reads each
+        utterance's dialogue); most extractors need only the utterance."""
 
     def extract(self, utterances: Sequence[RawUtterance],
                 progress: Progress | None = None) -> list[np.ndarray]:

@@ -55,9 +55,13 @@ def build_corpus(raw: RawCorpus, extractors: Mapping[str, ExtractorSpec] | None 
     """Features for every utterance of ``raw``: extracted (cached) or shipped by the release.
 
     ``extractors`` maps a modality to an extractor name or ``{"name": ..., **options}``.
-    Every extractor is built (and its model dir checked) before any extraction starts.
+    Every extractor is built (and its model dir checked) before any extraction starts; a text
+    spec with ``finetune: {...}`` first fine-tunes its encoder on ``raw``'s training split
+    (``features/finetune.py``; a finished folder under the cache root's ``finetuned/`` is reused).
     """
-    built = {m: make_extractor(m, spec, device) for m, spec in (extractors or {}).items()}
+    extractors = {m: _finetuned(raw, m, spec, cache_root, device, progress)
+                  for m, spec in (extractors or {}).items()}
+    built = {m: make_extractor(m, spec, device) for m, spec in extractors.items()}
     fingerprint = raw.fingerprint()
     utterances = [u for d in raw.dialogues for u in d.utterances]
     lengths = [len(d.utterances) for d in raw.dialogues]
@@ -66,6 +70,7 @@ def build_corpus(raw: RawCorpus, extractors: Mapping[str, ExtractorSpec] | None 
     for m in MODALITIES:
         if m in built:
             extractor = built[m]
+            extractor.bind(raw.dialogues)
             result = extract_cached(extractor, utterances, dataset=raw.name, fingerprint=fingerprint,
                                     root=cache_root, shard_size=shard_size, progress=progress)
             features[m] = _per_dialogue(result.features, lengths)
@@ -98,6 +103,19 @@ def build_corpus(raw: RawCorpus, extractors: Mapping[str, ExtractorSpec] | None 
                     info={**raw.info, "raw_fingerprint": fingerprint, "features": described})
     corpus.info["counts"] = corpus.counts()
     return corpus
+
+
+def _finetuned(raw: RawCorpus, modality: str, spec: ExtractorSpec, cache_root: str | Path | None,
+               device: str | None, progress: bool) -> ExtractorSpec:
+    """``{name, finetune: {...}}``: fine-tune first (or find it done), then extract from it."""
+    if not isinstance(spec, Mapping) or "finetune" not in spec:
+        return spec
+    if modality != "text":
+        raise MerbenchError(f"features.{modality}.finetune: only text encoders are fine-tuned")
+    from merbench.features.finetune import ensure_finetuned
+
+    folder = ensure_finetuned(raw, dict(spec), cache_root, device, progress)
+    return {**{k: v for k, v in spec.items() if k != "finetune"}, "model": str(folder)}
 
 
 def _per_dialogue(flat: list[np.ndarray], lengths: list[int]) -> list[list[np.ndarray]]:

@@ -1,0 +1,61 @@
+"""merbench finetune --dataset D [--root PATH] --text-model DIR [--context K] [--epochs 3] [--seed 0] [--out models/] [--crossfit K]"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from merbench.cli.common import command_line, console, user_errors
+
+
+@user_errors
+def finetune(
+    dataset: str = typer.Option(..., "--dataset", help="iemocap, mosei or meld."),
+    root: Optional[str] = typer.Option(None, "--root", help="Your copy (default $MERBENCH_<DATASET>_ROOT)."),
+    format: Optional[str] = typer.Option(None, "--format", help="Name the format instead of detecting it (see docs/datasets/)."),
+    labels: Optional[str] = typer.Option(None, "--labels", help="Label set, e.g. iemocap6, iemocap4, meld7, meld3."),
+    protocol: Optional[str] = typer.Option(None, "--protocol", help="e.g. session5-test or loso (IEMOCAP)."),
+    fold: Optional[int] = typer.Option(None, "--fold", help="loso: the test session (1-5); its dialogues never reach the encoder."),
+    text_model: Optional[str] = typer.Option(None, "--text-model", help="Local encoder dir (save_pretrained); default: the packaged MiniLM."),
+    context: int = typer.Option(0, "--context", help="Previous utterances of the dialogue (with speaker tags) read as the first segment."),
+    epochs: int = typer.Option(3, "--epochs", help="Training epochs; the best one on the validation split is kept."),
+    seed: int = typer.Option(0, "--seed", help="Seeds the head, dropout and batch order."),
+    lr: float = typer.Option(5e-5, "--lr", help="AdamW learning rate (linear warm-up over 10% of steps, then decay)."),
+    batch_size: int = typer.Option(16, "--batch-size", help="Utterances per step."),
+    max_length: int = typer.Option(128, "--max-length", help="Tokens per input, context included."),
+    crossfit: int = typer.Option(0, "--crossfit", help="K >= 2: K encoders on K-1 folds of the training dialogues + one on all."),
+    out: Path = typer.Option(Path("models"), "--out", help="Parent folder; the encoder's folder is named by its options and data."),
+    device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda or cuda:N (default: CUDA when present)."),
+    threads: int = typer.Option(0, "--threads", help="torch CPU threads (0: torch's default)."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Fine-tune a text encoder as an utterance classifier (regressor on MOSEI) on the training split."""
+    import json
+
+    from merbench.data.readers import read_corpus
+    from merbench.data.real import resolve_root
+    from merbench.features.finetune import RECORD, FinetuneOptions, finetune as run
+    from merbench.features.text import minilm_dir
+
+    options = FinetuneOptions(context=context, epochs=epochs, seed=seed, lr=lr, batch_size=batch_size,
+                              max_length=max_length, crossfit=crossfit)
+    options.check("--")  # bad numbers stop before the dataset is read
+    raw = read_corpus(dataset, resolve_root(dataset, root or ""), format, labels, protocol, fold,
+                      modalities=("text",))
+    for warning in raw.info.get("warnings", []):
+        typer.echo(f"warning: {warning}", err=True)
+    folder = run(raw, text_model or minilm_dir(), out, options, device=device, threads=threads,
+                 progress=not quiet, command=command_line())
+    record = json.loads((folder / RECORD).read_text())
+    console.print(f"fine-tuned encoder: {folder}")
+    if record.get("kind") == "encoder":
+        console.print(f"  best epoch {record['best_epoch']} (valid {record['selection_metric']} "
+                      f"{record['best_valid']:.2f}), {record['seconds_per_epoch']} s/epoch")
+    console.print(f"extract: merbench extract --dataset {dataset} --root {root or '$MERBENCH_' + dataset.upper() + '_ROOT'} "
+                  f"--text-model {folder}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("finetune")(finetune)

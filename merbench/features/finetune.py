@@ -1,0 +1,426 @@
+"""Fine-tune a text encoder on a dataset's training split: ``merbench finetune``.
+
+A transformers encoder (any ``save_pretrained`` BERT / RoBERTa / MiniLM directory) gets a
+head on the pooled state that ``merbench extract`` reads (``text.pool``: [CLS] joined to the
+token mean, ``(2H,)``): a linear classifier, or one output for regression corpora (MOSEI).
+It trains on the training split only; the epoch is chosen on the validation split only.
+The result is a folder that ``AutoModel.from_pretrained`` reads, plus the head
+(``head.pt``) and merbench's record (``merbench_finetune.json``: options, seed, data
+fingerprint, training dialogues, validation curve, versions, git commit), written last: a
+folder with a record is finished. Folders are content-addressed: the name ends in a hash
+of (options, base encoder's weights, data fingerprint), so a second request finds it.
+
+Cross-fitting (``crossfit=K``): K encoders, each fine-tuned on K-1 folds of the training
+dialogues, plus one (``full/``) on all of them; extraction gives each training utterance the
+features of the encoder that never saw its dialogue (``text.BertText``).
+
+Interrupted fine-tuning resumes from ``checkpoints/last.pt`` (written every epoch and every
+``CHECKPOINT_SECONDS``); the batch order depends only on (seed, epoch), so a resumed run
+ends with the same weights as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import json
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from merbench.atomic import atomic_open
+from merbench.data.types import RawCorpus, RawDialogue
+from merbench.errors import MerbenchError
+from merbench.features._common import check_model_dir, load_pretrained, model_dir_hash, resolve_device
+from merbench.features.text import TextInput, pad, pool, text_inputs, tokenize
+
+RECORD = "merbench_finetune.json"
+HEAD = "head.pt"
+LAST = "checkpoints/last.pt"
+BEST = "checkpoints/best"
+SCHEMA = 1
+CHECKPOINT_SECONDS = 300.0
+# Bumped when a change here changes the weights a fine-tuning writes: part of the folder key.
+FINETUNE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class FinetuneOptions:
+    """Everything that changes the weights a fine-tuning writes (the folder key)."""
+
+    context: int = 0  # previous utterances of the dialogue in the first segment
+    epochs: int = 3
+    seed: int = 0
+    # Paper: COSMIC fine-tunes RoBERTa with lr 1e-5 (large model); EmoBERTa 1e-5 too. A
+    # 6-layer MiniLM moves little at that rate in 2-3 epochs; 5e-5 was chosen on IEMOCAP's
+    # validation split (benchmarks/finetune_iemocap.py).
+    lr: float = 5e-5
+    batch_size: int = 16
+    max_length: int = 128
+    warmup: float = 0.1  # fraction of the steps with a linear warm-up, then linear decay
+    weight_decay: float = 0.01
+    dropout: float = 0.1  # on the pooled state, before the head
+    crossfit: int = 0  # 0: one encoder; K >= 2: K fold encoders + one on all training dialogues
+
+    def check(self, prefix: str = "finetune.") -> None:
+        """A bad value is a one-line error naming ``<prefix><option>`` (``--`` on the CLI)."""
+        limits = {"context": (self.context >= 0, "0 or more previous utterances"),
+                  "epochs": (self.epochs >= 1, "at least 1"),
+                  "crossfit": (self.crossfit == 0 or self.crossfit >= 2, "0 (off) or K >= 2 folds"),
+                  "batch_size": (self.batch_size >= 1, "at least 1"),
+                  "max_length": (self.max_length >= 8, "at least 8 tokens"),
+                  "lr": (self.lr > 0, "a positive learning rate"),
+                  "warmup": (0 <= self.warmup < 1, "a fraction in [0, 1)"),
+                  "dropout": (0 <= self.dropout < 1, "a probability in [0, 1)")}
+        for name, (ok, expected) in limits.items():
+            if not ok:
+                option = f"--{name.replace('_', '-')}" if prefix == "--" else f"{prefix}{name}"
+                raise MerbenchError(f"{option} {getattr(self, name)}: expected {expected}")
+
+    @classmethod
+    def from_mapping(cls, values: dict[str, Any], where: str) -> "FinetuneOptions":
+        """Options from a recipe mapping: an unknown key or wrong type is a one-line error."""
+        from merbench.signature import check_kwargs
+
+        defaults = {f.name: f.default for f in fields(cls)}
+        check_kwargs(defaults, dict(values), where, "finetune")
+        options = cls(**values)
+        options.check(f"{where}.")
+        return options
+
+
+@dataclass
+class FinetuneRecord:
+    """The part of a fine-tuned folder's record that extraction reads."""
+
+    context: int
+    max_length: int
+    crossfit: int
+    folds: list[list[str]] = field(default_factory=list)  # crossfit: training dialogue ids per fold
+
+    def fold_names(self) -> list[str]:
+        return [f"fold-{k + 1}" for k in range(len(self.folds))]
+
+    def encoder_names(self) -> list[str]:
+        return [*self.fold_names(), "full"]
+
+    def fold_of_dialogue(self) -> dict[str, str]:
+        return {d: name for name, ids in zip(self.fold_names(), self.folds) for d in ids}
+
+
+def read_record(path: str | Path) -> FinetuneRecord | None:
+    """The record of a ``merbench finetune`` folder, or None for any other directory."""
+    file = Path(path).expanduser() / RECORD
+    if not file.is_file():
+        return None
+    try:
+        data = json.loads(file.read_text())
+        options = data["options"]
+        return FinetuneRecord(int(options["context"]), int(options["max_length"]),
+                              int(options["crossfit"]), [list(f) for f in data.get("folds", [])])
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+        raise MerbenchError(f"{file}: not a merbench fine-tuning record ({err})") from None
+
+
+def folder_name(raw: RawCorpus, base_hash: str, options: FinetuneOptions) -> str:
+    """``<dataset>-<protocol>[-fold F]-ctx<K>[-cf<K>]-seed<S>-<key[:12]>``; key: options, weights, data."""
+    key = hashlib.sha256(json.dumps({"options": asdict(options), "base": base_hash,
+                                     "data": raw.fingerprint(), "version": FINETUNE_VERSION},
+                                    sort_keys=True).encode()).hexdigest()
+    fold = raw.info.get("fold")
+    parts = [raw.name, raw.protocol, *([f"fold{fold}"] if fold else []), f"ctx{options.context}",
+             *([f"cf{options.crossfit}"] if options.crossfit else []), f"seed{options.seed}", key[:12]]
+    return "-".join(str(p) for p in parts)
+
+
+def is_finished(folder: Path) -> bool:
+    return (folder / RECORD).is_file()
+
+
+@contextlib.contextmanager
+def folder_lock(folder: Path) -> Iterator[None]:
+    """One process at a time fine-tunes a folder; the others wait, then find it finished."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.parent / f".{folder.name}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def finetune(raw: RawCorpus, model_dir: str | Path, out: str | Path, options: FinetuneOptions, *,
+             device: str | None = None, threads: int = 0, progress: bool = True,
+             command: list[str] | None = None) -> Path:
+    """Fine-tune (or find finished, or resume) the encoder for ``raw``; returns its folder."""
+    options.check()
+    base = check_model_dir(model_dir, "--text-model")
+    if read_record(base) is not None:
+        raise MerbenchError(f"--text-model {model_dir}: already a merbench fine-tuned folder; pass "
+                            f"the encoder it started from")
+    splits = {d.split for d in raw.dialogues}
+    for split in ("train", "valid"):
+        if split not in splits:
+            raise MerbenchError(f"dataset {raw.name} ({raw.protocol}) has no {split} split; fine-tuning "
+                                f"trains on train and selects the epoch on valid")
+    if threads:
+        torch.set_num_threads(threads)
+    folder = Path(out) / folder_name(raw, model_dir_hash(base), options)
+    with folder_lock(folder):
+        if is_finished(folder):
+            return folder
+        train = [d for d in raw.dialogues if d.split == "train"]
+        if not options.crossfit:
+            _finetune_one(raw, train, base, folder, options, device, progress, command)
+            return folder
+        order = np.random.default_rng(options.seed).permutation(len(train))
+        folds = [[train[i].id for i in order[k::options.crossfit]] for k in range(options.crossfit)]
+        single = replace(options, crossfit=0)  # each member is an ordinary fine-tuned encoder
+        for k, held_out in enumerate(folds):
+            seen = [d for d in train if d.id not in set(held_out)]
+            _finetune_one(raw, seen, base, folder / f"fold-{k + 1}", single, device, progress, command)
+        # The member fitted on all training dialogues is the plain encoder of the same options:
+        # copied when that one is finished beside it.
+        plain = Path(out) / folder_name(raw, model_dir_hash(base), single)
+        if is_finished(plain) and not is_finished(folder / "full"):
+            shutil.copytree(plain, folder / "full", dirs_exist_ok=True)
+        _finetune_one(raw, train, base, folder / "full", single, device, progress, command)
+        record = {"schema": SCHEMA, "kind": "crossfit", "options": asdict(options), "folds": folds,
+                  "dataset": raw.name, "protocol": raw.protocol, "data_fingerprint": raw.fingerprint(),
+                  "encoders": {n: json.loads((folder / n / RECORD).read_text())["best_epoch"]
+                               for n in [f"fold-{k + 1}" for k in range(len(folds))] + ["full"]}}
+        _write_json(folder / RECORD, record)
+    return folder
+
+
+class Classifier(torch.nn.Module):
+    """The encoder, the pooled state of ``text.pool`` and a linear head: (B, L) -> (B, C)."""
+
+    def __init__(self, encoder: torch.nn.Module, outputs: int, dropout: float) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.dropout = torch.nn.Dropout(dropout)
+        self.head = torch.nn.Linear(2 * encoder.config.hidden_size, outputs)
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        hidden = self.encoder(**batch).last_hidden_state  # (B, L, H)
+        return self.head(self.dropout(pool(hidden, batch["attention_mask"])))  # (B, C)
+
+
+@dataclass
+class Item:
+    """One utterance to fine-tune on or score: its tokens and target."""
+
+    id: str
+    dialogue: str
+    tokens: dict[str, list[int]]
+    label: int
+    value: float
+
+
+def make_items(dialogues: Sequence[RawDialogue], tokenizer: Any, options: FinetuneOptions) -> list[Item]:
+    inputs: list[TextInput] = []
+    meta = []
+    for d in dialogues:
+        for u, x in zip(d.utterances, text_inputs(d, options.context)):
+            inputs.append(x)
+            meta.append((u.id, d.id, u.label, u.value))
+    rows = tokenize(tokenizer, inputs, options.max_length, options.context) if inputs else []
+    return [Item(i, d, r, label, value) for (i, d, label, value), r in zip(meta, rows)]
+
+
+def training_batches(items: Sequence[Item], batch_size: int, seed: int, epoch: int) -> list[list[Item]]:
+    """The batches of one epoch: shuffled by (seed, epoch), then sorted by length within chunks
+    of 50 batches so padding stays small, then the batches shuffled."""
+    rng = np.random.default_rng([seed, epoch])
+    order = rng.permutation(len(items))
+    chunk = 50 * batch_size
+    batches = []
+    for lo in range(0, len(order), chunk):
+        part = sorted(order[lo:lo + chunk], key=lambda i: len(items[i].tokens["input_ids"]))
+        batches += [[items[i] for i in part[b:b + batch_size]] for b in range(0, len(part), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+def _targets(batch: Sequence[Item], regression: bool) -> torch.Tensor:
+    if regression:
+        return torch.tensor([x.value for x in batch], dtype=torch.float32)  # (B,)
+    return torch.tensor([x.label for x in batch], dtype=torch.long)  # (B,)
+
+
+def _loss(logits: torch.Tensor, target: torch.Tensor, regression: bool) -> torch.Tensor:
+    if regression:
+        keep = ~torch.isnan(target)
+        return torch.nn.functional.l1_loss(logits.squeeze(-1)[keep], target[keep])  # MMSA: L1
+    return torch.nn.functional.cross_entropy(logits, target, ignore_index=-1)
+
+
+def evaluate(net: Classifier, items: Sequence[Item], raw: RawCorpus, pad_id: int,
+             device: torch.device, batch_size: int = 64) -> tuple[str, float]:
+    """The selection metric on ``items``: weighted F1 (classification) or MAE (regression)."""
+    from merbench.metrics import classification_metrics, regression_metrics
+
+    regression = raw.task == "regression"
+    order = sorted(range(len(items)), key=lambda i: len(items[i].tokens["input_ids"]))
+    preds = np.zeros(len(items), dtype=np.float64)
+    net.eval()
+    with torch.inference_mode():
+        for lo in range(0, len(order), batch_size):
+            idx = order[lo:lo + batch_size]
+            batch = {k: v.to(device) for k, v in pad([items[i].tokens for i in idx], pad_id).items()}
+            logits = net(batch)  # (B, C)
+            out = logits.squeeze(-1) if regression else logits.argmax(-1)
+            preds[idx] = out.float().cpu().numpy()
+    net.train()
+    if regression:
+        true = np.array([x.value for x in items])
+        keep = ~np.isnan(true)
+        return "mae", float(regression_metrics(true[keep], preds[keep])["mae"])
+    true = np.array([x.label for x in items])
+    keep = true >= 0
+    return "wf1", float(classification_metrics(true[keep], preds[keep].astype(int), raw.label_names)["wf1"])
+
+
+def _finetune_one(raw: RawCorpus, train: Sequence[RawDialogue], base: Path, folder: Path,
+                  options: FinetuneOptions, device_name: str | None, progress: bool,
+                  command: list[str] | None) -> None:
+    """Fine-tune one encoder on the ``train`` dialogues into ``folder`` (resumes, skips when done)."""
+    from transformers import get_linear_schedule_with_warmup
+
+    from merbench.features.cache import _progress_bar
+    from merbench.results import provenance, utc_now
+
+    if is_finished(folder):
+        return
+    device = resolve_device(device_name)
+    regression = raw.task == "regression"
+    tokenizer = load_pretrained("Tokenizer", base)
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    train_items = make_items(train, tokenizer, options)
+    valid_items = make_items([d for d in raw.dialogues if d.split == "valid"], tokenizer, options)
+    if not train_items or not valid_items:
+        raise MerbenchError(f"dataset {raw.name}: no utterances to fine-tune on or to validate with")
+
+    torch.manual_seed(options.seed)
+    net = Classifier(load_pretrained("Model", base), 1 if regression else len(raw.label_names),
+                     options.dropout).to(device)
+    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
+    groups = [
+        {"params": [p for n, p in net.named_parameters() if not any(k in n for k in no_decay)],
+         "weight_decay": options.weight_decay},
+        {"params": [p for n, p in net.named_parameters() if any(k in n for k in no_decay)],
+         "weight_decay": 0.0},
+    ]
+    optimizer = torch.optim.AdamW(groups, lr=options.lr)
+    steps_per_epoch = len(training_batches(train_items, options.batch_size, options.seed, 0))
+    total = steps_per_epoch * options.epochs
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(options.warmup * total), total)
+
+    # --- resume --------------------------------------------------------------------------
+    epoch, step, history, best, seconds = 0, 0, [], {"epoch": None, "score": None}, 0.0
+    last = folder / LAST
+    if last.is_file():
+        state = torch.load(last, map_location="cpu", weights_only=False)
+        net.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng"])
+        epoch, step, history, best, seconds = (state["epoch"], state["step"], state["history"],
+                                               state["best"], state["seconds"])
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def checkpoint() -> None:
+        with atomic_open(last, "wb") as f:
+            torch.save({"model": net.state_dict(), "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state(),
+                        "epoch": epoch, "step": step, "history": history, "best": best,
+                        "seconds": seconds}, f)
+
+    net.train()
+    with _progress_bar(progress) as bar:
+        task = bar.add_task(f"finetune {folder.name}", total=len(train_items) * options.epochs)
+        while epoch < options.epochs:
+            # --- forward backward update, from the first batch not yet done ----------------
+            batches = training_batches(train_items, options.batch_size, options.seed, epoch)
+            bar.update(task, completed=epoch * len(train_items) + sum(len(b) for b in batches[:step]))
+            started = saved = time.perf_counter()
+            losses: list[float] = []
+            for batch_items in batches[step:]:
+                batch = {k: v.to(device) for k, v in pad([x.tokens for x in batch_items], pad_id).items()}
+                loss = _loss(net(batch), _targets(batch_items, regression).to(device), regression)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+                optimizer.step()
+                scheduler.step()
+                losses.append(float(loss.detach()))
+                step += 1
+                bar.advance(task, len(batch_items))
+                if time.perf_counter() - saved > CHECKPOINT_SECONDS:
+                    seconds += time.perf_counter() - started
+                    started = saved = time.perf_counter()
+                    checkpoint()
+            seconds += time.perf_counter() - started
+            # --- validation and selection (valid split only) -------------------------------
+            metric, score = evaluate(net, valid_items, raw, pad_id, device)
+            history.append({"epoch": epoch + 1, "train_loss": float(np.mean(losses)) if losses else None,
+                            f"valid_{metric}": score, "seconds": round(seconds, 1)})
+            lower = metric == "mae"
+            if best["score"] is None or (score < best["score"] if lower else score > best["score"]):
+                best = {"epoch": epoch + 1, "score": score}
+                shutil.rmtree(folder / BEST, ignore_errors=True)
+                net.encoder.save_pretrained(folder / BEST)
+                tokenizer.save_pretrained(folder / BEST)
+                torch.save(net.head.state_dict(), folder / BEST / HEAD)
+            epoch, step = epoch + 1, 0
+            checkpoint()
+            bar.console.print(f"epoch {epoch}: train loss {history[-1]['train_loss']:.4f}, "
+                              f"valid {metric} {score:.2f}", highlight=False)
+
+    # --- the chosen epoch's files in place, the record last ----------------------------------
+    for file in (folder / BEST).iterdir():
+        file.replace(folder / file.name)
+    n_train = len(train_items)
+    record = {
+        "schema": SCHEMA, "kind": "encoder", "created": utc_now(),
+        "command": command or sys.argv, "options": asdict(options),
+        "base_model": str(base), "base_model_hash": model_dir_hash(base),
+        "dataset": raw.name, "protocol": raw.protocol, "fold": raw.info.get("fold"),
+        "task": raw.task, "label_names": list(raw.label_names), "data_fingerprint": raw.fingerprint(),
+        "train_dialogues": sorted(d.id for d in train), "train_utterances": n_train,
+        "valid_utterances": len(valid_items), "selection_metric": "mae" if regression else "wf1",
+        "best_epoch": best["epoch"], "best_valid": best["score"], "history": history,
+        "seconds": round(seconds, 1),
+        "seconds_per_epoch": round(seconds / options.epochs, 1),
+        "utterances_per_second": round(n_train * options.epochs / seconds, 1) if seconds else None,
+        "provenance": provenance(torch.get_num_threads(), str(device)),
+    }
+    _write_json(folder / RECORD, record)
+    shutil.rmtree(folder / "checkpoints", ignore_errors=True)
+
+
+def _write_json(path: Path, data: dict) -> None:
+    with atomic_open(path, "w", encoding="utf-8") as f:
+        f.write(json.dumps(data, indent=2, sort_keys=True))
+
+
+def ensure_finetuned(raw: RawCorpus, spec: dict[str, Any], root: str | Path | None, device: str | None,
+                     progress: bool, where: str = "dataset.features.text.finetune") -> Path:
+    """The recipe key ``features.text.finetune``: the content-addressed folder under the
+    cache root's ``finetuned/``, fine-tuned here if no process has finished it yet."""
+    from merbench.features.cache import cache_root
+    from merbench.features.text import minilm_dir
+
+    values = dict(spec.get("finetune") or {})
+    threads = values.pop("threads", 0)
+    options = FinetuneOptions.from_mapping(values, where)
+    base = spec.get("model") or (str(minilm_dir()) if spec.get("name") == "minilm" else None)
+    return finetune(raw, base, cache_root(root) / "finetuned", options, device=device,
+                    threads=threads, progress=progress)
