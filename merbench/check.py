@@ -9,12 +9,15 @@ its tolerance (rises, for lower-is-better metrics such as MAE) is a regression.
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from merbench.aggregate import Group, modality_label
-from merbench.errors import MerbenchError
+from merbench.errors import MerbenchError, excerpt
 from merbench.metrics import LOWER_IS_BETTER
+from merbench.ranges import FINITE, NON_NEGATIVE
+from merbench.recipe import SPLITS
 from merbench.results import load_json, utc_now, write_json
 
 REFERENCE_SCHEMA = 1
@@ -41,14 +44,59 @@ def entry_label(group: Group) -> str:
 
 
 def load_reference(path: Path) -> dict:
+    """The reference at ``path``, every entry checked: a reference that cannot fail (a NaN,
+    missing or non-numeric reference value or tolerance, an entry without metrics) is refused
+    with one line naming the file, the entry and the key."""
     data = load_json(path, "no such reference file (create it with --update)")
     if not isinstance(data, dict) or data.get("schema_version") != REFERENCE_SCHEMA or "entries" not in data:
         raise MerbenchError(f"{path}: not a merbench reference file (expected schema_version "
                             f"{REFERENCE_SCHEMA} and an 'entries' mapping)")
+    problems = []
+    if data.get("split", "test") not in SPLITS:
+        problems.append(f"split: expected one of {', '.join(SPLITS)}, got {excerpt(data.get('split'))}")
+    entries = data["entries"]
+    if not isinstance(entries, dict) or not entries:
+        problems.append(f"entries: expected a non-empty mapping of entry id -> entry, got {excerpt(entries)}")
+        entries = {}
+    for eid, entry in entries.items():
+        problems += [f"entries.{eid}{p}" for p in _entry_problems(entry)]
+    if problems:
+        raise MerbenchError(f"{path}: {'; '.join(problems)}")
     return data
 
 
+def _entry_problems(entry) -> list[str]:
+    if not isinstance(entry, dict):
+        return [f": expected a mapping with label and metrics, got {excerpt(entry)}"]
+    problems = [] if isinstance(entry.get("label"), str) else [f".label: expected a string, got {excerpt(entry.get('label'))}"]
+    metrics = entry.get("metrics")
+    if not isinstance(metrics, dict) or not metrics:
+        return problems + [f".metrics: expected a non-empty mapping of metric -> reference, got {excerpt(metrics)}"]
+    for name, spec in metrics.items():
+        if not isinstance(spec, dict):
+            problems.append(f".metrics.{name}: expected a mapping with reference and tolerance, got {excerpt(spec)}")
+            continue
+        for key, rng in (("reference", FINITE), ("tolerance", NON_NEGATIVE)):
+            value = spec.get(key)
+            if key not in spec:
+                problems.append(f".metrics.{name}.{key}: missing")
+            elif isinstance(value, bool) or not isinstance(value, (int, float)):
+                problems.append(f".metrics.{name}.{key}: expected a number, got {excerpt(value)}")
+            elif rng.problem(value):
+                problems.append(f".metrics.{name}.{key}: {rng.problem(value)}")
+        if not isinstance(spec.get("lower_is_better"), bool):
+            problems.append(f".metrics.{name}.lower_is_better: expected true or false, "
+                            f"got {excerpt(spec.get('lower_is_better'))}")
+    return problems
+
+
 def build_reference(groups: list[Group], split: str, tolerance: float, metrics: list[str] | None) -> dict:
+    if NON_NEGATIVE.problem(tolerance):
+        raise MerbenchError(f"--tolerance: {NON_NEGATIVE.problem(tolerance)} (how far a metric may fall, in points)")
+    if split not in SPLITS:
+        raise MerbenchError(f"--split {split}: expected one of {', '.join(SPLITS)}")
+    if not groups:
+        raise MerbenchError("no results to build a reference from")
     entries = {}
     for g in groups:
         names = metrics or DEFAULT_METRICS[g.dataset["task"]]
@@ -57,6 +105,8 @@ def build_reference(groups: list[Group], split: str, tolerance: float, metrics: 
             cell = g.cell(metric, split)
             if cell is None:
                 raise MerbenchError(f"--metric {metric}: not in the {split} metrics of {entry_label(g)}")
+            if not math.isfinite(cell.mean):
+                raise MerbenchError(f"{entry_label(g)}: {split} {metric} is {cell.mean}, not a number to guard")
             values[metric] = {"reference": round(cell.mean, 4),
                               "tolerance": DEFAULT_TOLERANCE.get(metric, tolerance),
                               "lower_is_better": metric in LOWER_IS_BETTER, "n": cell.n}
@@ -77,7 +127,8 @@ def compare(groups: list[Group], reference: dict) -> list[Finding]:
                 findings.append(Finding(entry["label"], metric, spec["reference"], spec["tolerance"], None, "missing"))
                 continue
             drop = (cell.mean - spec["reference"]) if spec["lower_is_better"] else (spec["reference"] - cell.mean)
-            status = "regression" if drop > spec["tolerance"] + 1e-9 else "ok"
+            # A NaN compares false with everything: it must fail, never pass.
+            status = "ok" if drop <= spec["tolerance"] + 1e-9 else "regression"
             findings.append(Finding(entry["label"], metric, spec["reference"], spec["tolerance"], cell.mean, status))
     for eid, g in by_id.items():
         if eid not in reference["entries"]:

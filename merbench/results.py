@@ -21,7 +21,7 @@ from typing import Any
 
 import merbench
 from merbench.atomic import atomic_open
-from merbench.errors import MerbenchError
+from merbench.errors import MerbenchError, excerpt, read_text
 
 SCHEMA_VERSION = 1
 REQUIRED_KEYS = (
@@ -54,17 +54,41 @@ def write_json(path: Path, data: dict) -> None:
 
 
 def load_json(path: Path, missing: str):
-    """The parsed JSON at ``path``; absent or malformed is a one-line user error (``missing``
-    says what the file should have been)."""
-    path = Path(path)
-    if not path.exists():
-        raise MerbenchError(f"{path}: {missing}")
+    """The parsed JSON at ``path``; absent, a folder, unreadable, not UTF-8 or malformed is a
+    one-line user error (``missing`` says what the file should have been). NaN and Infinity,
+    which Python's json module would accept, are malformed here: merbench never writes them."""
+    text = read_text(path, "a JSON file", missing)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as e:
         raise MerbenchError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
-    except UnicodeDecodeError:
-        raise MerbenchError(f"{path}: not valid JSON (not UTF-8 text)") from None
+    except ValueError as e:  # _no_constant
+        raise MerbenchError(f"{path}: not valid JSON ({e})") from None
+    except RecursionError:
+        raise MerbenchError(f"{path}: not valid JSON (nested too deeply)") from None
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a number merbench writes")
+
+
+def load_arrays(path: Path, what: str) -> dict:
+    """Every array of an ``.npz`` file; a missing, truncated or foreign file is a one-line
+    user error naming it (``what`` says what it should hold)."""
+    import zipfile
+    import zlib
+
+    import numpy as np
+
+    path = Path(path)
+    if not path.is_file():
+        raise MerbenchError(f"{path}: {'is a folder' if path.is_dir() else 'no such file'} "
+                            f"(expected {what}; train the run again)")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: np.asarray(data[k]) for k in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        raise MerbenchError(f"{path}: not a readable .npz file of {what} ({type(e).__name__})") from None
 
 
 def read_result(path: Path) -> dict:
@@ -79,9 +103,30 @@ def read_result(path: Path) -> dict:
     if missing:
         raise MerbenchError(f"{path}: not a merbench result (missing key {missing[0]!r})")
     if data["schema_version"] != SCHEMA_VERSION:
-        raise MerbenchError(f"{path}: schema_version {data['schema_version']!r}, expected {SCHEMA_VERSION}")
+        raise MerbenchError(f"{path}: schema_version {excerpt(data['schema_version'])}, expected {SCHEMA_VERSION}")
+    problems = _metric_problems(data["metrics"])
+    if problems:
+        raise MerbenchError(f"{path}: {'; '.join(problems)}")
     data["_path"] = str(path)
     return data
+
+
+def _metric_problems(metrics: Any) -> list[str]:
+    """A table or a CI check must not average a string or a missing split: ``metrics`` is
+    split -> metric -> number (the confusion matrix a list of lists of counts)."""
+    if not isinstance(metrics, dict):
+        return [f"metrics: expected a mapping of split -> metrics, got {excerpt(metrics)}"]
+    problems = []
+    for split, values in metrics.items():
+        if not isinstance(values, dict):
+            problems.append(f"metrics.{split}: expected a mapping of metric -> number, got {excerpt(values)}")
+            continue
+        for name, value in values.items():
+            if name == "confusion":
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                problems.append(f"metrics.{split}.{name}: expected a number, got {excerpt(value)}")
+    return problems
 
 
 @functools.lru_cache(maxsize=1)

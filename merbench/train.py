@@ -184,7 +184,7 @@ def _train(recipe, corpus, metric, run_dir, device, resume, progress, command) -
 
     state = {"epoch": 0, "best": None, "best_epoch": 0, "bad_epochs": 0, "history": []}
     if resume and (run_dir / runs.LAST).exists():
-        ckpt = load_checkpoint(run_dir / runs.LAST)
+        ckpt = load_checkpoint(run_dir / runs.LAST, require=("model", "optimizer", "scheduler", "rng"))
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])

@@ -15,7 +15,7 @@ def check(
     results: List[Path] = typer.Argument(..., help="Run folders, result.json files, or folders of runs."),
     against: Path = typer.Option(..., "--against", help="Reference JSON written by --update."),
     update: bool = typer.Option(False, "--update", help="Rewrite the reference from these results instead of checking."),
-    tolerance: float = typer.Option(1.5, "--tolerance", help="With --update: how far (points) a metric may fall."),
+    tolerance: float = typer.Option(1.5, "--tolerance", min=0, help="With --update: how far (points) a metric may fall."),
     metric: Optional[List[str]] = typer.Option(None, "--metric", help="With --update: metrics to guard (default acc, wf1 / acc2_has0, acc7, mae)."),
     split: str = typer.Option("test", "--split", help="With --update: which split's metrics to guard."),
 ) -> None:

@@ -19,7 +19,7 @@ def evaluate(
     missing: Optional[List[str]] = typer.Option(None, "--missing", help="Score with this modality absent (repeatable): audio, text or vision."),
     noise: Optional[List[str]] = typer.Option(None, "--noise", help="Add Gaussian noise MODALITY=LEVEL, LEVEL x the training std per dimension (repeatable), e.g. vision=0.5."),
     missing_mode: str = typer.Option("zero", "--missing-mode", help="What an absent modality becomes: zero, or mean (the training mean)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the test-time noise."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the test-time noise."),
 ) -> None:
     """Reload the best checkpoint of a run and score it again on one split, optionally with a modality missing or noisy."""
     load_registries()

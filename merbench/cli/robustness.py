@@ -18,7 +18,7 @@ def robustness(
     metric: Optional[str] = typer.Option(None, "--metric", help="Metric to report (default: wf1; acc2_non0 for regression)."),
     split: str = typer.Option("test", "--split", help="train, valid or test."),
     missing_mode: str = typer.Option("zero", "--missing-mode", help="What an absent modality becomes: zero, or mean (the training mean)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the test-time noise."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the test-time noise."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
     format: str = typer.Option("rich", "--format", help="rich, markdown, latex or csv."),
     figure: Optional[Path] = typer.Option(None, "--figure", help="Also write the curves as a PNG here."),

@@ -17,7 +17,7 @@ def significance(
     split: str = typer.Option("test", "--split", help="Which split's saved predictions to compare."),
     resamples: int = typer.Option(10_000, "--resamples", help="Bootstrap resamples and permutations."),
     confidence: float = typer.Option(0.95, "--confidence", help="Confidence level of the interval."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the resampling."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the resampling."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Paired bootstrap interval of B - A and a paired permutation p-value, on the same test utterances."""

@@ -17,7 +17,7 @@ def table(
     layout: Optional[str] = typer.Option(None, "--layout", help="iemocap (HFF Table 3) or mosei (HFF Table 2); default from the dataset's task."),
     split: str = typer.Option("test", "--split", help="Which split's metrics to show."),
     significance: bool = typer.Option(False, "--significance", help="Mark with † the cells not significantly different from their column's best (paired permutation test, p >= 0.05)."),
-    resamples: int = typer.Option(10_000, "--resamples", help="Permutations per comparison for --significance."),
+    resamples: int = typer.Option(10_000, "--resamples", min=1, help="Permutations per comparison for --significance."),
     figure: Optional[Path] = typer.Option(None, "--figure", help="Also write each row's row-normalised confusion matrix (mean over seeds) as one PNG."),
 ) -> None:
     """Print runs in the HFF paper's table layout; runs that differ only by seed become mean ± std (n)."""
