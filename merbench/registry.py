@@ -35,11 +35,12 @@ class Registry(Generic[T]):
         self.kind = kind
         self._entries: dict[str, Entry[T]] = {}
 
-    def register(self, name: str, obj: T | None = None, **meta: Any) -> Any:
-        """Register ``obj`` under ``name``; usable as a decorator when ``obj`` is omitted."""
+    def register(self, name: str, obj: T | None = None, *, replace: bool = False, **meta: Any) -> Any:
+        """Register ``obj`` under ``name``; usable as a decorator when ``obj`` is omitted.
+        ``replace``: a new definition of the same entry (a plugin file loaded again)."""
 
         def add(target: T) -> T:
-            if name in self._entries:
+            if name in self._entries and not replace:
                 raise ValueError(f"{self.kind} {name!r} is registered twice")
             self._entries[name] = Entry(name, target, dict(meta))
             return target

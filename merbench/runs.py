@@ -10,6 +10,7 @@ import hashlib
 import json
 from pathlib import Path
 
+from merbench.plugins import plugin_of
 from merbench.results import source_hash
 
 RESULT = "result.json"
@@ -22,7 +23,8 @@ BEST = "checkpoints/best.pt"
 
 
 def run_id(recipe: dict, code: str | None = None) -> str:
-    payload = json.dumps(recipe, sort_keys=True) + (code or source_hash())
+    plugin = plugin_of(recipe["model"]["name"])  # a plugin model: its file's hash is part of the id
+    payload = json.dumps(recipe, sort_keys=True) + (code or source_hash()) + (plugin.sha256 if plugin else "")
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 

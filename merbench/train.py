@@ -28,6 +28,7 @@ from merbench.errors import MerbenchError
 from merbench.evaluate import flat_outputs, load_checkpoint, predict, score
 from merbench.metrics import LOWER_IS_BETTER, better
 from merbench.models.build import build_model, check_available, model_class
+from merbench.plugins import plugin_of
 from merbench.recipe import recipe_hash
 from merbench.registry import DATASETS, closest
 from merbench.results import atomic_write_text, provenance, utc_now, write_json, SCHEMA_VERSION
@@ -245,13 +246,16 @@ def _train(recipe, corpus, metric, run_dir, device, resume, progress, command) -
             if bar:
                 bar.update(task, advance=1, loss=total / max(seen, 1), rate=rate)
 
+    # A plugin model: the file that defines it and its sha256 (None for merbench's own).
+    plugin_source = plugin_of(recipe["model"]["name"])
+    plugin = plugin_source.record() if plugin_source else None
     result = {
         "schema_version": SCHEMA_VERSION,
         "run_id": runs.run_id(recipe),
         "status": "failed" if failed else "ok",
         "created_utc": utc_now(),
         "command": command or sys.argv,
-        "provenance": provenance(torch.get_num_threads(), str(device)),
+        "provenance": {**provenance(torch.get_num_threads(), str(device)), "plugin": plugin},
         "recipe": recipe,
         "recipe_hash": recipe_hash(recipe),
         "seed": cfg["seed"],

@@ -55,7 +55,7 @@ class MerbenchGroup(TyperGroup):
             command = e.ctx.command_path if getattr(e, "ctx", None) else "merbench"
             print_error(f"{command}: {e.format_message()} (see {command} --help)")
             code = 2
-        except click.Abort:
+        except getattr(click, "Abort", ()):  # Typer 0.29's own Click copy has no Abort
             typer.echo("Aborted!", err=True)
             code = 1
         except MerbenchError as e:  # raised outside a command body, e.g. while parsing
