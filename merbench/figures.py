@@ -1,8 +1,9 @@
-"""Figures as PNG files: confusion matrices, F1 against attention heads, robustness curves.
+"""Figures as PNG, PDF or SVG files (by the path's suffix): confusion matrices, F1 against
+attention heads, robustness curves.
 
 Drawn with matplotlib's object API on the Agg canvas (no pyplot, no display, no global
 backend switch), and written atomically: a temporary file in the target folder, then
-``os.replace``, so a killed command never leaves a half-written PNG. Figures read numbers
+``os.replace``, so a killed command never leaves a half-written figure. Figures read numbers
 handed to them (from results files); they never train or score anything.
 """
 
@@ -19,6 +20,7 @@ from merbench.errors import MerbenchError
 
 DPI = 150
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+FIGURE_FORMATS = ("png", "pdf", "svg")
 
 
 def _figure(width: float, height: float):
@@ -30,19 +32,25 @@ def _figure(width: float, height: float):
     return fig
 
 
-def png_path(path: Path, option: str = "--figure") -> Path:
-    """Check a figure path before any work: it must end in .png."""
+def figure_path(path: Path, option: str = "--figure") -> Path:
+    """Check a figure path before any work: its suffix names the format (.png, .pdf or .svg)."""
     path = Path(path)
-    if path.suffix.lower() != ".png":
-        raise MerbenchError(f"{option} {path}: figures are written as PNG; give a path ending in .png")
+    if path.suffix.lower().lstrip(".") not in FIGURE_FORMATS:
+        raise MerbenchError(f"{option} {path}: give a path ending in "
+                            f"{', '.join('.' + f for f in FIGURE_FORMATS)} (the suffix sets the format)")
     return path
 
 
-def save_png(fig, path: Path) -> Path:
-    """Write ``fig`` to ``path`` as PNG, atomically."""
-    path = png_path(path, "figure")
-    with atomic_open(path, "wb") as f:
-        fig.savefig(f, format="png", dpi=DPI)
+def save_figure(fig, path: Path) -> Path:
+    """Write ``fig`` to ``path`` in the format its suffix names, atomically."""
+    path = figure_path(path, "figure")
+    fmt = path.suffix.lower().lstrip(".")
+    from matplotlib import rc_context
+
+    # Vector formats get no timestamp and SVG fixed element ids: the same numbers, the same bytes.
+    metadata = {"png": None, "pdf": {"CreationDate": None}, "svg": {"Date": None}}[fmt]
+    with rc_context({"svg.hashsalt": "merbench"}), atomic_open(path, "wb") as f:
+        fig.savefig(f, format=fmt, dpi=DPI, metadata=metadata)
     return path
 
 
@@ -91,7 +99,7 @@ def confusion_plot(panels: Sequence[tuple[str, np.ndarray, Sequence[str]]], path
         _draw_confusion(ax, np.asarray(confusion), names, title)
     for ax in list(axes.flat)[len(panels):]:
         ax.set_visible(False)
-    return save_png(fig, path)
+    return save_figure(fig, path)
 
 
 def heads_plot(rows: Sequence[tuple[int, dict[str, tuple[float, float]]]], path: Path, *,
@@ -123,7 +131,7 @@ def heads_plot(rows: Sequence[tuple[int, dict[str, tuple[float, float]]]], path:
     ax.legend(fontsize=8)
     if title:
         ax.set_title(title, fontsize=9)
-    return save_png(fig, path)
+    return save_figure(fig, path)
 
 
 def robustness_plot(curves: Sequence[tuple[str, Sequence[float], Sequence[float], float | None]], path: Path, *,
@@ -152,7 +160,7 @@ def robustness_plot(curves: Sequence[tuple[str, Sequence[float], Sequence[float]
     ax.legend(fontsize=7, loc="best")
     if title:
         ax.set_title(title, fontsize=9)
-    return save_png(fig, path)
+    return save_figure(fig, path)
 
 
 def group_confusions(groups, labels: Sequence[str], split: str = "test") -> list[tuple[str, np.ndarray, list[str]]]:

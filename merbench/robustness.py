@@ -28,10 +28,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from merbench.data.batching import Batch, SplitTensors, split_tensors
+from merbench.data.batching import Batch, SplitTensors
 from merbench.data.types import MODALITIES
 from merbench.errors import MerbenchError
 from merbench.registry import closest
+from merbench.run import Run, load_run
 
 MISSING_MODES = ("zero", "mean")
 DEFAULT_LEVELS = (0.0, 0.25, 0.5, 1.0, 2.0)
@@ -108,10 +109,14 @@ def parse_levels(text: str) -> list[float]:
     return sorted(set(levels))
 
 
-def make_condition(missing: list[str], noise: dict[str, float], missing_mode: str = "zero",
-                   seed: int = 0) -> Condition:
+def check_missing_mode(missing_mode: str) -> None:
     if missing_mode not in MISSING_MODES:
         raise MerbenchError(f"--missing-mode {missing_mode}: expected one of {', '.join(MISSING_MODES)}")
+
+
+def make_condition(missing: list[str], noise: dict[str, float], missing_mode: str = "zero",
+                   seed: int = 0) -> Condition:
+    check_missing_mode(missing_mode)
     names = [parse_modality(m, "--missing") for m in missing]
     for m in names:
         if m in noise:
@@ -205,47 +210,46 @@ class Perturbation:
 
 @dataclass
 class LoadedRun:
-    """A finished run ready to be scored many times: loaded once, data built once."""
+    """A finished run ready to be scored many times on one split: data and model built once."""
 
-    run_dir: Path
-    recipe: dict
-    corpus: object
-    model: torch.nn.Module
-    device: torch.device
+    run: Run
+    split: str
+    device: str
     tensors: SplitTensors
     stats: dict[str, FeatureStats]
 
     @property
+    def run_dir(self) -> Path:
+        return self.run.path
+
+    @property
+    def model(self) -> torch.nn.Module:
+        return self.run.scoring_model(self.device)[0]
+
+    @property
+    def corpus(self):
+        return self.run.corpus()
+
+    @property
     def modalities(self) -> list[str]:
-        return list(self.corpus.modalities)
+        return list(self.run.dataset.modalities)
 
     def score(self, condition: Condition | None = None) -> dict:
-        from merbench.evaluate import predict, score
-
         transform = None
         if condition is not None:
             check_uses(condition, self.modalities, str(self.run_dir))
             if not condition.is_clean:
                 transform = Perturbation(condition, self.stats)
-        torch.manual_seed(0)  # as rescore: same numbers as a plain evaluation when clean
-        return score(self.corpus, predict(self.model, self.tensors, self.device, transform))
+        # Run.evaluate: same numbers as a plain ``merbench evaluate`` when clean.
+        return self.run.evaluate(self.split, self.device, transform, self.tensors)
 
 
-def load_for_robustness(run_dir: Path, split: str = "test", device: str = "cpu") -> LoadedRun:
-    from merbench.models.build import model_class
-    from merbench.recipe import SPLITS
-    from merbench.rescore import load_run
-
-    if split not in SPLITS:
-        raise MerbenchError(f"--split {split}: expected one of {', '.join(SPLITS)}")
-    recipe, corpus, model, dev = load_run(run_dir, device)
-    if split not in corpus.split_names():
-        raise MerbenchError(f"--split {split}: dataset {corpus.name!r} has no such split")
-    if "train" not in corpus.split_names():
-        raise MerbenchError(f"{run_dir}: dataset {corpus.name!r} has no train split to measure feature statistics on")
-    want_frames = model_class(recipe["model"]["name"]).inputs == "frames"
-    stats = training_stats(split_tensors(corpus, "train", want_frames))
-    return LoadedRun(Path(run_dir), recipe, corpus, model, dev, split_tensors(corpus, split, want_frames), stats)
+def load_for_robustness(run_dir: Path | Run, split: str = "test", device: str = "cpu") -> LoadedRun:
+    run = run_dir if isinstance(run_dir, Run) else load_run(run_dir)
+    tensors = run.tensors(split)  # checks the split, reads the data
+    if "train" not in run.corpus().split_names():
+        raise MerbenchError(f"{run.path}: dataset {run.dataset.name!r} has no train split to measure feature statistics on")
+    return LoadedRun(run, split, device, tensors, training_stats(run.tensors("train")))
 
 
 def evaluate_condition(run_dir: Path, condition: Condition, split: str = "test", device: str = "cpu") -> dict:
@@ -277,8 +281,7 @@ def robustness_sweep(run_dir: Path, label: str, modalities: list[str] | None = N
 
     ``metric`` None = WF1 for classification, ACC-2 (non0) for regression.
     """
-    if missing_mode not in MISSING_MODES:
-        raise MerbenchError(f"--missing-mode {missing_mode}: expected one of {', '.join(MISSING_MODES)}")
+    check_missing_mode(missing_mode)
     run = load_for_robustness(run_dir, split, device)
     for m in modalities or []:
         if m not in run.modalities:
@@ -313,11 +316,12 @@ class RobustnessReport:
 
     def table(self):
         """rows = run x modality; columns = noise levels, then the modality missing."""
-        from merbench.tables import Table
+        from merbench.aggregate import Cell
+        from merbench.tables import Table, Value
 
         columns = (["Run", "Modality"] + [f"noise {level:g}" for level in self.rows[0].levels]
                    + [f"missing ({self.missing_mode})"])
-        body = [[r.label, r.modality] + [f"{v:.2f}" for v in r.values] + [f"{r.missing:.2f}"] for r in self.rows]
+        body = [[r.label, r.modality] + [Value(Cell([v]), 2) for v in r.values + [r.missing]] for r in self.rows]
         title = (f"{self.metric} on {self.split} with one modality noisy (x training std per dimension) "
                  f"or missing")
         return Table(title, columns, body, notes=list(self.notes))
@@ -341,15 +345,32 @@ class RobustnessReport:
         return Path(path)
 
 
-def robustness_report(paths: list[Path], modalities: list[str] | None = None,
-                      levels: tuple[float, ...] | list[float] = DEFAULT_LEVELS, metric: str | None = None,
-                      split: str = "test", device: str = "cpu", missing_mode: str = "zero",
-                      seed: int = 0) -> RobustnessReport:
-    """``robustness_sweep`` over run folders (or folders of runs), one row per run and modality."""
+@dataclass
+class RobustnessPlan:
+    """The runs a ``merbench robustness`` call scores, before any is loaded."""
+
+    runs: list[tuple[Path, str, list[str]]]  # run folder, row label, modalities it perturbs
+    levels: list[float]
+    metric: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def scorings(self) -> int:
+        """Test-split predictions: one clean per run, then per modality each level > 0 and missing."""
+        noisy = sum(1 for level in self.levels if level > 0)
+        return sum(1 + len(mods) * (noisy + 1) for _, _, mods in self.runs)
+
+    def describe(self) -> str:
+        return (f"{len(self.runs)} run(s), {self.scorings} scorings (each predicts the split once; "
+                f"no estimate: robustness trains nothing, so no training time applies)")
+
+
+def plan_robustness(paths: list[Path], modalities: list[str] | None = None,
+                    levels: tuple[float, ...] | list[float] = DEFAULT_LEVELS,
+                    metric: str | None = None) -> RobustnessPlan:
+    """The finished runs under ``paths`` (run folders or folders of runs), labelled for the table."""
     from merbench.aggregate import collect, group_results, row_labels
 
-    if missing_mode not in MISSING_MODES:
-        raise MerbenchError(f"--missing-mode {missing_mode}: expected one of {', '.join(MISSING_MODES)}")
     results = collect(paths)
     finished = [r for r in results if r["status"] == "ok"]
     notes = [f"{len(results) - len(finished)} failed run(s) left out"] if len(finished) < len(results) else []
@@ -361,13 +382,27 @@ def robustness_report(paths: list[Path], modalities: list[str] | None = None,
     metric = metric or default_metric(tasks.pop())
     groups = group_results(finished)
     label_of = {id(r): f"{label} seed{r['seed']}" for g, label in zip(groups, row_labels(groups)) for r in g.results}
-    rows: list[RobustnessRow] = []
+    targets: list[tuple[Path, str, list[str]]] = []
     seen: set[Path] = set()
     for r in finished:
         run_dir = Path(r["_path"]).parent
         if run_dir.resolve() in seen:
             continue
         seen.add(run_dir.resolve())
-        rows += robustness_sweep(run_dir, label_of[id(r)], modalities, levels, metric, split, device,
+        targets.append((run_dir, label_of[id(r)], list(modalities or r["dataset"]["modalities"])))
+    return RobustnessPlan(targets, list(levels), metric, notes)
+
+
+def robustness_report(paths: list[Path] | RobustnessPlan, modalities: list[str] | None = None,
+                      levels: tuple[float, ...] | list[float] = DEFAULT_LEVELS, metric: str | None = None,
+                      split: str = "test", device: str = "cpu", missing_mode: str = "zero",
+                      seed: int = 0) -> RobustnessReport:
+    """``robustness_sweep`` over run folders (or folders of runs, or a plan of them), one row per
+    run and modality."""
+    check_missing_mode(missing_mode)
+    plan = paths if isinstance(paths, RobustnessPlan) else plan_robustness(paths, modalities, levels, metric)
+    rows: list[RobustnessRow] = []
+    for run_dir, label, _ in plan.runs:
+        rows += robustness_sweep(run_dir, label, modalities, plan.levels, plan.metric, split, device,
                                  missing_mode, seed)
-    return RobustnessReport(rows, metric, split, missing_mode, seed, notes)
+    return RobustnessReport(rows, plan.metric, split, missing_mode, seed, plan.notes)

@@ -36,7 +36,6 @@ from merbench import runs
 from merbench.errors import MerbenchError
 from merbench.metrics import classification_metrics
 from merbench.registry import closest
-from merbench.results import read_result
 
 CHUNK = 500  # resamples per vectorised step: bounds memory at CHUNK x N indices
 
@@ -75,29 +74,19 @@ class Comparison:
 
 
 def load_predictions(run_dir: Path, split: str = "test") -> RunPredictions:
-    run_dir = Path(run_dir)
-    if run_dir.name == runs.RESULT:
-        run_dir = run_dir.parent
-    result = read_result(run_dir)
-    if result["status"] != "ok":
-        raise MerbenchError(f"{run_dir}: the run failed ({result.get('error')}); it has no predictions")
-    if result["dataset"]["task"] != "classification":
-        raise MerbenchError(f"{run_dir}: significance needs a classification run "
-                            f"(dataset {result['dataset']['name']!r} is {result['dataset']['task']})")
-    path = run_dir / runs.PREDICTIONS
-    if not path.exists():
-        raise MerbenchError(f"{path}: no such file (the run's predictions are needed; train it again)")
-    with np.load(path) as data:
-        keys = (f"{split}_index", f"{split}_labels", f"{split}_outputs")
-        if any(k not in data for k in keys):
-            have = sorted({k.split("_")[0] for k in data.files})
-            raise MerbenchError(f"{path}: no {split!r} predictions (it holds {', '.join(have) or 'none'})")
-        index, labels, outputs = (np.asarray(data[k]) for k in keys)
-    order = np.argsort(index, kind="stable")
-    index, labels, predicted = index[order], labels[order], outputs[order].argmax(-1)
+    from merbench.run import load_run
+
+    run = load_run(run_dir)
+    run.require_ok("it has no predictions")
+    if run.dataset.task != "classification":
+        raise MerbenchError(f"{run.path}: significance needs a classification run "
+                            f"(dataset {run.dataset.name!r} is {run.dataset.task})")
+    preds = run.predictions(split)
+    order = np.argsort(preds.index, kind="stable")
+    index, labels, predicted = preds.index[order], preds.labels[order], preds.outputs[order].argmax(-1)
     keep = labels >= 0
-    return RunPredictions(run_dir, int(result["seed"]), result["dataset"]["fingerprint"],
-                          list(result["dataset"]["label_names"]), index[keep], labels[keep], predicted[keep])
+    return RunPredictions(run.path, run.seed, run.dataset.fingerprint, list(run.dataset.label_names),
+                          index[keep], labels[keep], predicted[keep])
 
 
 def check_same_utterances(a: RunPredictions, b: RunPredictions) -> None:
@@ -309,7 +298,7 @@ def mark_not_significant(table, groups, layout: str, split: str = "test", *, res
             if (best, i) not in cached:
                 cached[(best, i)] = compare(side(best), side(i), columns, resamples=resamples, seed=seed)
             if cached[(best, i)][metric].p_value >= alpha:
-                table.rows[i][j + 1] += DAGGER
+                table.rows[i][j + 1].marks += DAGGER
     table.notes.append(f"{DAGGER} not significantly different from the best of its column (two-sided paired "
                        f"permutation test, p >= {alpha:g}, {resamples} resamples, seed-matched runs)")
     return table

@@ -1,14 +1,22 @@
-"""Tables in the papers' layouts, rendered as rich, Markdown, LaTeX or CSV.
+"""Tables in the papers' layouts, rendered as rich, Markdown, LaTeX, CSV or JSON.
 
 Layouts: ``iemocap`` = HFF Table 3 (per-class F1, then ACC and WF1); ``mosei`` = HFF Table 2
 (ACC-7, ACC-2) with both ACC-2 variants named apart plus F1, MAE, Corr. Tables never train
 and never import models: they read results files.
+
+A table's numeric cells are :class:`Value` objects (ours as mean, std and n over runs, a
+paper's number beside it, marks such as †), so every format renders them from the numbers
+rather than re-parsing text: Markdown escapes its cells, LaTeX aligns numbers on the decimal
+point, CSV and JSON give mean, std and n as separate numeric fields.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
+import re
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 from tabulate import tabulate
@@ -17,37 +25,93 @@ from merbench.aggregate import Cell, Group, row_labels
 from merbench.errors import MerbenchError
 from merbench.metrics import LOWER_IS_BETTER
 
-FORMATS = ("rich", "markdown", "latex", "csv")
+FORMATS = ("rich", "markdown", "latex", "csv", "json")
 LAYOUTS = ("iemocap", "mosei")
+LAYOUT_TASK = {"iemocap": "classification", "mosei": "regression"}
 MOSEI_COLUMNS = [("acc7", "ACC-7"), ("acc2_has0", "ACC-2 (has0)"), ("acc2_non0", "ACC-2 (non0)"),
                  ("f1_non0", "F1 (non0)"), ("mae", "MAE"), ("corr", "Corr")]
+
+
+@dataclass
+class Value:
+    """One numeric cell: ours over runs, optionally a paper's number beside it, and marks (†)."""
+
+    ours: Cell | None
+    digits: int = 1
+    paper: float | None = None
+    marks: str = ""
+
+    def text(self) -> str:
+        """'62.1 ± 0.4 (3) | 62.8 (Δ -0.7) †': ours, the paper's number and ours minus it."""
+        d = self.digits
+        text = "-" if self.ours is None else f"{self.ours.mean:.{d}f}"
+        if self.ours is not None and self.ours.n > 1:
+            text += f" ± {self.ours.std:.{d}f} ({self.ours.n})"
+        if self.paper is not None:
+            text += f" | {self.paper:.{d}f}"
+            if self.ours is not None:
+                text += f" (Δ {self.ours.mean - self.paper:+.{d}f})"
+        return text + (f" {self.marks}" if self.marks else "")
+
+    def record(self) -> dict:
+        """The numbers behind the cell, for JSON."""
+        out: dict = {"mean": None, "std": None, "n": 0, "values": []}
+        if self.ours is not None:
+            out.update(mean=self.ours.mean, std=self.ours.std, n=self.ours.n, values=list(self.ours.values))
+        if self.paper is not None:
+            out["paper"] = self.paper
+        if self.marks:
+            out["marks"] = self.marks
+        return out
 
 
 @dataclass
 class Table:
     title: str
     columns: list[str]  # header labels (first = row label column)
-    rows: list[list[str]]
-    cells: list[list[Cell | None]] = field(default_factory=list)  # numeric cells, for bolding
-    lower_is_better: list[bool] = field(default_factory=list)
+    rows: list[list[str | Value]]  # row label first, then text or numeric cells
+    lower_is_better: list[bool] = field(default_factory=list)  # per data column; columns beyond it are not bolded
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def cells(self) -> list[list[Cell | None]]:
+        """Our numbers per data column (None for text or empty cells)."""
+        return [[c.ours if isinstance(c, Value) else None for c in row[1:]] for row in self.rows]
+
+    def best(self) -> set[tuple[int, int]]:
+        """(row, column) of each column's best mean; ties are all best; needs two rows."""
+        out: set[tuple[int, int]] = set()
+        if len(self.rows) < 2:
+            return out
+        cells = self.cells
+        for j in range(len(self.columns) - 1):
+            means = [(row[j].mean, i) for i, row in enumerate(cells) if j < len(row) and row[j] is not None]
+            if len(means) < 2 or j >= len(self.lower_is_better):
+                continue
+            best = (min if self.lower_is_better[j] else max)(means)[0]
+            out |= {(i, j + 1) for value, i in means if value == best}
+        return out
 
 
 def fmt_cell(cell: Cell | None, digits: int = 1) -> str:
-    if cell is None:
-        return "-"
-    text = f"{cell.mean:.{digits}f}"
-    if cell.n > 1:
-        text += f" ± {cell.std:.{digits}f} ({cell.n})"
-    return text
+    return Value(cell, digits).text()
+
+
+def digits_of(metric: str) -> int:
+    return 3 if metric in ("mae", "corr") else 1
 
 
 def layout_for(groups: list[Group], layout: str | None) -> str:
+    tasks = {g.dataset["task"] for g in groups}
     if layout is not None:
         if layout not in LAYOUTS:
             raise MerbenchError(f"--layout {layout}: expected one of {', '.join(LAYOUTS)}")
+        wrong = sorted({g.dataset["name"] for g in groups if g.dataset["task"] != LAYOUT_TASK[layout]})
+        if wrong:
+            raise MerbenchError(f"--layout {layout}: is for {LAYOUT_TASK[layout]} datasets, and "
+                                f"{', '.join(wrong)} is not (use --layout "
+                                f"{'mosei' if layout == 'iemocap' else 'iemocap'}, or leave it out)")
         return layout
-    tasks = {g.dataset["task"] for g in groups}
     if len(tasks) > 1:
         raise MerbenchError("the runs mix classification and regression datasets; pass --layout")
     return "mosei" if tasks == {"regression"} else "iemocap"
@@ -62,71 +126,255 @@ def columns_for(groups: list[Group], layout: str) -> list[tuple[str, str]]:
     return [(f"f1_{n}", f"{n.capitalize()} F1") for n in labels] + [("acc", "ACC"), ("wf1", "WF1")]
 
 
+def by_dataset(groups: list[Group]) -> list[list[Group]]:
+    """Groups split per dataset (first-seen order): one table per dataset, never a best cell across two."""
+    out: dict[str, list[Group]] = defaultdict(list)
+    for g in groups:
+        out[g.dataset["name"]].append(g)
+    return list(out.values())
+
+
 def results_table(groups: list[Group], layout: str | None = None, split: str = "test") -> Table:
+    """One dataset's runs in a paper layout; use :func:`results_tables` for runs of several."""
     if not groups:
         raise MerbenchError("no finished runs to tabulate")
+    datasets = sorted({g.dataset["name"] for g in groups})
+    if len(datasets) > 1:
+        raise MerbenchError(f"runs of {len(datasets)} datasets ({', '.join(datasets)}) in one table")
     layout = layout_for(groups, layout)
     columns = columns_for(groups, layout)
     labels = row_labels(groups)
-    cells = [[g.cell(metric, split) for metric, _ in columns] for g in groups]
-    digits = [3 if m in ("mae", "corr") else 1 for m, _ in columns]
-    rows = [[label] + [fmt_cell(c, d) for c, d in zip(row, digits)] for label, row in zip(labels, cells)]
-    datasets = sorted({g.dataset["name"] for g in groups})
-    title = f"{', '.join(datasets)} ({split}, layout {layout}: " + (
-        "HFF Table 2)" if layout == "mosei" else "HFF Table 3)")
+    rows = [[label] + [Value(g.cell(metric, split), digits_of(metric)) for metric, _ in columns]
+            for label, g in zip(labels, groups)]
+    title = f"{datasets[0]} ({split}, layout {layout}: " + ("HFF Table 2)" if layout == "mosei" else "HFF Table 3)")
     notes = [f"{g.failed} failed run(s) of {lab} left out" for g, lab in zip(groups, labels) if g.failed]
-    return Table(title, ["Model"] + [c for _, c in columns], rows, cells,
+    return Table(title, ["Model"] + [c for _, c in columns], rows,
                  [m in LOWER_IS_BETTER for m, _ in columns], notes)
 
 
-def _bold_best(table: Table, wrap) -> list[list[str]]:
-    rows = [list(r) for r in table.rows]
-    if len(rows) < 2 or not table.cells:
-        return rows
-    for j in range(len(table.cells[0])):
-        means = [(row[j].mean, i) for i, row in enumerate(table.cells) if row[j] is not None]
-        if not means:
-            continue
-        best = (min if table.lower_is_better[j] else max)(means)[0]
-        for value, i in means:
-            if value == best:
-                rows[i][j + 1] = wrap(rows[i][j + 1])
-    return rows
+def results_tables(groups: list[Group], layout: str | None = None, split: str = "test") -> list[Table]:
+    """One :func:`results_table` per dataset."""
+    if not groups:
+        raise MerbenchError("no finished runs to tabulate")
+    parts = by_dataset(groups)
+    for part in parts:  # every layout error before any table
+        layout_for(part, layout)
+    return [results_table(part, layout, split) for part in parts]
+
+
+# ---------------------------------------------------------------------------------------------
+# Rendering
 
 
 def render(table: Table, fmt: str = "rich") -> str:
+    return render_all([table], fmt)
+
+
+def render_all(tables: list[Table], fmt: str) -> str:
+    """Tables one after another in ``fmt``; JSON is one list of tables."""
     if fmt not in FORMATS:
         raise MerbenchError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
-    notes = "".join(f"\n{n}" for n in table.notes)
-    if fmt == "markdown":
-        rows = _bold_best(table, lambda s: f"**{s}**")
-        return f"**{table.title}**\n\n" + tabulate(rows, table.columns, tablefmt="github", disable_numparse=True) + notes
-    if fmt == "latex":
-        rows = _bold_best(table, lambda s: "\\textbf{" + s.replace("±", "$\\pm$") + "}")
-        rows = [[c if c.startswith("\\textbf") else c.replace("±", "$\\pm$") for c in r] for r in rows]
-        body = tabulate(rows, table.columns, tablefmt="latex_raw", disable_numparse=True)
-        return f"% {table.title}\n{body}{notes}"
-    if fmt == "csv":
-        buf = io.StringIO()
-        writer = csv.writer(buf)
-        writer.writerow(table.columns)
-        writer.writerows(table.rows)
-        return buf.getvalue().rstrip("\n")
-    return render_rich(table)
+    if fmt == "json":
+        return json.dumps([_json(t) for t in tables], indent=2, ensure_ascii=False, allow_nan=False)
+    one = {"markdown": _markdown, "latex": _latex, "csv": _csv, "rich": _rich}[fmt]
+    return "\n\n".join(one(t) for t in tables)
 
 
-def render_rich(table: Table) -> str:
+def _text(cell: str | Value) -> str:
+    return cell.text() if isinstance(cell, Value) else str(cell)
+
+
+# Markdown: GitHub tables. Every ASCII punctuation character may be backslash-escaped in GFM;
+# escaping the ones that make structure keeps a "|" inside a cell (ours | paper) in its cell.
+# "_" stays: inside words (mlp_tiny) GFM never reads it as emphasis.
+_MD_SPECIAL = re.compile(r"([\\|*`\[\]<>])")
+
+
+def md_escape(text: str) -> str:
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def _markdown(table: Table) -> str:
+    best = table.best()
+    rows = []
+    for i, row in enumerate(table.rows):
+        out = []
+        for j, cell in enumerate(row):
+            text = md_escape(_text(cell))
+            out.append(f"**{text}**" if (i, j) in best else text)
+        rows.append(out)
+    body = tabulate(rows, [md_escape(c) for c in table.columns], tablefmt="github", disable_numparse=True)
+    notes = "".join(f"\n\n{md_escape(n)}" for n in table.notes)
+    return f"**{md_escape(table.title)}**\n\n{body}{notes}"
+
+
+def _csv(table: Table) -> str:
+    """Header row, then one row per table row; numeric cells become ``<col> mean / std / n``
+    (plus ``paper`` and ``marks`` where a column has them) holding plain numbers."""
+    kinds = []
+    for j, name in enumerate(table.columns):
+        values = [row[j] for row in table.rows if j < len(row) and isinstance(row[j], Value)]
+        if not values:
+            kinds.append((name, None))
+            continue
+        parts = ["mean", "std", "n"] + (["paper"] if any(v.paper is not None for v in values) else []) \
+            + (["marks"] if any(v.marks for v in values) else [])
+        kinds.append((name, parts))
+    header = [name if parts is None else f"{name} {p}" for name, parts in kinds for p in (parts or [None])]
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    for row in table.rows:
+        out = []
+        for (name, parts), cell in zip(kinds, row):
+            if parts is None:
+                out.append(_text(cell))
+                continue
+            record = cell.record() if isinstance(cell, Value) else {"n": 0}
+            out += ["" if record.get(p) is None else _csv_number(record.get(p)) for p in parts]
+        writer.writerow(out)
+    return buf.getvalue().rstrip("\n")
+
+
+def _csv_number(value) -> str:
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def _json(table: Table) -> dict:
+    rows = []
+    for row in table.rows:
+        cells = {}
+        for name, cell in zip(table.columns[1:], row[1:]):
+            cells[name] = cell.record() if isinstance(cell, Value) else {"text": _text(cell)}
+        rows.append({"label": _text(row[0]), "cells": cells})
+    return {"title": table.title, "columns": table.columns, "rows": rows, "notes": table.notes}
+
+
+def _rich(table: Table) -> str:
+    """A rich table at the terminal's width; bold best cells when writing to a terminal."""
+    import shutil
+    import sys
+
     from rich.console import Console
     from rich.table import Table as RichTable
 
     rt = RichTable(title=table.title)
     for i, c in enumerate(table.columns):
         rt.add_column(c, justify="left" if i == 0 else "right")
-    for row in _bold_best(table, lambda s: f"[bold]{s}[/bold]"):
-        rt.add_row(*row)
-    console = Console(record=True, width=max(100, 14 * len(table.columns)), force_terminal=False)
+    best = table.best()
+    for i, row in enumerate(table.rows):
+        rt.add_row(*[_rich_text(_text(c), (i, j) in best) for j, c in enumerate(row)])
+    terminal = sys.stdout.isatty()
+    console = Console(width=shutil.get_terminal_size((120, 24)).columns, force_terminal=terminal,
+                      no_color=not terminal, highlight=False)
     with console.capture() as cap:
         console.print(rt)
         for n in table.notes:
-            console.print(n)
+            console.print(n, markup=False)
     return cap.get().rstrip("\n")
+
+
+def _rich_text(text: str, bold: bool):
+    from rich.text import Text
+
+    return Text(text, style="bold" if bold else "")
+
+
+# LaTeX: booktabs, escaped text, numbers as separate right-aligned columns (mean, ± std, paper)
+# so that fixed decimals per column put every decimal point under the one above; notes below
+# the tabular as a footnote-sized paragraph. The tabular is set in a box first and scaled down to
+# \columnwidth only when LaTeX measures it wider (two-column papers), never scaled up.
+_LATEX_TEXT = {
+    "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+    "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+    "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}",
+    "±": r"$\pm$", "Δ": r"$\Delta$", "†": r"\textsuperscript{\dag}", "≥": r"$\geq$", "≤": r"$\leq$",
+    "×": r"$\times$", "→": r"$\rightarrow$", "–": "--", "—": "---",
+}
+
+
+def latex_escape(text: str) -> str:
+    return "".join(_LATEX_TEXT.get(ch, ch) for ch in str(text))
+
+
+def _latex(table: Table) -> str:
+    best = table.best()
+    ncols = len(table.columns)
+    numeric = [any(j < len(r) and isinstance(r[j], Value) for r in table.rows) for j in range(ncols)]
+    paper = [numeric[j] and any(isinstance(r[j], Value) and r[j].paper is not None for r in table.rows)
+             for j in range(ncols)]
+    ns = {v.ours.n for r in table.rows for v in r if isinstance(v, Value) and v.ours is not None}
+    spec, header = [], []
+    for j, name in enumerate(table.columns):
+        if not numeric[j]:
+            spec.append("l" if j == 0 else "r")
+            header.append(latex_escape(name))
+            continue
+        width = 3 if paper[j] else 2
+        spec.append("r@{\\,}r" + ("@{\\enspace}r" if paper[j] else ""))
+        header.append(f"\\multicolumn{{{width}}}{{c}}{{{latex_escape(name)}}}")
+    lines = [f"% {latex_escape(table.title)}",
+             "% needs \\usepackage{booktabs,graphicx} in the preamble",
+             "\\begin{table}[t]", "\\centering",
+             f"\\caption{{{latex_escape(table.title)}}}"]
+    lines.append("\\setbox0=\\hbox{%")
+    lines += [f"\\begin{{tabular}}{{{''.join(spec)}}}", "\\toprule", " & ".join(header) + " \\\\"]
+    if any(paper):
+        sub = []
+        for j in range(ncols):
+            if numeric[j]:
+                sub += ["\\multicolumn{2}{c}{ours}"] + (["\\multicolumn{1}{c}{paper}"] if paper[j] else [])
+            else:
+                sub.append("")
+        lines.append(" & ".join(sub) + " \\\\")
+    lines.append("\\midrule")
+    for i, row in enumerate(table.rows):
+        out = []
+        for j, cell in enumerate(row):
+            bold = (i, j) in best
+            if not numeric[j]:
+                out.append(_bf(latex_escape(_text(cell)), bold))
+            elif not isinstance(cell, Value):
+                out.append(f"\\multicolumn{{{3 if paper[j] else 2}}}{{c}}{{{latex_escape(_text(cell))}}}")
+            else:
+                out += _latex_value(cell, bold, paper[j], ns)
+        lines.append(" & ".join(out) + " \\\\")
+    lines += ["\\bottomrule", "\\end{tabular}}%",
+              "\\ifdim\\wd0>\\columnwidth\\resizebox{\\columnwidth}{!}{\\usebox0}\\else\\usebox0\\fi"]
+    notes = list(table.notes)
+    if len(ns) == 1 and max(ns) > 1:
+        notes.insert(0, f"mean ± std over {max(ns)} runs (seeds)")
+    elif len(ns) > 1:
+        notes.insert(0, "mean ± std over the runs of each cell; a superscript gives a cell's number of runs")
+    if notes:
+        lines.append("\\par\\smallskip\\parbox{\\columnwidth}{\\footnotesize "
+                     + " \\\\ ".join(latex_escape(n) for n in notes) + "}")
+    lines.append("\\end{table}")
+    return "\n".join(lines)
+
+
+def _bf(text: str, bold: bool) -> str:
+    return f"\\textbf{{{text}}}" if bold and text else text
+
+
+def _latex_value(value: Value, bold: bool, with_paper: bool, ns: set[int]) -> list[str]:
+    """[mean, std(, paper)] as separate cells; marks and an odd n hang to the right (\\rlap)."""
+    d = value.digits
+    if value.ours is None:
+        mean, std = "--", ""
+    else:
+        mean = _bf(f"{value.ours.mean:.{d}f}", bold)
+        std = _bf(f"$\\pm$\\,{value.ours.std:.{d}f}", bold) if value.ours.n > 1 else ""
+    hang = ""
+    if value.ours is not None and len(ns) > 1:
+        hang += f"$^{{{value.ours.n}}}$"
+    if value.marks:
+        hang += latex_escape(value.marks)
+    last = std
+    cells = [mean, std]
+    if with_paper:
+        cells.append("" if value.paper is None else f"({value.paper:.{d}f})")
+        last = cells[-1]
+    if hang:
+        cells[-1] = f"{last}\\rlap{{{hang}}}"
+    return cells

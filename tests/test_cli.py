@@ -53,13 +53,15 @@ def two_seeds(tmp_path_factory):
     return tmp
 
 
-@pytest.mark.parametrize("fmt, marker", [("rich", "WF1"), ("markdown", "| mlp_tiny"), ("latex", "\\begin{tabular}"),
-                                         ("csv", "Model,Happy F1")])
-def test_table_formats_aggregate_seeds(two_seeds, fmt, marker):
+@pytest.mark.parametrize("fmt, marker, n", [("rich", "WF1", "(2)"), ("markdown", "| mlp_tiny", "(2)"),
+                                            ("latex", "\\begin{tabular}", "over 2 runs"),
+                                            ("csv", "Model,Happy F1 mean,Happy F1 std,Happy F1 n", ",2,"),
+                                            ("json", '"mean":', '"n": 2')])
+def test_table_formats_aggregate_seeds(two_seeds, fmt, marker, n):
     result = cli("table", two_seeds / "runs", "--format", fmt)
     assert result.exit_code == 0, result.output
     assert marker in result.output
-    assert "(2)" in result.output  # mean ± std over n = 2 seeds in one row
+    assert n in result.output  # mean ± std over n = 2 seeds in one row
     if fmt == "csv":
         assert len(result.output.strip().splitlines()) == 2
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import shutil
@@ -59,11 +61,12 @@ def test_ablate_prints_table4_rows_and_columns_and_reuses_finished_cells(recipes
                      "--seeds", "2", "--modalities", "S+T+V,T", "--format", "csv")
     first = cli(*args)
     assert first.exit_code == 0, first.output
-    lines = first.stdout.strip().splitlines()
-    assert lines[0] == "Model,T,S+T+V"  # the paper's column order, whatever order was asked
-    assert [line.split(",")[0] for line in lines[1:]] == [
+    lines = list(csv.DictReader(io.StringIO(first.stdout)))
+    # the paper's column order, whatever order was asked
+    assert list(lines[0]) == ["Model", "T mean", "T std", "T n", "S+T+V mean", "S+T+V std", "S+T+V n"]
+    assert [line["Model"] for line in lines] == [
         "HFF (full model)", "Without attention mechanism", "Without temporal modeling"]
-    assert all(cell.endswith("(2)") for line in lines[1:] for cell in line.split(",")[1:])
+    assert all(line[f"{c} n"] == "2" for line in lines for c in ("T", "S+T+V"))
     grid = tmp_path / "ablate-hff_tiny-synthetic"
     cells = json.loads((grid / "grid.json").read_text())["cells"]
     assert len(cells) == 12 and len(result_mtimes(grid)) == 12
@@ -81,9 +84,9 @@ def test_ablate_prints_table4_rows_and_columns_and_reuses_finished_cells(recipes
     assert again.exit_code == 0, again.output
     assert "0 trained, 12 reused" in again.stderr
     assert result_mtimes(grid) == before  # nothing retrained or rewritten
-    rows = again.stdout.strip().splitlines()
-    assert "| 99.0 (Δ -" in rows[1] and "| 10.0 (Δ" in rows[2] and "|" not in rows[3]
-    assert rows[1].split(",")[1].startswith(lines[1].split(",")[1])  # ours first, unchanged
+    rows = list(csv.DictReader(io.StringIO(again.stdout)))
+    assert [r["T paper"] for r in rows] == ["99.0", "10.0", ""] and "S+T+V paper" not in rows[0]
+    assert [r["T mean"] for r in rows] == [r["T mean"] for r in lines]  # ours unchanged
 
 
 def test_ablate_reference_of_another_dataset_is_printed_below(recipes_dir, tmp_path):
@@ -188,8 +191,8 @@ def test_failed_cell_is_recorded_and_the_others_go_on(recipes_dir, tmp_path, mon
                      "--modalities", "T,S+T", "--format", "csv")
     result = cli(*args)
     assert result.exit_code == 1
-    lines = result.stdout.strip().splitlines()  # the table of what finished comes first
-    assert lines[0] == "Model,T,S+T" and [line.split(",")[1] for line in lines[1:]] == ["-", "-"]
+    lines = list(csv.DictReader(io.StringIO(result.stdout)))  # the table of what finished comes first
+    assert list(lines[0])[:4] == ["Model", "T mean", "T std", "T n"] and [r["T n"] for r in lines] == ["0", "0"]
     assert "RuntimeError: boom" in result.stderr and "FAILED: 2 of 4 cells" in result.stderr
     grid = tmp_path / "ablate-hff_tiny-synthetic"
     errors = sorted(grid.glob("*/error.txt"))
@@ -250,9 +253,9 @@ def test_heads_sweep_prints_table5_and_writes_a_png(recipes_dir, tmp_path, monke
                      "--format", "csv")
     result = cli(*args, "--figure", figure)
     assert result.exit_code == 0, result.output
-    lines = result.stdout.strip().splitlines()
-    assert lines[0] == "Heads,synthetic ACC,synthetic WF1"
-    assert [line.split(",")[0] for line in lines[1:]] == ["1", "2"]
+    lines = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert list(lines[0]) == ["Heads"] + [f"synthetic {m} {p}" for m in ("ACC", "WF1") for p in ("mean", "std", "n")]
+    assert [line["Heads"] for line in lines] == ["1", "2"]
     assert figure.read_bytes()[:8] == PNG_SIGNATURE
     grid = tmp_path / "heads-hff_tiny-synthetic"
     cells = json.loads((grid / "grid.json").read_text())["cells"]
@@ -262,8 +265,8 @@ def test_heads_sweep_prints_table5_and_writes_a_png(recipes_dir, tmp_path, monke
     monkeypatch.setattr(heads, "find_tables", lambda match: [("Test et al. 2025", "table5", paper)])
     again = cli(*args, "--references")
     assert again.exit_code == 0 and "0 trained, 2 reused" in again.stderr
-    rows = again.stdout.strip().splitlines()
-    assert "| 50.0 (Δ" in rows[1] and "| 40.0 (Δ" in rows[1] and "|" not in rows[2]
+    rows = list(csv.DictReader(io.StringIO(again.stdout)))
+    assert [(r["synthetic ACC paper"], r["synthetic WF1 paper"]) for r in rows] == [("50.0", "40.0"), ("", "")]
     assert (grid / "heads-f1.png").read_bytes()[:8] == PNG_SIGNATURE  # default: inside the grid folder
 
 

@@ -1,4 +1,4 @@
-"""Figures: every file written is a valid PNG, atomically; the CLI's figure options."""
+"""Figures: every file written is a valid PNG, PDF or SVG (by its suffix), atomically; the CLI's figure options."""
 
 from __future__ import annotations
 
@@ -66,9 +66,20 @@ def test_robustness_plot(tmp_path):
     assert_png(robustness_plot(curves, tmp_path / "rob.png"))
 
 
-def test_only_png_paths(tmp_path):
-    with pytest.raises(MerbenchError, match="ending in .png"):
-        heads_plot([(1, {"x": (1.0, 0.0)})], tmp_path / "heads.svg")
+@pytest.mark.parametrize("suffix, signature", [(".pdf", b"%PDF-"), (".svg", b"<?xml"), (".PNG", PNG_SIGNATURE)])
+def test_the_suffix_sets_the_format(tmp_path, suffix, signature):
+    rows = [(1, {"x": (1.0, 0.0)}), (2, {"x": (2.0, 0.5)})]
+    first = heads_plot(rows, tmp_path / f"a{suffix}").read_bytes()
+    assert first.startswith(signature)
+    if suffix == ".svg":
+        assert b"<svg" in first
+    # No timestamp in the file: the same numbers give the same bytes.
+    assert heads_plot(rows, tmp_path / f"b{suffix}").read_bytes() == first
+
+
+def test_other_suffixes_are_refused(tmp_path):
+    with pytest.raises(MerbenchError, match=r"ending in .png, .pdf, .svg"):
+        heads_plot([(1, {"x": (1.0, 0.0)})], tmp_path / "heads.jpg")
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_temp(tmp_path, monkeypatch):
@@ -100,7 +111,7 @@ def test_cli_figure_confusion(runs, tmp_path):
     assert out.exit_code == 0, out.output
     assert_png(tmp_path / "c.png")
     assert "different recipes" in one_line_error(cli("figure", "confusion", runs / "cls", "--out", tmp_path / "x.png"))
-    assert "--out x.jpg: figures are written as PNG" in one_line_error(cli("figure", "confusion", run, "--out", "x.jpg"))
+    assert "--out x.jpg: give a path ending in .png, .pdf, .svg" in one_line_error(cli("figure", "confusion", run, "--out", "x.jpg"))
     assert "--split dev: expected one of" in one_line_error(cli("figure", "confusion", run, "--out", tmp_path / "y.png",
                                                                 "--split", "dev"))
     assert "need a classification dataset" in one_line_error(cli("figure", "confusion", runs / "reg", "--out",
@@ -113,5 +124,7 @@ def test_cli_table_figure(runs, tmp_path):
     assert out.stdout.splitlines()[0].startswith("Model,")  # the figure's path goes to stderr
     assert_png(tmp_path / "t.png")
     assert "need a classification dataset" in one_line_error(cli("table", runs / "reg", "--figure", tmp_path / "r.png"))
-    assert "figures are written as PNG" in one_line_error(cli("table", runs / "cls", "--figure", tmp_path / "t.gif"))
+    assert "--figure" in one_line_error(cli("table", runs / "cls", "--figure", tmp_path / "t.gif"))
+    out = cli("table", runs / "cls", "--figure", tmp_path / "t.pdf")
+    assert out.exit_code == 0 and (tmp_path / "t.pdf").read_bytes().startswith(b"%PDF-")
     assert "--significance: needs a classification table" in one_line_error(cli("table", runs / "reg", "--significance"))

@@ -7,10 +7,10 @@ from typing import List, Optional
 
 import typer
 
-from merbench.cli.common import load_registries, user_errors
+from merbench.cli.common import command_line, user_errors
 from merbench.cli.grid import (
-    CpusPerTask, Format, GpusPerJob, Jobs, Launcher, Mem, Out, Partition, Quiet, References, Seeds, Sets,
-    Threads, TimeMin, cell_overrides, check_format, finish, run_plan, runner_options,
+    CpusPerTask, DryRun, Format, GpusPerJob, Jobs, Launcher, Mem, Out, Partition, Quiet, References, Seeds, Sets,
+    Threads, TimeMin, check_format, finish, grid_console, runner_options,
 )
 
 
@@ -36,19 +36,18 @@ def ablate(
     cpus_per_task: CpusPerTask = None,
     format: Format = "rich",
     quiet: Quiet = False,
+    dry_run: DryRun = False,
 ) -> None:
     """Train the full model and each variant with a component switched off, on every modality subset: HFF Table 4."""
-    load_registries()
-    from merbench.experiments import ablate as experiment
-    from merbench.experiments._common import render_all
+    from merbench import api
+    from merbench.recipe import override_pairs
 
     check_format(format)
     options = runner_options(jobs, threads, launcher, partition, gpus_per_job, time, mem, cpus_per_task, quiet)
-    plan = experiment.plan(model, drop, dataset, recipe, cell_overrides(set_, threads), seeds, modalities, recipes)
-    run = run_plan(plan, "ablate", out, options)
-    text = render_all(experiment.tables(plan, run, references), format) if run.results else None
-    finish(run, text)
-
+    report = api.ablate(model, drop, dataset=dataset, recipe=recipe, recipes=recipes, modalities=modalities,
+                        seeds=seeds, references=references, out=out, runner=options, dry_run=dry_run,
+                        command=command_line(), console=grid_console(dry_run), **override_pairs(list(set_ or [])))
+    finish(report, format)
 
 def register(app: typer.Typer) -> None:
     app.command("ablate")(ablate)

@@ -7,10 +7,10 @@ from typing import Optional
 
 import typer
 
-from merbench.cli.common import err_console, load_registries, user_errors
+from merbench.cli.common import command_line, user_errors
 from merbench.cli.grid import (
-    CpusPerTask, Format, GpusPerJob, Jobs, Launcher, Mem, Out, Partition, Quiet, References, Seeds, Sets,
-    Threads, TimeMin, cell_overrides, check_format, finish, run_plan, runner_options,
+    CpusPerTask, DryRun, Format, GpusPerJob, Jobs, Launcher, Mem, Out, Partition, Quiet, References, Seeds, Sets,
+    Threads, TimeMin, check_format, finish, grid_console, runner_options,
 )
 
 
@@ -35,32 +35,18 @@ def compare(
     cpus_per_task: CpusPerTask = None,
     format: Format = "rich",
     quiet: Quiet = False,
+    dry_run: DryRun = False,
 ) -> None:
     """Train (or reuse) every listed model on one dataset: the dataset's paper table (HFF Table 2 or 3 layout)."""
-    load_registries()
-    from merbench.experiments import compare as experiment
-    from merbench.experiments._common import render_all
+    from merbench import api
+    from merbench.recipe import override_pairs
 
     check_format(format)
     options = runner_options(jobs, threads, launcher, partition, gpus_per_job, time, mem, cpus_per_task, quiet)
-    plan = experiment.plan(dataset, models, cell_overrides(set_, threads), seeds, recipes)
-    run = run_plan(plan, "compare", out, options)
-    text = None
-    if run.results:
-        measured = None
-        if efficiency:
-            from merbench.experiments.efficiency import device_label, latency_ms
-
-            latency = {}
-            for name in plan.info["models"]:
-                first = next((c for c in plan.cells if c.labels["model"] == name and run.result(c)), None)
-                if first is not None:
-                    latency[name] = latency_ms(run.grid_dir / first.run, device, threads)
-            measured = {"latency": latency, "device": device_label(device, threads)}
-            err_console.print(f"latency measured on {measured['device']}")
-        text = render_all(experiment.tables(plan, run, references, measured), format)
-    finish(run, text)
-
+    report = api.compare(dataset, models, seeds=seeds, references=references, efficiency=efficiency, device=device,
+                         recipes=recipes, out=out, runner=options, dry_run=dry_run, command=command_line(),
+                         console=grid_console(dry_run), **override_pairs(list(set_ or [])))
+    finish(report, format)
 
 def register(app: typer.Typer) -> None:
     app.command("compare")(compare)

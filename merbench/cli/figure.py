@@ -8,26 +8,26 @@ import typer
 
 from merbench.cli.common import console, user_errors
 
-figure_app = typer.Typer(help="Draw figures (PNG) from results files.", no_args_is_help=True)
+figure_app = typer.Typer(help="Draw figures (PNG, PDF or SVG) from results files.", no_args_is_help=True)
 
 
 @figure_app.command("confusion")
 @user_errors
 def confusion(
     run: Path = typer.Argument(..., help="A run folder, its result.json, or a folder of seeds of one recipe."),
-    out: Path = typer.Option(..., "--out", help="PNG file to write."),
+    out: Path = typer.Option(..., "--out", help="File to write; its suffix (.png, .pdf, .svg) sets the format."),
     split: str = typer.Option("test", "--split", help="Which split's confusion matrix."),
 ) -> None:
     """Row-normalised confusion matrix (HFF Fig. 5); the mean over seeds for a folder of seeds."""
     from merbench.aggregate import one_group, row_labels
     from merbench.errors import MerbenchError
-    from merbench.figures import confusion_plot, group_confusions, png_path
+    from merbench.figures import confusion_plot, group_confusions, figure_path
 
     from merbench.recipe import SPLITS
 
     if split not in SPLITS:
         raise MerbenchError(f"--split {split}: expected one of {', '.join(SPLITS)}")
-    png_path(out, "--out")
+    figure_path(out, "--out")
     groups = [one_group(run, f"use merbench table {run} --figure {out} for one panel per recipe")]
     console.print(f"figure: {confusion_plot(group_confusions(groups, row_labels(groups), split), out)}")
 

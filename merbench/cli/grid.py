@@ -7,7 +7,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from merbench.cli.common import command_line, err_console, user_errors
+from merbench.cli.common import console, err_console, user_errors
 
 grid_app = typer.Typer(help="Inspect grid folders written by ablate, heads-sweep and compare.", no_args_is_help=True)
 
@@ -23,9 +23,10 @@ GpusPerJob = Annotated[int, typer.Option("--gpus-per-job", min=0, help="GPUs per
 TimeMin = Annotated[int, typer.Option("--time", min=1, help="Minutes per submitit job before it is stopped.")]
 Mem = Annotated[Optional[float], typer.Option("--mem", min=0, help="Slurm memory per job, GB.")]
 CpusPerTask = Annotated[Optional[int], typer.Option("--cpus-per-task", min=1, help="CPUs per submitit job (default: --threads).")]
-Format = Annotated[str, typer.Option("--format", help="rich, markdown, latex or csv.")]
+Format = Annotated[str, typer.Option("--format", help="rich, markdown, latex, csv or json.")]
 Quiet = Annotated[bool, typer.Option("--quiet", help="No progress bar or per-cell lines (failures are still shown).")]
 References = Annotated[bool, typer.Option("--references", help="Set the numbers papers reported (recipes/references/) beside ours.")]
+DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan alone (cells, how many already finished, the time estimate) and train nothing.")]
 
 
 def runner_options(jobs, threads, launcher, partition, gpus_per_job, time, mem, cpus_per_task, quiet):
@@ -47,28 +48,26 @@ def check_format(fmt: str) -> None:
         raise MerbenchError(f"--format {fmt}: expected one of {', '.join(FORMATS)}")
 
 
-def cell_overrides(sets: list[str] | None, threads: int) -> list[str]:
-    """The user's --set overrides plus the thread count: ``train.threads`` is part of every
-    cell's recipe, so the run identity says how many threads made its numbers."""
-    return list(sets or []) + [f"train.threads={threads}"]
+def grid_console(dry_run: bool):
+    """Where the plan line goes: stdout when it is all the command prints (--dry-run), else stderr."""
+    return console if dry_run else err_console
 
 
-def run_plan(plan, kind: str, out: Path, options):
-    """Train the plan's unfinished cells in ``out/<plan.name>``; one summary line on stderr."""
-    from merbench.grid import run_grid
-
-    run = run_grid(out / plan.name, plan.cells, kind, command_line(), options, console=err_console,
-                   extra={"info": plan.info})
-    trained = len(run.trained)
-    err_console.print(f"grid {run.grid_dir}: {len(run.cells)} cells, {trained} trained, {run.reused} reused, "
+def finish(report, fmt: str) -> None:
+    """After ``merbench.api``'s grid function: a summary line, the tables, then every failed
+    cell; exit 1 when any cell failed. A dry run printed its plan already."""
+    if report.grid is None:
+        typer.echo("dry run: nothing trained")
+        return
+    run = report.grid
+    err_console.print(f"grid {run.grid_dir}: {len(run.cells)} cells, {len(run.trained)} trained, {run.reused} reused, "
                       f"{len(run.failed)} failed ({run.wall_seconds:.1f} s)", soft_wrap=True)
-    return run
-
-
-def finish(run, text: str | None) -> None:
-    """Print the tables, then every failed cell; exit 1 when any cell failed."""
-    if text:
-        typer.echo(text)
+    for note in report.notes:
+        err_console.print(note, soft_wrap=True)
+    if report.figure is not None:
+        err_console.print(f"figure: {report.figure}", soft_wrap=True)
+    if report.tables:
+        typer.echo(report.render(fmt))
     if run.failed:
         for cell in run.failed:
             typer.echo(f"failed: {cell.describe()} ({cell.run}): {run.errors.get(cell.run)}", err=True)
@@ -92,6 +91,10 @@ def status(grid: Path = typer.Argument(..., help="A grid folder (holds grid.json
     counts = ", ".join(f"{sum(s.state == name for s in states)} {name}" for name in STATES)
     typer.echo(f"{grid} ({manifest.get('kind')}, updated {manifest.get('updated_utc')}): {counts} "
                f"of {len(states)} cells")
+    if any(s.state != "done" for s in states):
+        from merbench.experiments.sizing import estimate
+
+        typer.echo(f"to finish: {estimate(manifest['cells'], grid).describe()}")
 
 
 def register(app: typer.Typer) -> None:

@@ -7,13 +7,12 @@ from typing import List, Optional
 
 import typer
 
-from merbench.cli.common import err_console, load_registries, user_errors
+from merbench.api import HEADS_FIGURE as FIGURE
+from merbench.cli.common import command_line, user_errors
 from merbench.cli.grid import (
-    CpusPerTask, Format, GpusPerJob, Jobs, Launcher, Mem, Out, Partition, Quiet, References, Seeds, Sets,
-    Threads, TimeMin, cell_overrides, check_format, finish, run_plan, runner_options,
+    CpusPerTask, DryRun, Format, GpusPerJob, Jobs, Launcher, Mem, Out, Partition, Quiet, References, Seeds, Sets,
+    Threads, TimeMin, check_format, finish, grid_console, runner_options,
 )
-
-FIGURE = "heads-f1.png"  # default figure name inside the grid folder
 
 
 @user_errors
@@ -23,7 +22,7 @@ def heads_sweep(
     dataset: Optional[List[str]] = typer.Option(None, "--dataset", help="Dataset (repeatable): recipe recipes/<dataset>/<model>.yaml."),
     recipe: Optional[List[Path]] = typer.Option(None, "--recipe", help="A base recipe (repeatable, one per dataset), besides or instead of --dataset."),
     recipes: Optional[Path] = typer.Option(None, "--recipes", help="Folder of recipes laid out as <dataset>/<model>.yaml (default: ./recipes/<dataset>/<model>.yaml when present, else the packaged recipe)."),
-    figure: Optional[Path] = typer.Option(None, "--figure", help=f"PNG of F1 against heads (default: <grid folder>/{FIGURE})."),
+    figure: Optional[Path] = typer.Option(None, "--figure", help=f"F1 against heads as PNG, PDF or SVG by the suffix (default: <grid folder>/{FIGURE})."),
     seeds: Seeds = 3,
     references: References = False,
     set_: Sets = None,
@@ -38,26 +37,19 @@ def heads_sweep(
     cpus_per_task: CpusPerTask = None,
     format: Format = "rich",
     quiet: Quiet = False,
+    dry_run: DryRun = False,
 ) -> None:
     """Train the model at each head count on each dataset: HFF Table 5 (ACC and F1 per dataset) and a plot."""
-    load_registries()
-    from merbench.experiments import heads as experiment
-    from merbench.experiments._common import render_all
-    from merbench.figures import png_path
+    from merbench import api
+    from merbench.recipe import override_pairs
 
     check_format(format)
-    if figure is not None:
-        png_path(figure)
     options = runner_options(jobs, threads, launcher, partition, gpus_per_job, time, mem, cpus_per_task, quiet)
-    plan = experiment.plan(model, heads, list(dataset or []), list(recipe or []), cell_overrides(set_, threads), seeds, recipes)
-    run = run_plan(plan, "heads-sweep", out, options)
-    text = None
-    if run.results:
-        text = render_all(experiment.tables(plan, run, references), format)
-        path = experiment.figure(plan, run, figure or run.grid_dir / FIGURE, references)
-        err_console.print(f"figure: {path}")
-    finish(run, text)
-
+    report = api.heads_sweep(model, heads, datasets=list(dataset or []), recipe=list(recipe or []), recipes=recipes,
+                             figure=figure, seeds=seeds, references=references, out=out, runner=options,
+                             dry_run=dry_run, command=command_line(), console=grid_console(dry_run),
+                             **override_pairs(list(set_ or [])))
+    finish(report, format)
 
 def register(app: typer.Typer) -> None:
     app.command("heads-sweep")(heads_sweep)

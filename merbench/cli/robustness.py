@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from merbench.cli.common import load_registries, user_errors
+from merbench.cli.common import console, err_console, load_registries, user_errors
 
 
 @user_errors
@@ -20,20 +20,27 @@ def robustness(
     missing_mode: str = typer.Option("zero", "--missing-mode", help="What an absent modality becomes: zero, or mean (the training mean)."),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of the test-time noise."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda or cuda:N."),
-    format: str = typer.Option("rich", "--format", help="rich, markdown, latex or csv."),
-    figure: Optional[Path] = typer.Option(None, "--figure", help="Also write the curves as a PNG here."),
+    format: str = typer.Option("rich", "--format", help="rich, markdown, latex, csv or json."),
+    figure: Optional[Path] = typer.Option(None, "--figure", help="Also write the curves here (PNG, PDF or SVG by the suffix)."),
     save: Optional[Path] = typer.Option(None, "--save", help="Also write every number as JSON here."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print how many runs and scorings the call makes, and score nothing."),
 ) -> None:
     """Score runs with each modality made noisy (per level) or missing: a table of the metric, and curves."""
     load_registries()
-    from merbench.robustness import parse_levels, parse_modalities, robustness_report
+    from merbench.robustness import check_missing_mode, parse_levels, parse_modalities, plan_robustness, robustness_report
 
     if figure is not None:
-        from merbench.figures import png_path
+        from merbench.figures import figure_path
 
-        png_path(figure)
+        figure_path(figure)
     wanted = parse_modalities(modalities) if modalities is not None else None
-    report = robustness_report(runs, wanted, parse_levels(levels), metric, split, device, missing_mode, seed)
+    check_missing_mode(missing_mode)
+    plan = plan_robustness(runs, wanted, parse_levels(levels), metric)
+    (console if dry_run else err_console).print(f"robustness: {plan.describe()}", soft_wrap=True)
+    if dry_run:
+        typer.echo("dry run: nothing scored")
+        return
+    report = robustness_report(plan, wanted, split=split, device=device, missing_mode=missing_mode, seed=seed)
     from merbench.tables import render
 
     typer.echo(render(report.table(), format))

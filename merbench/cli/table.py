@@ -1,4 +1,4 @@
-"""merbench table RUN_DIR... [--format rich|markdown|latex|csv] [--layout iemocap|mosei] [--significance] [--figure PATH]"""
+"""merbench table RUN_DIR... [--format rich|markdown|latex|csv|json] [--layout iemocap|mosei] [--significance] [--figure PATH]"""
 
 from __future__ import annotations
 
@@ -8,34 +8,39 @@ from typing import List, Optional
 import typer
 
 from merbench.cli.common import user_errors
+from merbench.errors import MerbenchError
 
 
 @user_errors
 def table(
     runs: List[Path] = typer.Argument(..., help="Run folders, result.json files, or folders of runs."),
-    format: str = typer.Option("rich", "--format", help="rich, markdown, latex or csv."),
+    format: str = typer.Option("rich", "--format", help="rich, markdown, latex, csv or json."),
     layout: Optional[str] = typer.Option(None, "--layout", help="iemocap (HFF Table 3) or mosei (HFF Table 2); default from the dataset's task."),
     split: str = typer.Option("test", "--split", help="Which split's metrics to show."),
     significance: bool = typer.Option(False, "--significance", help="Mark with † the cells not significantly different from their column's best (paired permutation test, p >= 0.05)."),
     resamples: int = typer.Option(10_000, "--resamples", min=1, help="Permutations per comparison for --significance."),
-    figure: Optional[Path] = typer.Option(None, "--figure", help="Also write each row's row-normalised confusion matrix (mean over seeds) as one PNG."),
+    figure: Optional[Path] = typer.Option(None, "--figure", help="Also write each row's row-normalised confusion matrix (mean over seeds) as one figure (PNG, PDF or SVG by the suffix)."),
 ) -> None:
-    """Print runs in the HFF paper's table layout; runs that differ only by seed become mean ± std (n)."""
+    """Print runs in the HFF paper's table layout, one table per dataset; runs that differ only by
+    seed become mean ± std (n)."""
     from merbench.aggregate import collect, group_results, row_labels
-    from merbench.tables import layout_for, render, results_table
+    from merbench.tables import FORMATS, by_dataset, layout_for, render_all, results_tables
 
+    if format not in FORMATS:
+        raise MerbenchError(f"--format {format}: expected one of {', '.join(FORMATS)}")
     groups = group_results(collect(runs))
-    result = results_table(groups, layout, split)
+    tables = results_tables(groups, layout, split)
     if figure is not None:
-        from merbench.figures import confusion_plot, group_confusions, png_path
+        from merbench.figures import confusion_plot, group_confusions, figure_path
 
-        png_path(figure)
+        figure_path(figure)
         panels = group_confusions(groups, row_labels(groups), split)  # errors before any output
     if significance:
         from merbench.significance import mark_not_significant
 
-        mark_not_significant(result, groups, layout_for(groups, layout), split, resamples=resamples)
-    typer.echo(render(result, format))
+        for result, part in zip(tables, by_dataset(groups)):
+            mark_not_significant(result, part, layout_for(part, layout), split, resamples=resamples)
+    typer.echo(render_all(tables, format))
     if figure is not None:
         typer.echo(f"figure: {confusion_plot(panels, figure)}", err=True)
 

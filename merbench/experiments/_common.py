@@ -9,10 +9,10 @@ from pathlib import Path
 from merbench.aggregate import Cell
 from merbench.errors import MerbenchError
 from merbench.grid import GridCell, GridRun
-from merbench.recipe import apply_overrides, read_recipe_file, validate
+from merbench.recipe import apply_overrides, override_text, read_recipe_file, validate
 from merbench.recipe_paths import recipe_for
 from merbench.references import load_reference, reference_names
-from merbench.tables import Table, fmt_cell, render
+from merbench.tables import Value
 
 SPLIT = "test"
 # Classification tables report weighted F1; for a regression dataset (MOSEI) the F1 and ACC-2
@@ -41,7 +41,7 @@ def base_recipe(path: Path, overrides: list[str]) -> tuple[dict, str]:
     raw = read_recipe_file(Path(path))
     resolved = validate(raw, str(path))
     if overrides:
-        resolved = validate(apply_overrides(raw, overrides), f"{path} --set {' '.join(overrides)}")
+        resolved = validate(apply_overrides(raw, overrides), f"{path} --set {' '.join(map(override_text, overrides))}")
     from merbench.models.build import check_available
 
     check_available(resolved["model"]["name"])  # a missing optional library stops the grid before it starts
@@ -87,17 +87,12 @@ def outside(ours: Cell, paper: float) -> bool:
     return abs(ours.mean - paper) > width + 1e-9
 
 
-def beside(ours: Cell | None, paper: float | None, digits: int = 1, mark: bool = False) -> str:
-    """'62.1 ± 0.4 (3) | 62.8 (Δ -0.7)': ours, then the paper's number and ours minus it."""
-    text = fmt_cell(ours, digits)
-    if paper is None:
-        return text
-    if ours is None:
-        return f"{text} | {paper:.{digits}f}"
-    text += f" | {paper:.{digits}f} (Δ {ours.mean - paper:+.{digits}f})"
-    if mark and outside(ours, paper):
-        text += " †"
-    return text
+def beside(ours: Cell | None, paper: float | None, digits: int = 1, mark: bool = False) -> Value:
+    """Ours, with the paper's number beside it; ``mark`` adds † when ours is outside its range."""
+    value = Value(ours, digits, paper)
+    if mark and ours is not None and paper is not None and outside(ours, paper):
+        value.marks = "†"
+    return value
 
 
 def find_tables(match) -> list[tuple[str, str, dict]]:
@@ -109,14 +104,3 @@ def find_tables(match) -> list[tuple[str, str, dict]]:
             if isinstance(table, dict) and match(table):
                 found.append((ref["citation"], key, table))
     return found
-
-
-def render_all(tables: list[Table], fmt: str) -> str:
-    """Render tables one after another; LaTeX gets Δ and † as math."""
-    out = []
-    for table in tables:
-        text = render(table, fmt)
-        if fmt == "latex":
-            text = text.replace("Δ", "$\\Delta$").replace("†", "$^\\dagger$")
-        out.append(text)
-    return "\n\n".join(out)

@@ -149,7 +149,7 @@ def tables(plan: Plan, run: GridRun, references: bool) -> list[Table]:
         notes.append(f"ours | paper (Δ = ours - paper); paper: {citation}")
     if run.failed:
         notes.append(f"{len(run.failed)} failed cell(s) left out (merbench grid status {run.grid_dir})")
-    out = [Table(title, ["Model"] + columns, text, cells, [False] * len(columns), notes)]
+    out = [Table(title, ["Model"] + columns, text, [False] * len(columns), notes)]
     if references and paper is None:
         out[0].notes.append(f"no reported ablation of {info['model']!r} in recipes/references/")
     elif references and not side:

@@ -135,7 +135,7 @@ def tables(plan: Plan, run: GridRun, references: bool) -> list[Table]:
                      "paper's MOSEI columns appear to be")
     if run.failed:
         notes.append(f"{len(run.failed)} failed cell(s) left out (merbench grid status {run.grid_dir})")
-    out = [Table(title, ["Heads"] + columns, text, cells, [False] * len(columns), notes)]
+    out = [Table(title, ["Heads"] + columns, text, [False] * len(columns), notes)]
     if references and paper is None:
         out[0].notes.append(f"no reported head sweep of {info['model']!r} in recipes/references/")
     elif references and not side:
@@ -147,7 +147,7 @@ def tables(plan: Plan, run: GridRun, references: bool) -> list[Table]:
 
 
 def figure(plan: Plan, run: GridRun, path: Path, references: bool) -> Path:
-    """PNG of F1 against head count, one line per dataset (and the paper's F1, with --references)."""
+    """F1 against head count, one line per dataset (and the paper's F1, with --references)."""
     from merbench.figures import heads_plot
 
     data = series(plan, run)
