@@ -21,7 +21,7 @@ def extract(
     audio: Optional[str] = typer.Option(None, "--audio", help="mfcc or wav2vec2 (also HuBERT / WavLM dirs)."),
     audio_model: Optional[str] = typer.Option(None, "--audio-model", help="Local dir of the SSL audio model (save_pretrained)."),
     text: Optional[str] = typer.Option(None, "--text", help="minilm (works offline out of the box) or bert."),
-    text_model: Optional[str] = typer.Option(None, "--text-model", help="Local dir of the BERT-family model (save_pretrained)."),
+    text_model: Optional[str] = typer.Option(None, "--text-model", help="Local dir of the BERT-family model (save_pretrained), or a folder `merbench finetune` wrote (its context is read from its record); alone it implies --text bert."),
     vision: Optional[str] = typer.Option(None, "--vision", help="resnet."),
     vision_model: Optional[str] = typer.Option(None, "--vision-model", help="Local dir of the ResNet (save_pretrained)."),
     frames: int = typer.Option(8, "--frames", min=1, help="Video frames sampled per utterance (resnet)."),
@@ -39,6 +39,8 @@ def extract(
     import merbench.features.text  # noqa: F401
     import merbench.features.vision  # noqa: F401
 
+    if text_model and not text:
+        text = "bert"  # any encoder dir, a fine-tuned one included; its record fixes the input
     specs: dict = {}
     for modality, name, model, extra in (("audio", audio, audio_model, {}), ("text", text, text_model, {}),
                                          ("vision", vision, vision_model, {"frames": frames})):
