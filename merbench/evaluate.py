@@ -1,12 +1,10 @@
-"""Score a model on one split, and re-score a finished run from its best checkpoint."""
+"""Score a model on one split (a finished run is re-scored through ``merbench.run.Run.evaluate``)."""
 
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from merbench.data.batching import Batch, SplitTensors
@@ -14,19 +12,9 @@ from merbench.data.types import Corpus
 from merbench.errors import MerbenchError
 from merbench.metrics import classification_metrics, regression_metrics
 from merbench.models.base import MerModel
+from merbench.run import Predictions
 
 EVAL_BATCH = 256  # utterances (or dialogues // 16) per evaluation batch; does not change results
-
-
-@dataclass
-class Predictions:
-    index: np.ndarray  # (N,) flat utterance index within the split
-    labels: np.ndarray  # (N,) true class ids
-    values: np.ndarray  # (N,) true regression values (NaN when none)
-    outputs: np.ndarray  # (N, C) logits, or (N,) regression predictions
-
-    def predicted_labels(self) -> np.ndarray:
-        return self.outputs.argmax(-1)
 
 
 def flat_outputs(batch: Batch, logits: torch.Tensor) -> tuple[torch.Tensor, ...]:

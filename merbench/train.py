@@ -266,7 +266,8 @@ def _train(recipe, corpus, metric, run_dir, device, resume, progress, command) -
             "counts": corpus.counts(), "info": _json_safe(corpus.info),
         },
         "model": {"name": recipe["model"]["name"], "class": type(model).__name__, "args": _resolved_args(recipe),
-                  "parameters": sum(p.numel() for p in model.parameters()), "level": model.level},
+                  "parameters": sum(p.numel() for p in model.parameters()), "level": model.level,
+                  "num_outputs": num_outputs},
         "selection": {"split": "valid", "metric": metric, "best_epoch": state["best_epoch"],
                       "best_value": state["best"], "epochs_run": state["epoch"]},
         "training": {"seconds": round(time.perf_counter() - started, 2),
@@ -325,3 +326,16 @@ def _progress(enabled: bool):
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("loss {task.fields[loss]:.4f}"), TextColumn("{task.fields[rate]:.0f} utt/s"),
                     TimeElapsedColumn(), transient=False)
+
+class _CallableModule(type(sys)):
+    """``merbench.train(...)`` is the Python API's ``train`` (``merbench.api.train``, returning a
+    ``Run``): importing this module makes the package attribute ``merbench.train`` name the
+    module, so the module itself calls through to the API function."""
+
+    def __call__(self, *args, **kwargs):
+        from merbench.api import train as api_train
+
+        return api_train(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -10,7 +10,7 @@ import torch
 
 from merbench.data.batching import split_tensors
 from merbench.recipe import validate
-from merbench.rescore import rescore
+from merbench.run import load_run
 from merbench.robustness import (Condition, Perturbation, evaluate_condition, load_for_robustness, make_condition,
                                  parse_levels, parse_noise, robustness_sweep, training_stats)
 from merbench.train import train
@@ -35,7 +35,7 @@ def text_only_run(tmp_path_factory):
 
 
 def test_noise_zero_equals_plain_evaluation_exactly(run_dir):
-    plain = rescore(run_dir)
+    plain = load_run(run_dir).evaluate()
     assert evaluate_condition(run_dir, Condition(noise={"audio": 0.0, "vision": 0.0})) == plain
     out = cli("evaluate", run_dir, "--noise", "text=0", "--json")
     assert out.exit_code == 0, out.output
@@ -92,7 +92,7 @@ def test_missing_frames_become_one_fill_frame_and_padding_stays_empty(tiny_frame
 def test_sweep_rows_and_the_missing_column(run_dir):
     rows = robustness_sweep(run_dir, "mlp", ["audio", "text"], [0.0, 1.0], "wf1")
     assert [r.modality for r in rows] == ["audio", "text"]
-    plain = rescore(run_dir)["wf1"]
+    plain = load_run(run_dir).evaluate()["wf1"]
     assert all(r.values[0] == plain for r in rows)
     assert rows[1].missing == evaluate_condition(run_dir, Condition(missing=("text",)))["wf1"]
 

@@ -26,15 +26,14 @@ def evaluate(
     import json
 
     from merbench.robustness import evaluate_condition, make_condition, parse_noise
+    from merbench.run import load_run
 
     condition = make_condition(list(missing or []), parse_noise(list(noise or [])), missing_mode, seed)
     if condition.missing or condition.noise:
         metrics = evaluate_condition(run_dir, condition, split, device)
         header = f"{split} ({condition.describe()})"
     else:
-        from merbench.rescore import rescore
-
-        metrics = rescore(run_dir, split, device)
+        metrics = load_run(run_dir).evaluate(split, device)
         header = split
     if as_json:
         typer.echo(json.dumps(metrics, indent=2))

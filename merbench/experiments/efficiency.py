@@ -27,24 +27,22 @@ def latency_ms(run_dir: Path, device: str = "auto", threads: int = 1, repeats: i
     """Milliseconds per test utterance of the run's best checkpoint."""
     import torch
 
-    from merbench.data.batching import split_tensors
-    from merbench.evaluate import predict
-    from merbench.models.build import model_class
-    from merbench.rescore import load_run
+    from merbench.run import load_run
 
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        recipe, corpus, model, dev = load_run(run_dir, device)
-        split = "test" if "test" in corpus.split_names() else "valid"
-        tensors = split_tensors(corpus, split, model_class(recipe["model"]["name"]).inputs == "frames")
+        run = load_run(run_dir)
+        split = "test" if "test" in run.corpus().split_names() else "valid"
+        tensors = run.tensors(split)
+        dev = run.scoring_model(device)[1]
         sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
-        n = len(predict(model, tensors, dev).index)  # warm-up pass, and the utterance count
+        n = len(run.predict(split, device, tensors=tensors).index)  # warm-up pass, and the utterance count
         times = []
         for _ in range(repeats):
             sync()
             start = time.perf_counter()
-            predict(model, tensors, dev)
+            run.predict(split, device, tensors=tensors)
             sync()
             times.append(time.perf_counter() - start)
         return 1000 * statistics.median(times) / max(n, 1)

@@ -1,0 +1,252 @@
+"""The Python API: what the command line does, as functions returning typed objects.
+
+Every command that trains or reads runs is a thin layer over one of these (docs/python.md):
+
+- ``train(recipe_or_path, **overrides) -> Run``: ``merbench train``;
+- ``load_run(path) -> Run`` and ``load_results(paths)``: finished runs read back;
+- ``compare(...)``, ``ablate(...)``, ``heads_sweep(...) -> GridReport``: the grid commands,
+  whose ``tables`` are the tables the command prints (``dry_run=True`` sizes them only).
+
+Overrides are the recipe keys ``--set`` takes, spelt as dotted keyword names, each the exact
+equivalent of one ``--set``: ``train("synthetic/tfn", **{"train.seed": 1, "model.hidden": 16})``
+is ``merbench train synthetic/tfn --set train.seed=1 --set model.hidden=16``. Values are taken
+as the Python values they are (no YAML reading of strings).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from merbench.errors import MerbenchError
+from merbench.run import Run, find_runs, load_run
+
+if TYPE_CHECKING:
+    from merbench.experiments._common import Plan
+    from merbench.experiments.sizing import Estimate
+    from merbench.grid import GridRun, RunnerOptions
+    from merbench.tables import Table
+
+__all__ = ["GridReport", "Run", "ablate", "compare", "heads_sweep", "load_results", "load_run", "plan_grid",
+           "results_frame", "train"]
+
+
+def _registries() -> None:
+    """Import the model and dataset modules so their registrations run (imports torch)."""
+    import merbench.data  # noqa: F401
+    import merbench.models  # noqa: F401
+
+
+def _override_list(overrides: dict[str, Any], where: str) -> list[tuple[str, Any]]:
+    """``{"train.seed": 1}`` -> ``[("train.seed", 1)]``; a name without a dot is not a recipe key."""
+    for key in overrides:
+        if "." not in key:
+            raise MerbenchError(f"{where}: unknown argument {key!r} (recipe overrides are dotted "
+                                f"SECTION.KEY names, e.g. **{{'train.seed': 1}})")
+    return list(overrides.items())
+
+
+def resolve_recipe(recipe_or_path: dict | str | Path, overrides: dict[str, Any] | None = None) -> dict:
+    """A validated recipe from a file (``merbench.recipe_paths`` finds packaged ones) or a dict,
+    with overrides applied as ``--set`` applies them."""
+    from merbench.recipe import apply_overrides, load_recipe, override_text, validate
+
+    _registries()
+    pairs = _override_list(overrides or {}, "train()")
+    if isinstance(recipe_or_path, dict):
+        raw = copy.deepcopy(recipe_or_path)
+        resolved = validate(raw, "recipe")
+        if not pairs:
+            return resolved
+        return validate(apply_overrides(raw, pairs), f"recipe --set {' '.join(map(override_text, pairs))}")
+    return load_recipe(recipe_or_path, pairs)
+
+
+def train(recipe_or_path: dict | str | Path, *, out: str | Path = "runs", resume: bool = False,
+          force: bool = False, progress: bool = True, keep_last: bool = False,
+          command: list[str] | None = None, **overrides: Any) -> Run:
+    """Train one model on one dataset (``merbench train``) and return the finished ``Run``.
+
+    A run that ended failed (a NaN loss) is returned with ``status == "failed"``; bad input
+    raises ``MerbenchError`` before any work.
+    """
+    from merbench.train import train as train_run
+
+    recipe = resolve_recipe(recipe_or_path, overrides)
+    run_dir = train_run(recipe, Path(out), resume=resume, force=force, progress=progress, keep_last=keep_last,
+                        command=command or ["merbench.train", str(recipe_or_path)] +
+                        [f"--set={t}" for t in _texts(overrides)])
+    return load_run(run_dir)
+
+
+def _texts(overrides: dict[str, Any]) -> list[str]:
+    from merbench.recipe import override_text
+
+    return [override_text(item) for item in overrides.items()]
+
+
+# --- Finished runs as records or a table of numbers -----------------------------------------
+
+def load_results(paths, *, as_frame: bool = False, split: str = "test"):
+    """Every run under ``paths`` (run folders, result.json files, folders of runs) as ``Run``
+    records; ``as_frame=True``: a pandas DataFrame with one row per run and one column per
+    metric of ``split`` (``results_frame``)."""
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    found = find_runs([Path(p) for p in paths])
+    return results_frame(found, split) if as_frame else found
+
+
+def results_frame(found: list[Run], split: str = "test"):
+    """One row per run: path, run id, status, dataset, model, modalities, seed, best epoch,
+    training seconds, parameters, then one column per metric of ``split`` (empty if failed)."""
+    try:
+        import pandas as pd
+    except ImportError:
+        raise MerbenchError("as_frame=True needs pandas (pip install pandas, or merbench[frames])") from None
+    from merbench.aggregate import modality_label
+
+    rows = []
+    for run in found:
+        rows.append({"path": str(run.path), "run_id": run.run_id, "status": run.status,
+                     "dataset": run.dataset.name, "model": run.model_name,
+                     "modalities": modality_label(run.dataset.modalities), "seed": run.seed,
+                     "best_epoch": run.selection.best_epoch, "seconds": run.seconds,
+                     "parameters": run.model_info.parameters, **run.scores(split)})
+    return pd.DataFrame(rows)
+
+
+# --- Grids --------------------------------------------------------------------------------
+
+@dataclass
+class GridReport:
+    """What a grid command produced: its plan, size, the runs, and the tables it prints."""
+
+    kind: str  # ablate | heads-sweep | compare
+    plan: "Plan"
+    grid_dir: Path
+    estimate: "Estimate"
+    grid: "GridRun | None" = None  # None for a dry run
+    tables: list["Table"] = field(default_factory=list)
+    figure: Path | None = None  # heads-sweep's plot
+    notes: list[str] = field(default_factory=list)  # what the command says besides the tables
+
+    @property
+    def failed(self) -> list:
+        return self.grid.failed if self.grid is not None else []
+
+    def render(self, fmt: str = "rich") -> str:
+        """The tables as the command prints them (rich, markdown, latex, csv or json)."""
+        from merbench.tables import render_all
+
+        return render_all(self.tables, fmt)
+
+    def runs(self) -> list[Run]:
+        """The finished cells as ``Run`` objects, in plan order."""
+        if self.grid is None:
+            return []
+        return [load_run(self.grid_dir / c.run) for c in self.grid.cells if self.grid.result(c)]
+
+
+def plan_grid(plan: "Plan", kind: str, out: str | Path = "grids", runner: "RunnerOptions | None" = None,
+              dry_run: bool = False, command: list[str] | None = None, console=None) -> tuple[GridReport, bool]:
+    """Size ``plan`` (printed to ``console`` when given) and, unless ``dry_run``, train its
+    unfinished cells. Returns the report (no tables yet) and whether anything finished."""
+    from merbench.experiments.sizing import estimate
+    from merbench.grid import RunnerOptions, run_grid
+
+    runner = runner or RunnerOptions(quiet=True)
+    runner.check()
+    grid_dir = Path(out) / plan.name
+    sized = estimate(plan.cells, grid_dir, Path(out), runner)
+    report = GridReport(kind, plan, grid_dir, sized)
+    if console is not None:
+        console.print(f"{kind} {grid_dir}: {sized.describe()}", soft_wrap=True)
+    if dry_run:
+        return report, False
+    report.grid = run_grid(grid_dir, plan.cells, kind, command or [f"merbench.{kind}"], runner,
+                           console=console, extra={"info": plan.info})
+    return report, bool(report.grid.results)
+
+
+def _cell_overrides(overrides: dict[str, Any], runner: "RunnerOptions | None") -> list:
+    """The user's overrides plus the thread count: ``train.threads`` is part of every cell's
+    recipe, so the run identity says how many threads made its numbers."""
+    threads = runner.threads if runner is not None else 1
+    return _override_list(overrides, "grid") + [("train.threads", threads)]
+
+
+def compare(dataset: str, models: str | list[str], *, seeds: int = 3, references: bool = False,
+            efficiency: bool = False, device: str = "auto", recipes: str | Path | None = None,
+            out: str | Path = "grids", runner: "RunnerOptions | None" = None, dry_run: bool = False,
+            command: list[str] | None = None, console=None, **overrides: Any) -> GridReport:
+    """Train (or reuse) every model on ``dataset`` (``merbench compare``): the dataset's paper table."""
+    from merbench.experiments import compare as experiment
+
+    _registries()
+    names = models if isinstance(models, str) else ",".join(models)
+    plan = experiment.plan(dataset, names, _cell_overrides(overrides, runner), seeds,
+                           Path(recipes) if recipes else None)
+    report, finished = plan_grid(plan, "compare", out, runner, dry_run, command, console)
+    if finished:
+        measured = None
+        if efficiency:
+            from merbench.experiments.efficiency import device_label, latency_ms
+
+            threads = runner.threads if runner is not None else 1
+            latency = {}
+            for name in plan.info["models"]:
+                first = next((c for c in plan.cells if c.labels["model"] == name and report.grid.result(c)), None)
+                if first is not None:
+                    latency[name] = latency_ms(report.grid_dir / first.run, device, threads)
+            measured = {"latency": latency, "device": device_label(device, threads)}
+            report.notes.append(f"latency measured on {measured['device']}")
+        report.tables = experiment.tables(plan, report.grid, references, measured)
+    return report
+
+
+def ablate(model: str, drop: str | list[str], *, dataset: str | None = None, recipe: str | Path | None = None,
+           recipes: str | Path | None = None, modalities: str | None = None, seeds: int = 3,
+           references: bool = False, out: str | Path = "grids", runner: "RunnerOptions | None" = None,
+           dry_run: bool = False, command: list[str] | None = None, console=None, **overrides: Any) -> GridReport:
+    """The full model and each component switched off, per modality subset (``merbench ablate``)."""
+    from merbench.experiments import ablate as experiment
+
+    _registries()
+    drops = [drop] if isinstance(drop, str) else list(drop)
+    plan = experiment.plan(model, drops, dataset, Path(recipe) if recipe else None,
+                           _cell_overrides(overrides, runner), seeds, modalities,
+                           Path(recipes) if recipes else None)
+    report, finished = plan_grid(plan, "ablate", out, runner, dry_run, command, console)
+    if finished:
+        report.tables = experiment.tables(plan, report.grid, references)
+    return report
+
+
+HEADS_FIGURE = "heads-f1.png"  # default figure name inside the grid folder
+
+
+def heads_sweep(model: str, heads: str | list[int] = "4,6,8,10", *, datasets: list[str] = (),
+                recipe: list[str | Path] = (), recipes: str | Path | None = None, figure: str | Path | None = None,
+                seeds: int = 3, references: bool = False, out: str | Path = "grids",
+                runner: "RunnerOptions | None" = None, dry_run: bool = False, command: list[str] | None = None,
+                console=None, **overrides: Any) -> GridReport:
+    """The model at each head count on each dataset (``merbench heads-sweep``): tables and a plot."""
+    from merbench.experiments import heads as experiment
+
+    _registries()
+    counts = heads if isinstance(heads, str) else ",".join(str(h) for h in heads)
+    if figure is not None:
+        from merbench.figures import figure_path
+
+        figure_path(Path(figure))
+    plan = experiment.plan(model, counts, list(datasets), [Path(r) for r in recipe],
+                           _cell_overrides(overrides, runner), seeds, Path(recipes) if recipes else None)
+    report, finished = plan_grid(plan, "heads-sweep", out, runner, dry_run, command, console)
+    if finished:
+        report.tables = experiment.tables(plan, report.grid, references)
+        report.figure = experiment.figure(plan, report.grid, Path(figure or report.grid_dir / HEADS_FIGURE),
+                                          references)
+    return report

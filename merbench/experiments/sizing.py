@@ -1,0 +1,117 @@
+"""How big a grid is before it starts: its cells, how many already finished, and the time left.
+
+The estimate comes from runs that already finished: for each cell still to train, the mean
+``training.seconds`` (the training loop's wall time, from result.json) of the finished runs
+of the same model on the same dataset found under the grid's ``--out`` folder (this grid's
+cells and other grids'). Cells of a model never timed there have no estimate, and the line
+says so rather than guess. Cells trained side by side (``--jobs N``) divide the time by N.
+It is a rough figure: process start, data loading and feature extraction are not in it, and
+a run with other modalities or arguments of the same model counts as the same model.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from merbench import runs
+from merbench.grid.manifest import GridCell, unique
+
+
+@dataclass
+class Estimate:
+    """The size of a grid and the time its unfinished cells should take."""
+
+    cells: int  # unique cells (run folders)
+    finished: int  # already finished in the grid folder: reused, not trained
+    parallel: int  # cells trained at once
+    seconds: float | None  # estimated wall time of the cells still to train; None: no basis
+    timed: int  # cells still to train that have a basis
+    basis: dict[str, int] = field(default_factory=dict)  # "model on dataset" -> finished runs timed
+    untimed: list[str] = field(default_factory=list)  # "model on dataset" with no finished run
+
+    @property
+    def todo(self) -> int:
+        return self.cells - self.finished
+
+    def describe(self) -> str:
+        """'126 cells (0 finished, 126 to train); estimate ...' in one line."""
+        head = f"{self.cells} cell{'s' if self.cells != 1 else ''} ({self.finished} finished, {self.todo} to train)"
+        if not self.todo:
+            return head + "; nothing to train"
+        at_once = f", {self.parallel} at a time" if self.parallel > 1 else ""
+        if self.seconds is None:
+            return head + f"; no estimate (no finished run of {', '.join(self.untimed)} to time from)"
+        sources = ", ".join(f"{n} run{'s' if n != 1 else ''} of {key}" for key, n in self.basis.items())
+        text = f"{head}; estimate {duration(self.seconds)}{at_once} (from the training time of {sources})"
+        if self.untimed:
+            text += (f"; {self.todo - self.timed} cell(s) of {', '.join(self.untimed)} not included "
+                     f"(no finished run to time from)")
+        return text
+
+
+def duration(seconds: float) -> str:
+    """'40 s', '12 min', '2.1 h'."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _key(recipe: dict) -> str:
+    return f"{recipe['model']['name']} on {recipe['dataset']['name']}"
+
+
+def finished_seconds(search: Path) -> dict[str, list[float]]:
+    """"model on dataset" -> training seconds of every finished run found under ``search``."""
+    out: dict[str, list[float]] = {}
+    if not Path(search).is_dir():
+        return out
+    for path in Path(search).rglob(runs.RESULT):
+        try:
+            result = json.loads(path.read_text(encoding="utf-8"))
+            if result.get("status") != "ok":
+                continue
+            seconds = float(result["training"]["seconds"])
+            out.setdefault(_key(result["recipe"]), []).append(seconds)
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # a damaged or foreign file times nothing
+    return out
+
+
+def parallelism(options, todo: int) -> int:
+    """Cells trained at once by ``options`` (``grid.RunnerOptions``), as the runners decide."""
+    if options is None:
+        return 1
+    if options.launcher is None:
+        at_once = options.jobs or 1
+    elif options.launcher == "slurm":
+        at_once = options.jobs or todo
+    else:
+        at_once = options.jobs or max(1, (os.cpu_count() or 1) // options.threads)
+    return max(1, min(at_once, max(todo, 1)))
+
+
+def estimate(cells: list[GridCell], grid_dir: Path, search: Path | None = None, options=None) -> Estimate:
+    """Size ``cells`` of the grid in ``grid_dir``; timings from finished runs under ``search``
+    (default: the grid's parent, the command's ``--out``)."""
+    cells = unique(cells)
+    grid_dir = Path(grid_dir)
+    todo = [c for c in cells if not runs.is_finished(grid_dir / c.run)]
+    timings = finished_seconds(search if search is not None else grid_dir.parent)
+    total, timed, basis, untimed = 0.0, 0, {}, []
+    for cell in todo:
+        key = _key(cell.recipe)
+        if timings.get(key):
+            total += statistics.mean(timings[key])
+            timed += 1
+            basis[key] = len(timings[key])
+        elif key not in untimed:
+            untimed.append(key)
+    parallel = parallelism(options, len(todo))
+    seconds = total / parallel if timed else None
+    return Estimate(len(cells), len(cells) - len(todo), parallel, seconds, timed, basis, untimed)

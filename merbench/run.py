@@ -1,0 +1,240 @@
+"""A finished run read back from its folder: the one ``Run`` type.
+
+``load_run(path)`` reads ``result.json`` (nothing else, no torch): the result, the resolved
+recipe, the metrics per split. From there a ``Run`` gives what every consumer of finished
+runs needs, each in one place:
+
+- ``predictions(split)``: the predictions saved at the end of training (``predictions.npz``);
+- ``model()``: the model with its best weights, built from the run folder alone (the model's
+  name and arguments from the recipe, feature dims, label names and output size from
+  ``result.json``, weights from ``checkpoints/best.pt``); the corpus is not read;
+- ``corpus()`` / ``tensors(split)``: the data again, checked against the fingerprint the run
+  was trained on (re-scoring, robustness and latency need the inputs);
+- ``evaluate(split, transform=...)``: every metric of a split, re-scored from the best
+  checkpoint; ``transform`` alters each batch (robustness).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from merbench import runs
+from merbench.errors import MerbenchError
+from merbench.results import load_arrays, read_result
+
+if TYPE_CHECKING:  # torch-importing types, for annotations only
+    import torch
+
+    from merbench.data.batching import SplitTensors
+    from merbench.data.types import Corpus
+    from merbench.models.base import MerModel
+
+SPLITS = ("train", "valid", "test")  # as merbench.recipe.SPLITS (that module imports the registries)
+
+
+@dataclass
+class Predictions:
+    index: np.ndarray  # (N,) flat utterance index within the split
+    labels: np.ndarray  # (N,) true class ids (-1 where the corpus has none)
+    values: np.ndarray  # (N,) true regression values (NaN when none)
+    outputs: np.ndarray  # (N, C) logits, or (N,) regression predictions
+
+    def predicted_labels(self) -> np.ndarray:
+        return self.outputs.argmax(-1)
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What the run was trained on, as ``result.json`` records it."""
+
+    name: str
+    task: str  # classification | regression
+    protocol: str | None
+    modalities: list[str]
+    dims: dict[str, int]  # feature dimension per modality, as the model received them
+    label_names: list[str]
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str  # registry name
+    class_name: str
+    args: dict[str, Any]  # resolved constructor arguments (defaults included)
+    parameters: int
+    level: str  # utterance | dialogue
+    num_outputs: int  # classes, or 1 for regression
+
+
+@dataclass(frozen=True)
+class Selection:
+    split: str
+    metric: str
+    best_epoch: int
+    best_value: float | None
+    epochs_run: int
+
+
+@dataclass
+class Run:
+    """One run folder and its ``result.json``, typed; see the module docstring."""
+
+    path: Path  # the run folder
+    result: dict  # result.json as written (plus ``_path``)
+    run_id: str
+    status: str  # ok | failed
+    error: str | None
+    seed: int
+    recipe: dict  # the resolved recipe
+    dataset: DatasetInfo
+    model_info: ModelInfo
+    selection: Selection
+    seconds: float | None  # wall time of the training loop
+    metrics: dict[str, dict[str, Any]]  # split -> metric -> value (confusion: a list of lists)
+    _corpus: Any = field(default=None, repr=False, compare=False)
+    _scoring: dict = field(default_factory=dict, repr=False, compare=False)  # device -> model
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    @property
+    def model_name(self) -> str:
+        return self.model_info.name
+
+    def scores(self, split: str = "test") -> dict[str, float]:
+        """The numeric metrics of ``split`` (the confusion matrix left out)."""
+        return {k: v for k, v in self.metrics.get(split, {}).items() if isinstance(v, (int, float))}
+
+    # --- Saved outputs ----------------------------------------------------------------------
+
+    def require_ok(self, what: str) -> None:
+        if not self.ok:
+            raise MerbenchError(f"{self.path}: the run failed ({self.error}); {what}")
+
+    def predictions(self, split: str = "test") -> Predictions:
+        """The predictions saved when the run finished (best checkpoint, in split order)."""
+        self.require_ok("it has no predictions")
+        path = self.path / runs.PREDICTIONS
+        data = load_arrays(path, "the run's predictions")
+        keys = [f"{split}_{k}" for k in ("index", "labels", "values", "outputs")]
+        if any(k not in data for k in keys):
+            have = sorted({k.split("_")[0] for k in data})
+            raise MerbenchError(f"{path}: no {split!r} predictions (it holds {', '.join(have) or 'none'})")
+        return Predictions(*(data[k] for k in keys))
+
+    # --- The model, from the folder alone ----------------------------------------------------
+
+    def model(self, device: str = "cpu") -> "MerModel":
+        """The model with its best weights, in eval mode; reads no data."""
+        self.require_ok("it has no best checkpoint")
+        import merbench.models  # noqa: F401  (registrations)
+        from merbench.evaluate import load_checkpoint
+        from merbench.models.build import build_model
+        from merbench.train import resolve_device
+
+        args = {k: v for k, v in self.recipe["model"].items() if k != "name"}
+        model = build_model(self.model_info.name, self.dataset.dims, self.model_info.num_outputs, **args)
+        best = self.path / runs.BEST
+        state = load_checkpoint(best)
+        try:
+            model.load_state_dict(state["model"])
+        except (KeyError, RuntimeError) as e:
+            raise MerbenchError(f"{best}: does not match model {self.model_info.name!r} "
+                                f"({str(e).splitlines()[0][:120]})") from None
+        return model.to(resolve_device(device)).eval()
+
+    # --- The data, checked against the run's fingerprint ------------------------------------
+
+    def corpus(self) -> "Corpus":
+        """The run's data read again (once per Run); an error if it differs from what it trained on."""
+        if self._corpus is None:
+            import merbench.data  # noqa: F401  (registrations)
+            from merbench.recipe import validate
+            from merbench.train import load_corpus
+
+            corpus = load_corpus(validate(self.recipe, f"{self.path / runs.RESULT}: recipe"))
+            if corpus.fingerprint() != self.dataset.fingerprint:
+                raise MerbenchError(f"{self.path}: the data now read differs from the data it was trained on "
+                                    f"(fingerprint {corpus.fingerprint()[:12]} != {self.dataset.fingerprint[:12]})")
+            self._corpus = corpus
+        return self._corpus
+
+    def tensors(self, split: str = "test") -> "SplitTensors":
+        """``split`` of the run's data in the form its model takes (vectors or frames)."""
+        from merbench.data.batching import split_tensors
+        from merbench.models.build import model_class
+
+        if split not in SPLITS:
+            raise MerbenchError(f"--split {split}: expected one of {', '.join(SPLITS)}")
+        corpus = self.corpus()
+        if split not in corpus.split_names():
+            raise MerbenchError(f"--split {split}: dataset {corpus.name!r} has no such split")
+        return split_tensors(corpus, split, model_class(self.model_info.name).inputs == "frames")
+
+    # --- Scoring again ----------------------------------------------------------------------
+
+    def scoring_model(self, device: str = "cpu") -> tuple["MerModel", "torch.device"]:
+        """``model(device)``, built once per Run and device (robustness scores it many times)."""
+        if device not in self._scoring:
+            model = self.model(device)
+            self._scoring[device] = (model, next(model.parameters()).device)
+        return self._scoring[device]
+
+    def predict(self, split: str = "test", device: str = "cpu", transform=None,
+                tensors: "SplitTensors | None" = None) -> Predictions:
+        """Predict ``split`` again with the best weights; ``transform`` may alter each batch."""
+        import torch
+
+        from merbench.evaluate import predict
+
+        model, dev = self.scoring_model(device)
+        torch.manual_seed(0)  # a model with test-time randomness still gives the same numbers
+        return predict(model, tensors if tensors is not None else self.tensors(split), dev, transform)
+
+    def evaluate(self, split: str = "test", device: str = "cpu", transform=None,
+                 tensors: "SplitTensors | None" = None) -> dict:
+        """Every metric of ``split`` re-scored from the best checkpoint (``merbench evaluate``)."""
+        from merbench.evaluate import score
+
+        preds = self.predict(split, device, transform, tensors)
+        return score(self.corpus(), preds)
+
+
+def _dataset_info(d: dict) -> DatasetInfo:
+    return DatasetInfo(d["name"], d["task"], d.get("protocol"), list(d["modalities"]), dict(d["dims"]),
+                       list(d.get("label_names") or []), d["fingerprint"])
+
+
+def from_result(result: dict) -> Run:
+    """A ``Run`` of an already read ``result.json`` (``results.read_result``)."""
+    run_dir = Path(result["_path"]).parent
+    try:
+        dataset = _dataset_info(result["dataset"])
+        m, s = result["model"], result["selection"]
+        # Files written before model.num_outputs was recorded: derived as training derives it.
+        num_outputs = m.get("num_outputs", 1 if dataset.task == "regression" else len(dataset.label_names))
+        info = ModelInfo(m["name"], m.get("class", ""), dict(m.get("args") or {}), int(m.get("parameters", 0)),
+                         m.get("level", "utterance"), int(num_outputs))
+        selection = Selection(s["split"], s["metric"], s["best_epoch"], s.get("best_value"), s["epochs_run"])
+    except (KeyError, TypeError) as e:
+        raise MerbenchError(f"{result['_path']}: not a complete merbench result (missing {e})") from None
+    return Run(run_dir, result, result["run_id"], result["status"], result.get("error"), int(result["seed"]),
+               result["recipe"], dataset, info, selection, (result.get("training") or {}).get("seconds"),
+               result["metrics"])
+
+
+def load_run(path: Path | str) -> Run:
+    """The run in folder ``path`` (or its ``result.json``); reads that file only."""
+    return from_result(read_result(Path(path)))
+
+
+def find_runs(paths) -> list[Run]:
+    """Runs from run folders, result.json files, or folders holding run folders (grids)."""
+    from merbench.aggregate import collect
+
+    return [from_result(r) for r in collect(paths)]

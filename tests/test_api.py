@@ -1,0 +1,162 @@
+"""The Python API: train -> Run round trips, Run.model() from the folder alone, load_results,
+and the grid functions returning the tables the CLI prints."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import merbench
+import merbench.train as train_module
+from merbench import api, runs
+from merbench.errors import MerbenchError
+from merbench.evaluate import predict
+from merbench.registry import DATASETS
+from merbench.run import Run, load_run
+
+from helpers import cli, tiny_recipe, write_recipe
+
+
+@pytest.fixture(autouse=True)
+def frozen_source(monkeypatch):
+    """Run folder names hash merbench's source; freeze it so an edit elsewhere mid-test cannot rename them."""
+    code = runs.source_hash()
+    monkeypatch.setattr(runs, "source_hash", lambda: code)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """Two seeds of a tiny model, trained through merbench.train with dotted overrides."""
+    out = tmp_path_factory.mktemp("api_runs")
+    recipe = tiny_recipe("mlp_tiny", max_epochs=3)
+    return [merbench.train(recipe, out=out, progress=False, **{"train.seed": seed, "model.hidden": 12})
+            for seed in (4, 5)], out
+
+
+def test_train_returns_the_run_and_load_run_reads_the_same_numbers(trained):
+    (first, second), out = trained
+    assert isinstance(first, Run) and first.ok and first.seed == 4 and second.seed == 5
+    assert first.recipe["model"]["hidden"] == 12  # the override reached the recipe, as --set would
+    written = json.loads((first.path / runs.RESULT).read_text())
+    again = load_run(first.path)
+    assert again.metrics == written["metrics"] == first.metrics
+    assert again.run_id == written["run_id"] and again.recipe == written["recipe"]
+    assert again.dataset.dims == written["dataset"]["dims"] and again.dataset.label_names == written["dataset"]["label_names"]
+    assert again.model_info.num_outputs == len(written["dataset"]["label_names"]) == written["model"]["num_outputs"]
+    assert again.selection.best_epoch == written["selection"]["best_epoch"]
+    assert again.scores("test")["wf1"] == written["metrics"]["test"]["wf1"]
+    assert "confusion" not in again.scores("test")
+    assert load_run(first.path / runs.RESULT).path == first.path  # the file or its folder
+
+
+def test_model_is_built_from_the_run_folder_alone_and_reproduces_the_saved_predictions(trained, monkeypatch):
+    run = trained[0][0]
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("Run.model() read the corpus")
+
+    monkeypatch.setattr(train_module, "load_corpus", no_data)
+    monkeypatch.setattr(Run, "corpus", no_data)
+    model = run.model()
+    assert not model.training and sum(p.numel() for p in model.parameters()) == run.model_info.parameters
+    monkeypatch.undo()
+
+    # The inputs, read here by the test (not by the Run), in the order training scored them.
+    args = {k: v for k, v in run.recipe["dataset"].items() if k not in ("name", "modalities")}
+    corpus = DATASETS.get("synthetic")(**args).select_modalities(run.dataset.modalities)
+    from merbench.data.batching import split_tensors
+
+    for split in ("valid", "test"):
+        saved = run.predictions(split)
+        fresh = predict(model, split_tensors(corpus, split, False), "cpu")
+        np.testing.assert_array_equal(fresh.index, saved.index)
+        np.testing.assert_allclose(fresh.outputs, saved.outputs, rtol=0, atol=1e-6)
+    again = run.evaluate("test")  # re-scored from best.pt
+    assert again["confusion"] == run.metrics["test"]["confusion"]
+    assert {k: v for k, v in again.items() if k != "confusion"} == pytest.approx(run.scores("test"))
+
+
+def test_a_result_written_before_num_outputs_was_recorded_still_builds(trained, tmp_path):
+    import shutil
+
+    run = trained[0][0]
+    copy = tmp_path / run.path.name
+    shutil.copytree(run.path, copy)
+    data = json.loads((copy / runs.RESULT).read_text())
+    del data["model"]["num_outputs"]
+    (copy / runs.RESULT).write_text(json.dumps(data))
+    old = load_run(copy)
+    assert old.model_info.num_outputs == 6
+    assert old.model()(_batch(old)).logits.shape == (4, 6)
+
+
+def _batch(run: Run):
+    args = {k: v for k, v in run.recipe["dataset"].items() if k not in ("name", "modalities")}
+    corpus = DATASETS.get("synthetic")(**args).select_modalities(run.dataset.modalities)
+    from merbench.data.batching import split_tensors
+
+    return next(split_tensors(corpus, "test", False).batches("utterance", 4))
+
+
+def test_load_results_records_and_frame(trained):
+    pd = pytest.importorskip("pandas")
+    runs_, out = trained
+    records = merbench.load_results([out])
+    assert sorted(r.seed for r in records) == [4, 5] and all(isinstance(r, Run) for r in records)
+    frame = merbench.load_results(out, as_frame=True)
+    assert isinstance(frame, pd.DataFrame) and len(frame) == 2
+    assert {"model", "seed", "dataset", "modalities", "wf1", "acc", "macro_f1"} <= set(frame.columns)
+    for run in runs_:
+        row = frame[frame["seed"] == run.seed].iloc[0]
+        assert row["wf1"] == run.metrics["test"]["wf1"] and row["model"] == "mlp_tiny"
+        assert row["modalities"] == "S+T+V"
+    valid = merbench.load_results(out, as_frame=True, split="valid")
+    assert sorted(valid["wf1"]) == sorted(r.metrics["valid"]["wf1"] for r in runs_)
+
+
+def test_overrides_are_checked_like_set(tmp_path):
+    with pytest.raises(MerbenchError, match="unknown argument 'seeds'"):
+        merbench.train(tiny_recipe(), out=tmp_path, seeds=3)
+    with pytest.raises(MerbenchError, match=r"--set model.hiden=3: .*did you mean 'hidden'"):
+        merbench.train(tiny_recipe(), out=tmp_path, **{"model.hiden": 3})
+    path = write_recipe(tmp_path / "r.yaml", tiny_recipe())
+    resolved = api.resolve_recipe(path, {"train.lr": 1e-5, "dataset.modalities": ["text"]})
+    assert resolved["train"]["lr"] == 1e-5 and resolved["dataset"]["modalities"] == ["text"]
+    assert not list(tmp_path.glob("*/result.json"))  # nothing trained
+
+
+def test_import_merbench_stays_light():
+    code = ("import sys, merbench; merbench.load_results; merbench.load_run; merbench.Run; "
+            "assert 'torch' not in sys.modules, 'torch imported'; "
+            "assert callable(merbench.train) and callable(merbench.compare)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+
+
+def test_grid_functions_return_the_tables_the_cli_prints(tmp_path):
+    root = tmp_path / "recipes"
+    for model in ("mlp_tiny", "tfn_tiny", "hff_tiny"):
+        recipe = tiny_recipe(model, max_epochs=2)
+        recipe["dataset"].update(n_dialogues=12, n_utterances=120)
+        if model == "hff_tiny":
+            recipe["model"]["audio_cnn"] = False
+        write_recipe(root / "synthetic" / f"{model}.yaml", recipe)
+    report = merbench.compare("synthetic", ["mlp_tiny", "tfn_tiny"], seeds=1, recipes=root, out=tmp_path / "g")
+    assert report.estimate.cells == 2 and report.estimate.finished == 0
+    assert len(report.grid.trained) == 2 and not report.failed
+    assert [r.model_name for r in report.runs()] == ["mlp_tiny", "tfn_tiny"]
+    printed = cli("compare", "--dataset", "synthetic", "--models", "mlp_tiny,tfn_tiny", "--seeds", "1",
+                  "--recipes", root, "--out", tmp_path / "g", "--quiet", "--format", "csv")
+    assert printed.exit_code == 0, printed.output
+    assert "0 trained, 2 reused" in printed.stderr
+    assert printed.stdout.strip() == report.render("csv").strip()
+
+    sized = merbench.ablate("hff_tiny", "attention", dataset="synthetic", recipes=root, seeds=2,
+                            modalities="T", out=tmp_path / "g", dry_run=True, **{"train.max_epochs": 1})
+    assert sized.grid is None and sized.tables == [] and sized.estimate.cells == 4
+    assert not (tmp_path / "g" / sized.plan.name).exists()  # a dry run writes nothing
+    assert all(c.recipe["train"]["max_epochs"] == 1 for c in sized.plan.cells)
