@@ -1,6 +1,10 @@
 """Atomic file writes: a temporary file in the target folder, fsync, then ``os.replace``.
 
 A reader sees the old file or the new one, never half of one, even if the writer is killed.
+A kill can leave the temporary file (``.<name>.<random>.tmp``) behind: the next writer of
+that folder, holding its lock (``merbench.lock``), removes it with ``remove_temporaries``.
+Files get the mode an ordinary ``open`` would give (0666 less the umask), not mkstemp's 0600,
+so a group that may read a folder may read its results.
 """
 
 from __future__ import annotations
@@ -11,14 +15,31 @@ import tempfile
 from pathlib import Path
 from typing import IO, Iterator
 
+TEMP_SUFFIX = ".tmp"
+
+
+def umask() -> int:
+    """The process's umask, read without changing it where the kernel tells (Linux >= 4.7)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)  # elsewhere: the only portable read is a set and a set back
+    os.umask(mask)
+    return mask
+
 
 @contextlib.contextmanager
 def atomic_open(path: Path | str, mode: str = "wb", encoding: str | None = None) -> Iterator[IO]:
     """Open a temporary file next to ``path``; on success it replaces ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~umask())
         with os.fdopen(fd, mode, encoding=encoding) as f:
             yield f
             f.flush()
@@ -26,3 +47,16 @@ def atomic_open(path: Path | str, mode: str = "wb", encoding: str | None = None)
         os.replace(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+def remove_temporaries(directory: Path | str, recursive: bool = False) -> list[Path]:
+    """Delete the temporary files a killed ``atomic_open`` left in ``directory``; call it
+    only while holding the folder's lock, so no live writer's file is taken. Returns them."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        return []
+    found = directory.rglob(f".*{TEMP_SUFFIX}") if recursive else directory.glob(f".*{TEMP_SUFFIX}")
+    removed = [p for p in found if p.is_file()]
+    for path in removed:
+        path.unlink(missing_ok=True)
+    return removed

@@ -1,9 +1,15 @@
 """The training loop, readable top to bottom.
 
-AdamW, ReduceLROnPlateau, gradient clipping and early stopping, all driven by the validation
-split only: the epoch kept is the one with the best validation score, and the test split is
-scored once, after training, with that epoch's weights. Every epoch ends with an atomic
-checkpoint, so ``resume`` continues an interrupted run and ends with the same numbers.
+AdamW or Adam (``train.optimizer``), ReduceLROnPlateau, gradient clipping and early stopping,
+all driven by the validation split only: the epoch kept is the one with the best validation
+score, and the test split is scored once, after training, with that epoch's weights. Every
+epoch ends with an atomic checkpoint, so ``resume`` continues an interrupted run and ends with
+the same numbers.
+
+One writer per run folder: ``train`` holds the folder's lock (``merbench.lock``) from the
+first look at the folder to the last write, and first removes what a killed writer left.
+``force`` never deletes before it replaces: it trains into a hidden sibling folder and swaps
+it in only when the new run finished ok.
 """
 
 from __future__ import annotations
@@ -11,7 +17,9 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import os
 import random
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -20,8 +28,8 @@ import numpy as np
 import torch
 import yaml
 
-from merbench import runs
-from merbench.atomic import atomic_open
+from merbench import lock, runs
+from merbench.atomic import atomic_open, remove_temporaries
 from merbench.data.batching import Batch, split_tensors
 from merbench.data.types import Corpus
 from merbench.errors import MerbenchError
@@ -34,6 +42,9 @@ from merbench.registry import DATASETS, closest
 from merbench.results import atomic_write_text, provenance, utc_now, write_json, SCHEMA_VERSION
 
 log = logging.getLogger("merbench.train")
+
+FRESH = ".force-"  # .<run>.force-<pid>: a --force retrain, swapped in when it finishes ok
+REPLACED = ".replaced-"  # .<run>.replaced-<pid>: the run a --force retrain replaced, until deleted
 
 
 def resolve_device(name: str) -> torch.device:
@@ -125,48 +136,97 @@ def _setup_log(run_dir: Path) -> logging.Handler:
     return handler
 
 
-def prepare_run_dir(run_dir: Path, recipe: dict, resume: bool, force: bool) -> Path:
-    if (run_dir / runs.LAST).exists() and not (resume or force):
+def prepare_run_dir(run_dir: Path, recipe: dict, resume: bool) -> Path:
+    if (run_dir / runs.LAST).exists() and not resume:
         raise MerbenchError(f"{run_dir}: holds an interrupted run; pass --resume to continue it "
                             f"or --force to start over")
-    if force and not resume:
-        for name in (runs.LAST, runs.BEST, runs.RESULT, runs.METRICS_CSV, runs.PREDICTIONS):
-            (run_dir / name).unlink(missing_ok=True)
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / runs.RECIPE, yaml.safe_dump(recipe, sort_keys=False))
     return run_dir
 
 
 def train(recipe: dict, out: Path, *, resume: bool = False, force: bool = False, progress: bool = True,
-          command: list[str] | None = None, corpus: Corpus | None = None, name: str | None = None) -> Path:
+          command: list[str] | None = None, corpus: Corpus | None = None, name: str | None = None,
+          keep_last: bool = False) -> Path:
     """Train one model on one dataset; returns the run folder holding result.json.
 
-    A finished run of the same recipe, seed and code is reused as it is unless ``force``.
-    ``name`` overrides the run folder's name (grids pass the name they planned).
+    A finished run of the same recipe, seed, code and data is reused as it is unless ``force``.
+    ``force`` trains into a fresh hidden sibling and swaps it in only when it finished ok: a
+    killed or failed retrain leaves the old run intact (a failed retrain's folder is returned,
+    and kept until the next train of this run). ``name`` overrides the run folder's name (grids
+    pass the name they planned). ``last.pt`` is deleted when the run ends unless ``keep_last``.
     """
+    if resume and force:
+        raise MerbenchError("--resume and --force: choose one (--resume continues an interrupted "
+                            "run, --force trains again from the start)")
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise MerbenchError(f"{out}: --out is a file; expected a folder that holds run folders")
     check_available(recipe["model"]["name"])  # a missing optional library: before any work
     cfg = recipe["train"]
     device = resolve_device(cfg["device"])
-    if cfg["threads"]:
-        torch.set_num_threads(cfg["threads"])
-    seed_everything(cfg["seed"])
-    run_dir = Path(out) / (name or runs.run_name(recipe))
-    if runs.is_finished(run_dir) and not force:
-        # Same recipe, seed and code: the finished run is the answer; it is never overwritten.
-        log.info("reusing finished run %s", run_dir)
-        return run_dir
-    corpus = corpus if corpus is not None else load_corpus(recipe)
-    metric = selection_metric(recipe, corpus)
-    run_dir = prepare_run_dir(run_dir, recipe, resume, force)
-    handler = _setup_log(run_dir)
-    try:
-        return _train(recipe, corpus, metric, run_dir, device, resume, progress, command)
-    finally:
-        log.removeHandler(handler)
-        handler.close()
+    run_dir = out / (name or runs.run_name(recipe))
+    with lock.hold(run_dir):
+        _tidy(run_dir)
+        if runs.is_finished(run_dir) and not force:
+            # Same recipe, seed, code and data: the finished run is the answer; never overwritten.
+            log.info("reusing finished run %s", run_dir)
+            return run_dir
+        _check_writable(run_dir)
+        target = run_dir.parent / f".{run_dir.name}{FRESH}{os.getpid()}" if force else run_dir
+        threads = torch.get_num_threads()
+        try:
+            if cfg["threads"]:
+                torch.set_num_threads(cfg["threads"])
+            seed_everything(cfg["seed"])
+            corpus = corpus if corpus is not None else load_corpus(recipe)
+            metric = selection_metric(recipe, corpus)
+            prepare_run_dir(target, recipe, resume)
+            handler = _setup_log(target)
+            try:
+                _train(recipe, corpus, metric, target, device, resume, progress, command, keep_last)
+            finally:
+                log.removeHandler(handler)
+                handler.close()
+        finally:
+            torch.set_num_threads(threads)
+        if target != run_dir and runs.is_finished(target):
+            _swap_in(target, run_dir)
+            return run_dir
+        return target
 
 
-def _train(recipe, corpus, metric, run_dir, device, resume, progress, command) -> Path:
+def _tidy(run_dir: Path) -> None:
+    """Remove what a killed writer of this run left: temporary files, a --force attempt, and
+    the halves of a swap cut between its two renames (the old run then comes back)."""
+    parent = run_dir.parent
+    for old in sorted(parent.glob(f".{run_dir.name}{REPLACED}*")):
+        if run_dir.exists():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(old, run_dir)
+    for fresh in parent.glob(f".{run_dir.name}{FRESH}*"):
+        shutil.rmtree(fresh, ignore_errors=True)
+    remove_temporaries(run_dir, recursive=True)
+
+
+def _check_writable(run_dir: Path) -> None:
+    for folder in (run_dir, run_dir / "checkpoints"):
+        if folder.is_dir() and not os.access(folder, os.W_OK):
+            raise MerbenchError(f"{folder}: not writable, so this run can be neither resumed nor "
+                                f"replaced here; nothing was changed")
+
+
+def _swap_in(fresh: Path, run_dir: Path) -> None:
+    """``fresh`` takes ``run_dir``'s place; the old folder is deleted only after."""
+    old = run_dir.parent / f".{run_dir.name}{REPLACED}{os.getpid()}"
+    if run_dir.exists():
+        os.rename(run_dir, old)
+    os.rename(fresh, run_dir)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _train(recipe, corpus, metric, run_dir, device, resume, progress, command, keep_last) -> None:
     cfg = recipe["train"]
     model_args = {k: v for k, v in recipe["model"].items() if k != "name"}
     num_outputs = 1 if corpus.task == "regression" else len(corpus.label_names)
@@ -183,17 +243,18 @@ def _train(recipe, corpus, metric, run_dir, device, resume, progress, command) -
         factor=cfg["lr_factor"], patience=cfg["lr_patience"])
     batch_size = cfg["batch_size"] if model.level == "utterance" else cfg["dialogue_batch_size"]
 
-    state = {"epoch": 0, "best": None, "best_epoch": 0, "bad_epochs": 0, "history": []}
+    # seconds: training time of the segments before this one (a resumed run adds them up)
+    state = {"epoch": 0, "best": None, "best_epoch": 0, "bad_epochs": 0, "history": [], "seconds": 0.0}
     if resume and (run_dir / runs.LAST).exists():
         ckpt = load_checkpoint(run_dir / runs.LAST, require=("model", "optimizer", "scheduler", "rng"))
         model.load_state_dict(ckpt["model"])
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
         torch.set_rng_state(ckpt["rng"])
-        state = {k: ckpt[k] for k in state}
+        state = {k: ckpt.get(k, state[k]) for k in state}
         log.info("resumed after epoch %d", state["epoch"])
 
-    started = time.perf_counter()
+    started, before = time.perf_counter(), state["seconds"]
     failed = None
     with _progress(progress) as bar:
         task = bar.add_task(f"{recipe['model']['name']} on {corpus.name}", total=cfg["max_epochs"],
@@ -235,6 +296,7 @@ def _train(recipe, corpus, metric, run_dir, device, resume, progress, command) -
             else:
                 state["bad_epochs"] += 1
             state["epoch"] = epoch
+            state["seconds"] = before + time.perf_counter() - started
             state["history"].append({"epoch": epoch, "train_loss": round(total / max(seen, 1), 6),
                                      f"valid_{metric}": round(value, 4), "lr": optimizer.param_groups[0]["lr"],
                                      "utt_per_s": round(rate, 1)})
@@ -270,7 +332,7 @@ def _train(recipe, corpus, metric, run_dir, device, resume, progress, command) -
                   "num_outputs": num_outputs},
         "selection": {"split": "valid", "metric": metric, "best_epoch": state["best_epoch"],
                       "best_value": state["best"], "epochs_run": state["epoch"]},
-        "training": {"seconds": round(time.perf_counter() - started, 2),
+        "training": {"seconds": round(before + time.perf_counter() - started, 2),
                      "history": state["history"]},
         "metrics": {},
     }
@@ -287,7 +349,8 @@ def _train(recipe, corpus, metric, run_dir, device, resume, progress, command) -
                 saved.update({f"{split}_{k}": getattr(preds, k) for k in ("index", "labels", "values", "outputs")})
         _save_predictions(run_dir, saved)
     write_json(run_dir / runs.RESULT, result)
-    return run_dir
+    if not keep_last:
+        (run_dir / runs.LAST).unlink(missing_ok=True)  # the run ended: nothing resumes from it
 
 
 def _resolved_args(recipe: dict) -> dict:
@@ -321,11 +384,13 @@ def _progress(enabled: bool):
         import contextlib
 
         return contextlib.nullcontext(None)
+    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("loss {task.fields[loss]:.4f}"), TextColumn("{task.fields[rate]:.0f} utt/s"),
-                    TimeElapsedColumn(), transient=False)
+                    TimeElapsedColumn(), transient=False, console=Console(stderr=True))
+
 
 class _CallableModule(type(sys)):
     """``merbench.train(...)`` is the Python API's ``train`` (``merbench.api.train``, returning a

@@ -159,7 +159,7 @@ def test_interrupted_grid_resumes_without_retraining(recipes_dir, tmp_path, monk
     done = {c.run: (tmp_path / c.run / runs.RESULT).stat().st_mtime_ns for c in plan.cells[:2]}
     third, fourth = plan.cells[2], plan.cells[3]
     # A half-written cell: trained up to its last checkpoint, killed before result.json.
-    real(third.recipe, tmp_path, progress=False)
+    real(third.recipe, tmp_path, progress=False, keep_last=True)
     (tmp_path / third.run / runs.RESULT).unlink()
     assert [s.state for s in grid_status(tmp_path)[1]] == ["done", "done", "interrupted", "pending"]
 

@@ -31,8 +31,9 @@ def trained(tmp_path_factory):
 def test_train_learns_and_writes_a_complete_run_folder(trained):
     _, run_dir, result = trained
     assert "WF1" in result.output and str(run_dir) in result.output
-    for name in (runs.RESULT, runs.RECIPE, runs.METRICS_CSV, runs.LOG, runs.PREDICTIONS, runs.BEST, runs.LAST):
+    for name in (runs.RESULT, runs.RECIPE, runs.METRICS_CSV, runs.LOG, runs.PREDICTIONS, runs.BEST):
         assert (run_dir / name).exists(), name
+    assert not (run_dir / runs.LAST).exists()  # deleted when the run ends (--keep-last keeps it)
     history = list(csv.DictReader((run_dir / runs.METRICS_CSV).open()))
     losses = [float(r["train_loss"]) for r in history]
     assert losses[-1] < 0.8 * losses[0], losses

@@ -1,4 +1,4 @@
-"""merbench train RECIPE [--set k=v ...] [--out runs/] [--resume] [--force] [--device D]"""
+"""merbench train RECIPE [--set k=v ...] [--out runs/] [--resume] [--force] [--device D] [--threads N] [--keep-last]"""
 
 from __future__ import annotations
 
@@ -16,28 +16,33 @@ def train(
     set_: Optional[List[str]] = typer.Option(None, "--set", help="Override a recipe value: SECTION.KEY=VALUE (repeatable)."),
     out: Path = typer.Option(Path("runs"), "--out", help="Folder that receives the run folder."),
     resume: bool = typer.Option(False, "--resume", help="Continue an interrupted run from its last checkpoint."),
-    force: bool = typer.Option(False, "--force", help="Train again even if this recipe and seed already finished."),
+    force: bool = typer.Option(False, "--force", help="Train again even if this recipe and seed already finished; the old run is replaced only when the new one finishes ok."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda or cuda:N (default: the recipe's, auto = CUDA when present)."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="Torch CPU threads (default: the recipe's train.threads); part of the run's identity, as in the grid commands."),
+    keep_last: bool = typer.Option(False, "--keep-last", help="Keep checkpoints/last.pt after the run ends (deleted by default; best.pt is always kept)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Train one model on one dataset and write one run folder (result.json, metrics.csv, log, checkpoints)."""
     load_registries()
-    from merbench.recipe import load_recipe
-    from merbench.results import read_result
+    from merbench import api
+    from merbench.recipe import override_pairs
     from merbench.tables import render, results_table
     from merbench.aggregate import group_results
-    from merbench.train import train as train_run
 
-    overrides = list(set_ or []) + ([f"train.device={device}"] if device else [])
-    resolved = load_recipe(recipe, overrides)
+    overrides = (list(set_ or []) + ([f"train.device={device}"] if device else [])
+                 + ([f"train.threads={threads}"] if threads is not None else []))
+    resolved = api.resolve_recipe(recipe, override_pairs(overrides))
     from merbench import runs
 
-    if runs.is_finished(out / runs.run_name(resolved)) and not force:
-        console.print("this recipe, seed and code already finished: showing that run (--force trains again)")
-    run_dir = train_run(resolved, out, resume=resume, force=force, progress=not quiet, command=command_line())
-    result = read_result(run_dir)
-    if result["status"] != "ok":
-        console.print(f"[red]run failed[/red]: {result.get('error')} ({run_dir})")
+    planned = out / runs.run_name(resolved)
+    if runs.is_finished(planned) and not force:
+        console.print("this recipe, seed, code and data already finished: showing that run (--force trains again)")
+    run = api.train(resolved, out=out, resume=resume, force=force, progress=not quiet, command=command_line(),
+                    keep_last=keep_last)
+    run_dir, result = run.path, run.result
+    if not run.ok:
+        kept = f"; the finished run in {planned} is kept" if run_dir != planned and runs.is_finished(planned) else ""
+        console.print(f"[red]run failed[/red]: {result.get('error')} ({run_dir}){kept}")
         raise typer.Exit(1)
     typer.echo(render(results_table(group_results([result]))))
     console.print(f"run folder: {run_dir}")

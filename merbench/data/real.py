@@ -18,9 +18,18 @@ from merbench.errors import MerbenchError
 from merbench.registry import DATASETS
 
 
+def root_variable(dataset: str) -> str:
+    return f"MERBENCH_{dataset.upper()}_ROOT"
+
+
+def given_root(dataset: str, root: str) -> str:
+    """The recipe's root, else the environment's; "" when neither says."""
+    return root or os.environ.get(root_variable(dataset), "")
+
+
 def resolve_root(dataset: str, root: str) -> Path:
-    env = f"MERBENCH_{dataset.upper()}_ROOT"
-    value = root or os.environ.get(env, "")
+    env = root_variable(dataset)
+    value = given_root(dataset, root)
     if not value:
         raise MerbenchError(f"dataset.root: no {dataset} location given; set it in the recipe, "
                             f"with --set dataset.root=PATH, or in the environment variable {env}")

@@ -13,12 +13,21 @@ extract leaves only whole shards, and the next run starts at the first missing o
 holds everything that changes the output (model dir hash, options, library versions): a
 changed config is a new folder, never a stale reuse. A complete folder is read memory-mapped
 and no model is loaded.
+
+The cache verifies what it serves: the manifest records per shard its file, utterances, shape,
+dtype and sha256 (and its offsets file's), and every read checks them. A shard that differs
+(truncated, rewritten with other rows, deleted) or a manifest that is malformed or contradicts
+its shards (a flipped ``sequence`` flag, ``shard_size`` 0) is never served: ``extract_cached``
+says so in one warning line and extracts the bad shards again; ``load_features`` stops with
+one line naming the file. One process extracts into a folder at a time (``merbench.lock``);
+another that needs the same features waits for it, then reads them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import platform
 import time
@@ -35,13 +44,21 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from merbench.atomic import atomic_open
+from merbench import lock
+from merbench.atomic import atomic_open, remove_temporaries
 from merbench.data.types import RawUtterance
+from merbench.errors import MerbenchError
 from merbench.features._common import Extractor
 
 SHARD_SIZE = 256
 MANIFEST = "manifest.json"
-SCHEMA = 1
+SCHEMA = 2  # 2: per-shard records (file, utterances, shape, dtype, sha256)
+
+log = logging.getLogger("merbench")
+
+
+class CacheError(MerbenchError):
+    """A cache folder whose files do not match its manifest: never served."""
 
 
 @dataclass
@@ -73,12 +90,44 @@ def extract_cached(extractor: Extractor, utterances: Sequence[RawUtterance], *, 
     shards that are missing. ``fingerprint`` is ``RawCorpus.fingerprint()`` of that dataset."""
     config = extractor.config()
     directory = feature_dir(root, dataset, fingerprint, extractor)
-    expected = {"fingerprint": fingerprint, "config_hash": config_hash(config), "count": len(utterances)}
-    cached = load_features(directory, expected)
+    expected = {"fingerprint": fingerprint, "config_hash": config_hash(config), "count": len(utterances),
+                "sequence": extractor.sequence}
+    cached = _served(directory, expected)
     if cached is not None:
         return cached
+
+    def waiting(holder: lock.Holder | None) -> None:
+        log.warning("waiting for %s, which is extracting into %s", holder.describe() if holder else
+                    "another process", directory)
+
+    with lock.hold(directory, wait=True, on_wait=waiting):
+        cached = _served(directory, expected, quiet=True)  # a process we waited for may have written it
+        if cached is None:
+            _extract(extractor, utterances, directory, dataset, expected, config, shard_size, progress)
+    loaded = load_features(directory, expected)
+    if loaded is None:
+        raise CacheError(f"{directory / MANIFEST}: just written, but does not match this extraction")
+    return loaded
+
+
+def _served(directory: Path, expected: dict[str, Any], quiet: bool = False) -> FeatureSet | None:
+    """The folder's features when they verify; None (and one warning line) when not."""
+    try:
+        return load_features(directory, expected)
+    except CacheError as e:
+        if not quiet:
+            log.warning("warning: %s; extracting the bad part again", e)
+        return None
+
+
+def _extract(extractor: Extractor, utterances: Sequence[RawUtterance], directory: Path, dataset: str,
+             expected: dict[str, Any], config: dict[str, Any], shard_size: int, progress: bool) -> None:
+    """Extract the shards that are missing or differ from the old manifest's records; write the
+    manifest last. Called holding the folder's lock."""
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / MANIFEST).unlink(missing_ok=True)  # stale or foreign: rebuilt below
+    remove_temporaries(directory)
+    _drop_differing_shards(directory)
+    (directory / MANIFEST).unlink(missing_ok=True)  # stale, foreign or bad: rebuilt below
     shards = list(_shard_ranges(len(utterances), shard_size))
     extracted = 0
     missing = [k for k, (lo, hi) in enumerate(shards)
@@ -96,43 +145,139 @@ def extract_cached(extractor: Extractor, utterances: Sequence[RawUtterance], *, 
             _write_shard(directory, shard_size, k, feats, extractor.sequence)
             extracted += hi - lo
     seconds = time.perf_counter() - started
-    first = np.load(_shard_path(directory, shard_size, 0), mmap_mode="r") if shards else None
+    records = [_record(directory, shard_size, k, hi - lo, extractor.sequence) for k, (lo, hi) in enumerate(shards)]
     manifest = {
         "schema": SCHEMA, "dataset": dataset, **expected, "modality": extractor.modality,
-        "extractor": extractor.name, "config": config, "sequence": extractor.sequence,
-        "dim": int(first.shape[-1]) if first is not None else 0, "shard_size": shard_size,
-        "shards": len(shards), "versions": config.get("versions", {}),
+        "extractor": extractor.name, "config": config,
+        "dim": records[0]["shape"][-1] if records else 0, "shard_size": shard_size,
+        "shards": records, "versions": config.get("versions", {}),
         "python": platform.python_version(), "created": datetime.now(timezone.utc).isoformat(),
         "extracted": extracted, "extract_seconds": round(seconds, 3),
         "utterances_per_second": round(extracted / seconds, 2) if extracted and seconds > 0 else None,
     }
     _remove_other_shards(directory, shard_size, len(shards))
     _atomic_write(directory / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True).encode())
-    loaded = load_features(directory, expected)
-    assert loaded is not None, f"{directory}: just written but unreadable"
-    return loaded
 
 
 def load_features(directory: Path, expected: dict[str, Any] | None = None) -> FeatureSet | None:
-    """A complete folder's features memory-mapped, or None when it is absent, partial or stale."""
-    try:
-        manifest = json.loads((directory / MANIFEST).read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
-    if manifest.get("schema") != SCHEMA:
-        return None
-    if expected and any(manifest.get(k) != v for k, v in expected.items()):
+    """A complete folder's features memory-mapped, every shard verified against the manifest.
+
+    None when the folder has no manifest (absent or partial) or was written for other data,
+    another config or an older schema; ``CacheError`` naming the file when a file is bad.
+    """
+    manifest = _read_manifest(directory)
+    if manifest is None or (expected and any(manifest.get(k) != v for k, v in expected.items())):
         return None
     features: list[np.ndarray] = []
-    size, count = manifest["shard_size"], manifest["count"]
-    for k, (lo, hi) in enumerate(_shard_ranges(count, size)):
-        data = np.load(_shard_path(directory, size, k), mmap_mode="r")
+    for record in manifest["shards"]:
+        n = record["utterances"]
+        data = _verified(directory / record["file"], record)  # (rows, D)
         if manifest["sequence"]:
-            offsets = np.load(_offsets_path(directory, size, k))
-            features.extend(data[offsets[i]:offsets[i + 1]] for i in range(hi - lo))
+            offsets = np.asarray(_verified(directory / record["offsets"]["file"], record["offsets"]))  # (n + 1,)
+            if (len(offsets) != n + 1 or offsets[0] != 0 or offsets[-1] != len(data)
+                    or np.any(np.diff(offsets) < 0)):
+                raise CacheError(f"{directory / record['offsets']['file']}: offsets do not cut its shard "
+                                 f"into {n} utterances")
+            features.extend(data[offsets[i]:offsets[i + 1]] for i in range(n))
         else:
-            features.extend(data[i] for i in range(hi - lo))
+            if len(data) != n:
+                raise CacheError(f"{directory / record['file']}: {len(data)} rows for {n} utterances")
+            features.extend(data[i] for i in range(n))
     return FeatureSet(features, manifest)
+
+
+def _read_manifest(directory: Path) -> dict[str, Any] | None:
+    """The manifest, checked for kind and for agreement with itself; None when absent or of an
+    older schema (rebuilt, its shards reused when whole)."""
+    path = directory / MANIFEST
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CacheError(f"{path}: not a readable JSON manifest ({type(e).__name__})") from None
+    if not isinstance(manifest, dict):
+        raise CacheError(f"{path}: expected a JSON object, got a {type(manifest).__name__}")
+    if manifest.get("schema") != SCHEMA:
+        return None
+    size, count, sequence = manifest.get("shard_size"), manifest.get("count"), manifest.get("sequence")
+    for key, value, ok in (("shard_size", size, _whole(size) and size >= 1),
+                           ("count", count, _whole(count) and count >= 0),
+                           ("sequence", sequence, isinstance(sequence, bool))):
+        if not ok:
+            raise CacheError(f"{path}: {key} {value!r} is not valid")
+    shards = manifest.get("shards")
+    wanted = [hi - lo for lo, hi in _shard_ranges(count, size)]
+    if not isinstance(shards, list) or len(shards) != len(wanted):
+        raise CacheError(f"{path}: shards: expected {len(wanted)} shard records for {count} utterances")
+    for k, (record, n) in enumerate(zip(shards, wanted)):
+        if not (_file_record(record) and record.get("utterances") == n
+                and record["file"] == _shard_path(directory, size, k).name
+                and (_file_record(record.get("offsets")) if sequence else "offsets" not in record)):
+            raise CacheError(f"{path}: shard record {k} does not match the manifest "
+                             f"(sequence {sequence}, {n} utterances)")
+    return manifest
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _file_record(record: Any) -> bool:
+    return (isinstance(record, dict) and isinstance(record.get("file"), str)
+            and "/" not in record["file"] and isinstance(record.get("sha256"), str)
+            and isinstance(record.get("shape"), list) and isinstance(record.get("dtype"), str))
+
+
+def _verified(path: Path, record: dict[str, Any]) -> np.ndarray:
+    """The array at ``path`` memory-mapped, after its bytes, shape and dtype matched ``record``."""
+    try:
+        digest = _sha256(path)
+    except OSError as e:
+        raise CacheError(f"{path}: {e.strerror or e} (the manifest lists it)") from None
+    if digest != record["sha256"]:
+        raise CacheError(f"{path}: checksum differs from the one written (truncated or changed)")
+    data = np.load(path, mmap_mode="r")
+    if list(data.shape) != record["shape"] or str(data.dtype) != record["dtype"]:
+        raise CacheError(f"{path}: shape {list(data.shape)} {data.dtype}, the manifest says "
+                         f"{record['shape']} {record['dtype']}")
+    return data
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _record(directory: Path, size: int, k: int, n: int, sequence: bool) -> dict[str, Any]:
+    """What the manifest says of shard ``k``: checked on every read."""
+    def describe(path: Path) -> dict[str, Any]:
+        data = np.load(path, mmap_mode="r")
+        return {"file": path.name, "shape": list(data.shape), "dtype": str(data.dtype), "sha256": _sha256(path)}
+
+    record = {**describe(_shard_path(directory, size, k)), "utterances": n}
+    if sequence:
+        record["offsets"] = describe(_offsets_path(directory, size, k))
+    return record
+
+
+def _drop_differing_shards(directory: Path) -> None:
+    """Delete the shards whose bytes differ from the old manifest's records (the others are
+    kept and extraction resumes at the first missing one). Without a usable old manifest,
+    shards are kept when whole, as after a killed extract."""
+    try:
+        manifest = _read_manifest(directory)
+    except CacheError:
+        return
+    for record in (manifest or {}).get("shards", []):
+        parts = [record] + ([record["offsets"]] if "offsets" in record else [])
+        paths = [directory / part["file"] for part in parts]
+        if any(p.exists() and _sha256(p) != part["sha256"] for p, part in zip(paths, parts)):
+            for path in paths:
+                path.unlink(missing_ok=True)
 
 
 def _shard_ranges(count: int, size: int) -> Iterator[tuple[int, int]]:

@@ -6,6 +6,11 @@ rather than derived from the runner: on CPU a different thread count changes the
 floating-point sums and so, over an epoch, the numbers; one fixed count keeps a serial, a
 ``--jobs 4`` and a Slurm grid bitwise comparable. ``--jobs N`` x ``--threads T`` should not
 exceed the cores, or the processes slow each other down.
+
+One writer per grid: a command holds the grid folder's lock (``merbench.lock``) while it
+runs, and each cell's lock while the cell trains. A cell whose lock a live process holds (a
+worker of a killed grid that has not noticed yet, or a ``merbench train`` into the cell) is
+left to that process. Local worker processes end when the grid's process dies.
 """
 
 from __future__ import annotations
@@ -19,10 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from merbench import runs
+from merbench import lock, runs
+from merbench.atomic import remove_temporaries
 from merbench.errors import MerbenchError
 from merbench.grid.manifest import ERROR, GridCell, unique, write_manifest
-from merbench.grid.worker import limit_threads, one_line, run_cell
+from merbench.grid.worker import one_line, run_cell, start_worker
 from merbench.results import atomic_write_text, read_result
 
 LAUNCHERS = ("slurm", "local", "debug")  # submitit's AutoExecutor clusters
@@ -94,21 +100,39 @@ def run_grid(grid_dir: Path, cells: list[GridCell], kind: str, command: list[str
     """Write the manifest, train every unfinished cell, read every cell's result back."""
     options.check()
     grid_dir = Path(grid_dir)
-    cells = unique(cells)
-    grid_dir.mkdir(parents=True, exist_ok=True)
+    with lock.hold(grid_dir):
+        grid_dir.mkdir(parents=True, exist_ok=True)
+        remove_temporaries(grid_dir)
+        return _run_grid(grid_dir, unique(cells), kind, command, options, console, extra)
+
+
+def _run_grid(grid_dir: Path, cells: list[GridCell], kind: str, command: list[str],
+              options: RunnerOptions, console, extra: dict | None) -> GridRun:
     write_manifest(grid_dir, kind, command, cells, extra)
-    todo = [c for c in cells if not runs.is_finished(grid_dir / c.run)]
+    outcomes: dict[str, dict] = {}
+    todo = []
+    for cell in cells:
+        if runs.is_finished(grid_dir / cell.run):
+            continue
+        holder = lock.holder(grid_dir / cell.run)
+        if holder is None:
+            todo.append(cell)
+        else:
+            outcomes[cell.run] = {"error": f"being trained by another process ({holder.describe()}): "
+                                           f"not trained here; run the command again when it is done"}
     run = GridRun(grid_dir, cells, trained=[c.run for c in todo])
     console = console or _stderr_console()
+    if outcomes:
+        console.print(f"{len(outcomes)} cell(s) held by another live process: left to it", soft_wrap=True)
     if todo and options.oversubscribed():
         console.print(f"warning: --jobs {options.jobs} x --threads {options.threads} exceeds the "
                       f"{os.cpu_count()} cores: the cells will slow each other down", soft_wrap=True)
     started = time.perf_counter()
-    outcomes: dict[str, dict] = {}
     stopped: list[tuple[GridCell, str]] = []
     if todo:
         runner = _runner(options, grid_dir)  # a launcher that cannot start fails here, before any work
-        with GridProgress(len(cells), len(cells) - len(todo), console, options.quiet) as progress:
+        total = len(cells) - len(outcomes)
+        with GridProgress(total, total - len(todo), console, options.quiet) as progress:
             def finished(cell: GridCell, outcome: dict) -> bool:
                 """Record a cell; True when the grid must stop (bad input, not a training failure)."""
                 outcomes[cell.run] = outcome
@@ -172,7 +196,7 @@ def run_processes(todo: list[GridCell], grid_dir: Path, command: list[str], opti
     # spawn, not fork: a forked child would inherit the parent's torch thread pools.
     context = multiprocessing.get_context("spawn")
     workers = min(options.jobs or 1, len(todo))
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=limit_threads,
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=start_worker,
                              initargs=(options.threads,)) as pool:
         futures = {pool.submit(run_cell, c.recipe, str(grid_dir), options.threads, command, c.run): c for c in todo}
         try:
@@ -227,11 +251,13 @@ def run_submitit(executor, todo: list[GridCell], grid_dir: Path, command: list[s
         limit = max(1, (os.cpu_count() or 1) // options.threads)
     poll = 15.0 if options.launcher == "slurm" else 0.5
     pending, running = list(todo), {}
+    watch = options.launcher == "local"  # a local job is this process's child: it ends with it
     try:
         while pending or running:
             while pending and len(running) < limit:
                 cell = pending.pop(0)
-                running[executor.submit(run_cell, cell.recipe, str(grid_dir), options.threads, command, cell.run)] = cell
+                running[executor.submit(run_cell, cell.recipe, str(grid_dir), options.threads, command,
+                                        cell.run, watch)] = cell
             done = [job for job in running if job.done()]
             for job in done:
                 cell = running.pop(job)

@@ -5,7 +5,10 @@ submitit job). A run that raises leaves ``error.txt`` in its folder (the one-lin
 the traceback) and comes back as a failed outcome: the other cells go on, unless the error is
 a MerbenchError (bad input, such as a data root that is not set), which stops the grid. While it trains,
 ``running.json`` names the host and process, which is how ``merbench grid status`` tells a
-running cell from an interrupted one.
+running cell from an interrupted one, and the process holds the cell's lock
+(``merbench.lock``): a cell that another live process holds is never trained a second time.
+A worker in a process of its own watches its parent and ends when the parent dies, so a
+killed grid leaves no cells training behind it.
 """
 
 from __future__ import annotations
@@ -14,11 +17,12 @@ import json
 import os
 import socket
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
 
-from merbench import runs
+from merbench import lock, runs
 from merbench.errors import MerbenchError
 from merbench.grid.manifest import ERROR, RUNNING
 from merbench.results import atomic_write_text, utc_now, write_json
@@ -36,6 +40,33 @@ def limit_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
+def start_worker(threads: int) -> None:
+    """Initializer of a local worker process: its threads, and the watch on its parent."""
+    limit_threads(threads)
+    watch_parent()
+
+
+_watching: list[threading.Thread] = []
+
+
+def watch_parent(interval: float = 0.5) -> None:
+    """End this process as soon as the process that started it is gone (``kill -9`` of a grid
+    included): orphaned, it would go on training cells beside the next run of the grid. A
+    thread polls the parent id (portable, unlike Linux's PR_SET_PDEATHSIG, which also fires
+    when the parent's thread that started the process ends). Started once per process."""
+    if _watching:
+        return
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(1)  # the kernel drops the cell's lock; its last checkpoint lets the next run resume
+
+    _watching.append(threading.Thread(target=watch, name="merbench-watch-parent", daemon=True))
+    _watching[0].start()
+
+
 def one_line(error: BaseException) -> str:
     if isinstance(error, MerbenchError):
         return str(error).splitlines()[0] if str(error) else "MerbenchError"
@@ -50,33 +81,45 @@ def previous_status(run_dir: Path) -> str | None:
         return None
 
 
-def run_cell(recipe: dict, grid_dir: str, threads: int, command: list[str], run: str) -> dict:
-    """Train (or resume, or retry) one cell; returns ``{run, ok, error, seconds}``.
+def run_cell(recipe: dict, grid_dir: str, threads: int, command: list[str], run: str,
+             watch: bool = False) -> dict:
+    """Train (or resume, or retry) one cell; returns ``{run, ok, error, user_error, seconds}``.
 
     ``run`` is the folder name the planner gave the cell: a worker never recomputes it, so an
     edit of merbench's source while a grid runs cannot send a cell to another folder.
+    ``watch``: this process was started for the grid (a submitit local job): end with its parent.
     """
+    if watch:
+        watch_parent()
     limit_threads(threads)
+    started = time.perf_counter()
+    try:
+        with lock.hold(Path(grid_dir) / run):
+            return _run_cell(recipe, Path(grid_dir), threads, command, run, started)
+    except lock.LockHeld as e:  # another live process trains this cell: leave it to that one
+        return {"run": run, "ok": False, "error": one_line(e), "user_error": False,
+                "seconds": round(time.perf_counter() - started, 2)}
+
+
+def _run_cell(recipe: dict, grid: Path, threads: int, command: list[str], run: str, started: float) -> dict:
     import merbench.data  # noqa: F401  (registrations, needed in a fresh process)
     import merbench.models  # noqa: F401
     from merbench.train import train
 
-    grid = Path(grid_dir)
     run_dir = grid / run
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / ERROR).unlink(missing_ok=True)
     marker = run_dir / RUNNING
     write_json(marker, {"host": socket.gethostname(), "pid": os.getpid(), "started_utc": utc_now(),
                         "threads": threads})
-    started = time.perf_counter()
     error, user_error = None, False
     try:
         # A run that ended failed (NaN) starts over; one that was interrupted resumes from its
         # last checkpoint and ends with the numbers an uninterrupted run gives.
-        failed_before = previous_status(run_dir) == "failed"
-        resume = (run_dir / runs.LAST).exists() and not failed_before
-        run_dir = train(recipe, grid, resume=resume, force=failed_before, progress=False, command=command,
-                        name=run)
+        if previous_status(run_dir) == "failed":
+            (run_dir / runs.LAST).unlink(missing_ok=True)  # a failed run's checkpoint resumes nothing
+        resume = (run_dir / runs.LAST).exists()
+        run_dir = train(recipe, grid, resume=resume, progress=False, command=command, name=run)
         result = json.loads((run_dir / runs.RESULT).read_text())
         if result["status"] != "ok":
             error = result.get("error") or "the run failed"
