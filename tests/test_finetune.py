@@ -313,3 +313,38 @@ def test_bad_input_is_one_line_error(bert, tmp_path):
         assert result.exit_code == 2, result.output
         lines = [x for x in result.output.splitlines() if x.startswith("error:")]
         assert len(lines) == 1 and lines[0].startswith(expected) and "Traceback" not in result.output
+
+
+def test_extract_cli_reads_a_finetuned_folder_with_its_context(bert, tmp_path):
+    pkl = tmp_path / "iemocap.pkl"
+    write_cosmic_pickle(pkl)
+    raw = read_corpus("iemocap", pkl, modalities=("text",))
+    folder = ft.finetune(raw, bert, tmp_path / "m", ft.FinetuneOptions(**{**TWO_STEPS.__dict__, "context": 1}),
+                         device="cpu", progress=False)
+    result = CliRunner().invoke(app, ["extract", "--dataset", "iemocap", "--root", str(pkl), "--text-model",
+                                      str(folder), "--cache", str(tmp_path / "c"), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "text: 64-d vectors, extracted by bert" in result.output
+    manifest = json.loads(next((tmp_path / "c").rglob("manifest.json")).read_text())
+    assert manifest["config"]["finetuned"]["context"] == 1 and manifest["count"] == 60
+
+
+def test_concurrent_requests_fine_tune_once(bert, tmp_path, monkeypatch):
+    import threading
+
+    calls = []
+    real = ft._finetune_one
+
+    def counted(*args, **kwargs):
+        calls.append(args[3])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ft, "_finetune_one", counted)
+    raw, folders = corpus(), []
+    threads = [threading.Thread(target=lambda: folders.append(
+        ft.finetune(raw, bert, tmp_path, TWO_STEPS, device="cpu", progress=False))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(calls) == 1 and len(set(folders)) == 1 and ft.is_finished(folders[0])
