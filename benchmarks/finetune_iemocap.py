@@ -14,7 +14,7 @@ project; Session 5 test, the file's validation dialogues), then
    recipe key ``dataset.features.text.finetune`` finds the same encoder), ``--seeds`` seeds.
 Writes benchmarks/out/finetune_iemocap.{md,json} and prints the Markdown.
 
-    python benchmarks/finetune_iemocap.py [--pickle PATH] [--context 0] [--epochs 3]
+    python benchmarks/finetune_iemocap.py [--pickle PATH] [--context 0] [--epochs 2] [--lr 1e-4] [--batch-size 32]
         [--encoder-seeds 0] [--crossfit 0] [--models mlp,dialoguernn] [--seeds 3] [--threads 2]
 """
 
@@ -67,8 +67,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pickle", type=Path, default=SHARED_PICKLE)
     parser.add_argument("--context", type=int, default=0)
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--lr", type=float, default=5e-5)
+    # Defaults = recipes/iemocap/*_finetune.yaml.
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--encoder-seeds", default="0", help="comma-separated fine-tuning seeds")
     parser.add_argument("--crossfit", type=int, default=0)
     parser.add_argument("--models", default="mlp,dialoguernn", help="dialogue/utterance models for compare ('' = none)")
@@ -98,7 +100,7 @@ def main() -> None:
     variants = ["full", "mean"] if args.crossfit else ["full"]
     for seed in [int(s) for s in args.encoder_seeds.split(",")]:
         options = FinetuneOptions(context=args.context, epochs=args.epochs, seed=seed, lr=args.lr,
-                                  crossfit=args.crossfit)
+                                  batch_size=args.batch_size, crossfit=args.crossfit)
         t0 = time.perf_counter()
         folder = finetune(raw["iemocap6"], minilm_dir(), cache / "finetuned", options, threads=args.threads,
                           progress=False, command=sys.argv)
@@ -119,7 +121,7 @@ def main() -> None:
                 results["logistic"][name]["extract_utt_per_s"] = manifest.get("utterances_per_second")
         if args.models:
             finetune_key = {"context": args.context, "epochs": args.epochs, "seed": seed, "lr": args.lr,
-                            "crossfit": args.crossfit}
+                            "batch_size": args.batch_size, "crossfit": args.crossfit}
             for variant in variants:
                 text = {"name": "minilm", "finetune": finetune_key,
                         **({"crossfit_eval": variant} if args.crossfit else {})}
