@@ -62,6 +62,7 @@ class PluginSource:
 
 _origin: str | None = None  # set while a plugin file or entry point is being imported
 _loaded: set[str] = set()  # files and entry points already imported by this process
+_registered: list[str] = []  # every name register_model registered, in order
 
 
 def file_sha256(path: Path | str) -> str:
@@ -90,6 +91,7 @@ def register_model(name: str, *, tiny: bool = False) -> Callable[[type], type]:
         if name in MODELS and not again:
             raise MerbenchError(f"{where}: the name is taken by {_owner(name)}; choose another name")
         MODELS.register(name, cls, replace=again, tiny=tiny, plugin=source)
+        _registered.append(name)
         return cls
 
     return add
@@ -142,13 +144,16 @@ def env_paths() -> list[str]:
     return [p for p in os.environ.get(ENV, "").split(os.pathsep) if p.strip()]
 
 
-def add_to_environment(paths: list[str | Path]) -> None:
-    """``--plugin``: absolute paths first in ``MERBENCH_PLUGINS``, which subprocesses inherit."""
+def use_plugins(paths: list[str | Path]) -> None:
+    """``--plugin``: absolute paths first in ``MERBENCH_PLUGINS``, which subprocesses inherit;
+    loaded now when the model registry already is (else importing it loads them)."""
     for path in paths:
         if not Path(path).is_file():
             raise MerbenchError(f"--plugin {path}: no such file (expected a Python file that registers a model)")
     new = [str(Path(p).resolve()) for p in paths]
     os.environ[ENV] = os.pathsep.join(dict.fromkeys([*new, *env_paths()]))
+    if "merbench.models" in sys.modules:
+        load_plugins()
 
 
 def load_file(path: str | Path) -> None:
@@ -160,7 +165,7 @@ def load_file(path: str | Path) -> None:
         raise MerbenchError(f"{path}: no such plugin file (--plugin or {ENV}: expected a .py file that "
                             f"registers a model)")
     _loaded.add(str(file))
-    before = set(MODELS.names())
+    before = len(_registered)
     module_name = f"merbench_plugin_{re.sub(r'[^0-9a-zA-Z_]', '_', file.stem)}_{file_sha256(file)[:8]}"
     spec = importlib.util.spec_from_file_location(module_name, file)
     module = importlib.util.module_from_spec(spec)
@@ -174,7 +179,7 @@ def load_file(path: str | Path) -> None:
         raise MerbenchError(f"{file}: the plugin failed to import: {_one_line(e)}") from None
     finally:
         _origin = None
-    if set(MODELS.names()) == before:
+    if len(_registered) == before:
         raise MerbenchError(f"{file}: registers no model (decorate a MerModel subclass with "
                             f"@merbench.register_model(\"name\"))")
 

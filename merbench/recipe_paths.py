@@ -22,7 +22,7 @@ from pathlib import Path
 from merbench.errors import MerbenchError
 from merbench.registry import closest
 
-PACKAGED = Path(__file__).resolve().parent / "recipes"
+PACKAGED = (Path(__file__).parent / "recipes").resolve()  # in a clone: the top-level recipes/
 REFERENCES = PACKAGED / "references"
 LOCAL = Path("recipes")  # relative: the working directory's recipes/ folder
 

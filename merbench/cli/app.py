@@ -39,9 +39,9 @@ def _options(
 ) -> None:
     """Options of every command (they come before the command's name)."""
     if plugin:
-        from merbench.plugins import add_to_environment
+        from merbench.plugins import use_plugins
 
-        add_to_environment(plugin)  # the environment: grid workers load the same files
+        use_plugins(plugin)  # through the environment: grid workers load the same files
 
 
 def _register() -> None:
