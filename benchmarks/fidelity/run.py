@@ -1,0 +1,136 @@
+"""Side-by-side fidelity benchmark: MMSA 2.2.1's TFN / LMF / MFN / MFM against merbench's, on
+one MOSEI-shaped synthetic corpus in MMSA's pickle layout, 3 seeds each.
+
+    python benchmarks/fidelity/run.py [--models tfn,lmf,mfn,mfm] [--seeds 1111,1112,1113]
+
+(a) sets up MMSA 2.2.1 in its own virtual env (benchmarks/out/mmsa-venv; offline from the
+local package index); (b) writes the corpus (corpus.py) to
+benchmarks/out/fidelity/corpus/unaligned_50.pkl; (c) trains MMSA's models with MMSA's own
+loop and default MOSEI configuration (mmsa_side.py, ``MMSA_run(..., gpu_ids=[])`` on CPU)
+and merbench's through the ``mosei_mmsa`` reader with recipes/mosei/<model>.yaml
+(merbench_side.py); both sides of one model run at the same time, one torch thread each, so
+they share the same machine load; (d) prints one table and writes it to
+benchmarks/out/fidelity/table.md (docs/fidelity.md shows the latest).
+
+The target: every metric within 2 x the larger std of the two sides, and merbench's epoch no
+slower than MMSA's. Both sides use the same early-stopping patience (``--patience``; MMSA's
+default 8 unless set) and otherwise their own defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+OUT = ROOT / "benchmarks" / "out"
+VENV = OUT / "mmsa-venv"
+METRICS = [("acc2", "ACC-2"), ("acc7", "ACC-7"), ("mae", "MAE"), ("corr", "Corr")]
+
+
+def setup_mmsa() -> Path:
+    """MMSA 2.2.1 beside torch 2.13 in its own env; its declared dependencies are not all
+    needed (--no-deps), these are the ones its training path imports."""
+    python = VENV / "bin" / "python"
+    if not python.exists():
+        venv.create(VENV, with_pip=True)
+    check = subprocess.run([str(python), "-c", "import MMSA, pandas, sklearn, easydict, pynvml"],
+                           capture_output=True)
+    if check.returncode:
+        pip = [str(python), "-m", "pip", "install", "-q"]
+        subprocess.run(pip + ["torch==2.13.0"], check=True)
+        subprocess.run(pip + ["--no-deps", "mmsa==2.2.1"], check=True)
+        subprocess.run(pip + ["easydict", "nvidia-ml-py", "transformers", "pandas", "scikit-learn"], check=True)
+    return python
+
+
+def run_model(model: str, pickle: Path, seeds: list[int], mmsa_python: Path, patience: int, threads: int
+              ) -> list[dict]:
+    out = OUT / "fidelity" / model
+    env = {"TQDM_DISABLE": "1", "OMP_NUM_THREADS": str(threads), "PATH": "/usr/bin:/bin"}
+    seed_args = [str(s) for s in seeds]
+    mmsa = subprocess.Popen(
+        [str(mmsa_python), str(HERE / "mmsa_side.py"), model, str(pickle), str(out / "mmsa"), *seed_args,
+         "--early-stop", str(patience), "--threads", str(threads)],
+        stdout=subprocess.PIPE, stderr=open(out / "mmsa.log", "w"), text=True, cwd=out, env=env)
+    ours = subprocess.Popen(
+        [sys.executable, str(HERE / "merbench_side.py"), model, str(pickle), str(out / "merbench"), *seed_args,
+         "--patience", str(patience), "--threads", str(threads)],
+        stdout=subprocess.PIPE, stderr=open(out / "merbench.log", "w"), text=True, cwd=ROOT, env=env)
+    rows = []
+    for proc, name in ((mmsa, "mmsa"), (ours, "merbench")):
+        stdout, _ = proc.communicate()
+        if proc.returncode:
+            sys.exit(f"{name} side of {model} failed (exit {proc.returncode}); see {out / (name + '.log')}")
+        rows += [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+    return rows
+
+
+def table(rows: list[dict], models: list[str]) -> str:
+    def stats(side, model, key):
+        v = np.array([r[key] for r in rows if r["side"] == side and r["model"] == model], dtype=float)
+        return v.mean(), v.std(ddof=1) if len(v) > 1 else 0.0
+
+    head = ["model"] + [f"{label} {side}" for _, label in METRICS for side in ("MMSA", "merbench", "diff")] \
+        + ["s/epoch MMSA", "s/epoch merbench", "epochs MMSA", "epochs merbench", "target met"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for model in models:
+        cells, ok = [model.upper()], True
+        for key, _ in METRICS:
+            (ma, sa), (mb, sb) = stats("mmsa", model, key), stats("merbench", model, key)
+            digits = 3 if key in ("mae", "corr") else 1
+            within = abs(mb - ma) <= 2 * max(sa, sb)
+            ok &= within
+            cells += [f"{ma:.{digits}f} ± {sa:.{digits}f}", f"{mb:.{digits}f} ± {sb:.{digits}f}",
+                      f"{mb - ma:+.{digits}f}" + ("" if within else " ✗")]
+        ta, tb = stats("mmsa", model, "seconds_per_epoch")[0], stats("merbench", model, "seconds_per_epoch")[0]
+        ea, eb = stats("mmsa", model, "epochs")[0], stats("merbench", model, "epochs")[0]
+        ok &= tb <= ta
+        cells += [f"{ta:.2f}", f"{tb:.2f}", f"{ea:.1f}", f"{eb:.1f}", "yes" if ok else "no"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", default="tfn,lmf,mfn,mfm")
+    parser.add_argument("--seeds", default="1111,1112,1113")
+    parser.add_argument("--patience", type=int, default=8, help="early stopping, both sides (MMSA's early_stop)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--n-train", type=int, default=240)
+    parser.add_argument("--n-valid", type=int, default=60)
+    parser.add_argument("--n-test", type=int, default=120)
+    parser.add_argument("--frames", type=int, default=6)
+    args = parser.parse_args()
+    sys.path.insert(0, str(HERE))
+    from corpus import write_corpus
+
+    models = args.models.split(",")
+    seeds = [int(s) for s in args.seeds.split(",")]
+    mmsa_python = setup_mmsa()
+    pickle = write_corpus(OUT / "fidelity" / "corpus" / "unaligned_50.pkl", n_train=args.n_train,
+                          n_valid=args.n_valid, n_test=args.n_test, frames=args.frames)
+    rows = []
+    for model in models:
+        (OUT / "fidelity" / model).mkdir(parents=True, exist_ok=True)
+        rows += run_model(model, pickle, seeds, mmsa_python, args.patience, args.threads)
+        print(f"{model}: done", flush=True)
+    command = "python benchmarks/fidelity/run.py " + " ".join(sys.argv[1:])
+    text = (f"Command: `{command.strip()}`\n\nCorpus: {args.n_train} / {args.n_valid} / {args.n_test} clips "
+            f"(train / valid / test), {args.frames} frames, text 300 / audio 74 / vision 35; seeds {args.seeds}; "
+            f"early-stopping patience {args.patience} on both sides; {args.threads} torch thread(s) each.\n\n"
+            + table(rows, models) + "\n")
+    (OUT / "fidelity" / "table.md").write_text(text, encoding="utf-8")
+    (OUT / "fidelity" / "runs.json").write_text(json.dumps(rows, indent=1), encoding="utf-8")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
