@@ -75,16 +75,14 @@ def train(recipe_or_path: dict | str | Path, *, out: str | Path = "runs", resume
     from merbench.train import train as train_run
 
     recipe = resolve_recipe(recipe_or_path, overrides)
+    if command is None:  # what result.json records as the command: this call, spelt as the CLI's
+        from merbench.recipe import override_text
+
+        source = "<recipe dict>" if isinstance(recipe_or_path, dict) else str(recipe_or_path)
+        command = ["merbench.train", source] + [f"--set={override_text(item)}" for item in overrides.items()]
     run_dir = train_run(recipe, Path(out), resume=resume, force=force, progress=progress, keep_last=keep_last,
-                        command=command or ["merbench.train", str(recipe_or_path)] +
-                        [f"--set={t}" for t in _texts(overrides)])
+                        command=command)
     return load_run(run_dir)
-
-
-def _texts(overrides: dict[str, Any]) -> list[str]:
-    from merbench.recipe import override_text
-
-    return [override_text(item) for item in overrides.items()]
 
 
 # --- Finished runs as records or a table of numbers -----------------------------------------
