@@ -8,14 +8,14 @@ project; Session 5 test, the file's validation dialogues), then
 2. extracts features from the frozen and the fine-tuned encoder (the cache manifest gives the
    extraction throughput of a fresh extraction);
 3. scores a per-utterance classifier (standardised logistic regression, C chosen on the
-   validation split) on both, 6-way and 4-way (the 4-way rows reuse the 6-way encoder, which
-   saw 6-way training labels only);
+   validation split) on both, 6-way and 4-way (the 4-way rows take the 6-way corpus's
+   features of the 4-way utterances: the encoder saw 6-way training labels only);
 4. trains dialogue-level models on the fine-tuned features with ``merbench compare`` (the
    recipe key ``dataset.features.text.finetune`` finds the same encoder), ``--seeds`` seeds.
 Writes benchmarks/out/finetune_iemocap.{md,json} and prints the Markdown.
 
     python benchmarks/finetune_iemocap.py [--pickle PATH] [--context 0] [--epochs 2] [--lr 1e-4] [--batch-size 32]
-        [--encoder-seeds 0] [--crossfit 0] [--models mlp,dialoguernn] [--seeds 3] [--threads 2]
+        [--encoder-seeds 0] [--crossfit 0] [--models mlp,cogmen,dialoguernn] [--seeds 3] [--threads 2]
 """
 
 from __future__ import annotations
@@ -35,20 +35,31 @@ SHARED_PICKLE = ROOT.parent / "shared" / "data" / "iemocap" / "iemocap.pkl"
 OUT = ROOT / "benchmarks" / "out"
 
 
-def arrays(corpus, split: str) -> tuple[np.ndarray, np.ndarray]:
-    dialogues = corpus.split(split)
-    x = np.stack([f for d in dialogues for f in d.features["text"]])  # (N, D)
-    y = np.concatenate([d.labels for d in dialogues])  # (N,)
-    return x, y
+def arrays(corpus, raw4=None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per split (features (N, D), labels (N,)); with ``raw4``, the 4-way utterances and labels
+    with the 6-way corpus's features (same utterance ids: no second extraction)."""
+    out = {}
+    for split in ("train", "valid", "test"):
+        if raw4 is None:
+            dialogues = corpus.split(split)
+            x = np.stack([f for d in dialogues for f in d.features["text"]])  # (N, D)
+            y = np.concatenate([d.labels for d in dialogues])  # (N,)
+        else:
+            by_id = {i: f for d in corpus.dialogues for i, f in zip(d.utterance_ids, d.features["text"])}
+            utts = [u for d in raw4.dialogues if d.split == split for u in d.utterances]
+            x = np.stack([by_id[u.id] for u in utts])
+            y = np.array([u.label for u in utts])
+        out[split] = (x, y)
+    return out
 
 
-def logistic(corpus) -> dict:
+def logistic(data: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict:
     """Standardised logistic regression, C chosen on validation weighted F1; test scores."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import accuracy_score, f1_score
     from sklearn.preprocessing import StandardScaler
 
-    (xtr, ytr), (xva, yva), (xte, yte) = (arrays(corpus, s) for s in ("train", "valid", "test"))
+    (xtr, ytr), (xva, yva), (xte, yte) = data["train"], data["valid"], data["test"]
     scaler = StandardScaler().fit(xtr)
     xtr, xva, xte = scaler.transform(xtr), scaler.transform(xva), scaler.transform(xte)
     best = None
@@ -63,6 +74,26 @@ def logistic(corpus) -> dict:
             "test_acc": 100 * accuracy_score(yte, pred)}
 
 
+def write_report(args, results: dict) -> None:
+    """benchmarks/out/finetune_iemocap_ctx<K>_cf<K>.{md,json}, rewritten after each stage."""
+    report = [f"# IEMOCAP text only, fine-tuned MiniLM (session5-test; context {args.context}, "
+              f"{args.epochs} epochs, crossfit {args.crossfit}, {args.threads} threads)\n"]
+    report.append("## Encoders\n")
+    for seed, e in results["encoders"].items():
+        report.append(f"- seed {seed}: `{e['folder']}` " + json.dumps({k: v for k, v in e.items() if k != "folder"}))
+    report.append("\n## Per-utterance logistic regression (test)\n\n| features | WF1 | acc | C | valid WF1 | extract utt/s |\n|---|---|---|---|---|---|")
+    for name, r in results["logistic"].items():
+        report.append(f"| {name} | {r['test_wf1']:.1f} | {r['test_acc']:.1f} | {r['C']} | {r['valid_wf1']:.1f} | "
+                      f"{r.get('extract_utt_per_s') or '-'} |")
+    for name, c in results["compare"].items():
+        report.append(f"\n## merbench compare on fine-tuned features, {name} (wall {c['wall_seconds']} s, rc {c['returncode']})\n\n{c['table']}")
+    text = "\n".join(report) + "\n"
+    stem = f"finetune_iemocap_ctx{args.context}_cf{args.crossfit}"
+    (OUT / f"{stem}.md").write_text(text)
+    (OUT / f"{stem}.json").write_text(json.dumps(results, indent=2))
+    print(text, flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pickle", type=Path, default=SHARED_PICKLE)
@@ -73,7 +104,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--encoder-seeds", default="0", help="comma-separated fine-tuning seeds")
     parser.add_argument("--crossfit", type=int, default=0)
-    parser.add_argument("--models", default="mlp,dialoguernn", help="dialogue/utterance models for compare ('' = none)")
+    parser.add_argument("--models", default="mlp,cogmen,dialoguernn", help="models for compare, cheapest first ('' = none)")
     parser.add_argument("--seeds", type=int, default=3, help="model seeds per encoder in compare")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
@@ -94,9 +125,10 @@ def main() -> None:
     results: dict = {"context": args.context, "epochs": args.epochs, "crossfit": args.crossfit,
                      "threads": args.threads, "encoders": {}, "logistic": {}, "compare": {}}
 
-    frozen = {k: build_corpus(r, {"text": "minilm"}, cache_root=cache, progress=False) for k, r in raw.items()}
-    for k, c in frozen.items():
-        results["logistic"][f"frozen {k}"] = logistic(c)
+    frozen = build_corpus(raw["iemocap6"], {"text": "minilm"}, cache_root=cache, progress=False)
+    results["logistic"]["frozen iemocap6"] = logistic(arrays(frozen))
+    results["logistic"]["frozen iemocap4"] = logistic(arrays(frozen, raw["iemocap4"]))
+    write_report(args, results)
     variants = ["full", "mean"] if args.crossfit else ["full"]
     for seed in [int(s) for s in args.encoder_seeds.split(",")]:
         options = FinetuneOptions(context=args.context, epochs=args.epochs, seed=seed, lr=args.lr,
@@ -113,47 +145,36 @@ def main() -> None:
                                                                       "history", "utterances_per_second")})}
         for variant in variants:
             spec = {"name": "minilm", "model": str(folder), **({"crossfit_eval": variant} if args.crossfit else {})}
-            for k, r in raw.items():
-                corpus = build_corpus(r, {"text": spec}, cache_root=cache, progress=False)
-                name = f"finetuned seed {seed}{' crossfit ' + variant if args.crossfit else ''} {k}"
-                results["logistic"][name] = logistic(corpus)
-                manifest = json.loads((cache / f"iemocap-{r.fingerprint()[:16]}" / f"text-minilm-{corpus.info['features']['text']['config_hash'][:16]}" / "manifest.json").read_text())
-                results["logistic"][name]["extract_utt_per_s"] = manifest.get("utterances_per_second")
+            r = raw["iemocap6"]
+            corpus = build_corpus(r, {"text": spec}, cache_root=cache, progress=False)
+            name = f"finetuned seed {seed}{' crossfit ' + variant if args.crossfit else ''}"
+            results["logistic"][f"{name} iemocap6"] = logistic(arrays(corpus))
+            results["logistic"][f"{name} iemocap4"] = logistic(arrays(corpus, raw["iemocap4"]))
+            manifest = json.loads((cache / f"iemocap-{r.fingerprint()[:16]}" / f"text-minilm-{corpus.info['features']['text']['config_hash'][:16]}" / "manifest.json").read_text())
+            results["logistic"][f"{name} iemocap6"]["extract_utt_per_s"] = manifest.get("utterances_per_second")
+            write_report(args, results)
         if args.models:
             finetune_key = {"context": args.context, "epochs": args.epochs, "seed": seed, "lr": args.lr,
                             "batch_size": args.batch_size, "crossfit": args.crossfit}
-            for variant in variants:
+            for variant, model in [(v, m) for v in variants for m in args.models.split(",")]:
+                # One compare per model: a partial benchmark still reports the models it finished.
                 text = {"name": "minilm", "finetune": finetune_key,
                         **({"crossfit_eval": variant} if args.crossfit else {})}
                 env = {**os.environ, "MERBENCH_CACHE": str(cache), "MERBENCH_IEMOCAP_ROOT": str(args.pickle)}
                 t0 = time.perf_counter()
                 proc = subprocess.run(
-                    [sys.executable, "-m", "merbench.cli.app", "compare", "--dataset", "iemocap", "--models", args.models,
+                    [sys.executable, "-m", "merbench.cli.app", "compare", "--dataset", "iemocap", "--models", model,
                      "--seeds", str(args.seeds), "--threads", str(args.threads), "--format", "markdown",
                      "--set", f"dataset.features={json.dumps({'text': text})}",
                      "--out", str(OUT / "finetune_iemocap_grid"), "--quiet"],
                     env=env, capture_output=True, text=True)
                 print(proc.stderr[-3000:], file=sys.stderr)
-                results["compare"][f"encoder seed {seed} {variant}"] = {
+                results["compare"][f"{model}, encoder seed {seed} {variant}"] = {
                     "returncode": proc.returncode, "wall_seconds": round(time.perf_counter() - t0, 1),
                     "table": proc.stdout}
+                write_report(args, results)
 
-    report = [f"# IEMOCAP text only, fine-tuned MiniLM (session5-test; context {args.context}, "
-              f"{args.epochs} epochs, crossfit {args.crossfit}, {args.threads} threads)\n"]
-    report.append("## Encoders\n")
-    for seed, e in results["encoders"].items():
-        report.append(f"- seed {seed}: `{e['folder']}` " + json.dumps({k: v for k, v in e.items() if k != "folder"}))
-    report.append("\n## Per-utterance logistic regression (test)\n\n| features | WF1 | acc | C | valid WF1 | extract utt/s |\n|---|---|---|---|---|---|")
-    for name, r in results["logistic"].items():
-        report.append(f"| {name} | {r['test_wf1']:.1f} | {r['test_acc']:.1f} | {r['C']} | {r['valid_wf1']:.1f} | "
-                      f"{r.get('extract_utt_per_s') or '-'} |")
-    for name, c in results["compare"].items():
-        report.append(f"\n## merbench compare on fine-tuned features, {name} (wall {c['wall_seconds']} s, rc {c['returncode']})\n\n{c['table']}")
-    text = "\n".join(report) + "\n"
-    stem = f"finetune_iemocap_ctx{args.context}_cf{args.crossfit}"
-    (OUT / f"{stem}.md").write_text(text)
-    (OUT / f"{stem}.json").write_text(json.dumps(results, indent=2))
-    print(text)
+    write_report(args, results)
 
 
 if __name__ == "__main__":
