@@ -33,9 +33,6 @@ if TYPE_CHECKING:  # torch-importing types, for annotations only
     from merbench.data.types import Corpus
     from merbench.models.base import MerModel
 
-SPLITS = ("train", "valid", "test")  # as merbench.recipe.SPLITS (that module imports the registries)
-
-
 @dataclass
 class Predictions:
     index: np.ndarray  # (N,) flat utterance index within the split
