@@ -426,6 +426,8 @@ def ensure_finetuned(raw: RawCorpus, spec: dict[str, Any], root: str | Path | No
 
     values = dict(spec.get("finetune") or {})
     threads = values.pop("threads", 0)
+    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 0:
+        raise MerbenchError(f"{where}.threads: expected a thread count >= 0, got {threads!r}")
     options = FinetuneOptions.from_mapping(values, where)
     base = spec.get("model") or (str(minilm_dir()) if spec.get("name") == "minilm" else None)
     return finetune(raw, base, cache_root(root) / "finetuned", options, device=device,

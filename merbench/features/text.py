@@ -51,9 +51,9 @@ def text_inputs(dialogue: RawDialogue, context: int) -> list[TextInput]:
     """
     if context < 0:
         raise MerbenchError(f"context {context}: expected 0 or more previous utterances")
-    tagged = [f"{u.speaker}: {require(u, 'text', 'text context')}" for u in dialogue.utterances]
     if context == 0:
         return [TextInput((), require(u, "text", "text")) for u in dialogue.utterances]
+    tagged = [f"{u.speaker}: {require(u, 'text', 'text')}" for u in dialogue.utterances]
     return [TextInput(tuple(tagged[max(0, i - context):i]), tagged[i]) for i in range(len(tagged))]
 
 
