@@ -137,4 +137,6 @@ def compare(groups: list[Group], reference: dict) -> list[Finding]:
 
 
 def write_reference(path: Path, reference: dict) -> None:
+    if Path(path).is_dir():
+        raise MerbenchError(f"{path}: is a folder, expected the reference JSON file to write")
     write_json(Path(path), reference)

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from merbench.data.types import MODALITIES
-from merbench.errors import MerbenchError, excerpt, read_text
+from merbench.errors import EXCERPT_CHARS, MerbenchError, excerpt, read_text
 from merbench.ranges import FACTOR, NON_NEGATIVE, POSITIVE, SIZE, Range, argument_ranges
 from merbench.recipe_paths import find_recipe
 from merbench.registry import DATASETS, MODELS, closest
@@ -113,6 +113,7 @@ class Problems:
         self.items: list[str] = []
 
     def add(self, key: str, message: str) -> None:
+        key = key if len(key) <= EXCERPT_CHARS else key[:EXCERPT_CHARS - 3] + "..."  # a key is user text too
         self.items.append(f"{key}: {message}")
 
     def check(self) -> None:
@@ -168,7 +169,7 @@ def _registered_section(recipe: dict, section: str, registry, problems: Problems
         problems.add(f"{section}.name", f"expected one {section} name (a string), got {excerpt(name)}")
         return {}
     if name not in registry:
-        problems.add(f"{section}.name", f"unknown {section} {name!r}{closest(name, registry.names())}; "
+        problems.add(f"{section}.name", f"unknown {section} {excerpt(name)}{closest(name[:EXCERPT_CHARS], registry.names())}; "
                                         f"valid: {', '.join(registry.names())}")
         return {}
     if section == "dataset":

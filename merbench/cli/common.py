@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
-from merbench.errors import MerbenchError, one_line
+from merbench.errors import MerbenchError, excerpt, one_line
 
 try:  # Typer >= 0.2x carries its own copy of Click; older ones use Click itself
     from typer import _click as click
@@ -53,7 +53,8 @@ class MerbenchGroup(TyperGroup):
             code = e.exit_code
         except click.ClickException as e:
             command = e.ctx.command_path if getattr(e, "ctx", None) else "merbench"
-            print_error(f"{command}: {e.format_message()} (see {command} --help)")
+            given = _given(getattr(e, "param", None), sys.argv[1:] if args is None else list(args))
+            print_error(f"{command}: {e.format_message()}{given} (see {command} --help)")
             code = 2
         except getattr(click, "Abort", ()):  # Typer 0.29's own Click copy has no Abort
             typer.echo("Aborted!", err=True)
@@ -65,6 +66,19 @@ class MerbenchGroup(TyperGroup):
         if standalone_mode:
             sys.exit(code)
         return code
+
+
+def _given(param, args: list[str]) -> str:
+    """`` (got 'x')`` for the value the user gave an option Click refused, which Click's
+    message does not always quote."""
+    opts = getattr(param, "opts", None) or []
+    for i, arg in enumerate(args):
+        for opt in opts:
+            if opt.startswith("-") and arg.startswith(opt + "="):
+                return f" (got {excerpt(arg[len(opt) + 1:])})"
+            if arg == opt and i + 1 < len(args) and not getattr(param, "is_flag", False):
+                return f" (got {excerpt(args[i + 1])})"
+    return ""
 
 
 def load_registries() -> None:
