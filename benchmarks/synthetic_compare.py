@@ -47,7 +47,6 @@ class Variant:
 
 # Rows that are not a recipe file of their own: other registered models and documented options.
 VARIANTS = [
-    Variant("late_mlp", "mlp", ("model.fusion=late",)),
     # The recipe builds the authors' BiModel with attention; this row is the one-directional model.
     Variant("dialoguernn unidirectional", "dialoguernn", ("model.bidirectional=false",
                                                           "model.emotion_attention=false")),
@@ -66,7 +65,8 @@ def variants(models: str) -> list[Variant]:
     unknown = [m for m in wanted if m not in {r.name for r in rows}]
     if unknown:
         sys.exit(f"--models: unknown {', '.join(unknown)}; known: {', '.join(r.name for r in rows)}")
-    return [r for r in rows if r.name in wanted or r.name == "mlp"]
+    by_name = {r.name: r for r in rows}
+    return [by_name["mlp"]] + [by_name[m] for m in wanted if m != "mlp"]  # in the order asked
 
 
 def distinct_per_dialogue(run_dir: Path, corpus) -> tuple[float, float]:
