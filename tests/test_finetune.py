@@ -329,22 +329,23 @@ def test_extract_cli_reads_a_finetuned_folder_with_its_context(bert, tmp_path):
     assert manifest["config"]["finetuned"]["context"] == 1 and manifest["count"] == 60
 
 
-def test_concurrent_requests_fine_tune_once(bert, tmp_path, monkeypatch):
-    import threading
+def test_a_request_while_another_process_fine_tunes_waits_and_finds_it_finished(bert, tmp_path, monkeypatch):
+    import subprocess
+    import sys
+    import time
 
-    calls = []
-    real = ft._finetune_one
+    from merbench.features._common import model_dir_hash
 
-    def counted(*args, **kwargs):
-        calls.append(args[3])
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(ft, "_finetune_one", counted)
-    raw, folders = corpus(), []
-    threads = [threading.Thread(target=lambda: folders.append(
-        ft.finetune(raw, bert, tmp_path, TWO_STEPS, device="cpu", progress=False))) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert len(calls) == 1 and len(set(folders)) == 1 and ft.is_finished(folders[0])
+    raw = corpus()
+    done = ft.finetune(raw, bert, tmp_path / "done", TWO_STEPS, device="cpu", progress=False)
+    folder = tmp_path / "m" / ft.folder_name(raw, model_dir_hash(bert), TWO_STEPS)
+    # Another process holds the folder's lock, then "finishes" it (copies a finished folder in).
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import shutil, sys, time\nfrom merbench.lock import hold\n"
+        f"with hold({str(folder)!r}):\n    print('held', flush=True)\n    time.sleep(2)\n"
+        f"    shutil.copytree({str(done)!r}, {str(folder)!r})\n")], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    monkeypatch.setattr(ft, "_finetune_one", lambda *a, **k: (_ for _ in ()).throw(AssertionError("retrained")))
+    started = time.perf_counter()
+    assert ft.finetune(raw, bert, tmp_path / "m", TWO_STEPS, device="cpu", progress=False) == folder
+    assert time.perf_counter() - started > 0.5 and holder.wait() == 0

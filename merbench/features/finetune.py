@@ -8,7 +8,8 @@ The result is a folder that ``AutoModel.from_pretrained`` reads, plus the head
 (``head.pt``) and merbench's record (``merbench_finetune.json``: options, seed, data
 fingerprint, training dialogues, validation curve, versions, git commit), written last: a
 folder with a record is finished. Folders are content-addressed: the name ends in a hash
-of (options, base encoder's weights, data fingerprint), so a second request finds it.
+of (options, base encoder's weights, data fingerprint), so a second request finds it; a
+request while another process fine-tunes it waits for that one (``merbench.lock``).
 
 Cross-fitting (``crossfit=K``): K encoders, each fine-tuned on K-1 folds of the training
 dialogues, plus one (``full/``) on all of them; extraction gives each training utterance the
@@ -21,8 +22,6 @@ ends with the same weights as an uninterrupted one.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import shutil
@@ -40,6 +39,7 @@ from merbench.data.types import RawCorpus, RawDialogue
 from merbench.errors import MerbenchError
 from merbench.features._common import check_model_dir, load_pretrained, model_dir_hash, resolve_device
 from merbench.features.text import TextInput, pad, pool, text_inputs, tokenize
+from merbench.lock import hold
 
 RECORD = "merbench_finetune.json"
 HEAD = "head.pt"
@@ -144,18 +144,6 @@ def is_finished(folder: Path) -> bool:
     return (folder / RECORD).is_file()
 
 
-@contextlib.contextmanager
-def folder_lock(folder: Path) -> Iterator[None]:
-    """One process at a time fine-tunes a folder; the others wait, then find it finished."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    with open(folder.parent / f".{folder.name}.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def finetune(raw: RawCorpus, model_dir: str | Path, out: str | Path, options: FinetuneOptions, *,
              device: str | None = None, threads: int = 0, progress: bool = True,
              command: list[str] | None = None) -> Path:
@@ -173,7 +161,10 @@ def finetune(raw: RawCorpus, model_dir: str | Path, out: str | Path, options: Fi
     if threads:
         torch.set_num_threads(threads)
     folder = Path(out) / folder_name(raw, model_dir_hash(base), options)
-    with folder_lock(folder):
+    # One process fine-tunes a folder; the others (grid cells of the same key) wait for it.
+    waiting = (lambda who: print(f"waiting for {who.describe() if who else 'another process'} to "
+                                 f"fine-tune {folder.name}", file=sys.stderr)) if progress else None
+    with hold(folder, wait=True, on_wait=waiting):
         if is_finished(folder):
             return folder
         train = [d for d in raw.dialogues if d.split == "train"]
