@@ -21,7 +21,7 @@ from merbench.errors import EXCERPT_CHARS, MerbenchError, excerpt, read_text
 from merbench.ranges import FACTOR, NON_NEGATIVE, POSITIVE, SIZE, Range, argument_ranges
 from merbench.recipe_paths import find_recipe
 from merbench.registry import DATASETS, MODELS, closest
-from merbench.signature import keyword_defaults, kwargs_problems, same_type
+from merbench.signature import keyword_defaults, kwargs_problems, literal_choices, same_type
 
 SECTIONS = ("extends", "dataset", "model", "train", "eval")
 # Defaults from the HFF paper (section 4.1): AdamW, lr 3e-4, batch 64, at most 50 epochs,
@@ -187,7 +187,8 @@ def _registered_section(recipe: dict, section: str, registry, problems: Problems
 
         defaults = model_defaults(name)
     ranges = argument_ranges(registry.get(name), defaults)
-    for key, text in kwargs_problems(defaults, args, f"{section} {name!r}", ranges):
+    choices = literal_choices(registry.get(name))
+    for key, text in kwargs_problems(defaults, args, f"{section} {name!r}", ranges, choices):
         problems.add(f"{section}.{key}", text)
     if section == "dataset":
         chosen = modalities if isinstance(modalities, list) else []

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
+import typing
 from typing import Any, Callable
 
 from merbench.errors import MerbenchError, excerpt
@@ -33,9 +35,24 @@ def same_type(value: Any, default: Any) -> bool:
     return isinstance(value, type(default))
 
 
+def literal_choices(factory: Callable[..., Any]) -> dict[str, tuple]:
+    """The allowed values of arguments annotated ``Literal[...]`` (e.g. ``fusion: Literal["early",
+    "late"]``), so a misspelt choice stops at validation rather than in the constructor."""
+    while isinstance(factory, functools.partial):
+        factory = factory.func
+    target = factory.__init__ if inspect.isclass(factory) else factory
+    try:
+        hints = typing.get_type_hints(target)
+    except Exception:  # an annotation that names a type only imported for type checkers
+        return {}
+    return {k: typing.get_args(h) for k, h in hints.items() if typing.get_origin(h) is typing.Literal}
+
+
 def kwargs_problems(defaults: dict[str, Any], args: dict[str, Any], owner: str,
-                    ranges: dict[str, Range] | None = None) -> list[tuple[str, str]]:
-    """Every (key, problem) of ``args``: unknown key, wrong type, out of range, missing."""
+                    ranges: dict[str, Range] | None = None,
+                    choices: dict[str, tuple] | None = None) -> list[tuple[str, str]]:
+    """Every (key, problem) of ``args``: unknown key, wrong type, not a choice, out of range,
+    missing."""
     problems = []
     for key, value in args.items():
         if key not in defaults:
@@ -43,6 +60,9 @@ def kwargs_problems(defaults: dict[str, Any], args: dict[str, Any], owner: str,
                                   f"valid: {', '.join(sorted(defaults))}"))
         elif not same_type(value, defaults[key]):
             problems.append((key, f"expected {type(defaults[key]).__name__}, got {excerpt(value)}"))
+        elif choices and key in choices and value not in choices[key]:
+            problems.append((key, f"expected one of {', '.join(map(str, choices[key]))}, got {excerpt(value)}"
+                                  f"{closest(str(value)[:80], [str(c) for c in choices[key]])}"))
         else:
             problem = ((ranges or {}).get(key) or FINITE).problem(value)
             if problem:

@@ -29,6 +29,7 @@ import numpy as np
 
 from merbench.data.types import Corpus, Dialogue, MODALITIES
 from merbench.errors import MerbenchError
+from merbench.ranges import NON_NEGATIVE, PROBABILITY
 from merbench.registry import DATASETS
 
 IEMOCAP6 = ["happy", "sad", "neutral", "angry", "excited", "frustrated"]
@@ -155,6 +156,10 @@ def synthetic_regression(**kwargs) -> Corpus:
 
 # Same arguments as ``synthetic``: recipe validation reads them from the signature.
 synthetic_regression.__signature__ = inspect.signature(synthetic)  # type: ignore[attr-defined]
+
+# Ranges the naming convention (merbench.ranges) cannot tell: two probabilities and a scale.
+synthetic.arg_ranges = synthetic_regression.arg_ranges = {  # type: ignore[attr-defined]
+    "context": PROBABILITY, "corrupt": PROBABILITY, "noise": NON_NEGATIVE}
 
 DATASETS.register("synthetic", synthetic, task="classification", layout="iemocap")
 DATASETS.register("synthetic_mosei", synthetic_regression, task="regression", layout="mosei")

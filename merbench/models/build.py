@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from merbench.errors import MerbenchError
 from merbench.models.base import MerModel
 from merbench.optional import MissingDependency, missing_for
 from merbench.ranges import argument_ranges
@@ -43,7 +44,10 @@ def check_available(name: str) -> None:
 def build_model(name: str, dims: dict[str, int], num_outputs: int, **args: Any) -> MerModel:
     check_available(name)
     check_model_args(name, args, "model")
-    return MODELS.get(name)(dims, num_outputs, **args)
+    try:
+        return MODELS.get(name)(dims, num_outputs, **args)
+    except ValueError as e:  # a constructor's own check of its arguments (e.g. hidden divisible by heads)
+        raise MerbenchError(f"model {name!r}: {e}") from None
 
 
 def components(name: str) -> tuple[str, ...]:

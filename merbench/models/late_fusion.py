@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
+from typing import Literal
 
 import torch
 from torch import nn
@@ -20,7 +21,7 @@ class FusionMLP(MerModel):
     """
 
     def __init__(self, dims: dict[str, int], num_outputs: int, *, hidden: int = 128,
-                 dropout: float = 0.3, fusion: str = "early") -> None:
+                 dropout: float = 0.3, fusion: Literal["early", "late"] = "early") -> None:
         super().__init__(dims, num_outputs)
         if fusion not in ("early", "late"):
             raise ValueError(f"fusion must be 'early' or 'late', got {fusion!r}")
