@@ -11,7 +11,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 PY=.venv/bin/python
 if ! "$PY" -c "import torch" >/dev/null 2>&1; then
-  "$PY" -m pip install -q "torch==2.13.0"
+  bash scripts/cpu_torch.sh "$PY"
 fi
 if ! "$PY" -c "import merbench, transformers, torch_geometric, pytest, librosa, av, h5py" >/dev/null 2>&1 \
    || [ pyproject.toml -nt .venv/.merbench-installed ]; then

@@ -26,9 +26,25 @@ def models(tiny: bool = typer.Option(False, "--tiny", help="Also list the tiny t
             continue
         cls = model_class(entry.name)
         summary = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+        summary += origin_note(entry.name)
         table.add_row(entry.name, cls.__name__, str(getattr(cls, "level", "")), cls.inputs,
                       ", ".join(cls.components) or "-", summary)
     console.print(table)
+
+
+def origin_note(name: str) -> str:
+    """Where a model not of merbench's base install comes from, or what it needs."""
+    from pathlib import Path
+
+    from merbench.models.build import model_class
+    from merbench.optional import EXTRAS, missing_for
+    from merbench.plugins import plugin_of
+
+    source = plugin_of(name)
+    if source:
+        return f" [plugin: {Path(source.file).name or source.origin}]"
+    missing = missing_for(model_class(name))
+    return f" [needs pip install 'merbench[{EXTRAS.get(missing, missing)}]']" if missing else ""
 
 
 @user_errors

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# CI: install merbench as a user would, from its wheel, and run it outside the clone.
+# Builds the wheel, checks that it holds the recipes and paper references, installs it into a
+# fresh virtual env beside the CPU build of torch 2.13.0 (no extras: no transformers, librosa
+# or torch_geometric), then from a temporary folder runs merbench models, one train on the
+# synthetic corpus, one compare, a graph model (one line naming the extra to install) and a
+# plugin model with a recipe of the working directory. A few minutes on an idle machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+REPO=$PWD
+PYTHON=${PYTHON:-python3}
+WORK=$(mktemp -d)
+trap 'rm -rf "$WORK"' EXIT
+started=$SECONDS
+step() { echo "wheel_check [$((SECONDS - started)) s] $*"; }
+
+step "build the wheel"
+# --no-build-isolation: the setuptools of the project's .venv (scripts/setup.sh), so no download.
+.venv/bin/python -m pip wheel -q --no-deps --no-build-isolation -w "$WORK/dist" . >/dev/null
+rm -rf build  # setuptools' staging folder in the clone
+WHEEL=$(ls "$WORK"/dist/merbench-*.whl)
+for member in merbench/recipes/synthetic/hff.yaml merbench/recipes/base/synthetic.yaml \
+              merbench/recipes/references/hff.yaml merbench/recipes/iemocap/tfn.yaml; do
+  "$PYTHON" -c "import sys, zipfile; sys.exit(sys.argv[2] not in zipfile.ZipFile(sys.argv[1]).namelist())" "$WHEEL" "$member" \
+    || { echo "wheel_check: $WHEEL lacks $member"; exit 1; }
+done
+
+step "fresh virtual env: torch 2.13.0 (CPU), then the wheel"
+"$PYTHON" -m venv "$WORK/venv"
+BIN=$WORK/venv/bin
+bash scripts/cpu_torch.sh "$BIN/python"
+"$BIN/python" -m pip install -q "$WHEEL"
+# The extras resolve against the torch already there: pip would not touch it.
+"$BIN/python" -m pip install --dry-run -q --report "$WORK/report.json" "merbench[extract,graph] @ file://$WHEEL" >/dev/null
+"$BIN/python" - "$WORK/report.json" <<'EOF'
+import json, sys
+names = [i["metadata"]["name"].lower() for i in json.load(open(sys.argv[1]))["install"]]
+assert "torch" not in names, f"pip install merbench[extract,graph] would replace torch: {names}"
+EOF
+
+cd "$WORK"  # outside the clone: only the installed package
+step "merbench --version / python -m merbench / models"
+"$BIN/merbench" --version
+"$BIN/python" -m merbench --version
+"$BIN/merbench" models | grep -q "cogmen"
+
+step "train synthetic/mlp (the packaged recipe, 2 epochs)"
+"$BIN/merbench" train recipes/synthetic/mlp.yaml --set train.max_epochs=2 --set train.threads=1 --quiet --out runs >/dev/null
+ls runs/synthetic-mlp-seed0-*/result.json >/dev/null
+
+step "compare mlp and tfn on synthetic (1 seed, 2 epochs)"
+"$BIN/merbench" compare --dataset synthetic --models mlp,tfn --seeds 1 --set train.max_epochs=2 --threads 1 \
+  --quiet --out grids --format markdown | grep -q "| tfn"
+
+step "a graph model without torch_geometric: one line naming the extra"
+if "$BIN/merbench" train synthetic/cogmen --out runs 2>err.txt; then
+  echo "wheel_check: cogmen trained without torch_geometric"; exit 1
+fi
+grep -q "pip install 'merbench\[graph\]'" err.txt || { cat err.txt; exit 1; }
+
+step "a plugin model, its recipe in ./recipes (extends the packaged base)"
+mkdir -p recipes/synthetic
+printf '# merbench --plugin gated_attention.py train recipes/synthetic/gated_attention.yaml\nextends: ../base/synthetic.yaml\nmodel:\n  name: gated_attention\n' \
+  > recipes/synthetic/gated_attention.yaml
+cp "$REPO/docs/examples/gated_attention.py" .
+"$BIN/merbench" --plugin gated_attention.py compare --dataset synthetic --models gated_attention --seeds 1 \
+  --set train.max_epochs=2 --threads 1 --quiet --out grids --format csv | grep -q "gated_attention"
+step "ok"
