@@ -1,7 +1,8 @@
 """DialogueRNN: party, global and emotion GRUs over a conversation (Majumder et al., AAAI 2019,
-"DialogueRNN: An Attentive RNN for Emotion Detection in Conversations"); defaults from the
-authors' code (declare-lab/conv-emotion: D_g = D_p = 150, D_e = D_h = 100 as in its IEMOCAP
-DialogueRNN runs, recurrent dropout 0.1, dropout 0.1, "general" context attention)."""
+"DialogueRNN: An Attentive RNN for Emotion Detection in Conversations"), layer by layer as the
+authors' code (declare-lab/conv-emotion, DialogueRNN/model.py). Defaults: D_g = D_p = 150,
+D_e = D_h = 100 (their train_MELD.py; train_IEMOCAP.py uses 500, 500, 300, 300, which the
+IEMOCAP recipe sets), recurrent dropout 0.1, dropout 0.1, "general" context attention."""
 
 from __future__ import annotations
 
@@ -107,9 +108,8 @@ class DialogueRNN(MerModel):
         mask = batch.utt_mask
         emotions = self.forward_rnn(u, batch.speakers)  # (B, L, D_e)
         if self.backward_rnn is not None:
-            # Reverse each dialogue's real utterances only, so padding stays at the end.
-            # Paper: the authors' BiModel reverses the features but not the speaker mask; the
-            # speakers are reversed with them here (as in their DialogueGCN code).
+            # Reverse each dialogue's real utterances only, so padding stays at the end; the
+            # speakers are reversed with them (the authors' _reverse_seq of U and qmask).
             length = mask.sum(1, keepdim=True)  # (B, 1)
             t = torch.arange(mask.shape[1], device=u.device)[None]
             reverse = torch.where(t < length, length - 1 - t, t)  # (B, L), its own inverse
