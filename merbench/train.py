@@ -21,6 +21,7 @@ import os
 import random
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -211,10 +212,14 @@ def _tidy(run_dir: Path) -> None:
 
 
 def _check_writable(run_dir: Path) -> None:
+    """Tried, not read from the mode bits: root, read-only mounts and immutable folders differ."""
     for folder in (run_dir, run_dir / "checkpoints"):
-        if folder.is_dir() and not os.access(folder, os.W_OK):
-            raise MerbenchError(f"{folder}: not writable, so this run can be neither resumed nor "
-                                f"replaced here; nothing was changed")
+        if folder.is_dir():
+            try:
+                tempfile.TemporaryFile(dir=folder).close()
+            except OSError as e:
+                raise MerbenchError(f"{folder}: not writable ({e.strerror}), so this run can be neither "
+                                    f"resumed nor replaced here; nothing was changed") from None
 
 
 def _swap_in(fresh: Path, run_dir: Path) -> None:
