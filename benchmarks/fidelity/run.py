@@ -1,15 +1,15 @@
 """Side-by-side fidelity benchmark: MMSA 2.2.1's TFN / LMF / MFN / MFM against merbench's, on
 one MOSEI-shaped synthetic corpus in MMSA's pickle layout, 3 seeds each.
 
-    python benchmarks/fidelity/run.py [--models tfn,lmf,mfn,mfm] [--seeds 1111,1112,1113]
+    python benchmarks/fidelity/run.py [--models mfm,tfn,mfn,lmf] [--seeds 1111,1112,1113] [--jobs 4]
 
 (a) sets up MMSA 2.2.1 in its own virtual env (benchmarks/out/mmsa-venv; offline from the
 local package index); (b) writes the corpus (corpus.py) to
 benchmarks/out/fidelity/corpus/unaligned_50.pkl; (c) trains MMSA's models with MMSA's own
 loop and default MOSEI configuration (mmsa_side.py, ``MMSA_run(..., gpu_ids=[])`` on CPU)
 and merbench's through the ``mosei_mmsa`` reader with recipes/mosei/<model>.yaml
-(merbench_side.py); both sides of one model run at the same time, one torch thread each, so
-they share the same machine load; (d) prints one table and writes it to
+(merbench_side.py); both sides of one (model, seed) run at the same time, one torch thread
+each, so they share the same machine load (``--jobs N``: N pairs at a time); (d) prints one table and writes it to
 benchmarks/out/fidelity/table.md (docs/fidelity.md shows the latest).
 
 The target: every metric within 2 x the larger std of the two sides, and merbench's epoch no
@@ -24,6 +24,7 @@ import json
 import subprocess
 import sys
 import venv
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +33,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 OUT = ROOT / "benchmarks" / "out"
 VENV = OUT / "mmsa-venv"
+ORDER = ["tfn", "lmf", "mfn", "mfm"]  # table rows; --models runs the heaviest first by default
 METRICS = [("acc2", "ACC-2"), ("acc7", "ACC-7"), ("mae", "MAE"), ("corr", "Corr")]
 
 
@@ -51,25 +53,27 @@ def setup_mmsa() -> Path:
     return python
 
 
-def run_model(model: str, pickle: Path, seeds: list[int], mmsa_python: Path, patience: int, threads: int
-              ) -> list[dict]:
-    out = OUT / "fidelity" / model
+def run_pair(model: str, seed: int, pickle: Path, mmsa_python: Path, patience: int, threads: int
+             ) -> list[dict]:
+    """One seed of one model on both sides, at the same time (so under the same load)."""
+    out = OUT / "fidelity" / model / f"seed{seed}"
+    out.mkdir(parents=True, exist_ok=True)
     env = {"TQDM_DISABLE": "1", "OMP_NUM_THREADS": str(threads), "PATH": "/usr/bin:/bin"}
-    seed_args = [str(s) for s in seeds]
     mmsa = subprocess.Popen(
-        [str(mmsa_python), str(HERE / "mmsa_side.py"), model, str(pickle), str(out / "mmsa"), *seed_args,
+        [str(mmsa_python), str(HERE / "mmsa_side.py"), model, str(pickle), str(out / "mmsa"), str(seed),
          "--early-stop", str(patience), "--threads", str(threads)],
         stdout=subprocess.PIPE, stderr=open(out / "mmsa.log", "w"), text=True, cwd=out, env=env)
     ours = subprocess.Popen(
-        [sys.executable, str(HERE / "merbench_side.py"), model, str(pickle), str(out / "merbench"), *seed_args,
+        [sys.executable, str(HERE / "merbench_side.py"), model, str(pickle), str(out / "merbench"), str(seed),
          "--patience", str(patience), "--threads", str(threads)],
         stdout=subprocess.PIPE, stderr=open(out / "merbench.log", "w"), text=True, cwd=ROOT, env=env)
     rows = []
     for proc, name in ((mmsa, "mmsa"), (ours, "merbench")):
         stdout, _ = proc.communicate()
         if proc.returncode:
-            sys.exit(f"{name} side of {model} failed (exit {proc.returncode}); see {out / (name + '.log')}")
+            sys.exit(f"{name} side of {model} seed {seed} failed (exit {proc.returncode}); see {out / (name + '.log')}")
         rows += [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+    print(f"{model} seed {seed}: done", flush=True)
     return rows
 
 
@@ -81,7 +85,7 @@ def table(rows: list[dict], models: list[str]) -> str:
     head = ["model"] + [f"{label} {side}" for _, label in METRICS for side in ("MMSA", "merbench", "diff")] \
         + ["s/epoch MMSA", "s/epoch merbench", "epochs MMSA", "epochs merbench", "target met"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for model in models:
+    for model in sorted(models, key=lambda m: ORDER.index(m) if m in ORDER else len(ORDER)):
         cells, ok = [model.upper()], True
         for key, _ in METRICS:
             (ma, sa), (mb, sb) = stats("mmsa", model, key), stats("merbench", model, key)
@@ -100,14 +104,15 @@ def table(rows: list[dict], models: list[str]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", default="tfn,lmf,mfn,mfm")
+    parser.add_argument("--models", default="mfm,tfn,mfn,lmf")
     parser.add_argument("--seeds", default="1111,1112,1113")
     parser.add_argument("--patience", type=int, default=8, help="early stopping, both sides (MMSA's early_stop)")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--n-train", type=int, default=240)
-    parser.add_argument("--n-valid", type=int, default=60)
+    parser.add_argument("--jobs", type=int, default=4, help="(model, seed) pairs trained at the same time")
+    parser.add_argument("--n-train", type=int, default=160)
+    parser.add_argument("--n-valid", type=int, default=40)
     parser.add_argument("--n-test", type=int, default=120)
-    parser.add_argument("--frames", type=int, default=6)
+    parser.add_argument("--frames", type=int, default=4)
     args = parser.parse_args()
     sys.path.insert(0, str(HERE))
     from corpus import write_corpus
@@ -117,11 +122,11 @@ def main() -> None:
     mmsa_python = setup_mmsa()
     pickle = write_corpus(OUT / "fidelity" / "corpus" / "unaligned_50.pkl", n_train=args.n_train,
                           n_valid=args.n_valid, n_test=args.n_test, frames=args.frames)
-    rows = []
-    for model in models:
-        (OUT / "fidelity" / model).mkdir(parents=True, exist_ok=True)
-        rows += run_model(model, pickle, seeds, mmsa_python, args.patience, args.threads)
-        print(f"{model}: done", flush=True)
+    # --jobs (model, seed) pairs at a time, each pair two processes (MMSA's side and merbench's).
+    pairs = [(model, seed) for model in models for seed in seeds]
+    with ThreadPoolExecutor(args.jobs) as pool:
+        found = pool.map(lambda p: run_pair(p[0], p[1], pickle, mmsa_python, args.patience, args.threads), pairs)
+        rows = [r for pair in found for r in pair]
     command = "python benchmarks/fidelity/run.py " + " ".join(sys.argv[1:])
     text = (f"Command: `{command.strip()}`\n\nCorpus: {args.n_train} / {args.n_valid} / {args.n_test} clips "
             f"(train / valid / test), {args.frames} frames, text 300 / audio 74 / vision 35; seeds {args.seeds}; "

@@ -92,7 +92,21 @@ class MFNEncoder(nn.Module):
         # keeps its LSTM state otherwise. Padded frames are never read and, past the last
         # step, neither the LSTMs nor the memory change. On aligned input (every modality
         # with the same frames) this is the authors' loop.
-        rows = torch.arange(b, device=device)
+        rows = torch.arange(b, device=device).unsqueeze(0)  # (1, B)
+        n_steps = int(steps.max().item()) if b else 0
+        t = torch.arange(n_steps, device=device).unsqueeze(1)  # (S, 1)
+        active = t < steps  # (S, B)
+        span = steps.clamp(min=1)
+        inputs, advance, every = {}, {}, {}
+        for m in self.modalities:
+            # Frames read after step t: ceil((t + 1) * L / S); one more than after t - 1
+            # exactly when a frame starts inside this step.
+            read = ((t + 1) * lengths[m] + span - 1) // span  # (S, B)
+            before = (t * lengths[m] + span - 1) // span
+            advance[m] = (active & (read > before)).unsqueeze(-1)  # (S, B, 1)
+            every[m] = bool(advance[m].all())  # aligned, unpadded input: every step reads a frame
+            inputs[m] = feats[m][rows, (read - 1).clamp(0, feats[m].shape[1] - 1)]  # (S, B, D_m)
+        all_active = bool(active.all())
         if self.learn_initial_state:
             h = {m: self.initial_h[m].expand(b, -1) for m in self.modalities}  # (B, H_m)
             c = {m: self.initial_c[m].expand(b, -1) for m in self.modalities}
@@ -101,20 +115,15 @@ class MFNEncoder(nn.Module):
             h = {m: first.new_zeros(b, self.hidden[m]) for m in self.modalities}  # (B, H_m)
             c = {m: first.new_zeros(b, self.hidden[m]) for m in self.modalities}
             mem = first.new_zeros(b, self.memory)  # (B, M)
-        for t in range(int(steps.max().item()) if b else 0):
-            active = t < steps  # (B,)
-            span = steps.clamp(min=1)
+        for step in range(n_steps):
             c_prev = torch.cat([c[m] for m in self.modalities], dim=-1)  # (B, sum H)
             for m in self.modalities:
-                # Frames read after step t: ceil((t + 1) * L / S); one more than after t - 1
-                # exactly when a frame starts inside this step.
-                read = ((t + 1) * lengths[m] + span - 1) // span  # (B,)
-                before = (t * lengths[m] + span - 1) // span
-                advance = (active & (read > before)).unsqueeze(-1)  # (B, 1)
-                idx = (read - 1).clamp(0, feats[m].shape[1] - 1)
-                h_new, c_new = self.lstms[m](feats[m][rows, idx], (h[m], c[m]))
-                h[m] = torch.where(advance, h_new, h[m])
-                c[m] = torch.where(advance, c_new, c[m])
+                h_new, c_new = self.lstms[m](inputs[m][step], (h[m], c[m]))
+                if every[m]:
+                    h[m], c[m] = h_new, c_new
+                else:
+                    h[m] = torch.where(advance[m][step], h_new, h[m])
+                    c[m] = torch.where(advance[m][step], c_new, c[m])
             c_now = torch.cat([c[m] for m in self.modalities], dim=-1)  # (B, sum H)
             # Delta-memory Attention Network over the memories at t-1 and t.
             c_star = torch.cat([c_prev, c_now], dim=-1)  # (B, 2 sum H)
@@ -124,7 +133,8 @@ class MFNEncoder(nn.Module):
             both = torch.cat([attended, mem], dim=-1)  # (B, 2 sum H + M)
             retain = torch.sigmoid(self.retain_gate(both))
             update = torch.sigmoid(self.update_gate(both))
-            mem = torch.where(active.unsqueeze(-1), retain * mem + update * proposal, mem)
+            new_mem = retain * mem + update * proposal
+            mem = new_mem if all_active else torch.where(active[step].unsqueeze(-1), new_mem, mem)
         return torch.cat([h[m] for m in self.modalities] + [mem], dim=-1)  # (B, sum H + M)
 
 
