@@ -78,6 +78,8 @@ def test_ablate_prints_table4_rows_and_columns_and_reuses_finished_cells(recipes
 
     before = result_mtimes(grid)
     paper = {"model": "hff_tiny", "dataset": "synthetic", "metric": "wf1", "columns": {"T": ["text"]},
+             "modalities": ["audio", "text", "vision"], "features": dict.fromkeys(["audio", "text", "vision"],
+                                                                                 "synthetic's own"),
              "rows": {"full": {"T": 99.0}, "attention": {"T": 10.0}}}
     monkeypatch.setattr(ablate, "find_tables", lambda match: [("Test et al. 2025", "table4", paper)])
     again = cli(*args, "--references")
@@ -95,7 +97,7 @@ def test_ablate_reference_of_another_dataset_is_printed_below(recipes_dir, tmp_p
     assert result.exit_code == 0, result.output
     ours, below = result.stdout.split("Reported by the paper")
     assert "| HFF (full model)" in ours and "65.5" not in ours
-    assert "not comparable with synthetic" in below
+    assert "not comparable: dataset synthetic" in below
     assert "65.5" in below and "63.7" in below  # Table 4, column T, as printed in recipes/references/hff.yaml
 
 
@@ -271,7 +273,9 @@ def test_heads_sweep_prints_table5_and_writes_a_png(recipes_dir, tmp_path, monke
 
 
 def test_compare_prints_table3_with_references_and_efficiency_and_reuses_runs(recipes_dir, tmp_path, monkeypatch):
-    paper = {"dataset": "synthetic", "rows": {"mlp_tiny": {"wf1": 99.0, "acc": 99.0}}}
+    paper = {"dataset": "synthetic", "rows": {"mlp_tiny": {"wf1": 99.0, "acc": 99.0}},
+             "modalities": ["audio", "text", "vision"], "features": dict.fromkeys(["audio", "text", "vision"],
+                                                                                 "synthetic's own")}
     monkeypatch.setattr(compare, "find_tables", lambda match: [("Test et al. 2025", "table3", paper)])
     args = grid_args(recipes_dir, tmp_path, "compare", "--models", "mlp_tiny,tfn_tiny", "--seeds", "2",
                      "--format", "markdown", "--references", "--efficiency")
@@ -292,6 +296,14 @@ def test_compare_prints_table3_with_references_and_efficiency_and_reuses_runs(re
     again = cli(*args)
     assert again.exit_code == 0 and "0 trained, 4 reused" in again.stderr
     assert result_mtimes(grid) == before
+
+    # A paper's number on other modalities (or features) is not set beside ours: a note says why.
+    paper["modalities"] = ["text"]
+    refused = cli(*args)
+    assert refused.exit_code == 0, refused.output
+    assert "99.0" not in refused.stdout and "(Δ" not in refused.stdout
+    assert "mlp_tiny: the paper's numbers (reference table) are not set beside: the paper's numbers use text, " \
+           "these runs audio+text+vision" in " ".join(refused.stdout.split())
 
 
 def test_slurm_options_reach_submitit(tmp_path):

@@ -130,7 +130,7 @@ def test_hff_runs_table5_head_counts(heads, tiny_corpus):
     model = _build("hff_tiny", tiny_corpus, heads=heads)
     batch = _batch(model, tiny_corpus)
     assert torch.isfinite(_logits(model(batch), batch)).all()
-    layer = model.attention[0].attention
+    layer = model.attention[0]
     assert layer.query.out_features == heads * layer.head_dim  # fixed width per head
     assert layer.out.out_features == model.projection["text"].out_features
 

@@ -110,6 +110,7 @@ def synthetic(
         sign_audio = rng.choice([-1.0, 1.0], size=length)
         sign_vision = sign_audio * np.where(MEMBER[labels] == 1, 1.0, -1.0)
         features: dict[str, list[np.ndarray]] = {m: [] for m in MODALITIES}
+        corrupted = {m: np.zeros(length, dtype=bool) for m in MODALITIES}
         for t in range(length):
             # Pair members share a prototype; the member is only in the interaction.
             pair_proto = prototypes[[c for c in range(6) if PAIR_OF[c] == PAIR_OF[labels[t]]][0]]
@@ -123,6 +124,7 @@ def synthetic(
                 scale = noise * rng.uniform(0.5, 1.5)
                 if rng.random() < corrupt:
                     latent = rng.normal(0, 2.0, LATENT + 2)
+                    corrupted[m][t] = True
                 x = (latent + rng.normal(0, scale, LATENT + 2)) @ projections[m]
                 if frames:
                     n_frames = int(rng.integers(min_frames, max_frames + 1))
@@ -132,7 +134,7 @@ def synthetic(
             id=f"syn{d:04d}", split=split_of.get(d, "train"), speakers=speakers.astype(np.int64),
             labels=labels, values=values, features=features,
             utterance_ids=[f"syn{d:04d}_{t:03d}" for t in range(length)],
-            session=f"S{d % 5 + 1}",
+            session=f"S{d % 5 + 1}", corrupted=corrupted,
         ))
     corpus = Corpus("synthetic", "classification", list(IEMOCAP6), dialogues, protocol="random-dialogues",
                     info={"generator": "merbench.data.synthetic", "seed": seed})

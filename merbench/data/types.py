@@ -31,6 +31,9 @@ class Dialogue:
     features: dict[str, list[np.ndarray]]  # modality -> per utterance (D,) or (T, D) float32
     utterance_ids: list[str] = field(default_factory=list)
     session: str | None = None  # e.g. IEMOCAP "Ses01"; used by leave-one-session-out
+    # Generated corpora only: modality -> (L,) bool, True where the generator replaced that
+    # modality of the utterance by noise (tests of reliability weighting read it).
+    corrupted: dict[str, np.ndarray] | None = None
 
     def __len__(self) -> int:
         return int(len(self.labels))
@@ -99,6 +102,7 @@ class Corpus:
             Dialogue(
                 d.id, d.split, d.speakers, d.labels, d.values,
                 {m: d.features[m] for m in keep}, d.utterance_ids, d.session,
+                None if d.corrupted is None else {m: d.corrupted[m] for m in keep},
             )
             for d in self.dialogues
         ]

@@ -20,6 +20,7 @@ from merbench.experiments._common import (
 )
 from merbench.grid import GridRun
 from merbench.models.build import model_class, model_defaults
+from merbench.references import incomparable, run_features
 from merbench.registry import MODELS, closest
 from merbench.tables import Table
 
@@ -104,9 +105,13 @@ def plan(model: str, drops: list[str], dataset: str | None, recipe: Path | None,
     subsets = parse_modalities(modalities, base["dataset"]["modalities"])
     switches = components_of(model)
     full = full_model_section(base["model"], switches)
-    cells = []
+    cells, same = [], []
     for off in [FULL] + dropped:
         for subset in subsets:
+            if off != FULL and off not in model_class(model).active_components(subset):
+                # The switch builds nothing for this subset: the cell is the full model's.
+                same.append([off, modality_label(subset)])
+                continue
             recipe_ = copy.deepcopy(base)
             recipe_["model"] = {**full, **({off: False} if off != FULL else {})}
             recipe_["dataset"]["modalities"] = list(subset)
@@ -115,7 +120,7 @@ def plan(model: str, drops: list[str], dataset: str | None, recipe: Path | None,
     ds = base["dataset"]["name"]
     return Plan(f"ablate-{model}-{ds}", cells, {
         "model": model, "dataset": ds, "dropped": dropped, "seeds": n_seeds,
-        "columns": [modality_label(s) for s in subsets]})
+        "columns": [modality_label(s) for s in subsets], "same_as_full": same})
 
 
 def row_title(model: str, off: str) -> str:
@@ -129,12 +134,17 @@ def tables(plan: Plan, run: GridRun, references: bool) -> list[Table]:
     info = plan.info
     rows = [FULL] + info["dropped"]
     columns = info["columns"]
-    by_key = {(r, c): [x for x in plan.cells if x.labels == {"off": r, "modalities": c}]
+    shared = {tuple(pair) for pair in info.get("same_as_full", [])}
+    by_key = {(r, c): [x for x in plan.cells if x.labels == {"off": FULL if (r, c) in shared else r,
+                                                               "modalities": c}]
               for r in rows for c in columns}
     metric = MAIN_METRIC[task_of(run, plan.cells) or "classification"]
     found = find_tables(lambda t: t.get("model") == info["model"] and "columns" in t) if references else []
     citation, _, paper = found[0] if found else (None, None, None)
-    side = paper is not None and paper.get("dataset") == info["dataset"] and paper.get("metric") == metric
+    full_recipe = next(c.recipe for c in plan.cells if c.labels["off"] == FULL)
+    why = (f"dataset {info['dataset']}" if paper is None or paper.get("dataset") != info["dataset"]
+           else incomparable(paper, None, run_features(full_recipe)))
+    side = paper is not None and why is None and paper.get("metric") == metric
 
     def reported(row: str, col: str) -> float | None:
         return (paper["rows"].get("full" if row == FULL else row) or {}).get(col) if side else None
@@ -142,28 +152,37 @@ def tables(plan: Plan, run: GridRun, references: bool) -> list[Table]:
     cells = [[metric_cell(run, by_key[(r, c)], metric) for c in columns] for r in rows]
     text = [[row_title(info["model"], r)] + [beside(cell, reported(r, c)) for cell, c in zip(row, columns)]
             for r, row in zip(rows, cells)]
+    for i, r in enumerate(rows):
+        for j, c in enumerate(columns):
+            if (r, c) in shared:
+                text[i][j + 1].marks = "="
     title = (f"Ablation of {info['model']} on {info['dataset']}: {METRIC_TITLES[metric]} (test), "
              f"mean ± std (n) over seeds (layout: HFF Table 4)")
     notes = []
     if side:
         notes.append(f"ours | paper (Δ = ours - paper); paper: {citation}")
+    for r in rows:
+        where = [c for c in columns if (r, c) in shared]
+        if where:
+            notes.append(f"= the full model's runs: with {', '.join(where)} {r!r} builds nothing, so "
+                         f"'{row_title(info['model'], r)}' is the same model there and is not trained again")
     if run.failed:
         notes.append(f"{len(run.failed)} failed cell(s) left out (merbench grid status {run.grid_dir})")
     out = [Table(title, ["Model"] + columns, text, [False] * len(columns), notes)]
     if references and paper is None:
         out[0].notes.append(f"no reported ablation of {info['model']!r} in recipes/references/")
     elif references and not side:
-        out.append(reference_table(paper, citation, rows, columns, info))
+        out.append(reference_table(paper, citation, rows, columns, why or f"metric {metric}"))
     return out
 
 
-def reference_table(paper: dict, citation: str, rows: list[str], columns: list[str], info: dict) -> Table:
-    """The paper's own numbers, below ours: its dataset or metric is not the grid's."""
+def reference_table(paper: dict, citation: str, rows: list[str], columns: list[str], why: str) -> Table:
+    """The paper's own numbers, below ours: its dataset, features or metric are not the grid's."""
     cols = [c for c in columns if c in paper["columns"]] or list(paper["columns"])
     keys = [("full" if r == FULL else r) for r in rows]
     keys = [k for k in keys if k in paper["rows"]] or list(paper["rows"])
     titles = paper.get("row_titles", {})
     text = [[titles.get(k, k)] + [f"{paper['rows'][k].get(c, '-')}" for c in cols] for k in keys]
     title = (f"Reported by the paper: {paper.get('title', '')} ({paper.get('dataset')}, {paper.get('metric')}; "
-             f"not comparable with {info['dataset']})")
+             f"not comparable: {why})")
     return Table(title, ["Model"] + cols, text, notes=[f"paper: {citation}"])

@@ -7,7 +7,9 @@ from ``merbench.tables.results_table``; this module adds the papers' numbers and
 With ``--references`` every cell that a reference file reports for this dataset and model
 reads "ours | paper (Δ ours - paper)", and gets † when ours lies outside the reported number's
 range, defined as paper ± 2 x our std over seeds, or ± 1 point when there is one seed: a
-reported number that our seeds do not reach within two standard deviations.
+reported number that our seeds do not reach within two standard deviations. A paper's number
+for other modalities or other features than the runs' is not set beside them; a note says
+why (``merbench.references.incomparable``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from merbench.experiments._common import (
 )
 from merbench.grid import GridRun
 from merbench.recipe_paths import recipe_roots
+from merbench.references import incomparable, run_features
 from merbench.registry import MODELS
 from merbench.tables import Table, columns_for, layout_for, results_table
 
@@ -102,10 +105,19 @@ def tables(plan: Plan, run: GridRun, references: bool, efficiency: dict | None =
     metrics = [m for m, _ in columns_for(found, layout_for(found, None))]
     if references:
         refs = reported_rows(plan.info["dataset"])
-        used = []
+        used, refused = [], []
         for i, group in enumerate(found):
+            recipe = group.results[0]["recipe"]
+            usable = []
+            for citation, t in refs:
+                why = incomparable(t, recipe["dataset"]["modalities"], run_features(recipe))
+                if why is None:
+                    usable.append((citation, t))
+                elif group.model in t["rows"]:
+                    refused.append(f"{group.model}: the paper's numbers ({t.get('title', 'reference table')}) "
+                                   f"are not set beside: {why}")
             for j, metric in enumerate(metrics):
-                value, citation = reported(refs, group.model, metric)
+                value, citation = reported(usable, group.model, metric)
                 if value is not None:
                     digits = 3 if metric in ("mae", "corr") else 1
                     table.rows[i][j + 1] = beside(table.cells[i][j], value, digits, mark=True)
@@ -114,8 +126,9 @@ def tables(plan: Plan, run: GridRun, references: bool, efficiency: dict | None =
             table.notes += ["ours | paper (Δ = ours - paper); " + RANGE_NOTE] + [f"paper: {c}" for c in used]
             if "acc2_has0" in metrics:
                 table.notes.append("the paper's ACC-2 is set beside ACC-2 (has0); it does not say which ACC-2")
-        else:
+        elif not refused:
             table.notes.append(f"no reported numbers for dataset {plan.info['dataset']!r} in recipes/references/")
+        table.notes += refused
     if efficiency is not None:
         add_efficiency(table, found, efficiency)
     table.title = "Compare: " + table.title

@@ -11,6 +11,7 @@ dict of extra training losses, which the loop adds with weights from the recipe
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -43,6 +44,12 @@ class MerModel(nn.Module):
     # Ranges of constructor arguments whose meaning departs from merbench.ranges' naming
     # convention (e.g. ``{"heads": NON_NEGATIVE}`` where 0 picks a default).
     arg_ranges: ClassVar[dict[str, Range]] = {}
+
+    @classmethod
+    def active_components(cls, modalities: Sequence[str]) -> tuple[str, ...]:
+        """The switches that build something with these modalities (default: all). Turning
+        off any other one builds the same model, so ``ablate`` trains it once."""
+        return cls.components
 
     def __init__(self, dims: dict[str, int], num_outputs: int) -> None:
         super().__init__()

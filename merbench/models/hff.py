@@ -17,6 +17,8 @@ Three fusion levels, in order:
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from collections.abc import Sequence
 from functools import partial
 from typing import ClassVar
 
@@ -30,6 +32,21 @@ from merbench.models.base import MerModel, Output
 from merbench.registry import MODELS
 
 TIME_AXES = ("dialogue", "frames")
+# Paper: no initialisation is given for the Bayesian head. Its log-variances start at -2
+# (sigma^2 ~ 0.14): at the prior's 0 the sample of Eq. 20 is as large as the features.
+INIT_LOG_VAR = -2.0
+
+
+@dataclass
+class Fusion:
+    """Level 1's output: ``f0`` (Eq. 18) and ``f1`` (Eq. 20) ``(B, S, H)``; with uncertainty,
+    Eq. 19's normalised weights ``(B, S, M)`` and, in training, the modality Gaussians
+    (means ``(B, S, M, H)``, log-variances ``(B, S, M, 1)``) for the variational losses."""
+
+    f0: torch.Tensor
+    f1: torch.Tensor
+    weights: torch.Tensor | None = None
+    posterior: tuple[torch.Tensor, torch.Tensor] | None = None
 
 
 class AudioCNN(nn.Module):
@@ -79,18 +96,30 @@ class FixedWidthAttention(nn.Module):
 
 
 class FusionLayer(nn.Module):
-    """One Transformer encoder layer (post-norm) whose attention residual can be given."""
+    """The rest of one Transformer encoder layer around a given attention sub-layer.
 
-    def __init__(self, dim: int, heads: int, head_dim: int, dropout: float) -> None:
+    The attention (Eq. 21-23) lives in ``HFF.attention`` so that ``attention: false`` removes
+    exactly it: this layer's two norms and feed-forward block stay. ``pre_norm`` moves each
+    LayerNorm before its sub-layer (not the paper's; see ``HFF``).
+    """
+
+    def __init__(self, dim: int, dropout: float, pre_norm: bool) -> None:
         super().__init__()
-        self.attention = FixedWidthAttention(dim, heads, head_dim, dropout)
+        self.pre_norm = pre_norm
         self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
         self.feed_forward = nn.Sequential(nn.Linear(dim, 4 * dim), nn.ReLU(), nn.Dropout(dropout),
                                           nn.Linear(4 * dim, dim))
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, residual: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        x = self.norm1(residual + self.drop(self.attention(x, mask)))  # Eq. 23
+    def forward(self, x: torch.Tensor, residual: torch.Tensor, mask: torch.Tensor,
+                attention: FixedWidthAttention | None) -> torch.Tensor:
+        """``(B, S, H) -> (B, S, H)``: Q, K, V from ``x``, the attention added to ``residual``."""
+        if self.pre_norm:
+            if attention is not None:
+                residual = residual + self.drop(attention(self.norm1(x), mask))  # Eq. 23
+            return residual + self.drop(self.feed_forward(self.norm2(residual)))
+        attended = residual if attention is None else residual + self.drop(attention(x, mask))  # Eq. 23
+        x = self.norm1(attended)
         return self.norm2(x + self.drop(self.feed_forward(x)))
 
 
@@ -116,6 +145,66 @@ class TemporalGRU(nn.Module):
         scores = self.score(h).squeeze(-1).masked_fill(~mask, float("-inf"))  # (B, S)
         pooled = (scores.softmax(-1).unsqueeze(-1) * h).sum(1)  # (B, H), Eq. 28
         return h, pooled
+
+
+class UncertaintyWeighting(nn.Module):
+    """Eq. 19-20: a variational Gaussian per modality, fused by precision.
+
+    Each modality's shared-space feature ``(B, S, H)`` gives a mean ``(B, S, H)`` and one
+    log-variance ``(B, S, 1)``, so Eq. 19's weight w = 1 / (sigma^2 + eps) is one number per
+    step and modality.
+
+    Paper: section 3.2 models "the distribution of each modality feature" with "a Bayesian
+    Neural Network" and gives no loss for it (Eq. 31 is the cross-entropy alone). Without one
+    nothing ties a variance to its modality's reliability and the variances never move
+    (issue 10). merbench trains each modality's Gaussian as a variational information
+    bottleneck (Alemi et al., 2017): a reparameterised sample (the form of Eq. 20) is
+    classified by one shared linear layer (aux loss ``modality_nll``) and the Gaussian pays a
+    KL term to N(0, I) (aux loss ``kl``, per dimension). An input that tells nothing about the
+    emotion (a corrupted modality) cannot lower its classification loss, so its cheapest
+    posterior is the prior: a large variance and a small weight in Eq. 19.
+    """
+
+    def __init__(self, modalities: list[str], dim: int, num_outputs: int) -> None:
+        super().__init__()
+        self.mean = nn.ModuleDict({m: nn.Linear(dim, dim) for m in modalities})
+        # Paper: the network's layers are not given. A log-variance is a non-linear function
+        # of the feature (how far it lies from what any emotion explains, in both directions):
+        # one hidden ReLU layer, whose pairs of units can measure a distance (tanh is odd).
+        self.log_var = nn.ModuleDict({
+            m: nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, 1)) for m in modalities
+        })
+        for head in self.log_var.values():
+            nn.init.constant_(head[-1].bias, INIT_LOG_VAR)
+        self.classifier = nn.Linear(dim, num_outputs)
+
+    def forward(self, modalities: list[str], features: list[torch.Tensor], reduced: list[torch.Tensor]
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Aligned ``features`` and the ``reduced`` (Eq. 16, before alignment) ones, ``M x (B, S, H)``
+        -> means ``(B, S, M, H)`` and log-variances ``(B, S, M, 1)``. The variance reads the
+        features before alignment: alignment's LayerNorm removes their scale, a sign of noise."""
+        means = torch.stack([self.mean[m](z) for m, z in zip(modalities, features)], -2)
+        log_vars = torch.stack([self.log_var[m](z) for m, z in zip(modalities, reduced)], -2)
+        return means, log_vars.clamp(-8.0, 8.0)
+
+    def losses(self, labels: torch.Tensor, values: torch.Tensor, mean: torch.Tensor, log_var: torch.Tensor,
+               mask: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The variational terms over the valid steps ``mask`` ``(B, S)``; ``labels`` and
+        ``values`` ``(B, S)``, each step's utterance's (training only)."""
+        mean, log_var = mean[mask], log_var[mask]  # (N, M, H), (N, M, 1)
+        kl = 0.5 * (mean.pow(2).mean(-1) + log_var.exp().squeeze(-1) - 1.0 - log_var.squeeze(-1))  # (N, M)
+        sample = mean + torch.randn_like(mean) * (0.5 * log_var).exp()  # (N, M, H), reparameterised
+        logits = self.classifier(sample)  # (N, M, C)
+        n_mod = logits.shape[1]
+        if logits.shape[-1] == 1:  # regression: L1 to the value, as the main loss
+            values = values[mask].unsqueeze(1).expand(-1, n_mod)  # (N, M)
+            keep = ~torch.isnan(values)
+            nll = (logits.squeeze(-1) - values).abs()[keep].mean() if keep.any() else logits.sum() * 0.0
+        else:
+            labels = labels[mask].unsqueeze(1).expand(-1, n_mod)  # (N, M)
+            nll = nn.functional.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=-1) \
+                if (labels >= 0).any() else logits.sum() * 0.0
+        return {"kl": kl.mean(), "modality_nll": nll}
 
 
 def resample_frames(x: torch.Tensor, mask: torch.Tensor, steps: int) -> torch.Tensor:
@@ -159,12 +248,19 @@ class HFF(MerModel):
         "uncertainty": "Without uncertainty weighting",
     }
 
+    @classmethod
+    def active_components(cls, modalities: Sequence[str]) -> tuple[str, ...]:
+        """With one modality there is nothing to weigh: Eq. 17-20 build nothing."""
+        if len(modalities) > 1:
+            return cls.components
+        return tuple(c for c in cls.components if c not in ("dynamic_weighting", "uncertainty"))
+
     def __init__(self, dims: dict[str, int], num_outputs: int, *, hidden: int = 128,
                  heads: int = 8, head_dim: int = 16, layers: int = 4, dropout: float = 0.1,
                  classifier_dropout: float = 0.3, time_axis: str = "dialogue",
                  audio_cnn: bool = True, cnn_channels: int = 64, frame_steps: int = 8,
                  attention: bool = True, dynamic_weighting: bool = True, temporal: bool = True,
-                 alignment: bool = True, uncertainty: bool = True) -> None:
+                 alignment: bool = True, uncertainty: bool = True, pre_norm: bool = False) -> None:
         super().__init__(dims, num_outputs)
         if heads < 1:
             raise ValueError(f"heads must be at least 1, got {heads}")
@@ -190,28 +286,29 @@ class HFF(MerModel):
         self.alignment = nn.ModuleDict({
             m: nn.Sequential(nn.LayerNorm(hidden), nn.Linear(hidden, hidden)) for m in dims
         }) if alignment else None
+        active = self.active_components(list(dims))
         # Eq. 17: W_dyn over the concatenated projections. One modality: softmax over one
         # weight is constant, so nothing is built. Off: equal weights 1 / M.
         self.dynamic_weighting = (nn.Linear(hidden * len(dims), len(dims))
-                                  if dynamic_weighting and len(dims) > 1 else None)
-        # Eq. 19-20: a mean and a log-variance per modality. Off: f1 = f0.
-        self.uncertainty = nn.ModuleDict({
-            m: nn.Linear(hidden, 2 * hidden) for m in dims
-        }) if uncertainty else None
-        if self.uncertainty is not None:
-            for head in self.uncertainty.values():
-                # Paper: no initialisation is given. Log-variances start at -4 (sigma^2 ~ 0.02):
-                # at 0 the sample of Eq. 20 is as large as the features and training stalls.
-                nn.init.constant_(head.bias[hidden:], -4.0)
+                                  if dynamic_weighting and "dynamic_weighting" in active else None)
+        # Eq. 19-20: a variational Gaussian per modality, fused by its precision. Off: f1 = f0.
+        # Paper: with one modality Eq. 19's weight is always 1 (nothing to weigh), so, as with
+        # dynamic weighting, nothing is built.
+        self.uncertainty = (UncertaintyWeighting(list(dims), hidden, num_outputs)
+                            if uncertainty and "uncertainty" in active else None)
         self.drop = nn.Dropout(dropout)
 
         # Level 2: Eq. 21-23, a 4-layer encoder. Paper: Table 5 runs 4, 6, 8 and 10 heads on a
         # 128-d space with "all other hyperparameters constant"; 6 and 10 do not divide 128, so
         # each head keeps a fixed width (head_dim = 128 / 8) and an output projection maps the
-        # heads * head_dim concatenation back to the model width. Off: identity (f2 = f0 + f1).
+        # heads * head_dim concatenation back to the model width. Off: only the attention
+        # sub-layers go (f2 = f0 + f1 enters the encoder); norms and feed-forward blocks stay.
         self.attention = nn.ModuleList([
-            FusionLayer(hidden, heads, head_dim, dropout) for _ in range(layers)
+            FixedWidthAttention(hidden, heads, head_dim, dropout) for _ in range(layers)
         ]) if attention else None
+        self.encoder = nn.ModuleList([FusionLayer(hidden, dropout, pre_norm) for _ in range(layers)])
+        # A pre-norm stack leaves its sum unnormalised: one LayerNorm closes it.
+        self.final_norm = nn.LayerNorm(hidden) if pre_norm and layers else None
 
         # Level 3: Eq. 24-28. Off: no GRU (identity) and a masked mean instead of Eq. 28.
         self.temporal = TemporalGRU(hidden, dropout) if temporal else None
@@ -253,11 +350,12 @@ class HFF(MerModel):
         first = steps[self.modalities[0]]
         return steps, torch.ones(first.shape[:2], dtype=torch.bool, device=first.device)
 
-    def _fuse(self, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    def _fuse(self, inputs: dict[str, torch.Tensor]) -> Fusion:
         """Eq. 16-20: ``f0`` (dynamic weights) and ``f1`` (uncertainty weights), ``(B, S, H)``."""
-        projected = []
+        reduced, projected = [], []
         for m in self.modalities:
             z = self.projection[m](inputs[m])  # (B, S, H), Eq. 16
+            reduced.append(z)
             if self.alignment is not None:
                 z = self.alignment[m](z)
             projected.append(self.drop(z))
@@ -268,42 +366,64 @@ class HFF(MerModel):
         else:
             f0 = stacked.mean(-2)
         if self.uncertainty is None:
-            return f0, f0
-        means, log_vars = zip(*(self.uncertainty[m](z).chunk(2, dim=-1)
-                                for m, z in zip(self.modalities, projected)))
-        mean, log_var = torch.stack(means, -2), torch.stack(log_vars, -2).clamp(-8.0, 8.0)
+            return Fusion(f0, f0)
+        mean, log_var = self.uncertainty(self.modalities, projected, reduced)  # (B, S, M, H), (B, S, M, 1)
         # Paper: Eq. 19 gives per-modality weights w = 1 / (sigma^2 + eps) and Eq. 20 a sample
         # mu + eps * sigma without saying how they combine; the precision-weighted product of the
         # modality Gaussians gives both: mu = sum(w mu) / sum(w), sigma^2 = 1 / sum(w).
-        precision = 1.0 / (log_var.exp() + 1e-6)  # (B, S, M, H), Eq. 19
-        fused_mean = (precision * mean).sum(-2) / precision.sum(-2)
+        precision = 1.0 / (log_var.exp() + 1e-6)  # (B, S, M, 1), Eq. 19
+        weights = precision / precision.sum(-2, keepdim=True)  # (B, S, M, 1)
+        fused_mean = (weights * mean).sum(-2)  # (B, S, H)
         if not self.training:
-            return f0, fused_mean  # the mean at evaluation
-        fused_std = precision.sum(-2).rsqrt()
-        return f0, fused_mean + torch.randn_like(fused_std) * fused_std  # Eq. 20
+            return Fusion(f0, fused_mean, weights.squeeze(-1))  # the mean at evaluation
+        fused_std = precision.sum(-2).rsqrt()  # (B, S, 1)
+        f1 = fused_mean + torch.randn_like(fused_mean) * fused_std  # Eq. 20
+        return Fusion(f0, f1, weights.squeeze(-1), (mean, log_var))
+
+    def _inputs(self, batch: Batch) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        if self.time_axis == "dialogue":
+            return self._utterance_vectors(batch)  # (B, L, D'), (B, L)
+        return self._frame_steps(batch)  # (B, S, D'), (B, S)
+
+    @torch.no_grad()
+    def modality_weights(self, batch: Batch) -> torch.Tensor:
+        """Eq. 19's normalised weights per step and modality (order ``self.modalities``), in
+        evaluation mode: ``(B, S, M)``, summing to 1 over M. Needs ``uncertainty``."""
+        if self.uncertainty is None:
+            raise ValueError("modality_weights needs uncertainty: true and at least two modalities")
+        was_training = self.training
+        self.eval()
+        inputs, _ = self._inputs(batch)
+        weights = self._fuse(inputs).weights
+        self.train(was_training)
+        return weights
 
     # --- levels 2 and 3 ----------------------------------------------------------------------
 
     def forward(self, batch: Batch) -> Output:
-        if self.time_axis == "dialogue":
-            inputs, mask = self._utterance_vectors(batch)  # (B, L, D'), (B, L)
+        inputs, mask = self._inputs(batch)
+        fusion = self._fuse(inputs)  # f0, f1: (B, S, H) each
+        if self.attention is None:
+            x = residual = fusion.f0 + fusion.f1  # Eq. 23 with the attention replaced by its input
         else:
-            inputs, mask = self._frame_steps(batch)  # (B, S, D'), (B, S)
-        f0, f1 = self._fuse(inputs)  # (B, S, H) each
-        if self.attention is not None:
-            x, residual = f0, f1
-            for layer in self.attention:
-                x = residual = layer(x, residual, mask)
-        else:
-            x = f0 + f1
+            x, residual = fusion.f0, fusion.f1
+        for i, layer in enumerate(self.encoder):
+            x = residual = layer(x, residual, mask, None if self.attention is None else self.attention[i])
+        if self.final_norm is not None:
+            x = self.final_norm(x)
         if self.temporal is not None:
             states, summary = self.temporal(x, mask)  # (B, S, H), (B, H)
         else:
             states, summary = x, masked_mean(x, mask)
+        aux = {}
+        if fusion.posterior is not None:  # training only
+            # On the frames axis every step belongs to the batch's one utterance: (B,) -> (B, S).
+            per_step = (lambda t: t) if self.time_axis == "dialogue" else (lambda t: t.unsqueeze(1).expand_as(mask))
+            aux = self.uncertainty.losses(per_step(batch.labels), per_step(batch.values), *fusion.posterior, mask)
         if self.time_axis == "frames":
-            return Output(self.classifier(summary))  # (B, C)
+            return Output(self.classifier(summary), aux)  # (B, C)
         context = summary.unsqueeze(1).expand_as(states)  # (B, L, H)
-        return Output(self.classifier(torch.cat([states, context], dim=-1)))  # (B, L, C)
+        return Output(self.classifier(torch.cat([states, context], dim=-1)), aux)  # (B, L, C)
 
 
 MODELS.register("hff", HFF)
