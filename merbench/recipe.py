@@ -42,7 +42,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "lr_patience": 2,
     "aux_weights": {},  # aux loss name -> weight; unlisted aux losses weigh 1.0
     "device": "auto",  # auto = cuda when present, else cpu
-    "threads": 0,  # torch CPU threads; 0 = torch's default
+    "threads": 1,  # torch CPU threads (0 = torch's default); 1 measured fastest: docs/benchmarks.md#threads
 }
 OPTIMIZERS = ("adam", "adamw")  # torch.optim.Adam / torch.optim.AdamW
 # The range of every numeric train key (merbench.ranges); a NaN or infinity is never allowed.
@@ -170,7 +170,7 @@ def _registered_section(recipe: dict, section: str, registry, problems: Problems
         return {}
     if name not in registry:
         problems.add(f"{section}.name", f"unknown {section} {excerpt(name)}{closest(name[:EXCERPT_CHARS], registry.names())}; "
-                                        f"valid: {', '.join(registry.names())}")
+                                        f"valid: {', '.join(registry.names())}{registry.hint}")
         return {}
     if section == "dataset":
         modalities = args.pop("modalities", list(MODALITIES))

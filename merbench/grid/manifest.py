@@ -2,7 +2,7 @@
 
 A cell is one training run: a resolved recipe (its ``train.seed`` is the cell's seed), the
 labels the experiment tables it by (row, column, ...), and its run folder name, which is
-``runs.run_name(recipe)``: the same recipe, seed and code always land in the same folder, so
+``runs.run_name(recipe)``: the same recipe, seed, code and data always land in the same folder, so
 a finished cell is found and reused. The manifest is rewritten by every command that runs the
 grid and lists the cells of that command; run folders of earlier commands stay in the folder.
 """
