@@ -31,8 +31,9 @@ class Entry(Generic[T]):
 class Registry(Generic[T]):
     """Named entries of one kind (``kind`` is used in error messages)."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, hint: str = "") -> None:
         self.kind = kind
+        self.hint = hint  # appended to the error for a name that is not registered
         self._entries: dict[str, Entry[T]] = {}
 
     def register(self, name: str, obj: T | None = None, *, replace: bool = False, **meta: Any) -> Any:
@@ -55,7 +56,7 @@ class Registry(Generic[T]):
         except KeyError:
             valid = ", ".join(sorted(self._entries))
             raise MerbenchError(
-                f"unknown {self.kind} {name!r}{closest(name, self._entries)}; valid: {valid}"
+                f"unknown {self.kind} {name!r}{closest(name, self._entries)}; valid: {valid}{self.hint}"
             ) from None
 
     def get(self, name: str) -> T:
@@ -76,6 +77,6 @@ class Registry(Generic[T]):
 
 
 Factory = Callable[..., Any]
-MODELS: Registry[Factory] = Registry("model")
+MODELS: Registry[Factory] = Registry("model", "; a model of your own: merbench --plugin FILE (docs/plugins.md)")
 DATASETS: Registry[Factory] = Registry("dataset")
 EXTRACTORS: Registry[Factory] = Registry("extractor")
