@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 import time
 from dataclasses import dataclass
@@ -82,7 +83,8 @@ def distinct_per_dialogue(run_dir: Path, corpus) -> tuple[float, float]:
             float(np.mean([len(set(truth[a:b])) for a, b in zip(bounds[:-1], bounds[1:])])))
 
 
-def run_size(size: str, rows: list[Variant], seeds: int, force: set[str], threads: int) -> str:
+def run_size(size: str, rows: list[Variant], seeds: int, force: set[str], threads: int,
+             epochs: int | None) -> str:
     from merbench.errors import MerbenchError
     from merbench.recipe import load_recipe
     from merbench.train import load_corpus, train
@@ -93,14 +95,19 @@ def run_size(size: str, rows: list[Variant], seeds: int, force: set[str], thread
         scores, distinct, truth, seconds = [], [], [], []
         for seed in range(seeds):
             overrides = [*SIZES[size], *row.overrides, f"train.seed={seed}", f"train.threads={threads}"]
-            run_dir = OUT / "synthetic_compare" / size / f"{row.name.replace(' ', '_')}-seed{seed}"
+            cap = ""
+            if epochs is not None and row.name != "mlp":  # a CPU budget, not the recipe: the row says so
+                overrides.append(f"train.max_epochs={epochs}")
+                cap = f"-e{epochs}"
+            run_dir = OUT / "synthetic_compare" / size / f"{row.name.replace(' ', '_')}-seed{seed}{cap}"
             t0 = time.perf_counter()
             try:
                 recipe = load_recipe(RECIPES / f"{row.recipe}.yaml", overrides)
                 key = json.dumps(recipe["dataset"], sort_keys=True)
                 corpus = corpora[key] = corpora.get(key) or load_corpus(recipe)
-                train(recipe, run_dir.parent, name=run_dir.name, force=row.name in force, progress=False,
-                      corpus=corpus)
+                # A finished run is reused, an interrupted one continued (unless --force).
+                train(recipe, run_dir.parent, name=run_dir.name, force=row.name in force,
+                      resume=row.name not in force, progress=False, corpus=corpus)
             except MerbenchError as error:  # one model's bad recipe must not stop the table
                 print(f"{size} {row.name} seed {seed}: error: {error}", flush=True)
                 continue
@@ -115,7 +122,8 @@ def run_size(size: str, rows: list[Variant], seeds: int, force: set[str], thread
             seconds.append(result["training"]["seconds"])
             print(f"{size} {row.name} seed {seed}: test WF1 {scores[-1]:.1f}, {d:.2f} distinct classes per "
                   f"dialogue (true {t:.2f}), {time.perf_counter() - t0:.0f} s", flush=True)
-        stats[row.name] = (scores, distinct, truth, seconds)
+        label = row.name if epochs is None or row.name == "mlp" else f"{row.name} (first {epochs} epochs)"
+        stats[label] = (scores, distinct, truth, seconds)
     return table(size, stats)
 
 
@@ -142,6 +150,8 @@ def main() -> None:
     parser.add_argument("--models", default="all")
     parser.add_argument("--force", action="store_true", help="retrain the listed models (not the MLP)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--epochs", type=int, default=None,
+                        help="cap train.max_epochs of every row but the MLP (a CPU budget; rows are labelled)")
     args = parser.parse_args()
     sizes = [s.strip() for s in args.sizes.split(",")]
     if any(s not in SIZES for s in sizes):
@@ -149,9 +159,9 @@ def main() -> None:
     rows = variants(args.models)
     force = {r.name for r in rows if r.name != "mlp"} if args.force else set()
     report = "## Synthetic comparison (test weighted F1, early-fusion MLP = 1.00)\n\n"
-    report += f"`python benchmarks/synthetic_compare.py --sizes {args.sizes} --seeds {args.seeds}`\n\n"
+    report += f"`python benchmarks/synthetic_compare.py {shlex.join(sys.argv[1:])}`\n\n"
     for size in sizes:
-        part = run_size(size, rows, args.seeds, force, args.threads)
+        part = run_size(size, rows, args.seeds, force, args.threads, args.epochs)
         print(part, flush=True)
         report += part + "\n"
     OUT.mkdir(parents=True, exist_ok=True)
