@@ -136,7 +136,7 @@ def test_a_modality_the_run_does_not_use_is_an_error(text_only_run):
     (["--levels", ","], "expected comma-separated numbers"),
     (["--modalities", "text,smell"], "--modalities smell: unknown modality"),
     (["--metric", "wf2"], "--metric wf2: not a metric of run"),
-    (["--figure", "curves.pdf"], "--figure curves.pdf: figures are written as PNG"),
+    (["--figure", "curves.gif"], "--figure curves.gif: give a path ending in .png, .pdf, .svg"),
     (["--split", "dev"], "--split dev: expected one of train, valid, test"),
 ])
 def test_robustness_bad_options(run_dir, args, expected):
