@@ -11,6 +11,7 @@ import torch
 
 from merbench.data.batching import split_tensors
 from merbench.data.types import MODALITIES
+from merbench.errors import MerbenchError
 from merbench.models.build import build_model, model_class
 from merbench.models.hrdf_mer import cross_modal_label_contrastive
 from merbench.models.mcn_cl import hard_negative_contrastive
@@ -136,7 +137,7 @@ def test_hff_runs_table5_head_counts(heads, tiny_corpus):
 
 
 def test_hff_rejects_zero_heads(tiny_corpus):
-    with pytest.raises(ValueError, match="heads"):
+    with pytest.raises(MerbenchError, match="heads"):
         _build("hff_tiny", tiny_corpus, heads=0)
 
 
@@ -146,7 +147,7 @@ def test_hff_frames_axis_is_utterance_level(tiny_frames_corpus):
     batch = _batch(model, tiny_frames_corpus)
     assert model(batch).logits.shape == (16, len(tiny_frames_corpus.label_names))
     assert not _params_without_gradient(model, batch)
-    with pytest.raises(ValueError, match="time_axis"):
+    with pytest.raises(MerbenchError, match="time_axis"):
         _build("hff_tiny", tiny_frames_corpus, time_axis="utterances")
 
 

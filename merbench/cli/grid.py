@@ -12,15 +12,15 @@ from merbench.cli.common import console, err_console, user_errors
 grid_app = typer.Typer(help="Inspect grid folders written by ablate, heads-sweep and compare.", no_args_is_help=True)
 
 # Options shared by the grid commands (Annotated, so each command lists them in its own --help).
-Seeds = Annotated[int, typer.Option("--seeds", min=1, help="Seeds per cell: the recipe's train.seed, then +1, +2, ...")]
+Seeds = Annotated[int, typer.Option("--seeds", help="Seeds per cell: the recipe's train.seed, then +1, +2, ...")]
 Sets = Annotated[Optional[List[str]], typer.Option("--set", help="Override a recipe value in every cell: SECTION.KEY=VALUE (repeatable).")]
 Out = Annotated[Path, typer.Option("--out", help="Parent folder of the grid folder (run folders + grid.json).")]
-Jobs = Annotated[Optional[int], typer.Option("--jobs", min=1, help="Cells trained at once: local processes, or submitit jobs in flight (default 1; all on Slurm).")]
-Threads = Annotated[int, typer.Option("--threads", min=1, help="Torch CPU threads per cell; fixed so every runner gives the same numbers.")]
+Jobs = Annotated[Optional[int], typer.Option("--jobs", help="Cells trained at once: local processes, or submitit jobs in flight (default 1; all on Slurm).")]
+Threads = Annotated[int, typer.Option("--threads", help="Torch CPU threads per cell; fixed so every runner gives the same numbers.")]
 Launcher = Annotated[Optional[str], typer.Option("--launcher", help="Train through submitit: slurm, local (subprocesses) or debug (in-process).")]
 Partition = Annotated[Optional[str], typer.Option("--partition", help="Slurm partition.")]
 GpusPerJob = Annotated[int, typer.Option("--gpus-per-job", min=0, help="GPUs per submitit job.")]
-TimeMin = Annotated[int, typer.Option("--time", min=1, help="Minutes per submitit job before it is stopped.")]
+TimeMin = Annotated[int, typer.Option("--time", help="Minutes per submitit job before it is stopped.")]
 Mem = Annotated[Optional[float], typer.Option("--mem", min=0, help="Slurm memory per job, GB.")]
 CpusPerTask = Annotated[Optional[int], typer.Option("--cpus-per-task", min=1, help="CPUs per submitit job (default: --threads).")]
 Format = Annotated[str, typer.Option("--format", help="rich, markdown, latex, csv or json.")]

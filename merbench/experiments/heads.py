@@ -52,7 +52,7 @@ def check_buildable(recipe: dict, heads: int, source: str) -> None:
     dims = {m: 16 for m in recipe["dataset"]["modalities"]}  # placeholders: constructors check shapes only
     try:
         build_model(recipe["model"]["name"], dims, 2, **args)
-    except (ValueError, AssertionError) as e:
+    except (ValueError, AssertionError, MerbenchError) as e:
         raise MerbenchError(f"--heads {heads}: model {recipe['model']['name']!r} with {source} rejects it "
                             f"({str(e).splitlines()[0]})") from None
     except Exception:  # noqa: BLE001  placeholder dims may upset a constructor; training will tell
