@@ -24,6 +24,7 @@ import numpy as np
 
 from merbench import runs
 from merbench.errors import MerbenchError
+from merbench.recipe import SPLITS
 from merbench.results import load_arrays, read_result
 
 if TYPE_CHECKING:  # torch-importing types, for annotations only
