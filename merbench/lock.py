@@ -115,7 +115,7 @@ def _acquire(path: Path, folder: Path, wait: bool, on_wait) -> int:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o666)
         except OSError as e:
-            raise MerbenchError(f"{path.parent}: cannot create the lock file {path.name} "
+            raise MerbenchError(f"{path.parent}: cannot create or open the lock file {path.name} "
                                 f"({e.strerror}); the folder must be writable") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
