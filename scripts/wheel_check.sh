@@ -29,14 +29,12 @@ step "fresh virtual env: torch 2.13.0 (CPU), then the wheel"
 "$PYTHON" -m venv "$WORK/venv"
 BIN=$WORK/venv/bin
 bash scripts/cpu_torch.sh "$BIN/python"
+step "install the wheel beside it"
+torch_before=$("$BIN/python" -m pip show torch | grep '^Version:')
 "$BIN/python" -m pip install -q "$WHEEL"
-# The extras resolve against the torch already there: pip would not touch it.
-"$BIN/python" -m pip install --dry-run -q --report "$WORK/report.json" "merbench[extract,graph] @ file://$WHEEL" >/dev/null
-"$BIN/python" - "$WORK/report.json" <<'EOF'
-import json, sys
-names = [i["metadata"]["name"].lower() for i in json.load(open(sys.argv[1]))["install"]]
-assert "torch" not in names, f"pip install merbench[extract,graph] would replace torch: {names}"
-EOF
+# merbench's torch range admits the torch already there: pip kept it.
+[ "$("$BIN/python" -m pip show torch | grep '^Version:')" = "$torch_before" ] \
+  || { echo "wheel_check: installing merbench replaced torch ($torch_before)"; exit 1; }
 
 cd "$WORK"  # outside the clone: only the installed package
 step "merbench --version / python -m merbench / models"
@@ -48,9 +46,9 @@ step "train synthetic/mlp (the packaged recipe, 2 epochs)"
 "$BIN/merbench" train recipes/synthetic/mlp.yaml --set train.max_epochs=2 --set train.threads=1 --quiet --out runs >/dev/null
 ls runs/synthetic-mlp-seed0-*/result.json >/dev/null
 
-step "compare mlp and tfn on synthetic (1 seed, 2 epochs)"
-"$BIN/merbench" compare --dataset synthetic --models mlp,tfn --seeds 1 --set train.max_epochs=2 --threads 1 \
-  --quiet --out grids --format markdown | grep -q "| tfn"
+step "compare mlp and late_mlp on synthetic (1 seed, 2 epochs)"
+"$BIN/merbench" compare --dataset synthetic --models mlp,late_mlp --seeds 1 --set train.max_epochs=2 --threads 1 \
+  --quiet --out grids --format markdown | grep -q "| late_mlp"
 
 step "a graph model without torch_geometric: one line naming the extra"
 if "$BIN/merbench" train synthetic/cogmen --out runs 2>err.txt; then
