@@ -11,9 +11,12 @@ Writes benchmarks/out/synthetic_compare.md and the run folders under
 benchmarks/out/synthetic_compare/<size>/.
 
     python benchmarks/synthetic_compare.py [--sizes default,iemocap] [--seeds 1] [--models all|a,b] [--force]
+        [--epochs N] [--table-only]
 
-A finished run folder is reused (``--force`` retrains the listed models): after a model's
-code changes, pass ``--force --models <it>``.
+A finished run folder is reused and an interrupted one continued (``--force`` retrains the
+listed models): after a model's code changes, pass ``--force --models <it>``. ``--epochs N``
+caps every row but the MLP at N epochs (a CPU budget; those rows say so and live in their own
+folders); ``--table-only`` trains nothing and tabulates the finished runs.
 """
 
 from __future__ import annotations
@@ -84,7 +87,7 @@ def distinct_per_dialogue(run_dir: Path, corpus) -> tuple[float, float]:
 
 
 def run_size(size: str, rows: list[Variant], seeds: int, force: set[str], threads: int,
-             epochs: int | None) -> str:
+             epochs: int | None, table_only: bool) -> str:
     from merbench.errors import MerbenchError
     from merbench.recipe import load_recipe
     from merbench.train import load_corpus, train
@@ -101,6 +104,8 @@ def run_size(size: str, rows: list[Variant], seeds: int, force: set[str], thread
                 cap = f"-e{epochs}"
             run_dir = OUT / "synthetic_compare" / size / f"{row.name.replace(' ', '_')}-seed{seed}{cap}"
             t0 = time.perf_counter()
+            if table_only and not (run_dir / "result.json").exists():
+                continue
             try:
                 recipe = load_recipe(RECIPES / f"{row.recipe}.yaml", overrides)
                 key = json.dumps(recipe["dataset"], sort_keys=True)
@@ -134,7 +139,7 @@ def table(size: str, stats: dict) -> str:
              "|---|---|---|---|---|---|---|"]
     for name, (scores, distinct, truth, seconds) in stats.items():
         if not scores:
-            lines.append(f"| {name} | failed | | | | 0 | |")
+            lines.append(f"| {name} | not run or failed | | | | 0 | |")
             continue
         mean, std = np.mean(scores), np.std(scores, ddof=1) if len(scores) > 1 else 0.0
         ratio = mean / mlp
@@ -150,6 +155,7 @@ def main() -> None:
     parser.add_argument("--models", default="all")
     parser.add_argument("--force", action="store_true", help="retrain the listed models (not the MLP)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--table-only", action="store_true", help="train nothing: tabulate the finished runs")
     parser.add_argument("--epochs", type=int, default=None,
                         help="cap train.max_epochs of every row but the MLP (a CPU budget; rows are labelled)")
     args = parser.parse_args()
@@ -161,7 +167,7 @@ def main() -> None:
     report = "## Synthetic comparison (test weighted F1, early-fusion MLP = 1.00)\n\n"
     report += f"`python benchmarks/synthetic_compare.py {shlex.join(sys.argv[1:])}`\n\n"
     for size in sizes:
-        part = run_size(size, rows, args.seeds, force, args.threads, args.epochs)
+        part = run_size(size, rows, args.seeds, force, args.threads, args.epochs, args.table_only)
         print(part, flush=True)
         report += part + "\n"
     OUT.mkdir(parents=True, exist_ok=True)
