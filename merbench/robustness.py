@@ -324,7 +324,7 @@ class RobustnessReport:
         body = [[r.label, r.modality] + [Value(Cell([v]), 2) for v in r.values + [r.missing]] for r in self.rows]
         title = (f"{self.metric} on {self.split} with one modality noisy (x training std per dimension) "
                  f"or missing")
-        return Table(title, columns, body, notes=list(self.notes))
+        return Table(title, columns, body, notes=list(self.notes), per_run=True)
 
     def figure(self, path: Path) -> Path:
         from merbench.figures import robustness_plot

@@ -72,6 +72,7 @@ class Table:
     rows: list[list[str | Value]]  # row label first, then text or numeric cells
     lower_is_better: list[bool] = field(default_factory=list)  # per data column; columns beyond it are not bolded
     notes: list[str] = field(default_factory=list)
+    per_run: bool = False  # each numeric cell is one run's number: CSV gives it as one column, no std / n
 
     @property
     def cells(self) -> list[list[Cell | None]]:
@@ -210,17 +211,19 @@ def _markdown(table: Table) -> str:
 
 def _csv(table: Table) -> str:
     """Header row, then one row per table row; numeric cells become ``<col> mean / std / n``
-    (plus ``paper`` and ``marks`` where a column has them) holding plain numbers."""
+    (plus ``paper`` and ``marks`` where a column has them) holding plain numbers; in a table of
+    single runs (``per_run``) a numeric cell is the one column ``<col>``."""
     kinds = []
     for j, name in enumerate(table.columns):
         values = [row[j] for row in table.rows if j < len(row) and isinstance(row[j], Value)]
         if not values:
             kinds.append((name, None))
             continue
-        parts = ["mean", "std", "n"] + (["paper"] if any(v.paper is not None for v in values) else []) \
+        parts = (["mean"] if table.per_run else ["mean", "std", "n"]) + (["paper"] if any(v.paper is not None for v in values) else []) \
             + (["marks"] if any(v.marks for v in values) else [])
         kinds.append((name, parts))
-    header = [name if parts is None else f"{name} {p}" for name, parts in kinds for p in (parts or [None])]
+    header = [name if parts is None or parts == ["mean"] else f"{name} {p}"
+              for name, parts in kinds for p in (parts or [None])]
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
