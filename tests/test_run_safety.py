@@ -353,10 +353,11 @@ def test_a_second_command_on_the_same_grid_gets_one_line(tmp_path):
         holder.wait()
 
 
-def test_kill_9_of_a_grids_parent_stops_its_workers(tmp_path):
+@pytest.mark.parametrize("runner", [[], ["--launcher", "local"]], ids=["processes", "submitit-local"])
+def test_kill_9_of_a_grids_parent_stops_its_workers(tmp_path, runner):
     recipes = tmp_path / "recipes" / "synthetic"
     write_recipe(recipes / "mlp_tiny.yaml", tiny_recipe("mlp_tiny", max_epochs=500, patience=500))
-    parent = subprocess.Popen([MERBENCH, "compare", "--models", "mlp_tiny", "--seeds", "2", "--jobs", "2",
+    parent = subprocess.Popen([MERBENCH, "compare", "--models", "mlp_tiny", "--seeds", "2", "--jobs", "2", *runner,
                                "--threads", "1", "--dataset", "synthetic", "--recipes", str(tmp_path / "recipes"),
                                "--out", str(tmp_path / "grids"), "--quiet"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

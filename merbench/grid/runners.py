@@ -197,7 +197,7 @@ def run_processes(todo: list[GridCell], grid_dir: Path, command: list[str], opti
     context = multiprocessing.get_context("spawn")
     workers = min(options.jobs or 1, len(todo))
     with ProcessPoolExecutor(workers, mp_context=context, initializer=start_worker,
-                             initargs=(options.threads,)) as pool:
+                             initargs=(options.threads, os.getpid())) as pool:
         futures = {pool.submit(run_cell, c.recipe, str(grid_dir), options.threads, command, c.run): c for c in todo}
         try:
             for future in as_completed(futures):
@@ -251,13 +251,13 @@ def run_submitit(executor, todo: list[GridCell], grid_dir: Path, command: list[s
         limit = max(1, (os.cpu_count() or 1) // options.threads)
     poll = 15.0 if options.launcher == "slurm" else 0.5
     pending, running = list(todo), {}
-    watch = options.launcher == "local"  # a local job is this process's child: it ends with it
+    grid_pid = os.getpid() if options.launcher == "local" else None  # a local job ends with this process
     try:
         while pending or running:
             while pending and len(running) < limit:
                 cell = pending.pop(0)
                 running[executor.submit(run_cell, cell.recipe, str(grid_dir), options.threads, command,
-                                        cell.run, watch)] = cell
+                                        cell.run, grid_pid)] = cell
             done = [job for job in running if job.done()]
             for job in done:
                 cell = running.pop(job)

@@ -7,7 +7,7 @@ a MerbenchError (bad input, such as a data root that is not set), which stops th
 ``running.json`` names the host and process, which is how ``merbench grid status`` tells a
 running cell from an interrupted one, and the process holds the cell's lock
 (``merbench.lock``): a cell that another live process holds is never trained a second time.
-A worker in a process of its own watches its parent and ends when the parent dies, so a
+A worker in a process of its own watches the grid's process and ends when it dies, so a
 killed grid leaves no cells training behind it.
 """
 
@@ -40,31 +40,47 @@ def limit_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def start_worker(threads: int) -> None:
-    """Initializer of a local worker process: its threads, and the watch on its parent."""
+def start_worker(threads: int, grid_pid: int) -> None:
+    """Initializer of a local worker process: its threads, and the watch on the grid's process."""
     limit_threads(threads)
-    watch_parent()
+    watch_grid(grid_pid)
 
 
 _watching: list[threading.Thread] = []
 
 
-def watch_parent(interval: float = 0.5) -> None:
-    """End this process as soon as the process that started it is gone (``kill -9`` of a grid
+def watch_grid(grid_pid: int, interval: float = 0.5) -> None:
+    """End this process as soon as the grid's process ``grid_pid`` is gone (``kill -9``
     included): orphaned, it would go on training cells beside the next run of the grid. A
-    thread polls the parent id (portable, unlike Linux's PR_SET_PDEATHSIG, which also fires
-    when the parent's thread that started the process ends). Started once per process."""
+    thread polls the process and this one's parent id (a submitit local job's parent is
+    submitit's controller, not the grid); portable, unlike Linux's PR_SET_PDEATHSIG, which
+    also fires when the thread that started the process ends. Started once per process."""
     if _watching:
         return
     parent = os.getppid()
 
     def watch() -> None:
-        while os.getppid() == parent:
+        while os.getppid() == parent and _running(grid_pid):
             time.sleep(interval)
         os._exit(1)  # the kernel drops the cell's lock; its last checkpoint lets the next run resume
 
-    _watching.append(threading.Thread(target=watch, name="merbench-watch-parent", daemon=True))
+    _watching.append(threading.Thread(target=watch, name="merbench-watch-grid", daemon=True))
     _watching[0].start()
+
+
+def _running(pid: int) -> bool:
+    """The process exists and has not exited (a zombie waiting to be reaped has)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as f:
+            return f.read().rsplit(") ", 1)[1][:1] != "Z"
+    except (OSError, IndexError):
+        return True  # no /proc (macOS): os.kill said it exists
 
 
 def one_line(error: BaseException) -> str:
@@ -82,15 +98,16 @@ def previous_status(run_dir: Path) -> str | None:
 
 
 def run_cell(recipe: dict, grid_dir: str, threads: int, command: list[str], run: str,
-             watch: bool = False) -> dict:
+             grid_pid: int | None = None) -> dict:
     """Train (or resume, or retry) one cell; returns ``{run, ok, error, user_error, seconds}``.
 
     ``run`` is the folder name the planner gave the cell: a worker never recomputes it, so an
     edit of merbench's source while a grid runs cannot send a cell to another folder.
-    ``watch``: this process was started for the grid (a submitit local job): end with its parent.
+    ``grid_pid``: this process was started for the grid (a submitit local job): end with that
+    process.
     """
-    if watch:
-        watch_parent()
+    if grid_pid is not None:
+        watch_grid(grid_pid)
     limit_threads(threads)
     started = time.perf_counter()
     try:
