@@ -23,11 +23,16 @@ import argparse
 import json
 import subprocess
 import sys
+import re
+import shutil
 import venv
+from datetime import datetime
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
+
+from merbench.runs import LOG, RESULT
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -53,37 +58,77 @@ def setup_mmsa() -> Path:
     return python
 
 
-def run_pair(model: str, seed: int, pickle: Path, mmsa_python: Path, patience: int, threads: int
-             ) -> list[dict]:
+def run_pair(model: str, seed: int, pickle: Path, mmsa_python: Path, patience: int, threads: int) -> None:
     """One seed of one model on both sides, at the same time (so under the same load)."""
     out = OUT / "fidelity" / model / f"seed{seed}"
-    out.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(out, ignore_errors=True)  # MMSA appends to its log: start from nothing
+    out.mkdir(parents=True)
     env = {"TQDM_DISABLE": "1", "OMP_NUM_THREADS": str(threads), "PATH": "/usr/bin:/bin"}
     mmsa = subprocess.Popen(
         [str(mmsa_python), str(HERE / "mmsa_side.py"), model, str(pickle), str(out / "mmsa"), str(seed),
          "--early-stop", str(patience), "--threads", str(threads)],
-        stdout=subprocess.PIPE, stderr=open(out / "mmsa.log", "w"), text=True, cwd=out, env=env)
+        stdout=open(out / "mmsa.jsonl", "w"), stderr=open(out / "mmsa.log", "w"), cwd=out, env=env)
     ours = subprocess.Popen(
         [sys.executable, str(HERE / "merbench_side.py"), model, str(pickle), str(out / "merbench"), str(seed),
          "--patience", str(patience), "--threads", str(threads)],
-        stdout=subprocess.PIPE, stderr=open(out / "merbench.log", "w"), text=True, cwd=ROOT, env=env)
-    rows = []
+        stdout=open(out / "merbench.jsonl", "w"), stderr=open(out / "merbench.log", "w"), cwd=ROOT, env=env)
     for proc, name in ((mmsa, "mmsa"), (ours, "merbench")):
-        stdout, _ = proc.communicate()
+        proc.communicate()
         if proc.returncode:
             sys.exit(f"{name} side of {model} seed {seed} failed (exit {proc.returncode}); see {out / (name + '.log')}")
-        rows += [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
     print(f"{model} seed {seed}: done", flush=True)
+
+
+def _stamp(line: str) -> float:
+    return datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+
+
+def _per_epoch(stamps: list[float]) -> float:
+    return (stamps[-1] - stamps[0]) / (len(stamps) - 1) if len(stamps) > 1 else float("nan")
+
+
+def collect(model: str, seed: int) -> list[dict]:
+    """Both sides' results for one (model, seed), read from the files each side wrote: MMSA's
+    log (its "VAL-" records, one per epoch, and its "TEST-" record) and merbench's run folder
+    (result.json, and train.log's "epoch N" records). Missing or unfinished: no row."""
+    out, rows = OUT / "fidelity" / model / f"seed{seed}", []
+    log = out / "mmsa" / "logs" / f"{model}-mosei.log"
+    lines = log.read_text(encoding="utf-8").splitlines() if log.exists() else []
+    starts = [i for i, ln in enumerate(lines) if "Program Start" in ln]
+    lines = lines[starts[-1]:] if starts else lines  # the last run only
+    test = [ln for ln in lines if "- TEST-(" in ln]
+    if test:
+        values = dict(re.findall(r"(\w+): ([-\d.]+)", test[-1].split(">>", 1)[1]))
+        stamps = [_stamp(ln) for ln in lines if "- VAL-(" in ln]
+        rows.append({"side": "mmsa", "model": model, "seed": seed, "epochs": len(stamps),
+                     "seconds_per_epoch": _per_epoch(stamps), "acc2": 100 * float(values["Non0_acc_2"]),
+                     "acc7": 100 * float(values["Mult_acc_7"]), "mae": float(values["MAE"]),
+                     "corr": float(values["Corr"])})
+    for result in (out / "merbench").glob(f"*/{RESULT}"):
+        data = json.loads(result.read_text(encoding="utf-8"))
+        if data.get("status") != "ok":
+            continue
+        test = data["metrics"]["test"]
+        stamps = [_stamp(ln) for ln in (result.parent / LOG).read_text(encoding="utf-8").splitlines()
+                  if ln[24:].startswith("epoch ")]
+        rows.append({"side": "merbench", "model": model, "seed": seed, "epochs": len(stamps),
+                     "seconds_per_epoch": _per_epoch(stamps), "acc2": test["acc2_non0"], "acc7": test["acc7"],
+                     "mae": test["mae"], "corr": test["corr"]})
     return rows
 
 
 def table(rows: list[dict], models: list[str]) -> str:
     def stats(side, model, key):
         v = np.array([r[key] for r in rows if r["side"] == side and r["model"] == model], dtype=float)
+        if not len(v):
+            return float("nan"), float("nan")
         return v.mean(), v.std(ddof=1) if len(v) > 1 else 0.0
 
+    def count(side, model):
+        return sum(r["side"] == side and r["model"] == model for r in rows)
+
     head = ["model"] + [f"{label} {side}" for _, label in METRICS for side in ("MMSA", "merbench", "diff")] \
-        + ["s/epoch MMSA", "s/epoch merbench", "epochs MMSA", "epochs merbench", "target met"]
+        + ["s/epoch MMSA", "s/epoch merbench", "epochs MMSA", "epochs merbench", "seeds", "target met"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for model in sorted(models, key=lambda m: ORDER.index(m) if m in ORDER else len(ORDER)):
         cells, ok = [model.upper()], True
@@ -97,7 +142,8 @@ def table(rows: list[dict], models: list[str]) -> str:
         ta, tb = stats("mmsa", model, "seconds_per_epoch")[0], stats("merbench", model, "seconds_per_epoch")[0]
         ea, eb = stats("mmsa", model, "epochs")[0], stats("merbench", model, "epochs")[0]
         ok &= tb <= ta
-        cells += [f"{ta:.2f}", f"{tb:.2f}", f"{ea:.1f}", f"{eb:.1f}", "yes" if ok else "no"]
+        cells += [f"{ta:.2f}", f"{tb:.2f}", f"{ea:.1f}", f"{eb:.1f}",
+                  f"{count('mmsa', model)} / {count('merbench', model)}", "yes" if ok else "no"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -109,6 +155,7 @@ def main() -> None:
     parser.add_argument("--patience", type=int, default=8, help="early stopping, both sides (MMSA's early_stop)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--jobs", type=int, default=4, help="(model, seed) pairs trained at the same time")
+    parser.add_argument("--collect", action="store_true", help="only tabulate the runs already on disk")
     parser.add_argument("--n-train", type=int, default=160)
     parser.add_argument("--n-valid", type=int, default=40)
     parser.add_argument("--n-test", type=int, default=120)
@@ -119,15 +166,16 @@ def main() -> None:
 
     models = args.models.split(",")
     seeds = [int(s) for s in args.seeds.split(",")]
-    mmsa_python = setup_mmsa()
-    pickle = write_corpus(OUT / "fidelity" / "corpus" / "unaligned_50.pkl", n_train=args.n_train,
-                          n_valid=args.n_valid, n_test=args.n_test, frames=args.frames)
-    # --jobs (model, seed) pairs at a time, each pair two processes (MMSA's side and merbench's).
     pairs = [(model, seed) for model in models for seed in seeds]
-    with ThreadPoolExecutor(args.jobs) as pool:
-        found = pool.map(lambda p: run_pair(p[0], p[1], pickle, mmsa_python, args.patience, args.threads), pairs)
-        rows = [r for pair in found for r in pair]
-    command = "python benchmarks/fidelity/run.py " + " ".join(sys.argv[1:])
+    if not args.collect:
+        mmsa_python = setup_mmsa()
+        pickle = write_corpus(OUT / "fidelity" / "corpus" / "unaligned_50.pkl", n_train=args.n_train,
+                              n_valid=args.n_valid, n_test=args.n_test, frames=args.frames)
+        # --jobs (model, seed) pairs at a time, each pair two processes (MMSA's side and merbench's).
+        with ThreadPoolExecutor(args.jobs) as pool:
+            list(pool.map(lambda p: run_pair(p[0], p[1], pickle, mmsa_python, args.patience, args.threads), pairs))
+    rows = [r for model, seed in pairs for r in collect(model, seed)]
+    command = "python benchmarks/fidelity/run.py " + " ".join(a for a in sys.argv[1:] if a != "--collect")
     text = (f"Command: `{command.strip()}`\n\nCorpus: {args.n_train} / {args.n_valid} / {args.n_test} clips "
             f"(train / valid / test), {args.frames} frames, text 300 / audio 74 / vision 35; seeds {args.seeds}; "
             f"early-stopping patience {args.patience} on both sides; {args.threads} torch thread(s) each.\n\n"
