@@ -102,9 +102,25 @@ def test_ablate_reference_of_another_dataset_is_printed_below(recipes_dir, tmp_p
 
 
 def test_drop_all_plans_every_component(recipes_dir):
-    plan = ablate.plan("hff_tiny", ["all"], "synthetic", None, [], 1, "T", recipes_dir)
-    assert [c.labels["off"] for c in plan.cells] == ["none", *HFF.components]
+    plan = ablate.plan("hff_tiny", ["all"], "synthetic", None, [], 1, "T,S+T", recipes_dir)
+    assert [c.labels["off"] for c in plan.cells if c.labels["modalities"] == "S+T"] == ["none", *HFF.components]
+    # With one modality the weighting switches build nothing: those cells are the full model's.
+    assert [c.labels["off"] for c in plan.cells if c.labels["modalities"] == "T"] == [
+        "none", *HFF.active_components(["text"])]
+    assert plan.info["same_as_full"] == [["dynamic_weighting", "T"], ["uncertainty", "T"]]
     assert len({c.run for c in plan.cells}) == len(plan.cells)
+
+
+def test_ablate_shows_a_cell_that_builds_nothing_as_the_full_models(recipes_dir, tmp_path):
+    result = cli(*grid_args(recipes_dir, tmp_path, "ablate", "hff_tiny", "--drop", "dynamic_weighting",
+                            "--seeds", "1", "--modalities", "T", "--format", "markdown"))
+    assert result.exit_code == 0, result.output
+    assert "1 cells" in result.stderr or "1 cell" in result.stderr  # trained once
+    rows = {line.split("|")[1].strip(): line.split("|")[2].strip(" *") for line in result.stdout.splitlines()
+            if line.startswith("| ") and "Model" not in line}
+    full, shared = rows["HFF (full model)"], rows["Without dynamic weighting"]
+    assert shared.replace("*", "") == f"{full} ="
+    assert "with T 'dynamic_weighting' builds nothing" in " ".join(result.stdout.split())
 
 
 @pytest.mark.parametrize("args, message", [
