@@ -141,9 +141,10 @@ def table(size: str, stats: dict) -> str:
         if not scores:
             lines.append(f"| {name} | not run or failed | | | | 0 | |")
             continue
-        mean, std = np.mean(scores), np.std(scores, ddof=1) if len(scores) > 1 else 0.0
+        mean = np.mean(scores)
+        spread = f" ± {np.std(scores, ddof=1):.1f}" if len(scores) > 1 else ""  # no std from one seed
         ratio = mean / mlp
-        lines.append(f"| {name} | {mean:.1f} ± {std:.1f} | {ratio:.2f} | {'yes' if ratio >= 0.8 else 'NO'} | "
+        lines.append(f"| {name} | {mean:.1f}{spread} | {ratio:.2f} | {'yes' if ratio >= 0.8 else 'NO'} | "
                      f"{np.mean(distinct):.2f} ({np.mean(truth):.2f}) | {len(scores)} | {np.mean(seconds):.0f} |")
     return "\n".join(lines) + "\n"
 
