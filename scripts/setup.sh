@@ -13,7 +13,7 @@ PY=.venv/bin/python
 if ! "$PY" -c "import torch" >/dev/null 2>&1; then
   bash scripts/cpu_torch.sh "$PY"
 fi
-if ! "$PY" -c "import merbench, transformers, torch_geometric, pytest, librosa, av, h5py" >/dev/null 2>&1 \
+if ! "$PY" -c "import merbench, transformers, torch_geometric, pytest, librosa, av, h5py, pandas" >/dev/null 2>&1 \
    || [ pyproject.toml -nt .venv/.merbench-installed ]; then
   "$PY" -m pip install -q -e ".[extract,graph,test]"
   touch .venv/.merbench-installed
