@@ -103,7 +103,7 @@ def results_frame(found: list[Run], split: str = "test"):
     try:
         import pandas as pd
     except ImportError:
-        raise MerbenchError("as_frame=True needs pandas (pip install pandas, or merbench[frames])") from None
+        raise MerbenchError("as_frame=True needs pandas (pip install merbench[frame])") from None
     from merbench.aggregate import modality_label
 
     rows = []
