@@ -56,7 +56,10 @@ def test_root_from_the_environment_and_clear_errors(tmp_path, monkeypatch):
 
 def test_extract_cli_errors(tmp_path):
     assert "does not exist" in one_line_error(cli("extract", "--dataset", "iemocap", "--root", tmp_path / "x", "--text", "minilm"))
-    assert "--text-model given without --text" in one_line_error(
+    assert "--audio-model given without --audio" in one_line_error(
+        cli("extract", "--dataset", "iemocap", "--root", tmp_path, "--audio-model", tmp_path))
+    # --text-model alone implies --text bert (a fine-tuned folder works directly): no option error.
+    assert "no iemocap format found" in one_line_error(
         cli("extract", "--dataset", "iemocap", "--root", tmp_path, "--text-model", tmp_path))
     assert "unknown dataset 'iemocop'" in one_line_error(
         cli("extract", "--dataset", "iemocop", "--root", tmp_path, "--text", "minilm"))
