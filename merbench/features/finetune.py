@@ -37,6 +37,7 @@ import torch
 from merbench.atomic import atomic_open
 from merbench.data.types import RawCorpus, RawDialogue
 from merbench.errors import MerbenchError
+from merbench.evaluate import load_checkpoint
 from merbench.features._common import check_model_dir, load_pretrained, model_dir_hash, resolve_device
 from merbench.features.text import TextInput, pad, pool, text_inputs, tokenize
 from merbench.lock import hold
@@ -318,7 +319,8 @@ def _finetune_one(raw: RawCorpus, train: Sequence[RawDialogue], base: Path, fold
     epoch, step, history, best, seconds = 0, 0, [], {"epoch": None, "score": None}, 0.0
     last = folder / LAST
     if last.is_file():
-        state = torch.load(last, map_location="cpu", weights_only=False)
+        state = load_checkpoint(last, ("model", "optimizer", "scheduler", "rng", "epoch", "step", "history",
+                                       "best", "seconds"))
         net.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
