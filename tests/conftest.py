@@ -17,6 +17,15 @@ IEMOCAP_PKL = SHARED / "data" / "iemocap" / "iemocap.pkl"
 torch.set_num_threads(1)
 
 
+@pytest.fixture
+def frozen_source(monkeypatch):
+    """Run folder names hash merbench's source; freeze it so an edit elsewhere mid-test cannot rename them."""
+    from merbench import runs
+
+    code = runs.source_hash()
+    monkeypatch.setattr(runs, "source_hash", lambda: code)
+
+
 @pytest.fixture(scope="session")
 def tiny_corpus():
     return DATASETS.get("synthetic")(n_dialogues=6, n_utterances=36, audio_dim=6, text_dim=8,

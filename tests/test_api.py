@@ -21,11 +21,7 @@ from merbench.run import Run, load_run
 from helpers import cli, tiny_recipe, write_recipe
 
 
-@pytest.fixture(autouse=True)
-def frozen_source(monkeypatch):
-    """Run folder names hash merbench's source; freeze it so an edit elsewhere mid-test cannot rename them."""
-    code = runs.source_hash()
-    monkeypatch.setattr(runs, "source_hash", lambda: code)
+pytestmark = pytest.mark.usefixtures("frozen_source")
 
 
 @pytest.fixture(scope="module")

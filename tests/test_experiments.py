@@ -31,11 +31,7 @@ MODEL_ARGS = {"hff_tiny": {"audio_cnn": False}, "mlp_tiny": {}, "tfn_tiny": {}, 
               "hff": {"hidden": 16, "heads": 2, "head_dim": 8, "layers": 1, "audio_cnn": False}}
 
 
-@pytest.fixture(autouse=True)
-def frozen_source(monkeypatch):
-    """Run folder names hash merbench's source; freeze it so an edit elsewhere mid-test cannot rename them."""
-    code = runs.source_hash()
-    monkeypatch.setattr(runs, "source_hash", lambda: code)
+pytestmark = pytest.mark.usefixtures("frozen_source")
 
 
 @pytest.fixture(scope="module")

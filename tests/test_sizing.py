@@ -16,10 +16,7 @@ from helpers import cli, tiny_recipe, write_recipe
 MODEL_ARGS = {"mlp_tiny": {}, "hff_tiny": {"audio_cnn": False}}
 
 
-@pytest.fixture(autouse=True)
-def frozen_source(monkeypatch):
-    code = runs.source_hash()
-    monkeypatch.setattr(runs, "source_hash", lambda: code)
+pytestmark = pytest.mark.usefixtures("frozen_source")
 
 
 @pytest.fixture(scope="module")

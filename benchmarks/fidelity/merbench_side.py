@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import time
 from pathlib import Path
 
 import merbench.data  # noqa: F401  (registers datasets)
@@ -21,18 +20,9 @@ from merbench.recipe import load_recipe
 from merbench.results import load_json
 from merbench.runs import RESULT
 from merbench.train import load_corpus, train
+from epoch_clock import EpochClock  # beside this script
 
 RECIPES = Path(__file__).resolve().parents[2] / "recipes" / "mosei"
-
-
-class EpochClock(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.times: list[float] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.getMessage().startswith("epoch "):
-            self.times.append(time.perf_counter())
 
 
 def main() -> None:
@@ -44,7 +34,7 @@ def main() -> None:
     parser.add_argument("--patience", type=int, default=0, help="0 = the recipe's (8, as MMSA)")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
-    clock = EpochClock()
+    clock = EpochClock("epoch ")
     logging.getLogger("merbench.train").addHandler(clock)
     corpus = None
     for seed in args.seeds:

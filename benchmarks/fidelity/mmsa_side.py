@@ -15,19 +15,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import time
 
 import torch
-
-
-class EpochClock(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.times: list[float] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.getMessage().startswith("VAL-"):
-            self.times.append(time.perf_counter())
+from epoch_clock import EpochClock  # beside this script
 
 
 def main() -> None:
@@ -47,7 +37,7 @@ def main() -> None:
 
     import MMSA.run as mmsa_run
 
-    clock = EpochClock()
+    clock = EpochClock("VAL-")
     logging.getLogger("MMSA").addHandler(clock)
     original = mmsa_run._run
     for seed in args.seeds:

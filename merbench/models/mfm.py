@@ -16,6 +16,7 @@ from torch import nn
 from merbench.data.batching import Batch
 from merbench.models.base import MerModel, Output
 from merbench.models.mfn import MFNEncoder
+from merbench.models.tfn import TextSubNet
 from merbench.registry import MODELS
 
 
@@ -38,24 +39,6 @@ def mmd_to_normal(z: torch.Tensor) -> torch.Tensor:
         return torch.exp(-sq / z.shape[-1])
 
     return kernel(prior, prior).mean() + kernel(z, z).mean() - 2 * kernel(prior, z).mean()
-
-
-class FrameEncoder(nn.Module):
-    """The authors' generative encoder: an LSTM over the frames from a zero state, its last
-    output through a linear layer."""
-
-    def __init__(self, d_in: int, size: int) -> None:
-        super().__init__()
-        self.rnn = nn.LSTM(d_in, size, batch_first=True)
-        self.linear = nn.Linear(size, size)
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        # Paper: the authors' LSTMCell loop reads every padded frame; merbench packs the
-        # sequence and keeps the output after the last valid frame.
-        lengths = mask.sum(1).clamp(min=1).cpu()  # (B,)
-        packed = nn.utils.rnn.pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-        _, (h, _) = self.rnn(packed)  # (1, B, Z)
-        return self.linear(h[0])  # (B, Z)
 
 
 class FrameDecoder(nn.Module):
@@ -120,7 +103,9 @@ class MFM(MerModel):
         self.to_fy = _factor_to_features(zy_size, fy_size, zy_dropout)
         self.classifier = nn.Sequential(nn.Linear(fy_size, fy_size), nn.ReLU(), nn.Dropout(output_dropout),
                                         nn.Linear(fy_size, num_outputs))
-        self.generative = nn.ModuleDict({m: FrameEncoder(d, z_size[m]) for m, d in dims.items()})
+        # The authors' generative encoders: an LSTM over the frames, its last state through a
+        # linear layer, the same block as TFN's text subnetwork.
+        self.generative = nn.ModuleDict({m: TextSubNet(d, z_size[m], z_size[m]) for m, d in dims.items()})
         self.to_fm = nn.ModuleDict({m: _factor_to_features(z_size[m], f_size[m], dropout[m]) for m in dims})
         self.decoders = nn.ModuleDict({m: FrameDecoder(fy_size + f_size[m], d) for m, d in dims.items()})
 
