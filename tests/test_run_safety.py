@@ -132,6 +132,18 @@ def test_two_processes_train_the_same_recipe_into_the_same_out_one_wins(tmp_path
         assert lock.holder(run_dir).pid == os.getpid()
 
 
+def die_after_epoch_2(monkeypatch) -> None:
+    """A kill after epoch 2's checkpoint is written (KeyboardInterrupt, as Ctrl-C)."""
+    real_save = train_module.save_checkpoint
+
+    def dying_save(path, state):
+        real_save(path, state)
+        if path.name == "last.pt" and state["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(train_module, "save_checkpoint", dying_save)
+
+
 def finished_run(recipe_path: Path, out: Path) -> tuple[Path, dict[str, bytes]]:
     result = cli("train", recipe_path, "--out", out, "--quiet")
     assert result.exit_code == 0, result.output
@@ -157,14 +169,7 @@ def test_force_swaps_in_a_finished_retrain(recipe_path, tmp_path):
 def test_a_killed_or_failing_force_keeps_the_finished_run(recipe_path, tmp_path, monkeypatch, how):
     run_dir, before = finished_run(recipe_path, tmp_path / "runs")
     if how == "killed":
-        real_save = train_module.save_checkpoint
-
-        def dying_save(path, state):
-            real_save(path, state)
-            if path.name == "last.pt" and state["epoch"] == 2:
-                raise KeyboardInterrupt
-
-        monkeypatch.setattr(train_module, "save_checkpoint", dying_save)
+        die_after_epoch_2(monkeypatch)
         with pytest.raises(KeyboardInterrupt):
             train_module.train(load_recipe(recipe_path), tmp_path / "runs", force=True, progress=False)
     else:
@@ -208,14 +213,7 @@ def test_resume_and_force_together_is_one_line(recipe_path, tmp_path):
 def test_last_pt_is_deleted_at_the_end_unless_keep_last_and_seconds_add_up_across_resumes(
         recipe_path, tmp_path, monkeypatch):
     recipe = load_recipe(recipe_path)
-    real_save = train_module.save_checkpoint
-
-    def dying_save(path, state):
-        real_save(path, state)
-        if path.name == "last.pt" and state["epoch"] == 2:
-            raise KeyboardInterrupt
-
-    monkeypatch.setattr(train_module, "save_checkpoint", dying_save)
+    die_after_epoch_2(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
         train_module.train(recipe, tmp_path, progress=False)
     monkeypatch.undo()

@@ -7,17 +7,17 @@ from typing import Optional
 
 import typer
 
-from merbench.cli.common import console, user_errors
+from merbench.cli.common import Dataset, DatasetFormat, Fold, Labels, Protocol, console, user_errors
 
 
 @user_errors
 def extract(
-    dataset: str = typer.Option(..., "--dataset", help="iemocap, mosei or meld."),
+    dataset: Dataset,
     root: Path = typer.Option(..., "--root", help="Your copy: the release folder, or the pickle / CSV folder you have."),
-    format: Optional[str] = typer.Option(None, "--format", help="Name the format instead of detecting it (see docs/datasets/)."),
-    labels: Optional[str] = typer.Option(None, "--labels", help="Label set, e.g. iemocap6, iemocap4, meld7, meld3."),
-    protocol: Optional[str] = typer.Option(None, "--protocol", help="e.g. session5-test or loso (IEMOCAP)."),
-    fold: Optional[int] = typer.Option(None, "--fold", min=0, help="loso: the test session (1-5)."),
+    format: DatasetFormat = None,
+    labels: Labels = None,
+    protocol: Protocol = None,
+    fold: Fold = None,
     audio: Optional[str] = typer.Option(None, "--audio", help="mfcc or wav2vec2 (also HuBERT / WavLM dirs)."),
     audio_model: Optional[str] = typer.Option(None, "--audio-model", help="Local dir of the SSL audio model (save_pretrained)."),
     text: Optional[str] = typer.Option(None, "--text", help="minilm (works offline out of the box) or bert."),

@@ -7,17 +7,17 @@ from typing import Optional
 
 import typer
 
-from merbench.cli.common import command_line, console, user_errors
+from merbench.cli.common import Dataset, DatasetFormat, Fold, Labels, Protocol, command_line, console, user_errors
 
 
 @user_errors
 def finetune(
-    dataset: str = typer.Option(..., "--dataset", help="iemocap, mosei or meld."),
+    dataset: Dataset,
     root: Optional[str] = typer.Option(None, "--root", help="Your copy (default $MERBENCH_<DATASET>_ROOT)."),
-    format: Optional[str] = typer.Option(None, "--format", help="Name the format instead of detecting it (see docs/datasets/)."),
-    labels: Optional[str] = typer.Option(None, "--labels", help="Label set, e.g. iemocap6, iemocap4, meld7, meld3."),
-    protocol: Optional[str] = typer.Option(None, "--protocol", help="e.g. session5-test or loso (IEMOCAP)."),
-    fold: Optional[int] = typer.Option(None, "--fold", help="loso: the test session (1-5); its dialogues never reach the encoder."),
+    format: DatasetFormat = None,
+    labels: Labels = None,
+    protocol: Protocol = None,
+    fold: Fold = None,
     text_model: Optional[str] = typer.Option(None, "--text-model", help="Local encoder dir (save_pretrained); default: the packaged MiniLM."),
     context: int = typer.Option(0, "--context", help="Previous utterances of the dialogue (with speaker tags) read as the first segment."),
     epochs: int = typer.Option(3, "--epochs", help="Training epochs; the best one on the validation split is kept."),
