@@ -40,11 +40,14 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "selection_metric": "auto",  # auto = wf1 (classification) / mae (regression)
     "lr_factor": 0.5,
     "lr_patience": 2,
+    # what ReduceLROnPlateau follows: the selection metric on valid, or the valid task loss
+    "lr_schedule_on": "selection",
     "aux_weights": {},  # aux loss name -> weight; unlisted aux losses weigh 1.0
     "device": "auto",  # auto = cuda when present, else cpu
     "threads": 1,  # torch CPU threads (0 = torch's default); 1 measured fastest: docs/benchmarks.md#threads
 }
 OPTIMIZERS = ("adam", "adamw")  # torch.optim.Adam / torch.optim.AdamW
+LR_SCHEDULE_ON = ("selection", "loss")  # the selection metric / the validation task loss
 # The range of every numeric train key (merbench.ranges); a NaN or infinity is never allowed.
 TRAIN_RANGES: dict[str, Range] = {
     "seed": NON_NEGATIVE, "lr": POSITIVE, "weight_decay": NON_NEGATIVE, "batch_size": SIZE,
@@ -144,6 +147,9 @@ def validate(recipe: dict, source: str) -> dict:
     if train.get("optimizer") not in OPTIMIZERS and isinstance(train.get("optimizer"), str):
         problems.add("train.optimizer", f"expected one of {', '.join(OPTIMIZERS)}, got "
                      f"{excerpt(train['optimizer'])}{closest(train['optimizer'], OPTIMIZERS)}")
+    if train.get("lr_schedule_on") not in LR_SCHEDULE_ON and isinstance(train.get("lr_schedule_on"), str):
+        problems.add("train.lr_schedule_on", f"expected one of {', '.join(LR_SCHEDULE_ON)}, got "
+                     f"{excerpt(train['lr_schedule_on'])}{closest(train['lr_schedule_on'], LR_SCHEDULE_ON)}")
     device = train.get("device")
     if isinstance(device, str) and device not in ("auto", "cpu") and not device.startswith("cuda"):
         problems.add("train.device", f"expected auto, cpu or cuda[:N], got {excerpt(device)}")

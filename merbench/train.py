@@ -38,6 +38,7 @@ from merbench.evaluate import flat_outputs, load_checkpoint, predict, score
 from merbench.metrics import LOWER_IS_BETTER, better
 from merbench.models.build import build_model, check_available, model_class
 from merbench.plugins import plugin_of
+from merbench.run import Predictions
 from merbench.recipe import recipe_hash
 from merbench.registry import DATASETS, closest
 from merbench.results import atomic_write_text, provenance, utc_now, write_json, SCHEMA_VERSION
@@ -104,6 +105,18 @@ def task_loss(corpus: Corpus, batch: Batch, logits: torch.Tensor, weights: torch
         keep = ~torch.isnan(values)
         return torch.nn.functional.l1_loss(logits.squeeze(-1)[keep], values[keep])  # MMSA: L1
     return torch.nn.functional.cross_entropy(logits, labels, weight=weights, ignore_index=-1)
+
+
+def prediction_loss(corpus: Corpus, preds: Predictions, weights: torch.Tensor | None) -> float:
+    """``task_loss`` of saved predictions (no aux losses): the validation loss of an epoch."""
+    outputs = torch.from_numpy(preds.outputs).float()
+    if corpus.task == "regression":
+        values = torch.from_numpy(preds.values).float()
+        keep = ~torch.isnan(values)
+        return float(torch.nn.functional.l1_loss(outputs[keep], values[keep])) if keep.any() else float("nan")
+    labels = torch.from_numpy(preds.labels).long()
+    return float(torch.nn.functional.cross_entropy(outputs, labels, weight=None if weights is None else weights.cpu(),
+                                                   ignore_index=-1))
 
 
 def build_optimizer(cfg: dict, parameters) -> torch.optim.Optimizer:
@@ -243,8 +256,11 @@ def _train(recipe, corpus, metric, run_dir, device, resume, progress, command, k
                             f"(has {', '.join(splits)})")
     weights = class_weights(corpus).to(device) if cfg["class_weights"] and corpus.task != "regression" else None
     optimizer = build_optimizer(cfg, model.parameters())
+    # ReduceLROnPlateau follows the selection metric, or (``lr_schedule_on: loss``) the
+    # validation task loss, as COGMEN's authors do.
+    schedule_on = metric if cfg["lr_schedule_on"] == "selection" else "loss"
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, mode="min" if metric in LOWER_IS_BETTER else "max",
+        optimizer, mode="min" if schedule_on in LOWER_IS_BETTER else "max",
         factor=cfg["lr_factor"], patience=cfg["lr_patience"])
     batch_size = cfg["batch_size"] if model.level == "utterance" else cfg["dialogue_batch_size"]
 
@@ -289,12 +305,13 @@ def _train(recipe, corpus, metric, run_dir, device, resume, progress, command, k
             if failed:
                 break
             rate = seen / max(time.perf_counter() - t0, 1e-9)
-            valid = score(corpus, predict(model, splits["valid"], device))
+            valid_preds = predict(model, splits["valid"], device)
+            valid = {**score(corpus, valid_preds), "loss": prediction_loss(corpus, valid_preds, weights)}
             value = valid[metric]
             if not np.isfinite(value):
                 failed = f"non-finite validation {metric} at epoch {epoch}"
                 break
-            scheduler.step(value)
+            scheduler.step(valid[schedule_on])
             if better(metric, value, state["best"]):
                 state.update(best=value, best_epoch=epoch, bad_epochs=0)
                 save_checkpoint(run_dir / runs.BEST, {"model": model.state_dict(), "epoch": epoch})
@@ -303,7 +320,8 @@ def _train(recipe, corpus, metric, run_dir, device, resume, progress, command, k
             state["epoch"] = epoch
             state["seconds"] = before + time.perf_counter() - started
             state["history"].append({"epoch": epoch, "train_loss": round(total / max(seen, 1), 6),
-                                     f"valid_{metric}": round(value, 4), "lr": optimizer.param_groups[0]["lr"],
+                                     f"valid_{metric}": round(value, 4), "valid_loss": round(valid["loss"], 6),
+                                     "lr": optimizer.param_groups[0]["lr"],
                                      "utt_per_s": round(rate, 1)})
             write_history(run_dir, state["history"])
             save_checkpoint(run_dir / runs.LAST, {

@@ -161,3 +161,35 @@ def test_missing_modality_in_dataset_is_an_error(tmp_path, monkeypatch):
     with pytest.raises(MerbenchError, match=r"dataset.modalities: 'audio' is not in dataset 'synthetic' \(it has text\)"):
         train(recipe, tmp_path / "runs", progress=False)
     assert isinstance(real(n_dialogues=3, n_utterances=6), Corpus)
+
+
+@pytest.mark.parametrize("schedule_on", ["selection", "loss"])
+def test_lr_schedule_follows_the_chosen_validation_signal(tmp_path, schedule_on):
+    """``train.lr_schedule_on``: with patience 0 the LR is cut after exactly the epochs whose
+    followed signal (valid WF1 up, or valid loss down) did not improve on its best so far."""
+    recipe = tiny_recipe("mlp", max_epochs=8, patience=8, lr=0.02)
+    recipe["train"].update(lr_patience=0, lr_factor=0.5, lr_schedule_on=schedule_on)
+    recipe["model"]["hidden"] = 16
+    out = cli("train", write_recipe(tmp_path / "r.yaml", recipe), "--out", tmp_path / "runs", "--quiet")
+    assert out.exit_code == 0, out.output
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    history = list(csv.DictReader((run_dir / runs.METRICS_CSV).open()))
+    key, sign = ("valid_wf1", -1.0) if schedule_on == "selection" else ("valid_loss", 1.0)
+    best, lr, expected = float("inf"), 0.02, []
+    for row in history:
+        value = sign * float(row[key])
+        if value < best:
+            best = value
+        else:
+            lr *= 0.5
+        expected.append(lr)
+    assert [float(r["lr"]) for r in history] == pytest.approx(expected)
+    assert len(set(expected)) > 1, "the test needs at least one cut"  # the signal must not improve every epoch
+
+
+def test_unknown_lr_schedule_signal_is_one_line(tmp_path):
+    recipe = tiny_recipe("mlp")
+    recipe["train"]["lr_schedule_on"] = "los"
+    out = cli("train", write_recipe(tmp_path / "r.yaml", recipe), "--out", tmp_path / "runs")
+    line = one_line_error(out)
+    assert "train.lr_schedule_on" in line and "selection, loss" in line and "did you mean 'loss'" in line
