@@ -4,6 +4,7 @@ modality subset are declared so, and ablate trains such cells once."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -90,6 +91,37 @@ def test_pre_norm_is_an_option_with_one_closing_norm(tiny_corpus):
     assert post.final_norm is None and _count(pre) - _count(post) == 2 * 16
     batch = next(split_tensors(tiny_corpus, "train", want_frames=True).batches("dialogue", 4))
     assert torch.isfinite(pre.eval()(batch).logits).all()
+
+
+@pytest.mark.parametrize("pre_norm", [False, True])
+def test_identity_init_starts_the_encoder_without_mixing_utterances(tiny_corpus, pre_norm):
+    """``identity_init``: at initialisation the attention stack passes each utterance through on
+    its own (up to its LayerNorms), so changing one utterance of a dialogue leaves the encoder's
+    output for the others unchanged; the default initialisation mixes them. Training moves the
+    zeroed output layers away from zero."""
+    def encoded(model, batch):
+        fusion = model._fuse(model._inputs(batch)[0])
+        x = residual = fusion.f0
+        for i, layer in enumerate(model.encoder):
+            x = residual = layer(x, residual, batch.utt_mask, model.attention[i])
+        return x
+
+    batch = next(split_tensors(tiny_corpus, "train", want_frames=True).batches("dialogue", 2))
+    changed = batch.features["text"].clone()
+    changed[:, 1:] = changed[:, 1:] + 1.0  # every utterance but the first of each dialogue
+    other = dataclasses.replace(batch, features={**batch.features, "text": changed})
+    for identity, moves in ((True, False), (False, True)):
+        torch.manual_seed(0)
+        model = build_model("hff_tiny", {"text": tiny_corpus.dims["text"]}, 6, audio_cnn=False,
+                            pre_norm=pre_norm, identity_init=identity).eval()
+        first, first_other = encoded(model, batch)[:, 0], encoded(model, other)[:, 0]
+        assert (not torch.allclose(first, first_other, atol=1e-6)) == moves
+    assert model.attention[0].out.weight.abs().sum() > 0
+    torch.manual_seed(0)
+    model = build_model("hff_tiny", {"text": tiny_corpus.dims["text"]}, 6, audio_cnn=False, identity_init=True)
+    assert model.attention[0].out.weight.abs().sum() == 0 and model.encoder[0].feed_forward[-1].weight.abs().sum() == 0
+    _train(model, split_tensors(tiny_corpus, "train", want_frames=True), epochs=1, lr=1e-2)
+    assert model.attention[0].out.weight.abs().sum() > 0 and model.encoder[0].feed_forward[-1].weight.abs().sum() > 0
 
 
 @pytest.mark.parametrize("modality", ["audio", "text", "vision"])

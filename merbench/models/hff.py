@@ -260,7 +260,8 @@ class HFF(MerModel):
                  classifier_dropout: float = 0.3, time_axis: str = "dialogue",
                  audio_cnn: bool = True, cnn_channels: int = 64, frame_steps: int = 8,
                  attention: bool = True, dynamic_weighting: bool = True, temporal: bool = True,
-                 alignment: bool = True, uncertainty: bool = True, pre_norm: bool = False) -> None:
+                 alignment: bool = True, uncertainty: bool = True, pre_norm: bool = False,
+                 identity_init: bool = False) -> None:
         super().__init__(dims, num_outputs)
         if heads < 1:
             raise ValueError(f"heads must be at least 1, got {heads}")
@@ -309,6 +310,15 @@ class HFF(MerModel):
         self.encoder = nn.ModuleList([FusionLayer(hidden, dropout, pre_norm) for _ in range(layers)])
         # A pre-norm stack leaves its sum unnormalised: one LayerNorm closes it.
         self.final_norm = nn.LayerNorm(hidden) if pre_norm and layers else None
+        if identity_init:
+            # Paper: no initialisation is given. Zero output layers in every attention and
+            # feed-forward sub-layer (Fixup / ReZero's idea) start the encoder as the identity up
+            # to its LayerNorms: Eq. 23's residual f1 passes straight to the GRU, and each
+            # sub-layer grows in from there.
+            for layer in list(self.attention or []) + list(self.encoder):
+                last = layer.out if isinstance(layer, FixedWidthAttention) else layer.feed_forward[-1]
+                nn.init.zeros_(last.weight)
+                nn.init.zeros_(last.bias)
 
         # Level 3: Eq. 24-28. Off: no GRU (identity) and a masked mean instead of Eq. 28.
         self.temporal = TemporalGRU(hidden, dropout) if temporal else None
