@@ -83,9 +83,10 @@ def selection_metric(recipe: dict, corpus: Corpus) -> str:
     metric = recipe["train"]["selection_metric"]
     if metric == "auto":
         return "mae" if corpus.task == "regression" else "wf1"
-    valid = (["acc2_has0", "acc2_non0", "f1_has0", "f1_non0", "acc5", "acc7", "mae", "corr"]
+    # loss: the validation task loss (no aux losses), as MMSA's trainers select ("KeyEval": "Loss")
+    valid = (["acc2_has0", "acc2_non0", "f1_has0", "f1_non0", "acc5", "acc7", "mae", "corr", "loss"]
              if corpus.task == "regression"
-             else ["acc", "wf1", "macro_f1"] + [f"f1_{n}" for n in corpus.label_names])
+             else ["acc", "wf1", "macro_f1", "loss"] + [f"f1_{n}" for n in corpus.label_names])
     if metric not in valid:
         raise MerbenchError(f"train.selection_metric: {metric!r} is not a {corpus.task} metric"
                             f"{closest(metric, valid)}; valid: {', '.join(valid)}")

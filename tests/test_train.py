@@ -193,3 +193,19 @@ def test_unknown_lr_schedule_signal_is_one_line(tmp_path):
     out = cli("train", write_recipe(tmp_path / "r.yaml", recipe), "--out", tmp_path / "runs")
     line = one_line_error(out)
     assert "train.lr_schedule_on" in line and "selection, loss" in line and "did you mean 'loss'" in line
+
+
+def test_selection_on_the_validation_loss_keeps_its_lowest_epoch(tmp_path):
+    """``selection_metric: loss`` (MMSA's "KeyEval": "Loss"): the kept epoch is the one with
+    the lowest validation task loss in metrics.csv, and the result says so."""
+    recipe = tiny_recipe("mlp", max_epochs=8, patience=8, lr=0.02)
+    recipe["train"]["selection_metric"] = "loss"
+    recipe["model"]["hidden"] = 16
+    out = cli("train", write_recipe(tmp_path / "r.yaml", recipe), "--out", tmp_path / "runs", "--quiet")
+    assert out.exit_code == 0, out.output
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    history = list(csv.DictReader((run_dir / runs.METRICS_CSV).open()))
+    losses = [float(r["valid_loss"]) for r in history]
+    selection = read_result(run_dir)["selection"]
+    assert selection["metric"] == "loss" and selection["best_epoch"] == 1 + losses.index(min(losses))
+    assert selection["best_value"] == pytest.approx(min(losses), abs=1e-6)
