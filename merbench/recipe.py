@@ -144,12 +144,11 @@ def validate(recipe: dict, source: str) -> dict:
                 problems.add(f"train.aux_weights.{key}", f"expected a number, got {excerpt(weight)}")
             elif NON_NEGATIVE.problem(weight):
                 problems.add(f"train.aux_weights.{key}", NON_NEGATIVE.problem(weight))
-    if train.get("optimizer") not in OPTIMIZERS and isinstance(train.get("optimizer"), str):
-        problems.add("train.optimizer", f"expected one of {', '.join(OPTIMIZERS)}, got "
-                     f"{excerpt(train['optimizer'])}{closest(train['optimizer'], OPTIMIZERS)}")
-    if train.get("lr_schedule_on") not in LR_SCHEDULE_ON and isinstance(train.get("lr_schedule_on"), str):
-        problems.add("train.lr_schedule_on", f"expected one of {', '.join(LR_SCHEDULE_ON)}, got "
-                     f"{excerpt(train['lr_schedule_on'])}{closest(train['lr_schedule_on'], LR_SCHEDULE_ON)}")
+    for key, choices in (("optimizer", OPTIMIZERS), ("lr_schedule_on", LR_SCHEDULE_ON)):
+        value = train.get(key)
+        if isinstance(value, str) and value not in choices:
+            problems.add(f"train.{key}", f"expected one of {', '.join(choices)}, got "
+                         f"{excerpt(value)}{closest(value, choices)}")
     device = train.get("device")
     if isinstance(device, str) and device not in ("auto", "cpu") and not device.startswith("cuda"):
         problems.add("train.device", f"expected auto, cpu or cuda[:N], got {excerpt(device)}")

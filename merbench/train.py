@@ -100,24 +100,27 @@ def class_weights(corpus: Corpus) -> torch.Tensor:
     return torch.tensor(weights / weights[counts > 0].mean(), dtype=torch.float32)
 
 
+def _loss(regression: bool, outputs: torch.Tensor, labels: torch.Tensor, values: torch.Tensor,
+          weights: torch.Tensor | None) -> torch.Tensor:
+    """The task loss over real utterances, outputs ``(N, C)`` (regression: ``(N, 1)`` or ``(N,)``)."""
+    if regression:
+        keep = ~torch.isnan(values)
+        return torch.nn.functional.l1_loss(outputs.reshape(-1)[keep], values[keep])  # MMSA: L1
+    return torch.nn.functional.cross_entropy(outputs, labels, weight=weights, ignore_index=-1)
+
+
 def task_loss(corpus: Corpus, batch: Batch, logits: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:
     logits, labels, values, _ = flat_outputs(batch, logits)  # (N, C), (N,), (N,)
-    if corpus.task == "regression":
-        keep = ~torch.isnan(values)
-        return torch.nn.functional.l1_loss(logits.squeeze(-1)[keep], values[keep])  # MMSA: L1
-    return torch.nn.functional.cross_entropy(logits, labels, weight=weights, ignore_index=-1)
+    return _loss(corpus.task == "regression", logits, labels, values, weights)
 
 
 def prediction_loss(corpus: Corpus, preds: Predictions, weights: torch.Tensor | None) -> float:
     """``task_loss`` of saved predictions (no aux losses): the validation loss of an epoch."""
-    outputs = torch.from_numpy(preds.outputs).float()
-    if corpus.task == "regression":
-        values = torch.from_numpy(preds.values).float()
-        keep = ~torch.isnan(values)
-        return float(torch.nn.functional.l1_loss(outputs[keep], values[keep])) if keep.any() else float("nan")
-    labels = torch.from_numpy(preds.labels).long()
-    return float(torch.nn.functional.cross_entropy(outputs, labels, weight=None if weights is None else weights.cpu(),
-                                                   ignore_index=-1))
+    regression = corpus.task == "regression"
+    if regression and np.isnan(preds.values).all():
+        return float("nan")
+    return float(_loss(regression, torch.from_numpy(preds.outputs).float(), torch.from_numpy(preds.labels).long(),
+                       torch.from_numpy(preds.values).float(), None if weights is None else weights.cpu()))
 
 
 def build_optimizer(cfg: dict, parameters) -> torch.optim.Optimizer:

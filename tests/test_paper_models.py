@@ -13,6 +13,7 @@ from merbench.data.batching import split_tensors
 from merbench.data.types import MODALITIES
 from merbench.errors import MerbenchError
 from merbench.models.build import build_model, model_class
+from merbench.models.hff import HFF
 from merbench.models.hrdf_mer import cross_modal_label_contrastive
 from merbench.models.mcn_cl import hard_negative_contrastive
 
@@ -40,8 +41,8 @@ def _logits(out, batch):
 
 
 def _params_without_gradient(model, batch) -> list[str]:
-    """Parameters no gradient reaches within two steps: a layer that starts at zero (HFF's
-    ``identity_init``) passes no gradient back at the first step, and does from the second."""
+    """Parameters no gradient reaches; for HFF within two steps: a layer that starts at zero
+    (``identity_init``) passes no gradient back at the first step, and does from the second."""
     model.train()
     for step in range(2):
         model.zero_grad()
@@ -49,7 +50,7 @@ def _params_without_gradient(model, batch) -> list[str]:
         out = model(batch)
         (_logits(out, batch).pow(2).mean() + sum(out.aux_loss.values())).backward()
         missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
-        if not missing:
+        if not missing or not isinstance(model, HFF):
             return missing
         torch.optim.SGD(model.parameters(), lr=0.1).step()
     return missing
