@@ -8,7 +8,9 @@ its tolerance (rises, for lower-is-better metrics such as MAE) is a regression.
 
 from __future__ import annotations
 
+import copy
 import hashlib
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +19,7 @@ from merbench.aggregate import Group, modality_label
 from merbench.errors import MerbenchError, excerpt
 from merbench.metrics import LOWER_IS_BETTER
 from merbench.ranges import FINITE, NON_NEGATIVE
-from merbench.recipe import SPLITS
+from merbench.recipe import SPLITS, TRAIN_DEFAULTS
 from merbench.results import load_json, utc_now, write_json
 
 REFERENCE_SCHEMA = 1
@@ -36,7 +38,13 @@ class Finding:
 
 
 def entry_id(group: Group) -> str:
-    return hashlib.sha256(group.key.encode()).hexdigest()[:12]
+    """The entry of a group: a hash of its recipe with the train keys that sit at their default
+    left out, so a train key added later (whose default keeps the old behaviour) leaves every
+    entry in place and the check compares the numbers. A changed default keeps the entry too:
+    the numbers it moves are then checked against the reference."""
+    recipe = copy.deepcopy(group.recipe)
+    recipe["train"] = {k: v for k, v in recipe["train"].items() if k not in TRAIN_DEFAULTS or v != TRAIN_DEFAULTS[k]}
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:12]
 
 
 def entry_label(group: Group) -> str:

@@ -85,6 +85,23 @@ def test_check_passes_then_fails_on_a_planted_regression(two_seeds, tmp_path):
     assert "regression" in bad.output and "wf1" in bad.output and "acc " not in bad.output
 
 
+def test_check_entries_outlive_a_new_train_key_at_its_default():
+    """A train key added later, at a default that keeps the old behaviour, leaves the
+    reference's entries in place; a value off its default is another entry."""
+    from merbench.aggregate import Group
+    from merbench.check import entry_id
+    from merbench.recipe import TRAIN_DEFAULTS
+
+    old = {"dataset": {"name": "synthetic"}, "model": {"name": "mlp"}, "train": {"lr": 1e-3, "patience": 5}}
+    new = json.loads(json.dumps(old))
+    new["train"]["lr_schedule_on"] = TRAIN_DEFAULTS["lr_schedule_on"]
+    new["train"]["patience"] = TRAIN_DEFAULTS["patience"]
+    assert entry_id(Group("a", old)) == entry_id(Group("b", new))
+    new["train"]["lr_schedule_on"] = "loss"
+    assert entry_id(Group("a", old)) != entry_id(Group("b", new))
+    assert entry_id(Group("a", old)) != entry_id(Group("c", {**old, "model": {"name": "tfn"}}))
+
+
 def test_check_bad_reference(two_seeds, tmp_path):
     assert "no such reference file" in one_line_error(cli("check", two_seeds / "runs", "--against", tmp_path / "x.json"))
     (tmp_path / "x.json").write_text("[1, 2]")
