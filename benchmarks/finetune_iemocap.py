@@ -15,7 +15,7 @@ project; Session 5 test, the file's validation dialogues), then
 Writes benchmarks/out/finetune_iemocap.{md,json} and prints the Markdown.
 
     python benchmarks/finetune_iemocap.py [--pickle PATH] [--context 0] [--epochs 2] [--lr 1e-4] [--batch-size 32]
-        [--encoder-seeds 0] [--crossfit 0] [--models mlp,cogmen,dialoguernn] [--seeds 3] [--threads 2]
+        [--encoder-seeds 0] [--crossfit 0] [--crossfit-eval full,mean] [--models mlp,cogmen,dialoguernn] [--seeds 3] [--threads 2]
 """
 
 from __future__ import annotations
@@ -104,6 +104,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--encoder-seeds", default="0", help="comma-separated fine-tuning seeds")
     parser.add_argument("--crossfit", type=int, default=0)
+    parser.add_argument("--crossfit-eval", default="full,mean",
+                        help="with --crossfit: the variants to score (mean alone skips the full encoder)")
     parser.add_argument("--models", default="mlp,cogmen,dialoguernn", help="models for compare, cheapest first ('' = none)")
     parser.add_argument("--seeds", type=int, default=3, help="model seeds per encoder in compare")
     parser.add_argument("--threads", type=int, default=2)
@@ -129,13 +131,13 @@ def main() -> None:
     results["logistic"]["frozen iemocap6"] = logistic(arrays(frozen))
     results["logistic"]["frozen iemocap4"] = logistic(arrays(frozen, raw["iemocap4"]))
     write_report(args, results)
-    variants = ["full", "mean"] if args.crossfit else ["full"]
+    variants = args.crossfit_eval.split(",") if args.crossfit else ["full"]
     for seed in [int(s) for s in args.encoder_seeds.split(",")]:
         options = FinetuneOptions(context=args.context, epochs=args.epochs, seed=seed, lr=args.lr,
                                   batch_size=args.batch_size, crossfit=args.crossfit)
         t0 = time.perf_counter()
         folder = finetune(raw["iemocap6"], minilm_dir(), cache / "finetuned", options, threads=args.threads,
-                          progress=False, command=sys.argv)
+                          progress=False, command=sys.argv, full="full" in variants)
         record = json.loads((folder / RECORD).read_text())
         members = {n: json.loads((folder / n / RECORD).read_text()) for n in record.get("encoders", {})}
         results["encoders"][str(seed)] = {"folder": folder.name, "wall_seconds_this_call": round(time.perf_counter() - t0, 1),

@@ -275,6 +275,30 @@ def test_crossfit_training_utterances_come_from_the_encoder_that_did_not_see_the
         np.testing.assert_allclose(by_id[d.id], want, atol=1e-5)
 
 
+def test_crossfit_mean_skips_the_full_encoder_until_asked(bert, tmp_path, monkeypatch):
+    """``crossfit_eval: mean`` never reads the encoder on all training dialogues, so a recipe
+    with it fine-tunes K encoders, not K + 1; asking for ``full`` later adds only that one."""
+    raw = corpus(("train",) * 4 + ("valid", "test"))
+    options = ft.FinetuneOptions(**{**TWO_STEPS.__dict__, "crossfit": 2})
+    spec = {"name": "bert", "model": str(bert), "finetune": {**TWO_STEPS.__dict__, "crossfit": 2}}
+    build_corpus(raw, {"text": {**spec, "crossfit_eval": "mean"}}, cache_root=tmp_path, device="cpu", progress=False)
+    (folder,) = [p for p in (tmp_path / "finetuned").iterdir() if p.is_dir()]
+    assert sorted(p.name for p in folder.iterdir() if p.is_dir()) == ["fold-1", "fold-2"]
+    assert ft.read_record(folder).encoder_names() == ["fold-1", "fold-2"]
+    with pytest.raises(MerbenchError, match="without the encoder on all training dialogues"):
+        BertText(model=str(folder), crossfit_eval="full")
+    calls = []
+    real = ft._finetune_one
+    monkeypatch.setattr(ft, "_finetune_one", lambda *a, **k: (calls.append(Path(a[3]).name), real(*a, **k))[1])
+    assert ft.finetune(raw, bert, tmp_path / "finetuned", options, device="cpu", progress=False, full=False) == folder
+    assert calls == []  # finished for mean: nothing runs
+    weights = {n: (folder / n / "model.safetensors").read_bytes() for n in ("fold-1", "fold-2")}
+    build_corpus(raw, {"text": {**spec, "crossfit_eval": "full"}}, cache_root=tmp_path, device="cpu", progress=False)
+    assert calls[-1] == "full" and ft.is_finished(folder / "full")
+    assert all((folder / n / "model.safetensors").read_bytes() == w for n, w in weights.items())  # kept, not retrained
+    assert ft.read_record(folder).encoder_names() == ["fold-1", "fold-2", "full"]
+
+
 def test_recipe_finetune_key_fine_tunes_once_then_reuses(bert, tmp_path, monkeypatch):
     raw = corpus()
     spec = {"text": {"name": "bert", "model": str(bert), "finetune": {"epochs": 1, "batch_size": 6,
@@ -308,7 +332,8 @@ def test_bad_input_is_one_line_error(bert, tmp_path):
     write_cosmic_pickle(pkl)
     for args, expected in [(["--context", "-1"], "error: --context -1: expected 0 or more"),
                            (["--text-model", str(no_weights)], "error: --text-model"),
-                           (["--epochs", "0"], "error: --epochs 0: expected at least 1")]:
+                           (["--epochs", "0"], "error: --epochs 0: expected at least 1"),
+                           (["--crossfit", "2", "--crossfit-eval", "avg"], "error: --crossfit-eval avg: expected full or mean")]:
         result = runner.invoke(app, ["finetune", "--dataset", "iemocap", "--root", str(pkl), *args])
         assert result.exit_code == 2, result.output
         lines = [x for x in result.output.splitlines() if x.startswith("error:")]

@@ -22,6 +22,7 @@ def extract(
     audio_model: Optional[str] = typer.Option(None, "--audio-model", help="Local dir of the SSL audio model (save_pretrained)."),
     text: Optional[str] = typer.Option(None, "--text", help="minilm (works offline out of the box) or bert."),
     text_model: Optional[str] = typer.Option(None, "--text-model", help="Local dir of the BERT-family model (save_pretrained), or a folder `merbench finetune` wrote (its context is read from its record); alone it implies --text bert."),
+    crossfit_eval: str = typer.Option("full", "--crossfit-eval", help="A cross-fitted --text-model: valid / test from its encoder on all training dialogues (full) or the mean of its K fold encoders (mean)."),
     vision: Optional[str] = typer.Option(None, "--vision", help="resnet."),
     vision_model: Optional[str] = typer.Option(None, "--vision-model", help="Local dir of the ResNet (save_pretrained)."),
     frames: int = typer.Option(8, "--frames", min=1, help="Video frames sampled per utterance (resnet)."),
@@ -42,7 +43,8 @@ def extract(
     if text_model and not text:
         text = "bert"  # any encoder dir, a fine-tuned one included; its record fixes the input
     specs: dict = {}
-    for modality, name, model, extra in (("audio", audio, audio_model, {}), ("text", text, text_model, {}),
+    text_extra = {} if crossfit_eval == "full" else {"crossfit_eval": crossfit_eval}  # the extractor checks it
+    for modality, name, model, extra in (("audio", audio, audio_model, {}), ("text", text, text_model, text_extra),
                                          ("vision", vision, vision_model, {"frames": frames})):
         if name:
             specs[modality] = {"name": name, **({"model": model} if model else {}), **extra}

@@ -1,4 +1,4 @@
-"""merbench finetune --dataset D [--root PATH] --text-model DIR [--context K] [--epochs 3] [--seed 0] [--out models/] [--crossfit K]"""
+"""merbench finetune --dataset D [--root PATH] --text-model DIR [--context K] [--epochs 3] [--seed 0] [--out models/] [--crossfit K] [--crossfit-eval full|mean]"""
 
 from __future__ import annotations
 
@@ -26,6 +26,7 @@ def finetune(
     batch_size: int = typer.Option(16, "--batch-size", help="Utterances per step."),
     max_length: int = typer.Option(128, "--max-length", help="Tokens per input, context included."),
     crossfit: int = typer.Option(0, "--crossfit", help="K >= 2: K encoders on K-1 folds of the training dialogues + one on all."),
+    crossfit_eval: str = typer.Option("full", "--crossfit-eval", help="With --crossfit: full also fine-tunes the encoder on all training dialogues (what extraction's crossfit_eval full reads); mean skips it."),
     out: Path = typer.Option(Path("models"), "--out", help="Parent folder; the encoder's folder is named by its options and data."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda or cuda:N (default: CUDA when present)."),
     threads: int = typer.Option(0, "--threads", help="torch CPU threads (0: torch's default)."),
@@ -36,25 +37,28 @@ def finetune(
 
     from merbench.data.readers import read_corpus
     from merbench.data.real import resolve_root
+    from merbench.errors import MerbenchError
     from merbench.features.finetune import RECORD, FinetuneOptions, finetune as run
     from merbench.features.text import minilm_dir
 
     options = FinetuneOptions(context=context, epochs=epochs, seed=seed, lr=lr, batch_size=batch_size,
                               max_length=max_length, crossfit=crossfit)
     options.check("--")  # bad numbers stop before the dataset is read
+    if crossfit_eval not in ("full", "mean"):
+        raise MerbenchError(f"--crossfit-eval {crossfit_eval}: expected full or mean")
     raw = read_corpus(dataset, resolve_root(dataset, root or ""), format, labels, protocol, fold,
                       modalities=("text",))
     for warning in raw.info.get("warnings", []):
         typer.echo(f"warning: {warning}", err=True)
     folder = run(raw, text_model or minilm_dir(), out, options, device=device, threads=threads,
-                 progress=not quiet, command=command_line())
+                 progress=not quiet, command=command_line(), full=crossfit_eval == "full")
     record = json.loads((folder / RECORD).read_text())
     console.print(f"fine-tuned encoder: {folder}")
     if record.get("kind") == "encoder":
         console.print(f"  best epoch {record['best_epoch']} (valid {record['selection_metric']} "
                       f"{record['best_valid']:.2f}), {record['seconds_per_epoch']} s/epoch")
     console.print(f"extract: merbench extract --dataset {dataset} --root {root or '$MERBENCH_' + dataset.upper() + '_ROOT'} "
-                  f"--text-model {folder}")
+                  f"--text-model {folder}" + (" --crossfit-eval mean" if crossfit_eval == "mean" else ""))
 
 
 def register(app: typer.Typer) -> None:

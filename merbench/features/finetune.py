@@ -105,12 +105,13 @@ class FinetuneRecord:
     max_length: int
     crossfit: int
     folds: list[list[str]] = field(default_factory=list)  # crossfit: training dialogue ids per fold
+    has_full: bool = True  # crossfit: the encoder on all training dialogues was fine-tuned too
 
     def fold_names(self) -> list[str]:
         return [f"fold-{k + 1}" for k in range(len(self.folds))]
 
     def encoder_names(self) -> list[str]:
-        return [*self.fold_names(), "full"]
+        return [*self.fold_names(), *(["full"] if self.has_full else [])]
 
     def fold_of_dialogue(self) -> dict[str, str]:
         return {d: name for name, ids in zip(self.fold_names(), self.folds) for d in ids}
@@ -125,7 +126,8 @@ def read_record(path: str | Path) -> FinetuneRecord | None:
         data = json.loads(file.read_text())
         options = data["options"]
         return FinetuneRecord(int(options["context"]), int(options["max_length"]),
-                              int(options["crossfit"]), [list(f) for f in data.get("folds", [])])
+                              int(options["crossfit"]), [list(f) for f in data.get("folds", [])],
+                              "full" in data.get("encoders", {"full": None}))
     except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
         raise MerbenchError(f"{file}: not a merbench fine-tuning record ({err})") from None
 
@@ -147,8 +149,12 @@ def is_finished(folder: Path) -> bool:
 
 def finetune(raw: RawCorpus, model_dir: str | Path, out: str | Path, options: FinetuneOptions, *,
              device: str | None = None, threads: int = 0, progress: bool = True,
-             command: list[str] | None = None) -> Path:
-    """Fine-tune (or find finished, or resume) the encoder for ``raw``; returns its folder."""
+             command: list[str] | None = None, full: bool = True) -> Path:
+    """Fine-tune (or find finished, or resume) the encoder for ``raw``; returns its folder.
+
+    With cross-fitting, ``full=False`` skips the encoder on all training dialogues (only
+    ``crossfit_eval: full`` reads it): K fine-tunings instead of K + 1. A later call with
+    ``full=True`` adds it to the finished folder."""
     options.check()
     base = check_model_dir(model_dir, "--text-model")
     if read_record(base) is not None:
@@ -166,7 +172,7 @@ def finetune(raw: RawCorpus, model_dir: str | Path, out: str | Path, options: Fi
     waiting = (lambda who: print(f"waiting for {who.describe() if who else 'another process'} to "
                                  f"fine-tune {folder.name}", file=sys.stderr)) if progress else None
     with hold(folder, wait=True, on_wait=waiting):
-        if is_finished(folder):
+        if is_finished(folder) and (not options.crossfit or not full or is_finished(folder / "full")):
             return folder
         train = [d for d in raw.dialogues if d.split == "train"]
         if not options.crossfit:
@@ -180,14 +186,15 @@ def finetune(raw: RawCorpus, model_dir: str | Path, out: str | Path, options: Fi
             _finetune_one(raw, seen, base, folder / f"fold-{k + 1}", single, device, progress, command)
         # The member fitted on all training dialogues is the plain encoder of the same options:
         # copied when that one is finished beside it.
-        plain = Path(out) / folder_name(raw, model_dir_hash(base), single)
-        if is_finished(plain) and not is_finished(folder / "full"):
-            shutil.copytree(plain, folder / "full", dirs_exist_ok=True)
-        _finetune_one(raw, train, base, folder / "full", single, device, progress, command)
+        if full:
+            plain = Path(out) / folder_name(raw, model_dir_hash(base), single)
+            if is_finished(plain) and not is_finished(folder / "full"):
+                shutil.copytree(plain, folder / "full", dirs_exist_ok=True)
+            _finetune_one(raw, train, base, folder / "full", single, device, progress, command)
+        members = [f"fold-{k + 1}" for k in range(len(folds))] + (["full"] if is_finished(folder / "full") else [])
         record = {"schema": SCHEMA, "kind": "crossfit", "options": asdict(options), "folds": folds,
                   "dataset": raw.name, "protocol": raw.protocol, "data_fingerprint": raw.fingerprint(),
-                  "encoders": {n: json.loads((folder / n / RECORD).read_text())["best_epoch"]
-                               for n in [f"fold-{k + 1}" for k in range(len(folds))] + ["full"]}}
+                  "encoders": {n: json.loads((folder / n / RECORD).read_text())["best_epoch"] for n in members}}
         _write_json(folder / RECORD, record)
     return folder
 
@@ -424,4 +431,4 @@ def ensure_finetuned(raw: RawCorpus, spec: dict[str, Any], root: str | Path | No
     options = FinetuneOptions.from_mapping(values, where)
     base = spec.get("model") or (str(minilm_dir()) if spec.get("name") == "minilm" else None)
     return finetune(raw, base, cache_root(root) / "finetuned", options, device=device,
-                    threads=threads, progress=progress)
+                    threads=threads, progress=progress, full=spec.get("crossfit_eval", "full") == "full")

@@ -134,10 +134,16 @@ class BertText(Extractor):
         from merbench.features.finetune import read_record
 
         self.record = read_record(model) if model not in (None, "") else None
+        if crossfit_eval not in ("full", "mean"):
+            raise MerbenchError(f"{self.name} crossfit_eval={crossfit_eval!r}: expected full or mean")
         if self.record is not None and self.record.crossfit:
             self.root = Path(model).expanduser().resolve()  # type: ignore[arg-type]
-            self.encoders = {name: check_model_dir(self.root / name, "--text-model")
-                             for name in self.record.encoder_names()}
+            if crossfit_eval == "full" and not self.record.has_full:
+                raise MerbenchError(f"--text-model {model}: cross-fitted without the encoder on all training "
+                                    f"dialogues, which crossfit_eval: full reads; use crossfit_eval: mean, "
+                                    f"or run merbench finetune with the same options to add it")
+            wanted = self.record.fold_names() + (["full"] if crossfit_eval == "full" else [])
+            self.encoders = {name: check_model_dir(self.root / name, "--text-model") for name in wanted}
         else:
             self.root = check_model_dir(model, "--text-model")
             self.encoders = {"": self.root}
@@ -146,8 +152,6 @@ class BertText(Extractor):
         if not any((first / f).is_file() for f in tokenizer_files):
             raise MerbenchError(f"--text-model {model}: no tokenizer (tokenizer.json or vocab.txt) in "
                                 f"{first}; save the tokenizer with save_pretrained too")
-        if crossfit_eval not in ("full", "mean"):
-            raise MerbenchError(f"{self.name} crossfit_eval={crossfit_eval!r}: expected full or mean")
         if self.record is not None:
             max_length = self.record.max_length  # the length it was fine-tuned with
         if max_length < 2:
