@@ -131,6 +131,13 @@ def build_optimizer(cfg: dict, parameters) -> torch.optim.Optimizer:
     return kind(parameters, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
 
 
+# last.pt (everything a resume needs) is written after an epoch once this many seconds have
+# passed since it was last written, and after the epoch the run stops at: a run of short epochs
+# does not pay a full write per epoch (58 MB for TFN on MOSEI, 0.1 s of a 2.7 s epoch), and a
+# kill loses at most this much training. A resume from an older epoch ends with the same numbers.
+LAST_EVERY_S = 30.0
+
+
 def save_checkpoint(path: Path, state: dict) -> None:
     with atomic_open(path, "wb") as f:
         torch.save(state, f)
@@ -280,6 +287,7 @@ def _train(recipe, corpus, metric, run_dir, device, resume, progress, command, k
         log.info("resumed after epoch %d", state["epoch"])
 
     started, before = time.perf_counter(), state["seconds"]
+    saved = started  # when last.pt was last written (LAST_EVERY_S)
     failed = None
     with _progress(progress) as bar:
         task = bar.add_task(f"{recipe['model']['name']} on {corpus.name}", total=cfg["max_epochs"],
@@ -328,9 +336,12 @@ def _train(recipe, corpus, metric, run_dir, device, resume, progress, command, k
                                      "lr": optimizer.param_groups[0]["lr"],
                                      "utt_per_s": round(rate, 1)})
             write_history(run_dir, state["history"])
-            save_checkpoint(run_dir / runs.LAST, {
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state(), **state})
+            stopping = epoch >= cfg["max_epochs"] or state["bad_epochs"] >= cfg["patience"]
+            if stopping or time.perf_counter() - saved >= LAST_EVERY_S:
+                save_checkpoint(run_dir / runs.LAST, {
+                    "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state(), **state})
+                saved = time.perf_counter()
             log.info("epoch %d loss %.4f valid %s %.2f (%.0f utt/s)", epoch, total / max(seen, 1), metric, value, rate)
             if bar:
                 bar.update(task, advance=1, loss=total / max(seen, 1), rate=rate)

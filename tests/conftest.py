@@ -17,6 +17,15 @@ IEMOCAP_PKL = SHARED / "data" / "iemocap" / "iemocap.pkl"
 torch.set_num_threads(1)
 
 
+@pytest.fixture(autouse=True)
+def last_pt_every_epoch(monkeypatch):
+    """Tests kill and resume runs of millisecond epochs: write last.pt after every epoch
+    (test_train.py checks the throttle itself)."""
+    import merbench.train
+
+    monkeypatch.setattr(merbench.train, "LAST_EVERY_S", 0.0)
+
+
 @pytest.fixture
 def frozen_source(monkeypatch):
     """Run folder names hash merbench's source; freeze it so an edit elsewhere mid-test cannot rename them."""

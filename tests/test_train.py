@@ -107,6 +107,29 @@ def test_resume_after_interrupt_gives_identical_metrics(tmp_path, monkeypatch):
         {**h, "utt_per_s": r["utt_per_s"]} for h, r in zip(whole["training"]["history"], resumed["training"]["history"])]
 
 
+def test_last_pt_waits_for_its_interval_and_is_written_at_the_stop(tmp_path, monkeypatch):
+    """last.pt is not rewritten after every short epoch: only once LAST_EVERY_S has passed,
+    and after the epoch the run stops at (what --keep-last keeps)."""
+    import merbench.train as train_module
+
+    recipe = load_recipe(write_recipe(tmp_path / "r.yaml", tiny_recipe("mlp_tiny", max_epochs=5, patience=5)))
+    real_save, written = train_module.save_checkpoint, []
+
+    def spy(path, state):
+        real_save(path, state)
+        if path.name == "last.pt":
+            written.append(state["epoch"])
+
+    monkeypatch.setattr(train_module, "save_checkpoint", spy)
+    monkeypatch.setattr(train_module, "LAST_EVERY_S", 3600.0)
+    train(recipe, tmp_path / "slow", progress=False, keep_last=True)
+    assert written == [5]
+    written.clear()
+    monkeypatch.setattr(train_module, "LAST_EVERY_S", 0.0)
+    train(recipe, tmp_path / "every", progress=False)
+    assert written == [1, 2, 3, 4, 5]
+
+
 def test_regression_dataset_trains_with_mosei_metrics(tmp_path):
     recipe = tiny_recipe("mlp_tiny")
     recipe["dataset"]["name"] = "synthetic_mosei"
