@@ -138,6 +138,11 @@ def build_optimizer(cfg: dict, parameters) -> torch.optim.Optimizer:
 LAST_EVERY_S = 30.0
 
 
+def _stops(state: dict, cfg: dict) -> bool:
+    """The run ends after this epoch: the last one, or ``patience`` epochs without a better one."""
+    return state["epoch"] >= cfg["max_epochs"] or state["bad_epochs"] >= cfg["patience"]
+
+
 def save_checkpoint(path: Path, state: dict) -> None:
     with atomic_open(path, "wb") as f:
         torch.save(state, f)
@@ -292,7 +297,7 @@ def _train(recipe, corpus, metric, run_dir, device, resume, progress, command, k
     with _progress(progress) as bar:
         task = bar.add_task(f"{recipe['model']['name']} on {corpus.name}", total=cfg["max_epochs"],
                             completed=state["epoch"], loss=float("nan"), rate=0.0) if bar else None
-        while state["epoch"] < cfg["max_epochs"] and state["bad_epochs"] < cfg["patience"]:
+        while not _stops(state, cfg):
             epoch = state["epoch"] + 1
             model.train()
             # The shuffle order depends only on (seed, epoch), so a resumed run sees the same order.
@@ -336,8 +341,7 @@ def _train(recipe, corpus, metric, run_dir, device, resume, progress, command, k
                                      "lr": optimizer.param_groups[0]["lr"],
                                      "utt_per_s": round(rate, 1)})
             write_history(run_dir, state["history"])
-            stopping = epoch >= cfg["max_epochs"] or state["bad_epochs"] >= cfg["patience"]
-            if stopping or time.perf_counter() - saved >= LAST_EVERY_S:
+            if _stops(state, cfg) or time.perf_counter() - saved >= LAST_EVERY_S:
                 save_checkpoint(run_dir / runs.LAST, {
                     "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state(), **state})

@@ -38,14 +38,14 @@ def finetune(
     from merbench.data.readers import read_corpus
     from merbench.data.real import resolve_root
     from merbench.errors import MerbenchError
-    from merbench.features.finetune import RECORD, FinetuneOptions, finetune as run
+    from merbench.features.finetune import CROSSFIT_EVAL, RECORD, FinetuneOptions, finetune as run
     from merbench.features.text import minilm_dir
 
     options = FinetuneOptions(context=context, epochs=epochs, seed=seed, lr=lr, batch_size=batch_size,
                               max_length=max_length, crossfit=crossfit)
     options.check("--")  # bad numbers stop before the dataset is read
-    if crossfit_eval not in ("full", "mean"):
-        raise MerbenchError(f"--crossfit-eval {crossfit_eval}: expected full or mean")
+    if crossfit_eval not in CROSSFIT_EVAL:
+        raise MerbenchError(f"--crossfit-eval {crossfit_eval}: expected {' or '.join(CROSSFIT_EVAL)}")
     raw = read_corpus(dataset, resolve_root(dataset, root or ""), format, labels, protocol, fold,
                       modalities=("text",))
     for warning in raw.info.get("warnings", []):

@@ -50,6 +50,9 @@ SCHEMA = 1
 CHECKPOINT_SECONDS = 300.0
 # Bumped when a change here changes the weights a fine-tuning writes: part of the folder key.
 FINETUNE_VERSION = 1
+# What extraction gives valid / test of a cross-fitted folder: the encoder on all training
+# dialogues, or the mean of the K fold encoders (the extractor's and the CLI's crossfit_eval).
+CROSSFIT_EVAL = ("full", "mean")
 
 
 @dataclass(frozen=True)
@@ -181,9 +184,10 @@ def finetune(raw: RawCorpus, model_dir: str | Path, out: str | Path, options: Fi
         order = np.random.default_rng(options.seed).permutation(len(train))
         folds = [[train[i].id for i in order[k::options.crossfit]] for k in range(options.crossfit)]
         single = replace(options, crossfit=0)  # each member is an ordinary fine-tuned encoder
-        for k, held_out in enumerate(folds):
+        fold_names = [f"fold-{k + 1}" for k in range(len(folds))]
+        for name, held_out in zip(fold_names, folds):
             seen = [d for d in train if d.id not in set(held_out)]
-            _finetune_one(raw, seen, base, folder / f"fold-{k + 1}", single, device, progress, command)
+            _finetune_one(raw, seen, base, folder / name, single, device, progress, command)
         # The member fitted on all training dialogues is the plain encoder of the same options:
         # copied when that one is finished beside it.
         if full:
@@ -191,7 +195,7 @@ def finetune(raw: RawCorpus, model_dir: str | Path, out: str | Path, options: Fi
             if is_finished(plain) and not is_finished(folder / "full"):
                 shutil.copytree(plain, folder / "full", dirs_exist_ok=True)
             _finetune_one(raw, train, base, folder / "full", single, device, progress, command)
-        members = [f"fold-{k + 1}" for k in range(len(folds))] + (["full"] if is_finished(folder / "full") else [])
+        members = fold_names + (["full"] if is_finished(folder / "full") else [])
         record = {"schema": SCHEMA, "kind": "crossfit", "options": asdict(options), "folds": folds,
                   "dataset": raw.name, "protocol": raw.protocol, "data_fingerprint": raw.fingerprint(),
                   "encoders": {n: json.loads((folder / n / RECORD).read_text())["best_epoch"] for n in members}}

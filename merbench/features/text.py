@@ -131,11 +131,11 @@ class BertText(Extractor):
 
     def __init__(self, *, model: str | None = None, max_length: int = 512, batch_size: int = 32,
                  crossfit_eval: str = "full", device: str | None = None) -> None:
-        from merbench.features.finetune import read_record
+        from merbench.features.finetune import CROSSFIT_EVAL, read_record
 
         self.record = read_record(model) if model not in (None, "") else None
-        if crossfit_eval not in ("full", "mean"):
-            raise MerbenchError(f"{self.name} crossfit_eval={crossfit_eval!r}: expected full or mean")
+        if crossfit_eval not in CROSSFIT_EVAL:
+            raise MerbenchError(f"{self.name} crossfit_eval={crossfit_eval!r}: expected {' or '.join(CROSSFIT_EVAL)}")
         if self.record is not None and self.record.crossfit:
             self.root = Path(model).expanduser().resolve()  # type: ignore[arg-type]
             if crossfit_eval == "full" and not self.record.has_full:
