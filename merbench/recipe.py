@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -58,10 +59,26 @@ EVAL_DEFAULTS: dict[str, Any] = {"splits": ["valid", "test"]}
 SPLITS = ("train", "valid", "test")
 
 
+class YamlLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, reading floats as YAML 1.2 does: ``5e-5`` and ``1E4`` are numbers
+    (PyYAML's YAML 1.1 rules want a dot, ``5.0e-5``, and read ``5e-5`` as a string)."""
+
+
+YamlLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."))
+
+
+def load_yaml(text: str) -> Any:
+    """A recipe's, a ``--set`` value's or a grid's YAML (``YamlLoader``)."""
+    return yaml.load(text, Loader=YamlLoader)
+
+
 def _load_yaml(path: Path) -> dict:
     text = read_text(path, "a recipe file (.yaml)", "no such recipe file")
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
@@ -226,7 +243,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if len(path) < 2 or not all(path):
         raise MerbenchError(f"--set {text}: expected SECTION.KEY=VALUE, e.g. train.seed=3")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else ""
+        value = load_yaml(raw) if raw.strip() else ""
     except yaml.YAMLError:
         value = raw
     return path, value

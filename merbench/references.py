@@ -11,6 +11,7 @@ from collections.abc import Sequence
 import yaml
 
 from merbench.errors import MerbenchError
+from merbench.recipe import load_yaml
 from merbench.recipe_paths import REFERENCES
 from merbench.registry import closest
 
@@ -27,7 +28,7 @@ def load_reference(name: str) -> dict:
         raise MerbenchError(f"{path}: no reference file for {name!r}{closest(name, names)}; "
                             f"valid: {', '.join(names) or f'none (is {REFERENCES} present?)'}")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
         raise MerbenchError(f"{path}: not valid YAML ({getattr(e, 'problem', e)})") from None
     if not isinstance(data, dict) or "citation" not in data or not isinstance(data.get("tables"), dict):

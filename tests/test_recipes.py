@@ -36,6 +36,19 @@ def test_set_overrides_and_hash_changes(tmp_path):
     assert recipe_hash(a) != recipe_hash(b)
 
 
+def test_exponent_floats_are_numbers_in_files_and_set(tmp_path):
+    """YAML 1.2 floats: ``5e-5`` is a float in a recipe file and after ``--set`` (PyYAML alone
+    reads it as a string, and ``train.lr`` would refuse it)."""
+    path = tmp_path / "r.yaml"
+    path.write_text("model: {name: mlp}\ndataset: {name: synthetic}\ntrain: {lr: 3e-4, weight_decay: 1E-5}\n")
+    r = load_recipe(path)
+    assert r["train"]["lr"] == 3e-4 and r["train"]["weight_decay"] == 1e-5
+    assert load_recipe(path, ["train.lr=5e-5"])["train"]["lr"] == 5e-5
+    assert load_recipe(path, ["train.lr=.5e-4"])["train"]["lr"] == 5e-5
+    with pytest.raises(MerbenchError, match=r"train.lr: expected float, got 'e5'"):
+        load_recipe(path, ["train.lr=e5"])
+
+
 @pytest.mark.parametrize("change, message", [
     ({"modle": {}}, r"modle: unknown section \(did you mean 'model'\?\)"),
     ({"train": {"learning_rate": 1}}, r"train.learning_rate: unknown key"),
