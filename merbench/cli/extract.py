@@ -20,7 +20,7 @@ def extract(
     fold: Fold = None,
     audio: Optional[str] = typer.Option(None, "--audio", help="mfcc or wav2vec2 (also HuBERT / WavLM dirs)."),
     audio_model: Optional[str] = typer.Option(None, "--audio-model", help="Local dir of the SSL audio model (save_pretrained)."),
-    text: Optional[str] = typer.Option(None, "--text", help="minilm (works offline out of the box) or bert."),
+    text: Optional[str] = typer.Option(None, "--text", help="minilm (works offline out of the box), mpnet (extra mpnet) or bert."),
     text_model: Optional[str] = typer.Option(None, "--text-model", help="Local dir of the BERT-family model (save_pretrained), or a folder `merbench finetune` wrote (its context is read from its record); alone it implies --text bert."),
     crossfit_eval: str = typer.Option("full", "--crossfit-eval", help="A cross-fitted --text-model: valid / test from its encoder on all training dialogues (full) or the mean of its K fold encoders (mean)."),
     vision: Optional[str] = typer.Option(None, "--vision", help="resnet."),

@@ -1,4 +1,4 @@
-"""merbench finetune --dataset D [--root PATH] --text-model DIR [--context K] [--epochs 3] [--seed 0] [--out models/] [--crossfit K] [--crossfit-eval full|mean]"""
+"""merbench finetune --dataset D [--root PATH] [--text minilm|mpnet] [--text-model DIR] [--context K] [--epochs 3] [--seed 0] [--out models/] [--crossfit K] [--crossfit-eval full|mean]"""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ def finetune(
     labels: Labels = None,
     protocol: Protocol = None,
     fold: Fold = None,
-    text_model: Optional[str] = typer.Option(None, "--text-model", help="Local encoder dir (save_pretrained); default: the packaged MiniLM."),
+    text: str = typer.Option("minilm", "--text", help="The encoder to start from: minilm (packaged, works offline) or mpnet (extra mpnet); --text-model DIR overrides it."),
+    text_model: Optional[str] = typer.Option(None, "--text-model", help="Local encoder dir (save_pretrained) to start from instead of --text."),
     context: int = typer.Option(0, "--context", help="Previous utterances of the dialogue (with speaker tags) read as the first segment."),
     epochs: int = typer.Option(3, "--epochs", help="Training epochs; the best one on the validation split is kept."),
     seed: int = typer.Option(0, "--seed", help="Seeds the head, dropout and batch order."),
@@ -39,18 +40,20 @@ def finetune(
     from merbench.data.real import resolve_root
     from merbench.errors import MerbenchError
     from merbench.features.finetune import CROSSFIT_EVAL, RECORD, FinetuneOptions, finetune as run
-    from merbench.features.text import minilm_dir
+    from merbench.features.text import NAMED_MODELS, named_model_dir
 
     options = FinetuneOptions(context=context, epochs=epochs, seed=seed, lr=lr, batch_size=batch_size,
                               max_length=max_length, crossfit=crossfit)
     options.check("--")  # bad numbers stop before the dataset is read
+    if text not in NAMED_MODELS:
+        raise MerbenchError(f"--text {text}: expected {' or '.join(NAMED_MODELS)} (or --text-model DIR)")
     if crossfit_eval not in CROSSFIT_EVAL:
         raise MerbenchError(f"--crossfit-eval {crossfit_eval}: expected {' or '.join(CROSSFIT_EVAL)}")
     raw = read_corpus(dataset, resolve_root(dataset, root or ""), format, labels, protocol, fold,
                       modalities=("text",))
     for warning in raw.info.get("warnings", []):
         typer.echo(f"warning: {warning}", err=True)
-    folder = run(raw, text_model or minilm_dir(), out, options, device=device, threads=threads,
+    folder = run(raw, text_model or named_model_dir(text), out, options, device=device, threads=threads,
                  progress=not quiet, command=command_line(), full=crossfit_eval == "full")
     record = json.loads((folder / RECORD).read_text())
     console.print(f"fine-tuned encoder: {folder}")

