@@ -114,3 +114,23 @@ def test_real_mpnet_when_installed(monkeypatch, tmp_path):
     feats = text.EXTRACTORS.get("mpnet")().extract(
         [RawUtterance(id="u0", speaker="A", label=0, text="I am so happy today.")])
     assert feats[0].shape == (1536,) and np.isfinite(feats[0]).all()
+
+
+def test_recipe_name_mpnet_fine_tunes_from_the_joined_model(fake_parts, tmp_path):
+    from merbench.data.types import RawCorpus, RawDialogue
+    from merbench.features.build import build_corpus
+    import json
+
+    from merbench.features.finetune import RECORD
+
+    texts = ["i am so happy", "sad today", "i am sad", "so happy today"]
+    dialogues = [RawDialogue(f"d{k}", split, [RawUtterance(f"d{k}#{i}", "MF"[i % 2], (i + k) % 2,
+                                                           text=texts[(i + k) % 4]) for i in range(4)])
+                 for k, split in enumerate(("train", "train", "valid", "test"))]
+    raw = RawCorpus("toy", "classification", ["a", "b"], dialogues, "standard")
+    spec = {"text": {"name": "mpnet", "finetune": {"epochs": 1, "batch_size": 4, "max_length": 16}}}
+    corpus = build_corpus(raw, spec, cache_root=tmp_path / "cache", device="cpu", progress=False)
+    folder = next(p for p in (tmp_path / "cache" / "finetuned").iterdir() if p.is_dir())
+    record = json.loads((folder / RECORD).read_text())
+    assert record["base_model_hash"] == text.model_dir_hash(text.mpnet_dir())
+    assert corpus.dialogues[0].features["text"][0].shape == (32,)
