@@ -1,8 +1,8 @@
-"""Real-data benchmark: IEMOCAP transcripts, MiniLM fine-tuned on the training split vs frozen.
+"""Real-data benchmark: IEMOCAP transcripts, a text encoder fine-tuned on the training split vs frozen.
 
 Reads the COSMIC transcripts pickle (the shared copy by default, never copied into the
 project; Session 5 test, the file's validation dialogues), then
-1. fine-tunes MiniLM (``merbench.features.finetune``; a finished folder under the cache's
+1. fine-tunes the encoder ``--text`` names, ``minilm`` or ``mpnet`` (``merbench.features.finetune``; a finished folder under the cache's
    ``finetuned/`` is reused, an interrupted one resumes) and reports seconds per epoch and the
    validation curve from its record;
 2. extracts features from the frozen and the fine-tuned encoder (the cache manifest gives the
@@ -14,7 +14,7 @@ project; Session 5 test, the file's validation dialogues), then
    recipe key ``dataset.features.text.finetune`` finds the same encoder), ``--seeds`` seeds.
 Writes benchmarks/out/finetune_iemocap.{md,json} and prints the Markdown.
 
-    python benchmarks/finetune_iemocap.py [--pickle PATH] [--context 0] [--epochs 2] [--lr 1e-4] [--batch-size 32]
+    python benchmarks/finetune_iemocap.py [--pickle PATH] [--text minilm|mpnet] [--context 0] [--epochs 2] [--lr 1e-4] [--batch-size 32]
         [--encoder-seeds 0] [--crossfit 0] [--crossfit-eval full,mean] [--models mlp,cogmen,dialoguernn] [--seeds 3] [--threads 2]
 """
 
@@ -75,8 +75,8 @@ def logistic(data: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict:
 
 
 def write_report(args, results: dict) -> None:
-    """benchmarks/out/finetune_iemocap_ctx<K>_cf<K>.{md,json}, rewritten after each stage."""
-    report = [f"# IEMOCAP text only, fine-tuned MiniLM (session5-test; context {args.context}, "
+    """benchmarks/out/finetune_iemocap[_mpnet]_ctx<K>_cf<K>.{md,json}, rewritten after each stage."""
+    report = [f"# IEMOCAP text only, fine-tuned {args.text} (session5-test; context {args.context}, "
               f"{args.epochs} epochs, crossfit {args.crossfit}, {args.threads} threads)\n"]
     report.append("## Encoders\n")
     for seed, e in results["encoders"].items():
@@ -88,7 +88,7 @@ def write_report(args, results: dict) -> None:
     for name, c in results["compare"].items():
         report.append(f"\n## merbench compare on fine-tuned features, {name} (wall {c['wall_seconds']} s, rc {c['returncode']})\n\n{c['table']}")
     text = "\n".join(report) + "\n"
-    stem = f"finetune_iemocap_ctx{args.context}_cf{args.crossfit}"
+    stem = f"finetune_iemocap{'_' + args.text if args.text != 'minilm' else ''}_ctx{args.context}_cf{args.crossfit}"
     (OUT / f"{stem}.md").write_text(text)
     (OUT / f"{stem}.json").write_text(json.dumps(results, indent=2))
     print(text, flush=True)
@@ -97,6 +97,7 @@ def write_report(args, results: dict) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pickle", type=Path, default=SHARED_PICKLE)
+    parser.add_argument("--text", choices=("minilm", "mpnet"), default="minilm", help="the encoder to fine-tune")
     parser.add_argument("--context", type=int, default=0)
     # Defaults = recipes/iemocap/*_finetune.yaml.
     parser.add_argument("--epochs", type=int, default=2)
@@ -118,16 +119,16 @@ def main() -> None:
     from merbench.data.readers import read_corpus
     from merbench.features.build import build_corpus
     from merbench.features.finetune import RECORD, FinetuneOptions, finetune
-    from merbench.features.text import minilm_dir
+    from merbench.features.text import named_model_dir
 
     torch.set_num_threads(args.threads)
     OUT.mkdir(parents=True, exist_ok=True)
     cache = Path(os.environ.get("MERBENCH_CACHE", OUT / "cache"))
     raw = {k: read_corpus("iemocap", args.pickle, labels=k, modalities=("text",)) for k in ("iemocap6", "iemocap4")}
-    results: dict = {"context": args.context, "epochs": args.epochs, "crossfit": args.crossfit,
+    results: dict = {"text": args.text, "context": args.context, "epochs": args.epochs, "crossfit": args.crossfit,
                      "threads": args.threads, "encoders": {}, "logistic": {}, "compare": {}}
 
-    frozen = build_corpus(raw["iemocap6"], {"text": "minilm"}, cache_root=cache, progress=False)
+    frozen = build_corpus(raw["iemocap6"], {"text": args.text}, cache_root=cache, progress=False)
     results["logistic"]["frozen iemocap6"] = logistic(arrays(frozen))
     results["logistic"]["frozen iemocap4"] = logistic(arrays(frozen, raw["iemocap4"]))
     write_report(args, results)
@@ -136,7 +137,7 @@ def main() -> None:
         options = FinetuneOptions(context=args.context, epochs=args.epochs, seed=seed, lr=args.lr,
                                   batch_size=args.batch_size, crossfit=args.crossfit)
         t0 = time.perf_counter()
-        folder = finetune(raw["iemocap6"], minilm_dir(), cache / "finetuned", options, threads=args.threads,
+        folder = finetune(raw["iemocap6"], named_model_dir(args.text), cache / "finetuned", options, threads=args.threads,
                           progress=False, command=sys.argv, full="full" in variants)
         record = json.loads((folder / RECORD).read_text())
         members = {n: json.loads((folder / n / RECORD).read_text()) for n in record.get("encoders", {})}
@@ -146,13 +147,13 @@ def main() -> None:
                                              {k: record[k] for k in ("seconds_per_epoch", "best_epoch", "best_valid",
                                                                       "history", "utterances_per_second")})}
         for variant in variants:
-            spec = {"name": "minilm", "model": str(folder), **({"crossfit_eval": variant} if args.crossfit else {})}
+            spec = {"name": args.text, "model": str(folder), **({"crossfit_eval": variant} if args.crossfit else {})}
             r = raw["iemocap6"]
             corpus = build_corpus(r, {"text": spec}, cache_root=cache, progress=False)
             name = f"finetuned seed {seed}{' crossfit ' + variant if args.crossfit else ''}"
             results["logistic"][f"{name} iemocap6"] = logistic(arrays(corpus))
             results["logistic"][f"{name} iemocap4"] = logistic(arrays(corpus, raw["iemocap4"]))
-            manifest = json.loads((cache / f"iemocap-{r.fingerprint()[:16]}" / f"text-minilm-{corpus.info['features']['text']['config_hash'][:16]}" / "manifest.json").read_text())
+            manifest = json.loads((cache / f"iemocap-{r.fingerprint()[:16]}" / f"text-{args.text}-{corpus.info['features']['text']['config_hash'][:16]}" / "manifest.json").read_text())
             results["logistic"][f"{name} iemocap6"]["extract_utt_per_s"] = manifest.get("utterances_per_second")
             write_report(args, results)
         if args.models:
@@ -160,7 +161,7 @@ def main() -> None:
                             "batch_size": args.batch_size, "crossfit": args.crossfit}
             for variant, model in [(v, m) for v in variants for m in args.models.split(",")]:
                 # One compare per model: a partial benchmark still reports the models it finished.
-                text = {"name": "minilm", "finetune": finetune_key,
+                text = {"name": args.text, "finetune": finetune_key,
                         **({"crossfit_eval": variant} if args.crossfit else {})}
                 env = {**os.environ, "MERBENCH_CACHE": str(cache), "MERBENCH_IEMOCAP_ROOT": str(args.pickle)}
                 t0 = time.perf_counter()
