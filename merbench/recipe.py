@@ -71,7 +71,7 @@ YamlLoader.add_implicit_resolver(
 
 
 def load_yaml(text: str) -> Any:
-    """A recipe's, a ``--set`` value's or a grid's YAML (``YamlLoader``)."""
+    """A recipe file's, a ``--set`` value's or a reference file's YAML (``YamlLoader``)."""
     return yaml.load(text, Loader=YamlLoader)
 
 

@@ -55,6 +55,11 @@ FINETUNE_VERSION = 1
 CROSSFIT_EVAL = ("full", "mean")
 
 
+def fold_names(k: int) -> list[str]:
+    """The sub-folders of a cross-fitted folder's K fold encoders: fold-1 ... fold-K."""
+    return [f"fold-{i + 1}" for i in range(k)]
+
+
 @dataclass(frozen=True)
 class FinetuneOptions:
     """Everything that changes the weights a fine-tuning writes (the folder key)."""
@@ -111,7 +116,7 @@ class FinetuneRecord:
     has_full: bool = True  # crossfit: the encoder on all training dialogues was fine-tuned too
 
     def fold_names(self) -> list[str]:
-        return [f"fold-{k + 1}" for k in range(len(self.folds))]
+        return fold_names(len(self.folds))
 
     def encoder_names(self) -> list[str]:
         return [*self.fold_names(), *(["full"] if self.has_full else [])]
@@ -184,8 +189,8 @@ def finetune(raw: RawCorpus, model_dir: str | Path, out: str | Path, options: Fi
         order = np.random.default_rng(options.seed).permutation(len(train))
         folds = [[train[i].id for i in order[k::options.crossfit]] for k in range(options.crossfit)]
         single = replace(options, crossfit=0)  # each member is an ordinary fine-tuned encoder
-        fold_names = [f"fold-{k + 1}" for k in range(len(folds))]
-        for name, held_out in zip(fold_names, folds):
+        names = fold_names(len(folds))
+        for name, held_out in zip(names, folds):
             seen = [d for d in train if d.id not in set(held_out)]
             _finetune_one(raw, seen, base, folder / name, single, device, progress, command)
         # The member fitted on all training dialogues is the plain encoder of the same options:
@@ -195,7 +200,7 @@ def finetune(raw: RawCorpus, model_dir: str | Path, out: str | Path, options: Fi
             if is_finished(plain) and not is_finished(folder / "full"):
                 shutil.copytree(plain, folder / "full", dirs_exist_ok=True)
             _finetune_one(raw, train, base, folder / "full", single, device, progress, command)
-        members = fold_names + (["full"] if is_finished(folder / "full") else [])
+        members = names + (["full"] if is_finished(folder / "full") else [])
         record = {"schema": SCHEMA, "kind": "crossfit", "options": asdict(options), "folds": folds,
                   "dataset": raw.name, "protocol": raw.protocol, "data_fingerprint": raw.fingerprint(),
                   "encoders": {n: json.loads((folder / n / RECORD).read_text())["best_epoch"] for n in members}}
