@@ -10,6 +10,7 @@ from torch import nn
 
 from merbench.data.batching import split_tensors
 from merbench.models.build import build_model
+from merbench.models._blocks import WideDropout
 from merbench.models.iccn import canonical_correlation
 from merbench.models.lmf import LMF
 from merbench.models.mfm import MFM
@@ -102,8 +103,24 @@ def test_tfn_structure_is_the_authors():
     assert isinstance(model.subnets["text"].rnn, nn.LSTM)
     assert not any(isinstance(x, nn.Dropout) for x in model.subnets["text"].modules())
     # Post fusion: dropout on the fused tensor only, then linear-ReLU, linear-ReLU, linear.
-    assert [type(x) for x in model.post] == [nn.Dropout, nn.Linear, nn.ReLU, nn.Linear, nn.ReLU, nn.Linear]
+    assert [type(x) for x in model.post] == [WideDropout, nn.Linear, nn.ReLU, nn.Linear, nn.ReLU, nn.Linear]
     assert model.post[0].p == 0.3
+
+
+def test_wide_dropout_is_dropout():
+    """TFN's fused-tensor dropout: each element kept with probability 1 - p and scaled by
+    1 / (1 - p), the gradient through the same mask, the identity in evaluation."""
+    torch.manual_seed(0)
+    drop = WideDropout(0.4)
+    x = torch.ones(200, 5000, requires_grad=True)
+    y = drop(x)
+    kept = y != 0
+    assert abs(kept.float().mean().item() - 0.6) < 0.005  # 1e6 draws: std 0.0005
+    assert torch.allclose(y[kept], torch.full_like(y[kept], 1 / 0.6))
+    y.sum().backward()
+    assert torch.equal(x.grad, y.detach())  # d(sum y)/dx = mask / (1 - p) = y for x = 1
+    assert torch.equal(drop.eval()(x), x)
+    assert torch.equal(WideDropout(1.0).train()(x), torch.zeros_like(x))
 
 
 def test_tfn_regression_output_is_bounded_to_the_sentiment_range(tiny_frames_corpus):

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from merbench.data.batching import Batch
-from merbench.models._blocks import masked_mean
+from merbench.models._blocks import WideDropout, masked_mean
 from merbench.models.base import MerModel, Output
 from merbench.registry import MODELS
 
@@ -99,8 +99,10 @@ class TFN(MerModel):
         for m in dims:
             fused *= width[m] + 1
         # The authors' post-fusion network: dropout on the tensor, two ReLU layers, output.
+        # The tensor is wide (282,897 at MMSA's MOSEI sizes): its dropout is WideDropout,
+        # the same distribution as nn.Dropout drawn twice as fast on CPU.
         self.post = nn.Sequential(
-            nn.Dropout(post_fusion_dropout),
+            WideDropout(post_fusion_dropout),
             nn.Linear(fused, post_fusion), nn.ReLU(),
             nn.Linear(post_fusion, post_fusion), nn.ReLU(),
             nn.Linear(post_fusion, num_outputs),
