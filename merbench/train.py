@@ -152,7 +152,8 @@ def write_history(run_dir: Path, history: list[dict]) -> None:
     if not history:
         return
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(history[0]))
+    # Every column of every epoch (a run resumed from an older version may add one).
+    writer = csv.DictWriter(buf, fieldnames=list(dict.fromkeys(k for row in history for k in row)), restval="")
     writer.writeheader()
     writer.writerows(history)
     atomic_write_text(run_dir / runs.METRICS_CSV, buf.getvalue())
@@ -336,8 +337,11 @@ def _train(recipe, corpus, metric, run_dir, device, resume, progress, command, k
                 state["bad_epochs"] += 1
             state["epoch"] = epoch
             state["seconds"] = before + time.perf_counter() - started
+            # The selection metric, the corpus's usual one (WF1 / MAE) and the task loss.
+            shown = dict.fromkeys([metric, "mae" if corpus.task == "regression" else "wf1"])
             state["history"].append({"epoch": epoch, "train_loss": round(total / max(seen, 1), 6),
-                                     f"valid_{metric}": round(value, 4), "valid_loss": round(valid["loss"], 6),
+                                     **{f"valid_{k}": round(valid[k], 4) for k in shown if k != "loss"},
+                                     "valid_loss": round(valid["loss"], 6),
                                      "lr": optimizer.param_groups[0]["lr"],
                                      "utt_per_s": round(rate, 1)})
             write_history(run_dir, state["history"])

@@ -232,3 +232,5 @@ def test_selection_on_the_validation_loss_keeps_its_lowest_epoch(tmp_path):
     selection = read_result(run_dir)["selection"]
     assert selection["metric"] == "loss" and selection["best_epoch"] == 1 + losses.index(min(losses))
     assert selection["best_value"] == pytest.approx(min(losses), abs=1e-6)
+    # The corpus's usual metric is still recorded beside the loss it selects on.
+    assert all(0 <= float(r["valid_wf1"]) <= 100 for r in history)

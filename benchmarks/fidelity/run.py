@@ -13,7 +13,10 @@ each, so they share the same machine load (``--jobs N``: N pairs at a time); (d)
 benchmarks/out/fidelity/table.md (docs/fidelity.md shows the latest).
 
 The target: every metric within 2 x the larger std of the two sides, and merbench's epoch no
-slower than MMSA's. Both sides use the same early-stopping patience (``--patience``; MMSA's
+slower than MMSA's. ``--models ...,baseline`` adds a reference row that is not a pair of the same
+model: MMSA's simplest fusion model (LF_DNN, late fusion) beside merbench's early-fusion MLP
+(recipes/mosei/mlp.yaml), so each side's models can be read against a simple baseline of
+the same code base (the target does not apply to that row). Both sides use the same early-stopping patience (``--patience``; MMSA's
 default 8 unless set) and otherwise their own defaults.
 """
 
@@ -38,7 +41,13 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 OUT = ROOT / "benchmarks" / "out"
 VENV = OUT / "mmsa-venv"
-ORDER = ["tfn", "lmf", "mfn", "mfm"]  # table rows; --models runs the heaviest first by default
+ORDER = ["tfn", "lmf", "mfn", "mfm", "baseline"]  # table rows; --models runs the heaviest first by default
+# Each row's model name on each side (MMSA, merbench); "baseline" is two different models.
+SIDES = {"baseline": ("lf_dnn", "mlp")}
+
+
+def side_names(row: str) -> tuple[str, str]:
+    return SIDES.get(row, (row, row))
 METRICS = [("acc2", "ACC-2"), ("acc7", "ACC-7"), ("mae", "MAE"), ("corr", "Corr")]
 
 
@@ -59,17 +68,18 @@ def setup_mmsa() -> Path:
 
 
 def run_pair(model: str, seed: int, pickle: Path, mmsa_python: Path, patience: int, threads: int) -> None:
-    """One seed of one model on both sides, at the same time (so under the same load)."""
+    """One seed of one row on both sides, at the same time (so under the same load)."""
+    mmsa_model, our_model = side_names(model)
     out = OUT / "fidelity" / model / f"seed{seed}"
     shutil.rmtree(out, ignore_errors=True)  # MMSA appends to its log: start from nothing
     out.mkdir(parents=True)
     env = {"TQDM_DISABLE": "1", "OMP_NUM_THREADS": str(threads), "PATH": "/usr/bin:/bin"}
     mmsa = subprocess.Popen(
-        [str(mmsa_python), str(HERE / "mmsa_side.py"), model, str(pickle), str(out / "mmsa"), str(seed),
+        [str(mmsa_python), str(HERE / "mmsa_side.py"), mmsa_model, str(pickle), str(out / "mmsa"), str(seed),
          "--early-stop", str(patience), "--threads", str(threads)],
         stdout=open(out / "mmsa.jsonl", "w"), stderr=open(out / "mmsa.log", "w"), cwd=out, env=env)
     ours = subprocess.Popen(
-        [sys.executable, str(HERE / "merbench_side.py"), model, str(pickle), str(out / "merbench"), str(seed),
+        [sys.executable, str(HERE / "merbench_side.py"), our_model, str(pickle), str(out / "merbench"), str(seed),
          "--patience", str(patience), "--threads", str(threads)],
         stdout=open(out / "merbench.jsonl", "w"), stderr=open(out / "merbench.log", "w"), cwd=ROOT, env=env)
     for proc, name in ((mmsa, "mmsa"), (ours, "merbench")):
@@ -92,7 +102,7 @@ def collect(model: str, seed: int) -> list[dict]:
     log (its "VAL-" records, one per epoch, and its "TEST-" record) and merbench's run folder
     (result.json, and train.log's "epoch N" records). Missing or unfinished: no row."""
     out, rows = OUT / "fidelity" / model / f"seed{seed}", []
-    log = out / "mmsa" / "logs" / f"{model}-mosei.log"
+    log = out / "mmsa" / "logs" / f"{side_names(model)[0]}-mosei.log"
     lines = log.read_text(encoding="utf-8").splitlines() if log.exists() else []
     starts = [i for i, ln in enumerate(lines) if "Program Start" in ln]
     lines = lines[starts[-1]:] if starts else lines  # the last run only
@@ -131,19 +141,22 @@ def table(rows: list[dict], models: list[str]) -> str:
         + ["s/epoch MMSA", "s/epoch merbench", "epochs MMSA", "epochs merbench", "seeds", "target met"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for model in sorted(models, key=lambda m: ORDER.index(m) if m in ORDER else len(ORDER)):
-        cells, ok = [model.upper()], True
+        names = side_names(model)
+        label = model.upper() if names[0] == names[1] else f"{names[0].upper()} / {names[1].upper()} (reference)"
+        cells, ok = [label], True
         for key, _ in METRICS:
             (ma, sa), (mb, sb) = stats("mmsa", model, key), stats("merbench", model, key)
             digits = 3 if key in ("mae", "corr") else 1
             within = abs(mb - ma) <= 2 * max(sa, sb)
             ok &= within
             cells += [f"{ma:.{digits}f} ± {sa:.{digits}f}", f"{mb:.{digits}f} ± {sb:.{digits}f}",
-                      f"{mb - ma:+.{digits}f}" + ("" if within else " ✗")]
+                      f"{mb - ma:+.{digits}f}" + ("" if within or names[0] != names[1] else " ✗")]
         ta, tb = stats("mmsa", model, "seconds_per_epoch")[0], stats("merbench", model, "seconds_per_epoch")[0]
         ea, eb = stats("mmsa", model, "epochs")[0], stats("merbench", model, "epochs")[0]
         ok &= tb <= ta
         cells += [f"{ta:.2f}", f"{tb:.2f}", f"{ea:.1f}", f"{eb:.1f}",
-                  f"{count('mmsa', model)} / {count('merbench', model)}", "yes" if ok else "no"]
+                  f"{count('mmsa', model)} / {count('merbench', model)}",
+                  "n/a" if names[0] != names[1] else "yes" if ok else "no"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
