@@ -10,6 +10,7 @@ corpus. Prints one table per size and writes benchmarks/out/authors/table.md.
 
     python benchmarks/authors/run.py --code DIR [--models dialoguegcn,dialoguernn]
         [--sizes default,iemocap] [--seeds 0] [--epochs N] [--threads 1] [--force] [--table-only]
+        [--sides authors,merbench]
 
 The authors' loop (``train_or_eval_graph_model`` / ``train_or_eval_model``) is mirrored: each
 epoch trains, then scores valid and test. Unlike their scripts, the reported epoch is the one
@@ -19,7 +20,8 @@ number too, as "authors' rule"). Shims for torch 2.13 / torch_geometric 2.8: shi
 docs/authors_code.md. A finished run (benchmarks/out/authors/<size>/<model>-seed<S>) is reused
 unless ``--force``; merbench's runs live where synthetic_compare.py keeps them and are reused
 the same way. ``--epochs N`` caps both sides of the two dialogue models (smoke runs; their rows
-and folders say so).
+and folders say so). ``--sides authors`` trains only the authors' side (and the MLP) and
+tabulates merbench's finished runs; ``--table-only`` trains nothing.
 """
 
 from __future__ import annotations
@@ -329,6 +331,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--force", action="store_true", help="retrain the authors' side")
     parser.add_argument("--table-only", action="store_true", help="train nothing: tabulate the finished runs")
+    parser.add_argument("--sides", default="authors,merbench",
+                        help="which sides to train (the MLP always); the other side's finished runs are tabulated")
     args = parser.parse_args()
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
@@ -337,7 +341,10 @@ def main() -> None:
         sys.exit(f"--models: expected a comma list of {', '.join(MODELS)}")
     if any(s not in SIZES for s in sizes):
         sys.exit(f"--sizes: expected a comma list of {', '.join(SIZES)}")
-    if not args.table_only:
+    sides = {s.strip() for s in args.sides.split(",") if s.strip()}
+    if not sides <= {"authors", "merbench"}:
+        sys.exit("--sides: expected a comma list of authors, merbench")
+    if not args.table_only and "authors" in sides:
         for m in models:
             if not (args.code / shims.FOLDERS[m] / "model.py").is_file():
                 sys.exit(f"--code: {args.code / shims.FOLDERS[m] / 'model.py'} not found "
@@ -360,7 +367,8 @@ def main() -> None:
                 if side == "merbench":
                     cap_m = "" if label == "mlp" or args.epochs is None else f"-e{args.epochs}"
                     run_dir = MERBENCH_RUNS / size / f"{label}-seed{seed}{cap_m}"
-                    if args.table_only and not (run_dir / "result.json").exists():
+                    tabulate_only = args.table_only or (label != "mlp" and "merbench" not in sides)
+                    if tabulate_only and not (run_dir / "result.json").exists():
                         continue
                     print(f"{size} seed {seed}: merbench {label}", flush=True)
                     runs.append(train_merbench(label, size, seed, args.threads, args.epochs, corpora))
@@ -370,7 +378,7 @@ def main() -> None:
                 if done.exists() and not args.force:
                     runs.append(json.loads(done.read_text()))
                     continue
-                if args.table_only:
+                if args.table_only or "authors" not in sides:
                     continue
                 print(f"{size} seed {seed}: authors' {label}", flush=True)
                 corpus = corpus_for(size, corpora)
