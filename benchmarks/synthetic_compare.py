@@ -132,6 +132,12 @@ def run_size(size: str, rows: list[Variant], seeds: int, force: set[str], thread
     return table(size, stats)
 
 
+def mean_std(scores: list[float]) -> str:
+    """``mean ± sample std`` to one decimal; the mean alone for one seed (no std from one)."""
+    spread = f" ± {np.std(scores, ddof=1):.1f}" if len(scores) > 1 else ""
+    return f"{np.mean(scores):.1f}{spread}"
+
+
 def table(size: str, stats: dict) -> str:
     mlp = np.mean(stats["mlp"][0]) if stats.get("mlp", [[]])[0] else float("nan")
     lines = [f"### synthetic, {size} size ({' '.join(SIZES[size]) or 'recipe defaults'})", "",
@@ -142,9 +148,8 @@ def table(size: str, stats: dict) -> str:
             lines.append(f"| {name} | not run or failed | | | | 0 | |")
             continue
         mean = np.mean(scores)
-        spread = f" ± {np.std(scores, ddof=1):.1f}" if len(scores) > 1 else ""  # no std from one seed
         ratio = mean / mlp
-        lines.append(f"| {name} | {mean:.1f}{spread} | {ratio:.2f} | {'yes' if ratio >= 0.8 else 'NO'} | "
+        lines.append(f"| {name} | {mean_std(scores)} | {ratio:.2f} | {'yes' if ratio >= 0.8 else 'NO'} | "
                      f"{np.mean(distinct):.2f} ({np.mean(truth):.2f}) | {len(scores)} | {np.mean(seconds):.0f} |")
     return "\n".join(lines) + "\n"
 

@@ -31,10 +31,12 @@ Shims (no file of theirs is edited):
 
     python benchmarks/authors/cogmen_side.py --code DIR [--sizes default,iemocap] [--seeds 0,1,2]
         [--epochs N] [--force] [--mask-padding]
+    python benchmarks/authors/cogmen_side.py --code DIR --check-forward [--sizes default]
 
 ``--mask-padding`` adds a diagnostic row: the authors' code with merbench's transformer padding
 mask (their SeqContext.forward patched for that row only), the one computational difference
-between the two models (see docs/models/cogmen.md).
+between the two models (see docs/models/cogmen.md). ``--check-forward`` trains nothing: it copies
+merbench's weights into their model and compares the two forward passes on one batch.
 
 Prints a markdown table and writes benchmarks/out/authors/cogmen.md; runs live under
 benchmarks/out/authors/cogmen_runs/<size>/ (a finished run is reused unless ``--force``).
@@ -65,7 +67,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from synthetic_compare import RECIPES, SIZES, distinct_per_dialogue  # noqa: E402
+from synthetic_compare import RECIPES, SIZES, distinct_per_dialogue, mean_std  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "out" / "authors"
 RUNS = OUT / "cogmen_runs"
@@ -263,6 +265,60 @@ def _plain(obj):
     return obj if isinstance(obj, (str, int, float, bool, type(None), list)) else str(obj)
 
 
+def check_forward(code_dir: Path, size: str) -> list[str]:
+    """Same weights, same batch: their COGMEN beside merbench's, forward only (no training).
+
+    merbench's freshly built weights are copied into their used modules (their unused ones
+    are left as built); the first 32 training dialogues go through their Dataset batch and
+    merbench's dialogue batch; the log-probabilities of the real utterances are compared in
+    eval mode and in train mode with every dropout at 0 (batch norm on batch statistics),
+    their SeqContext as it is and with the padding mask of ``--mask-padding``."""
+    import merbench.data  # noqa: F401
+    import merbench.models  # noqa: F401
+    from merbench.data.batching import split_tensors
+    from merbench.models.build import build_model
+    from merbench.recipe import load_recipe
+
+    cogmen = import_cogmen(Path(code_dir).resolve())
+    corpus = build_corpus(size)
+    recipe = load_recipe(RECIPES / "cogmen.yaml", SIZES[size])
+    torch.manual_seed(0)
+    ours = build_model("cogmen", corpus.dims, len(corpus.label_names),
+                       **{k: v for k, v in recipe["model"].items() if k != "name"})
+    args = authors_args(Path(code_dir).resolve(), corpus, 0, None)
+    with open(os.devnull, "w") as null, contextlib.redirect_stdout(null):
+        theirs = cogmen.COGMEN(args)
+    pairs = [(theirs.rnn.transformer_encoder, ours.context), (theirs.rnn.transformer_out, ours.context_out),
+             (theirs.gcn.conv1, ours.rgcn), (theirs.gcn.conv2, ours.graph_transformer), (theirs.gcn.bn, ours.norm),
+             (theirs.clf.lin1, ours.classifier[0]), (theirs.clf.lin2, ours.classifier[3])]
+    for mine, source in pairs:
+        mine.load_state_dict(source.state_dict())
+    used = sum(p.numel() for a, _ in pairs for p in a.parameters())
+    lines = [f"parameters: merbench {sum(p.numel() for p in ours.parameters()):,}, authors' used modules {used:,}, "
+             f"authors' all {sum(p.numel() for p in theirs.parameters()):,}"]
+    n = min(32, len(corpus.split("train")))
+    data = cogmen.Dataset(authors_samples(cogmen, corpus, "train")[:n], args)[0]
+    batch = split_tensors(corpus, "train", False).dialogue_batch(list(range(n)))
+    for model in (theirs, ours):
+        for module in model.modules():
+            if isinstance(module, torch.nn.Dropout):
+                module.p = 0.0
+            if isinstance(module, torch.nn.MultiheadAttention):
+                module.dropout = 0.0
+    for mode in ("eval", "train, dropout 0"):
+        for model in (theirs, ours):
+            model.train(mode != "eval")
+        for masked in (False, True):
+            with torch.no_grad(), padding_mask(cogmen, masked):
+                graph, _ = theirs.get_rep(data)
+                theirs_lp = theirs.clf.get_prob(graph, data["text_len_tensor"])
+                ours_lp = torch.log_softmax(ours(batch).logits[batch.utt_mask], -1)
+            lines.append(f"{mode}, their SeqContext {'+ padding mask' if masked else 'as is'}: max |log-prob "
+                         f"difference| {float((theirs_lp - ours_lp).abs().max()):.2g}, same argmax "
+                         f"{100 * float((theirs_lp.argmax(-1) == ours_lp.argmax(-1)).float().mean()):.1f}%")
+    return lines
+
+
 # ----------------------------------------------------------------------------- merbench's side
 
 def train_merbench(recipe_name: str, side: str, corpus, size: str, seed: int, epochs: int | None,
@@ -356,8 +412,7 @@ def summary(rows: list[dict]) -> str:
         for side in dict.fromkeys(r["side"] for r in rows if r["size"] == size):
             got = [r for r in rows if r["size"] == size and r["side"] == side]
             scores = [r["test_wf1"] for r in got]
-            spread = f" ± {np.std(scores, ddof=1):.1f}" if len(scores) > 1 else ""
-            lines.append(f"| {size} | {NAMES[side]} | {np.mean(scores):.1f}{spread} | {np.mean(scores) / mlp:.2f} | "
+            lines.append(f"| {size} | {NAMES[side]} | {mean_std(scores)} | {np.mean(scores) / mlp:.2f} | "
                          f"{np.mean([r['distinct_per_dialogue'] for r in got]):.2f} "
                          f"({np.mean([r['true_distinct'] for r in got]):.2f}) | {len(got)} |")
     return "\n".join(lines) + "\n"
@@ -371,6 +426,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None,
                         help="cap both COGMEN rows at N epochs (a CPU budget; default: the README's 55)")
     parser.add_argument("--force", action="store_true", help="retrain finished runs")
+    parser.add_argument("--check-forward", action="store_true",
+                        help="train nothing: compare both forward passes on the same weights and batch")
     parser.add_argument("--mask-padding", action="store_true",
                         help="add a diagnostic row: the authors' COGMEN with a transformer padding mask")
     args = parser.parse_args()
@@ -378,6 +435,10 @@ def main() -> None:
     if any(s not in SIZES for s in sizes):
         sys.exit(f"--sizes: expected a comma list of {', '.join(SIZES)}")
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    if args.check_forward:
+        for size in sizes:
+            print(f"{size}:", *check_forward(args.code, size), sep="\n  ")
+        return
     rows = [row for size in sizes for seed in seeds for row in run(args.code, size, seed, args.epochs, args.force,
                                                                           args.mask_padding)]
     report = ("## COGMEN: the authors' code beside merbench's (synthetic corpus, test weighted F1)\n\n"

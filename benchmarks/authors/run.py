@@ -41,7 +41,7 @@ ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import shims  # noqa: E402  (beside this script)
-from synthetic_compare import RECIPES, SIZES, distinct_per_dialogue  # noqa: E402
+from synthetic_compare import RECIPES, SIZES, distinct_per_dialogue, mean_std  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "out" / "authors"
 MERBENCH_RUNS = ROOT / "benchmarks" / "out" / "synthetic_compare"  # synthetic_compare.py's folders
@@ -311,10 +311,9 @@ def table(size: str, rows: list[tuple[str, str, list[dict]]], epochs: int | None
             lines.append(f"| {name} | {side} | not run | | | | | 0 | |")
             continue
         scores = [r["test_wf1"] for r in runs]
-        spread = f" ± {np.std(scores, ddof=1):.1f}" if len(scores) > 1 else ""
         rule = [r["authors_rule_test_wf1"] for r in runs if r["authors_rule_test_wf1"] is not None]
         lines.append(
-            f"| {name} | {side} | {np.mean(scores):.1f}{spread} | {np.mean(scores) / mlp_mean:.2f} | "
+            f"| {name} | {side} | {mean_std(scores)} | {np.mean(scores) / mlp_mean:.2f} | "
             f"{np.mean([r['distinct'] for r in runs]):.2f} ({np.mean([r['true_distinct'] for r in runs]):.2f}) | "
             f"{'; '.join(str(r['epochs_run']) + ' / ' + str(r['best_epoch']) for r in runs)} | "
             f"{f'{np.mean(rule):.1f}' if rule else '–'} | {len(runs)} | {np.mean([r['seconds'] for r in runs]):.0f} |")
