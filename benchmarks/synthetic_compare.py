@@ -73,6 +73,25 @@ def variants(models: str) -> list[Variant]:
     return [by_name["mlp"]] + [by_name[m] for m in wanted if m != "mlp"]  # in the order asked
 
 
+def run_overrides(size: str, seed: int, threads: int, epochs: int | None, capped: bool,
+                  extra: tuple[str, ...] = ()) -> tuple[list[str], str]:
+    """A row's ``--set`` overrides at one size and seed, and its run folder's suffix: ``-eN``
+    when ``capped`` and ``--epochs N`` caps it (a CPU budget, not the recipe: the row says so)."""
+    overrides = [*SIZES[size], *extra, f"train.seed={seed}", f"train.threads={threads}"]
+    if epochs is None or not capped:
+        return overrides, ""
+    return [*overrides, f"train.max_epochs={epochs}"], f"-e{epochs}"
+
+
+def distinct_counts(pred: np.ndarray, truth: np.ndarray, lengths: list[int]) -> tuple[float, float]:
+    """Mean distinct predicted and true classes per dialogue; dialogues follow each other in
+    ``pred`` / ``truth`` with the given lengths."""
+    bounds = np.cumsum([0, *lengths])
+    spans = list(zip(bounds[:-1], bounds[1:]))
+    return (float(np.mean([len(set(pred[a:b])) for a, b in spans])),
+            float(np.mean([len(set(truth[a:b])) for a, b in spans])))
+
+
 def distinct_per_dialogue(run_dir: Path, corpus) -> tuple[float, float]:
     """Mean distinct predicted and true classes per test dialogue, from the saved predictions."""
     saved = np.load(run_dir / "predictions.npz")
@@ -81,9 +100,7 @@ def distinct_per_dialogue(run_dir: Path, corpus) -> tuple[float, float]:
     truth = np.concatenate([d.labels for d in corpus.dialogues if d.split == "test"])
     if not np.array_equal(truth, saved["test_labels"][np.argsort(saved["test_index"])]):
         raise RuntimeError(f"{run_dir}: test labels are not in corpus order")
-    bounds = np.cumsum([0] + lengths)
-    return (float(np.mean([len(set(pred[a:b])) for a, b in zip(bounds[:-1], bounds[1:])])),
-            float(np.mean([len(set(truth[a:b])) for a, b in zip(bounds[:-1], bounds[1:])])))
+    return distinct_counts(pred, truth, lengths)
 
 
 def run_size(size: str, rows: list[Variant], seeds: int, force: set[str], threads: int,
@@ -97,11 +114,7 @@ def run_size(size: str, rows: list[Variant], seeds: int, force: set[str], thread
     for row in rows:
         scores, distinct, truth, seconds = [], [], [], []
         for seed in range(seeds):
-            overrides = [*SIZES[size], *row.overrides, f"train.seed={seed}", f"train.threads={threads}"]
-            cap = ""
-            if epochs is not None and row.name != "mlp":  # a CPU budget, not the recipe: the row says so
-                overrides.append(f"train.max_epochs={epochs}")
-                cap = f"-e{epochs}"
+            overrides, cap = run_overrides(size, seed, threads, epochs, row.name != "mlp", row.overrides)
             run_dir = OUT / "synthetic_compare" / size / f"{row.name.replace(' ', '_')}-seed{seed}{cap}"
             t0 = time.perf_counter()
             if table_only and not (run_dir / "result.json").exists():

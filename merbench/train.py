@@ -79,10 +79,15 @@ def load_corpus(recipe: dict) -> Corpus:
     return corpus.select_modalities(wanted)
 
 
+def usual_metric(corpus: Corpus) -> str:
+    """The corpus's usual validation metric: ``selection_metric: auto``, and always in metrics.csv."""
+    return "mae" if corpus.task == "regression" else "wf1"
+
+
 def selection_metric(recipe: dict, corpus: Corpus) -> str:
     metric = recipe["train"]["selection_metric"]
     if metric == "auto":
-        return "mae" if corpus.task == "regression" else "wf1"
+        return usual_metric(corpus)
     # loss: the validation task loss (no aux losses), as MMSA's trainers select ("KeyEval": "Loss")
     valid = (["acc2_has0", "acc2_non0", "f1_has0", "f1_non0", "acc5", "acc7", "mae", "corr", "loss"]
              if corpus.task == "regression"
@@ -338,7 +343,7 @@ def _train(recipe, corpus, metric, run_dir, device, resume, progress, command, k
             state["epoch"] = epoch
             state["seconds"] = before + time.perf_counter() - started
             # The selection metric, the corpus's usual one (WF1 / MAE) and the task loss.
-            shown = dict.fromkeys([metric, "mae" if corpus.task == "regression" else "wf1"])
+            shown = dict.fromkeys([metric, usual_metric(corpus)])
             state["history"].append({"epoch": epoch, "train_loss": round(total / max(seen, 1), 6),
                                      **{f"valid_{k}": round(valid[k], 4) for k in shown if k != "loss"},
                                      "valid_loss": round(valid["loss"], 6),

@@ -67,7 +67,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from synthetic_compare import RECIPES, SIZES, distinct_per_dialogue, mean_std  # noqa: E402
+from synthetic_compare import RECIPES, SIZES, distinct_per_dialogue, mean_std, run_overrides  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "out" / "authors"
 RUNS = OUT / "cogmen_runs"
@@ -327,11 +327,7 @@ def train_merbench(recipe_name: str, side: str, corpus, size: str, seed: int, ep
     from merbench.train import train
 
     # The overrides of benchmarks/synthetic_compare.py, so the rows match its table.
-    overrides = [*SIZES[size], f"train.seed={seed}", "train.threads=1"]
-    cap = ""
-    if epochs is not None and side != "mlp":
-        overrides.append(f"train.max_epochs={epochs}")
-        cap = f"-e{epochs}"
+    overrides, cap = run_overrides(size, seed, 1, epochs, side != "mlp")
     recipe = load_recipe(RECIPES / f"{recipe_name}.yaml", overrides)
     run_dir = train(recipe, RUNS / size, name=f"{side}-seed{seed}{cap}", force=force, resume=not force,
                     progress=False, corpus=corpus)

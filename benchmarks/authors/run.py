@@ -41,7 +41,7 @@ ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import shims  # noqa: E402  (beside this script)
-from synthetic_compare import RECIPES, SIZES, distinct_per_dialogue, mean_std  # noqa: E402
+from synthetic_compare import RECIPES, SIZES, distinct_counts, distinct_per_dialogue, mean_std, run_overrides  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "out" / "authors"
 MERBENCH_RUNS = ROOT / "benchmarks" / "out" / "synthetic_compare"  # synthetic_compare.py's folders
@@ -175,13 +175,6 @@ def wf1(labels, preds) -> float:
     return 100 * f1_score(labels, preds, average="weighted")
 
 
-def distinct(preds, labels, lengths) -> tuple[float, float]:
-    bounds = np.cumsum([0] + list(lengths))
-    spans = list(zip(bounds[:-1], bounds[1:]))
-    return (float(np.mean([len(set(preds[a:b])) for a, b in spans])),
-            float(np.mean([len(set(labels[a:b])) for a, b in spans])))
-
-
 def train_authors(code: Path, model_name: str, corpus, seed: int, epochs: int | None, run_dir: Path) -> dict:
     setup = SETUPS[model_name]
     models, data = shims.load(code, model_name)
@@ -222,7 +215,7 @@ def train_authors(code: Path, model_name: str, corpus, seed: int, epochs: int | 
         row = {"epoch": e + 1, "train_loss": round(train_loss, 6), "train_wf1": round(wf1(train_label, train_pred), 4),
                "valid_loss": round(valid_loss, 6), "valid_wf1": round(wf1(valid_label, valid_pred), 4),
                "test_loss": round(test_loss, 6), "test_wf1": round(wf1(test_label, test_pred), 4),
-               "test_distinct": round(distinct(test_pred, test_label, test_lengths)[0], 4),
+               "test_distinct": round(distinct_counts(test_pred, test_label, test_lengths)[0], 4),
                "seconds": round(time.perf_counter() - t0, 2)}
         history.append(row)
         if best is None or row["valid_wf1"] > best["valid_wf1"]:  # first best epoch, as merbench
@@ -232,7 +225,7 @@ def train_authors(code: Path, model_name: str, corpus, seed: int, epochs: int | 
               flush=True)
     seconds = time.perf_counter() - started
     test_pred = np.array(best.pop("test_pred"))
-    d, t = distinct(test_pred, test_label, test_lengths)
+    d, t = distinct_counts(test_pred, test_label, test_lengths)
     # What their script would print: DialogueGCN the best test F1 over the epochs (:336, :359);
     # DialogueRNN the test F1 of the epoch with the lowest test loss (:194-196, :210).
     if model_name == "dialoguegcn":
@@ -261,11 +254,7 @@ def train_merbench(name: str, size: str, seed: int, threads: int, epochs: int | 
     from merbench.recipe import load_recipe
     from merbench.train import load_corpus, train
 
-    overrides = [*SIZES[size], f"train.seed={seed}", f"train.threads={threads}"]  # as synthetic_compare.py
-    cap = ""
-    if epochs is not None and name != "mlp":
-        overrides.append(f"train.max_epochs={epochs}")
-        cap = f"-e{epochs}"
+    overrides, cap = run_overrides(size, seed, threads, epochs, name != "mlp")  # as synthetic_compare.py
     run_dir = MERBENCH_RUNS / size / f"{name}-seed{seed}{cap}"
     recipe = load_recipe(RECIPES / f"{name}.yaml", overrides)
     key = json.dumps(recipe["dataset"], sort_keys=True)

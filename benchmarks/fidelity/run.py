@@ -13,11 +13,11 @@ each, so they share the same machine load (``--jobs N``: N pairs at a time); (d)
 benchmarks/out/fidelity/table.md (docs/fidelity.md shows the latest).
 
 The target: every metric within 2 x the larger std of the two sides, and merbench's epoch no
-slower than MMSA's. ``--models ...,baseline`` adds a reference row that is not a pair of the same
-model: MMSA's simplest fusion model (LF_DNN, late fusion) beside merbench's early-fusion MLP
-(recipes/mosei/mlp.yaml), so each side's models can be read against a simple baseline of
-the same code base (the target does not apply to that row). Both sides use the same early-stopping patience (``--patience``; MMSA's
-default 8 unless set) and otherwise their own defaults.
+slower than MMSA's. Both sides use the same early-stopping patience (``--patience``; MMSA's
+default 8 unless set) and otherwise their own defaults. ``--models ...,baseline`` adds a
+reference row that is not a pair of the same model: MMSA's simplest fusion model (LF_DNN, late
+fusion) beside merbench's early-fusion MLP (recipes/mosei/mlp.yaml), so each side's models can
+be read against a simple baseline of the same code base (the target does not apply to it).
 """
 
 from __future__ import annotations
@@ -142,7 +142,8 @@ def table(rows: list[dict], models: list[str]) -> str:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for model in sorted(models, key=lambda m: ORDER.index(m) if m in ORDER else len(ORDER)):
         names = side_names(model)
-        label = model.upper() if names[0] == names[1] else f"{names[0].upper()} / {names[1].upper()} (reference)"
+        reference = names[0] != names[1]  # two different models: no target
+        label = f"{names[0].upper()} / {names[1].upper()} (reference)" if reference else model.upper()
         cells, ok = [label], True
         for key, _ in METRICS:
             (ma, sa), (mb, sb) = stats("mmsa", model, key), stats("merbench", model, key)
@@ -150,13 +151,13 @@ def table(rows: list[dict], models: list[str]) -> str:
             within = abs(mb - ma) <= 2 * max(sa, sb)
             ok &= within
             cells += [f"{ma:.{digits}f} ± {sa:.{digits}f}", f"{mb:.{digits}f} ± {sb:.{digits}f}",
-                      f"{mb - ma:+.{digits}f}" + ("" if within or names[0] != names[1] else " ✗")]
+                      f"{mb - ma:+.{digits}f}" + ("" if within or reference else " ✗")]
         ta, tb = stats("mmsa", model, "seconds_per_epoch")[0], stats("merbench", model, "seconds_per_epoch")[0]
         ea, eb = stats("mmsa", model, "epochs")[0], stats("merbench", model, "epochs")[0]
         ok &= tb <= ta
         cells += [f"{ta:.2f}", f"{tb:.2f}", f"{ea:.1f}", f"{eb:.1f}",
                   f"{count('mmsa', model)} / {count('merbench', model)}",
-                  "n/a" if names[0] != names[1] else "yes" if ok else "no"]
+                  "n/a" if reference else "yes" if ok else "no"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
