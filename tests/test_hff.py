@@ -13,6 +13,7 @@ import torch
 
 from merbench.data.batching import split_tensors
 from merbench.data.synthetic import synthetic
+from merbench.errors import MerbenchError
 from merbench.experiments import ablate
 from merbench.models.build import build_model
 from merbench.models.hff import HFF, INIT_LOG_VAR
@@ -161,3 +162,43 @@ def test_a_paper_number_on_other_modalities_or_features_is_not_comparable():
     assert "does not record" in incomparable({"rows": {}}, ["text"], {"text": "bert"})
     generated = {"dataset": {"name": "synthetic", "modalities": ["audio", "text"]}}
     assert run_features(generated) == {"audio": "synthetic's own", "text": "synthetic's own"}
+
+
+def test_paper_objective_keeps_the_uncertainty_branch_and_returns_no_aux_loss(tiny_corpus):
+    """``objective: paper`` (Eq. 31, the cross-entropy alone): the Gaussian heads of Eq. 19-20
+    are built and used as with the default, only the variational losses (and the classifier
+    that only ``modality_nll`` reads) are gone; the same weights give the same logits."""
+    torch.manual_seed(0)
+    default = build_model("hff_tiny", tiny_corpus.dims, 6, audio_cnn=False)
+    paper = build_model("hff_tiny", tiny_corpus.dims, 6, audio_cnn=False, objective="paper")
+    assert default.objective == "merbench" and paper.objective == "paper"
+    assert paper.uncertainty is not None and paper.uncertainty.classifier is None
+    classifier = {k for k in default.state_dict() if k.startswith("uncertainty.classifier.")}
+    assert classifier == {"uncertainty.classifier.weight", "uncertainty.classifier.bias"}
+    paper.load_state_dict({k: v for k, v in default.state_dict().items() if k not in classifier})  # strict
+
+    batch = next(split_tensors(tiny_corpus, "train", want_frames=True).batches("dialogue", 4))
+    assert torch.equal(paper.eval()(batch).logits, default.eval()(batch).logits)
+    assert torch.equal(paper.modality_weights(batch), default.modality_weights(batch))
+    assert set(default.train()(batch).aux_loss) == {"kl", "modality_nll"}
+    out = paper.train()(batch)
+    assert out.aux_loss == {}
+    # The branch is in the forward pass: the cross-entropy alone reaches its log-variance heads.
+    torch.nn.functional.cross_entropy(batch.valid(out.logits), batch.labels[batch.utt_mask]).backward()
+    for m in paper.modalities:
+        assert paper.uncertainty.log_var[m][-1].weight.grad.abs().sum() > 0, m
+        assert paper.uncertainty.mean[m].weight.grad.abs().sum() > 0, m
+
+
+def test_objective_is_a_validated_choice():
+    recipe = lambda objective: {"dataset": {"name": "synthetic"},  # noqa: E731
+                                "model": {"name": "hff_tiny", "objective": objective}}
+    assert validate(recipe("paper"), "test")["model"]["objective"] == "paper"
+    assert validate(recipe("merbench"), "test")["model"]["objective"] == "merbench"
+    with pytest.raises(MerbenchError) as caught:
+        validate(recipe("papr"), "test")
+    assert "model.objective: expected one of merbench, paper, got 'papr' (did you mean 'paper'?)" in str(caught.value)
+    with pytest.raises(MerbenchError, match="model.objective: expected str, got True"):
+        validate(recipe(True), "test")
+    with pytest.raises(ValueError, match="objective must be one of"):
+        HFF({"text": 4, "audio": 3}, 6, objective="cross_entropy")

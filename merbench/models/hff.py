@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass
 from collections.abc import Sequence
 from functools import partial
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import torch
 from torch import nn
@@ -32,6 +32,7 @@ from merbench.models.base import MerModel, Output
 from merbench.registry import MODELS
 
 TIME_AXES = ("dialogue", "frames")
+OBJECTIVES = ("merbench", "paper")
 # Paper: no initialisation is given for the Bayesian head. Its log-variances start at -2
 # (sigma^2 ~ 0.14): at the prior's 0 the sample of Eq. 20 is as large as the features.
 INIT_LOG_VAR = -2.0
@@ -163,9 +164,11 @@ class UncertaintyWeighting(nn.Module):
     KL term to N(0, I) (aux loss ``kl``, per dimension). An input that tells nothing about the
     emotion (a corrupted modality) cannot lower its classification loss, so its cheapest
     posterior is the prior: a large variance and a small weight in Eq. 19.
+    ``variational=False`` (HFF's ``objective: paper``) builds no classifier: the heads are
+    used as above and ``losses`` is never called.
     """
 
-    def __init__(self, modalities: list[str], dim: int, num_outputs: int) -> None:
+    def __init__(self, modalities: list[str], dim: int, num_outputs: int, variational: bool = True) -> None:
         super().__init__()
         self.mean = nn.ModuleDict({m: nn.Linear(dim, dim) for m in modalities})
         # Paper: the network's layers are not given. A log-variance is a non-linear function
@@ -176,7 +179,8 @@ class UncertaintyWeighting(nn.Module):
         })
         for head in self.log_var.values():
             nn.init.constant_(head[-1].bias, INIT_LOG_VAR)
-        self.classifier = nn.Linear(dim, num_outputs)
+        # The shared classifier of ``modality_nll``; the paper's objective has no use for it.
+        self.classifier = nn.Linear(dim, num_outputs) if variational else None
 
     def forward(self, modalities: list[str], features: list[torch.Tensor], reduced: list[torch.Tensor]
                 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -261,7 +265,7 @@ class HFF(MerModel):
                  audio_cnn: bool = True, cnn_channels: int = 64, frame_steps: int = 8,
                  attention: bool = True, dynamic_weighting: bool = True, temporal: bool = True,
                  alignment: bool = True, uncertainty: bool = True, pre_norm: bool = False,
-                 identity_init: bool = True) -> None:
+                 identity_init: bool = True, objective: Literal["merbench", "paper"] = "merbench") -> None:
         super().__init__(dims, num_outputs)
         if heads < 1:
             raise ValueError(f"heads must be at least 1, got {heads}")
@@ -269,6 +273,9 @@ class HFF(MerModel):
             raise ValueError(f"time_axis must be one of {TIME_AXES}, got {time_axis!r}")
         if hidden % 2:
             raise ValueError(f"hidden must be even (two GRU directions of hidden / 2), got {hidden}")
+        if objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
+        self.objective = objective
         self.time_axis = time_axis
         self.level = "dialogue" if time_axis == "dialogue" else "utterance"
         self.frame_steps = frame_steps
@@ -295,7 +302,16 @@ class HFF(MerModel):
         # Eq. 19-20: a variational Gaussian per modality, fused by its precision. Off: f1 = f0.
         # Paper: with one modality Eq. 19's weight is always 1 (nothing to weigh), so, as with
         # dynamic weighting, nothing is built.
-        self.uncertainty = (UncertaintyWeighting(list(dims), hidden, num_outputs)
+        # Paper: Eq. 31 is the whole objective, the cross-entropy of the final classifier; it
+        # gives the Bayesian head of Eq. 19-20 no loss of its own. merbench's default
+        # (``objective: merbench``) adds the head's variational terms (aux losses ``kl`` and
+        # ``modality_nll``, see ``UncertaintyWeighting``): under Eq. 31 alone nothing ties a
+        # variance to its modality's reliability (issue 10: an earlier head trained so kept every
+        # log-variance at its initial value and the weights at 1 / M).
+        # ``objective: paper`` keeps the head and uses it in the forward pass exactly as the
+        # default does (Eq. 19's weights, Eq. 20's sample in training), returns no aux loss, and
+        # builds no ``modality_nll`` classifier: the variances learn from the cross-entropy alone.
+        self.uncertainty = (UncertaintyWeighting(list(dims), hidden, num_outputs, objective == "merbench")
                             if uncertainty and "uncertainty" in active else None)
         self.drop = nn.Dropout(dropout)
 
@@ -429,7 +445,7 @@ class HFF(MerModel):
         else:
             states, summary = x, masked_mean(x, mask)
         aux = {}
-        if fusion.posterior is not None:  # training only
+        if fusion.posterior is not None and self.objective == "merbench":  # training only
             # On the frames axis every step belongs to the batch's one utterance: (B,) -> (B, S).
             per_step = (lambda t: t) if self.time_axis == "dialogue" else (lambda t: t.unsqueeze(1).expand_as(mask))
             aux = self.uncertainty.losses(per_step(batch.labels), per_step(batch.values), *fusion.posterior, mask)
