@@ -47,8 +47,14 @@ class MerModel(nn.Module):
 
     @classmethod
     def active_components(cls, modalities: Sequence[str]) -> tuple[str, ...]:
-        """The switches that build something with these modalities (default: all). Turning
-        off any other one builds the same model, so ``ablate`` trains it once."""
+        """The switches that build something with these modalities (default: all), in
+        ``components`` order. Turning off any other one builds the same model, so ``ablate``
+        trains it once; a run whose recipe has one of the others on records it as
+        ``model.inactive_components`` and tables mark it (it is not the paper's model).
+
+        A model that overrides this builds its layers from it (``"x" in active``), so the
+        declaration and the constructor cannot drift; tests/test_components.py checks it for
+        every registered model and modality subset."""
         return cls.components
 
     def __init__(self, dims: dict[str, int], num_outputs: int) -> None:

@@ -52,3 +52,15 @@ def build_model(name: str, dims: dict[str, int], num_outputs: int, **args: Any) 
 
 def components(name: str) -> tuple[str, ...]:
     return model_class(name).components
+
+
+def built_components(name: str, modalities, args: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """(built, unbuilt): the switches that are on in ``args`` (defaults filled in) split by
+    ``active_components(modalities)``. ``unbuilt`` is what a run on these modalities went
+    without although its recipe asked for it (e.g. HRDF-MER's CAA, CMDF, gate and CLC loss on
+    text alone): result.json records both and tables mark such runs."""
+    cls = model_class(name)
+    resolved = {**model_defaults(name), **args}
+    on = [c for c in cls.components if resolved.get(c) is True]
+    active = set(cls.active_components(list(modalities)))
+    return [c for c in on if c in active], [c for c in on if c not in active]

@@ -19,6 +19,7 @@ The walk of one batch of dialogues:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from functools import partial
 from typing import ClassVar
 
@@ -141,6 +142,17 @@ class HRDFMER(MerModel):
         "clc_loss": "Without CLC loss",
     }
 
+    @classmethod
+    def active_components(cls, modalities: Sequence[str]) -> tuple[str, ...]:
+        """CAA aligns audio with text: it needs both. CMDF, its gate and the cross-modal CLC
+        loss act between modalities: they need two. HFE is always built (a Transformer per
+        modality); with one modality its cross-modal residual is not, so on text alone what
+        trains is a plain Transformer."""
+        present = set(modalities)
+        needs = {"caa": {"audio", "text"} <= present, "hfe": True, "cmdf": len(present) > 1,
+                 "gate": len(present) > 1, "clc_loss": len(present) > 1}
+        return tuple(c for c in cls.components if needs[c])
+
     def __init__(self, dims: dict[str, int], num_outputs: int, *, hidden: int = 128,
                  heads: int = 4, caa_layers: int = 2, hfe_layers: int = 2, dropout: float = 0.1,
                  clc_temperature: float = 0.1, caa: bool = True, hfe: bool = True,
@@ -155,25 +167,28 @@ class HRDFMER(MerModel):
             m: nn.Sequential(nn.Linear(d, hidden), nn.LayerNorm(hidden)) for m, d in dims.items()
         })
         self.drop = nn.Dropout(dropout)
+        # What these modalities can build comes from active_components alone, so the
+        # declaration (recorded in result.json, marked in tables) cannot drift from the layers.
+        active = self.active_components(list(dims))
         # CAA aligns acoustic and text streams; without both there is nothing to align.
         self.caa = nn.ModuleList([
             nn.ModuleDict({"audio": AttentionBlock(hidden, heads, dropout),
                            "text": AttentionBlock(hidden, heads, dropout)})
             for _ in range(caa_layers)
-        ]) if caa and {"audio", "text"} <= set(dims) else None
+        ]) if caa and "caa" in active else None
         self.hfe = nn.ModuleList([
             HFELayer(self.order, hidden, heads, dropout) for _ in range(hfe_layers)
-        ]) if hfe else None
+        ]) if hfe and "hfe" in active else None
         # CMDF stage k adds modality order[k + 1]; a single modality has no stage.
         stages = len(self.order) - 1
         self.cmdf = nn.ModuleList([
             AttentionBlock(hidden, heads, dropout) for _ in range(stages)
-        ]) if cmdf and stages else None
+        ]) if cmdf and "cmdf" in active else None
         self.gate = nn.ModuleList([
             nn.Linear(2 * hidden, hidden) for _ in range(stages)
-        ]) if gate and stages else None
+        ]) if gate and "gate" in active else None
         # "Cross-modal" needs two modalities: with one, no CLC term is returned.
-        self.clc_loss = clc_loss and len(dims) > 1
+        self.clc_loss = clc_loss and "clc_loss" in active
         self.classifier = mlp(hidden, hidden, num_outputs, dropout)
 
     def forward(self, batch: Batch) -> Output:

@@ -10,6 +10,7 @@ form of the loss are merbench's choices, marked ``Paper:`` here and in docs/mode
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from functools import partial
 from typing import ClassVar
 
@@ -115,6 +116,15 @@ class MCNCL(MerModel):
         "contrastive": "Without contrastive learning",
     }
 
+    @classmethod
+    def active_components(cls, modalities: Sequence[str]) -> tuple[str, ...]:
+        """Each modality queries the others: the triple query needs two. The contrastive loss
+        (and its hard-negative mining) reads the fused embedding, which one modality has too:
+        on one modality what trains is an utterance-level MLP with a contrastive loss."""
+        if len(set(modalities)) > 1:
+            return cls.components
+        return tuple(c for c in cls.components if c != "triple_query")
+
     def __init__(self, dims: dict[str, int], num_outputs: int, *, hidden: int = 128,
                  heads: int = 4, dropout: float = 0.1, vision_axis: str = "dialogue",
                  temperature: float = 0.1, hard_negative_k: int = 32, triple_query: bool = True,
@@ -136,18 +146,21 @@ class MCNCL(MerModel):
         # IEMOCAP and MELD releases give one visual vector per utterance).
         self.vision_gru = (nn.GRU(hidden, hidden // 2, batch_first=True, bidirectional=True)
                            if "vision" in dims else None)
+        # What these modalities can build comes from active_components alone, so the
+        # declaration (recorded in result.json, marked in tables) cannot drift from the layers.
+        active = self.active_components(list(dims))
         # Each modality queries the other two (with two modalities, the other one; with one,
         # there is nothing to query and nothing is built). Off: each stream goes on as it is.
         self.triple_query = nn.ModuleDict({
             m: CrossAttentionBlock(hidden, heads, dropout) for m in dims
-        }) if triple_query and len(dims) > 1 else None
+        }) if triple_query and "triple_query" in active else None
         self.fusion = nn.Sequential(nn.Linear(hidden * len(dims), hidden), nn.ReLU(),
                                     nn.Dropout(dropout))
         self.classifier = nn.Linear(hidden, num_outputs)
         self.drop = nn.Dropout(dropout)
-        self.contrastive = contrastive
+        self.contrastive = contrastive and "contrastive" in active
         # Only acts through the contrastive loss: with contrastive off it changes nothing.
-        self.hardest = hard_negative_k if hard_negative else None
+        self.hardest = hard_negative_k if hard_negative and "hard_negative" in active else None
 
     def _utterance_streams(self, batch: Batch) -> dict[str, torch.Tensor]:
         """One vector per utterance and modality, ``(B, L, H)``; zeros at padding."""
