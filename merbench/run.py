@@ -66,6 +66,10 @@ class ModelInfo:
     parameters: int
     level: str  # utterance | dialogue
     num_outputs: int  # classes, or 1 for regression
+    # Switches that were on and built something / on but built nothing with the run's
+    # modalities (``MerModel.active_components``); None for files written before they were recorded.
+    active_components: tuple[str, ...] | None = None
+    inactive_components: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -217,13 +221,18 @@ def from_result(result: dict) -> Run:
         # Files written before model.num_outputs was recorded: derived as training derives it.
         num_outputs = m.get("num_outputs", 1 if dataset.task == "regression" else len(dataset.label_names))
         info = ModelInfo(m["name"], m.get("class", ""), dict(m.get("args") or {}), int(m.get("parameters", 0)),
-                         m.get("level", "utterance"), int(num_outputs))
+                         m.get("level", "utterance"), int(num_outputs),
+                         _optional_tuple(m.get("active_components")), _optional_tuple(m.get("inactive_components")))
         selection = Selection(s["split"], s["metric"], s["best_epoch"], s.get("best_value"), s["epochs_run"])
     except (KeyError, TypeError) as e:
         raise MerbenchError(f"{result['_path']}: not a complete merbench result (missing {e})") from None
     return Run(run_dir, result, result["run_id"], result["status"], result.get("error"), int(result["seed"]),
                result["recipe"], dataset, info, selection, (result.get("training") or {}).get("seconds"),
                result["metrics"])
+
+
+def _optional_tuple(value) -> tuple | None:
+    return None if value is None else tuple(value)
 
 
 def load_run(path: Path | str) -> Run:

@@ -8,6 +8,12 @@ A table's numeric cells are :class:`Value` objects (ours as mean, std and n over
 paper's number beside it, marks such as †), so every format renders them from the numbers
 rather than re-parsing text: Markdown escapes its cells, LaTeX aligns numbers on the decimal
 point, CSV and JSON give mean, std and n as separate numeric fields.
+
+A row or cell whose runs went without some of their model's components (switches on in the
+recipe that build nothing with the run's modalities, ``model.inactive_components`` in
+result.json: a paper model on one modality) is listed in ``Table.without``. Rich, Markdown and
+LaTeX mark it with ‡ and say under the table what it ran without; CSV gives a "ran without"
+column and JSON a ``ran_without`` field instead of the glyph.
 """
 
 from __future__ import annotations
@@ -65,6 +71,40 @@ class Value:
         return out
 
 
+# The mark of a row or cell whose model ran without some of its components. Not †: compare
+# --references and table --significance already give † to numeric cells.
+WITHOUT_MARK = "‡"
+WITHOUT_FIELD = "ran_without"  # JSON
+WITHOUT_COLUMN = "ran without"  # CSV
+
+
+@dataclass(frozen=True)
+class Without:
+    """What a row's or cell's runs went without: switches on in their recipe that built nothing
+    with their modalities (result.json ``model.inactive_components``)."""
+
+    components: tuple[str, ...]
+    modalities: tuple[str, ...]
+
+    def note(self, who: str = "") -> str:
+        """'hrdf_mer ran without caa, cmdf (one modality: text); not the paper's model'."""
+        where = (f"one modality: {self.modalities[0]}" if len(self.modalities) == 1
+                 else f"modalities: {'+'.join(self.modalities)}")
+        return (f"{who + ' ' if who else ''}ran without {', '.join(self.components)} ({where}); "
+                f"not the paper's model")
+
+
+def without_of(results: list[dict]) -> Without | None:
+    """The components that runs of one recipe went without (None: all built, or files written
+    before result.json recorded it)."""
+    components: list[str] = []
+    for r in results:
+        components += [c for c in (r.get("model") or {}).get("inactive_components") or [] if c not in components]
+    if not components:
+        return None
+    return Without(tuple(components), tuple(results[0]["dataset"]["modalities"]))
+
+
 @dataclass
 class Table:
     title: str
@@ -73,6 +113,22 @@ class Table:
     lower_is_better: list[bool] = field(default_factory=list)  # per data column; columns beyond it are not bolded
     notes: list[str] = field(default_factory=list)
     per_run: bool = False  # each numeric cell is one run's number: CSV gives it as one column, no std / n
+    # (row, column) -> what its runs went without; column 0 = the whole row (its label is marked).
+    without: dict[tuple[int, int], Without] = field(default_factory=dict)
+
+    def without_notes(self, mark: str = WITHOUT_MARK) -> list[str]:
+        """One note per distinct shortfall, row marks naming their row: the lines under the table."""
+        out: list[str] = []
+        for (i, j), w in sorted(self.without.items()):
+            who = str(self.rows[i][0]) if j == 0 else ""
+            note = f"{mark} {w.note(who)}" if mark else w.note(who)
+            if note not in out:
+                out.append(note)
+        return out
+
+    def marked(self, i: int, j: int, text: str) -> str:
+        """``text`` of cell (i, j) with the mark when its runs went without components."""
+        return f"{text} {WITHOUT_MARK}" if (i, j) in self.without else text
 
     @property
     def cells(self) -> list[list[Cell | None]]:
@@ -149,8 +205,9 @@ def results_table(groups: list[Group], layout: str | None = None, split: str = "
             for label, g in zip(labels, groups)]
     title = f"{datasets[0]} ({split}, layout {layout}: " + ("HFF Table 2)" if layout == "mosei" else "HFF Table 3)")
     notes = [f"{g.failed} failed run(s) of {lab} left out" for g, lab in zip(groups, labels) if g.failed]
+    without = {(i, 0): w for i, w in enumerate(without_of(g.results) for g in groups) if w is not None}
     return Table(title, ["Model"] + [c for _, c in columns], rows,
-                 [m in LOWER_IS_BETTER for m, _ in columns], notes)
+                 [m in LOWER_IS_BETTER for m, _ in columns], notes, without=without)
 
 
 def results_tables(groups: list[Group], layout: str | None = None, split: str = "test") -> list[Table]:
@@ -201,11 +258,11 @@ def _markdown(table: Table) -> str:
     for i, row in enumerate(table.rows):
         out = []
         for j, cell in enumerate(row):
-            text = md_escape(_text(cell))
+            text = md_escape(table.marked(i, j, _text(cell)))
             out.append(f"**{text}**" if (i, j) in best else text)
         rows.append(out)
     body = tabulate(rows, [md_escape(c) for c in table.columns], tablefmt="github", disable_numparse=True)
-    notes = "".join(f"\n\n{md_escape(n)}" for n in table.notes)
+    notes = "".join(f"\n\n{md_escape(n)}" for n in table.notes + table.without_notes())
     return f"**{md_escape(table.title)}**\n\n{body}{notes}"
 
 
@@ -222,19 +279,27 @@ def _csv(table: Table) -> str:
         parts = (["mean"] if table.per_run else ["mean", "std", "n"]) + (["paper"] if any(v.paper is not None for v in values) else []) \
             + (["marks"] if any(v.marks for v in values) else [])
         kinds.append((name, parts))
-    header = [name if parts is None or parts == ["mean"] else f"{name} {p}"
-              for name, parts in kinds for p in (parts or [None])]
+    # A "ran without" column after each column with a marked cell (after the label: whole rows).
+    short = {j for _, j in table.without}
+    header = []
+    for j, (name, parts) in enumerate(kinds):
+        header += [name if parts is None or parts == ["mean"] else f"{name} {p}" for p in (parts or [None])]
+        if j in short:
+            header.append(WITHOUT_COLUMN if j == 0 else f"{name} {WITHOUT_COLUMN}")
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
-    for row in table.rows:
+    for i, row in enumerate(table.rows):
         out = []
-        for (name, parts), cell in zip(kinds, row):
+        for j, ((name, parts), cell) in enumerate(zip(kinds, row)):
             if parts is None:
                 out.append(_text(cell))
-                continue
-            record = cell.record() if isinstance(cell, Value) else {"n": 0}
-            out += ["" if record.get(p) is None else _csv_number(record.get(p)) for p in parts]
+            else:
+                record = cell.record() if isinstance(cell, Value) else {"n": 0}
+                out += ["" if record.get(p) is None else _csv_number(record.get(p)) for p in parts]
+            if j in short:
+                w = table.without.get((i, j))
+                out.append("" if w is None else " ".join(w.components))
         writer.writerow(out)
     return buf.getvalue().rstrip("\n")
 
@@ -245,12 +310,18 @@ def _csv_number(value) -> str:
 
 def _json(table: Table) -> dict:
     rows = []
-    for row in table.rows:
+    for i, row in enumerate(table.rows):
         cells = {}
-        for name, cell in zip(table.columns[1:], row[1:]):
+        for j, (name, cell) in enumerate(zip(table.columns[1:], row[1:]), start=1):
             cells[name] = cell.record() if isinstance(cell, Value) else {"text": _text(cell)}
-        rows.append({"label": _text(row[0]), "cells": cells})
-    return {"title": table.title, "columns": table.columns, "rows": rows, "notes": table.notes}
+            if (i, j) in table.without:
+                cells[name][WITHOUT_FIELD] = list(table.without[i, j].components)
+        record = {"label": _text(row[0]), "cells": cells}
+        if (i, 0) in table.without:
+            record[WITHOUT_FIELD] = list(table.without[i, 0].components)
+        rows.append(record)
+    return {"title": table.title, "columns": table.columns, "rows": rows,
+            "notes": table.notes + table.without_notes(mark="")}
 
 
 def _rich(table: Table) -> str:
@@ -266,13 +337,13 @@ def _rich(table: Table) -> str:
         rt.add_column(c, justify="left" if i == 0 else "right")
     best = table.best()
     for i, row in enumerate(table.rows):
-        rt.add_row(*[_rich_text(_text(c), (i, j) in best) for j, c in enumerate(row)])
+        rt.add_row(*[_rich_text(table.marked(i, j, _text(c)), (i, j) in best) for j, c in enumerate(row)])
     terminal = sys.stdout.isatty()
     console = Console(width=shutil.get_terminal_size((120, 24)).columns, force_terminal=terminal,
                       no_color=not terminal, highlight=False)
     with console.capture() as cap:
         console.print(rt)
-        for n in table.notes:
+        for n in table.notes + table.without_notes():
             console.print(n, markup=False)
     return cap.get().rstrip("\n")
 
@@ -291,7 +362,7 @@ _LATEX_TEXT = {
     "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
     "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
     "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}",
-    "±": r"$\pm$", "Δ": r"$\Delta$", "†": r"\textsuperscript{\dag}", "≥": r"$\geq$", "≤": r"$\leq$",
+    "±": r"$\pm$", "Δ": r"$\Delta$", "†": r"\textsuperscript{\dag}", "‡": r"\textsuperscript{\ddag}", "≥": r"$\geq$", "≤": r"$\leq$",
     "×": r"$\times$", "→": r"$\rightarrow$", "–": "--", "—": "---",
 }
 
@@ -336,15 +407,16 @@ def _latex(table: Table) -> str:
         for j, cell in enumerate(row):
             bold = (i, j) in best
             if not numeric[j]:
-                out.append(_bf(latex_escape(_text(cell)), bold))
+                out.append(_bf(latex_escape(table.marked(i, j, _text(cell))), bold))
             elif not isinstance(cell, Value):
-                out.append(f"\\multicolumn{{{3 if paper[j] else 2}}}{{c}}{{{latex_escape(_text(cell))}}}")
+                text = latex_escape(table.marked(i, j, _text(cell)))
+                out.append(f"\\multicolumn{{{3 if paper[j] else 2}}}{{c}}{{{text}}}")
             else:
-                out += _latex_value(cell, bold, paper[j], ns)
+                out += _latex_value(cell, bold, paper[j], ns, (i, j) in table.without)
         lines.append(" & ".join(out) + " \\\\")
     lines += ["\\bottomrule", "\\end{tabular}}%",
               "\\ifdim\\wd0>\\columnwidth\\resizebox{\\columnwidth}{!}{\\usebox0}\\else\\usebox0\\fi"]
-    notes = list(table.notes)
+    notes = table.notes + table.without_notes()
     if len(ns) == 1 and max(ns) > 1:
         notes.insert(0, f"mean ± std over {max(ns)} runs (seeds)")
     elif len(ns) > 1:
@@ -360,7 +432,7 @@ def _bf(text: str, bold: bool) -> str:
     return f"\\textbf{{{text}}}" if bold and text else text
 
 
-def _latex_value(value: Value, bold: bool, with_paper: bool, ns: set[int]) -> list[str]:
+def _latex_value(value: Value, bold: bool, with_paper: bool, ns: set[int], without: bool = False) -> list[str]:
     """[mean, std(, paper)] as separate cells; marks and an odd n hang to the right (\\rlap)."""
     d = value.digits
     if value.ours is None:
@@ -373,6 +445,8 @@ def _latex_value(value: Value, bold: bool, with_paper: bool, ns: set[int]) -> li
         hang += f"$^{{{value.ours.n}}}$"
     if value.marks:
         hang += latex_escape(value.marks)
+    if without:
+        hang += latex_escape(WITHOUT_MARK)
     last = std
     cells = [mean, std]
     if with_paper:

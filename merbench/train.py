@@ -380,7 +380,7 @@ def _train(recipe, corpus, metric, run_dir, device, resume, progress, command, k
         },
         "model": {"name": recipe["model"]["name"], "class": type(model).__name__, "args": _resolved_args(recipe),
                   "parameters": sum(p.numel() for p in model.parameters()), "level": model.level,
-                  "num_outputs": num_outputs},
+                  "num_outputs": num_outputs, **_components(recipe, list(corpus.dims))},
         "selection": {"split": "valid", "metric": metric, "best_epoch": state["best_epoch"],
                       "best_value": state["best"], "epochs_run": state["epoch"]},
         "training": {"seconds": round(before + time.perf_counter() - started, 2),
@@ -409,6 +409,16 @@ def _resolved_args(recipe: dict) -> dict:
 
     defaults = model_defaults(recipe["model"]["name"])
     return _json_safe({**defaults, **{k: v for k, v in recipe["model"].items() if k != "name"}})
+
+
+def _components(recipe: dict, modalities: list[str]) -> dict:
+    """The ablation switches that were on, split into those built with these modalities and
+    those that built nothing (a paper model on one modality: not the paper's model)."""
+    from merbench.models.build import built_components
+
+    args = {k: v for k, v in recipe["model"].items() if k != "name"}
+    built, unbuilt = built_components(recipe["model"]["name"], modalities, args)
+    return {"active_components": built, "inactive_components": unbuilt}
 
 
 def _json_safe(obj):

@@ -59,7 +59,9 @@ def test_ablate_prints_table4_rows_and_columns_and_reuses_finished_cells(recipes
     assert first.exit_code == 0, first.output
     lines = list(csv.DictReader(io.StringIO(first.stdout)))
     # the paper's column order, whatever order was asked
-    assert list(lines[0]) == ["Model", "T mean", "T std", "T n", "S+T+V mean", "S+T+V std", "S+T+V n"]
+    # HFF on text alone builds no dynamic or uncertainty weighting: T's cells say so in a column
+    assert list(lines[0]) == ["Model", "T mean", "T std", "T n", "T ran without", "S+T+V mean", "S+T+V std", "S+T+V n"]
+    assert {line["T ran without"] for line in lines} == {"dynamic_weighting uncertainty"}
     assert [line["Model"] for line in lines] == [
         "HFF (full model)", "Without attention mechanism", "Without temporal modeling"]
     assert all(line[f"{c} n"] == "2" for line in lines for c in ("T", "S+T+V"))
@@ -115,7 +117,8 @@ def test_ablate_shows_a_cell_that_builds_nothing_as_the_full_models(recipes_dir,
     rows = {line.split("|")[1].strip(): line.split("|")[2].strip(" *") for line in result.stdout.splitlines()
             if line.startswith("| ") and "Model" not in line}
     full, shared = rows["HFF (full model)"], rows["Without dynamic weighting"]
-    assert shared.replace("*", "") == f"{full} ="
+    # the full model's runs, marked =; both went without the weighting on text alone (‡)
+    assert full.endswith(" ‡") and shared.replace("*", "") == f"{full.removesuffix(' ‡')} = ‡"
     assert "with T 'dynamic_weighting' builds nothing" in " ".join(result.stdout.split())
 
 
@@ -275,7 +278,9 @@ def test_heads_sweep_prints_table5_and_writes_a_png(recipes_dir, tmp_path, monke
     cells = json.loads((grid / "grid.json").read_text())["cells"]
     assert sorted(c["recipe"]["model"]["heads"] for c in cells) == [1, 2]
 
-    paper = {"model": "hff_tiny", "parameter": "heads", "rows": {1: {"synthetic_acc": 50.0, "synthetic_f1": 40.0}}}
+    paper = {"model": "hff_tiny", "parameter": "heads", "rows": {1: {"synthetic_acc": 50.0, "synthetic_f1": 40.0}},
+             "modalities": ["audio", "text", "vision"], "features": dict.fromkeys(["audio", "text", "vision"],
+                                                                                 "synthetic's own")}
     monkeypatch.setattr(heads, "find_tables", lambda match: [("Test et al. 2025", "table5", paper)])
     again = cli(*args, "--references")
     assert again.exit_code == 0 and "0 trained, 2 reused" in again.stderr

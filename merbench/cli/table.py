@@ -22,13 +22,14 @@ def table(
     figure: Optional[Path] = typer.Option(None, "--figure", help="Also write each row's row-normalised confusion matrix (mean over seeds) as one figure (PNG, PDF or SVG by the suffix)."),
 ) -> None:
     """Print runs in the HFF paper's table layout, one table per dataset; runs that differ only by
-    seed become mean ± std (n)."""
+    seed become mean ± std (n). A row whose model went without some of its components (a paper
+    model on one modality) is marked ‡, with a note saying which."""
     from merbench.aggregate import collect, group_results, row_labels
     from merbench.tables import FORMATS, by_dataset, layout_for, render_all, results_tables
 
     if format not in FORMATS:
         raise MerbenchError(f"--format {format}: expected one of {', '.join(FORMATS)}")
-    groups = group_results(collect(runs))
+    groups = group_results(_with_components(collect(runs)))
     tables = results_tables(groups, layout, split)
     if figure is not None:
         from merbench.figures import confusion_plot, group_confusions, figure_path
@@ -43,6 +44,19 @@ def table(
     typer.echo(render_all(tables, format))
     if figure is not None:
         typer.echo(f"figure: {confusion_plot(panels, figure)}", err=True)
+
+
+def _with_components(results: list[dict]) -> list[dict]:
+    """Files written before result.json recorded ``model.inactive_components`` get it from
+    today's model code (which imports torch: only for such files), so their rows are marked ‡
+    when the model went without some of its components."""
+    if all("inactive_components" in (r.get("model") or {}) for r in results):
+        return results
+    from merbench.cli.common import load_registries
+    from merbench.models.build import fill_components
+
+    load_registries()
+    return [fill_components(r) for r in results]
 
 
 def register(app: typer.Typer) -> None:

@@ -12,7 +12,7 @@ from merbench.grid import GridCell, GridRun
 from merbench.recipe import apply_overrides, override_text, read_recipe_file, validate
 from merbench.recipe_paths import recipe_for
 from merbench.references import load_reference, reference_names
-from merbench.tables import Value
+from merbench.tables import Value, Without, without_of
 
 SPLIT = "test"
 # Classification tables report weighted F1; for a regression dataset (MOSEI) the F1 and ACC-2
@@ -72,6 +72,11 @@ def metric_cell(run: GridRun, cells: list[GridCell], metric: str) -> Cell | None
         if result and metric in result["metrics"].get(SPLIT, {}):
             values.append(result["metrics"][SPLIT][metric])
     return Cell(values) if values else None
+
+
+def without_cell(run: GridRun, cells: list[GridCell]) -> Without | None:
+    """What the finished cells' model went without (switches on that built nothing), if anything."""
+    return without_of([run.result(c) for c in cells if run.result(c)])
 
 
 def task_of(run: GridRun, cells: list[GridCell]) -> str | None:

@@ -16,7 +16,7 @@ from merbench.data.types import MODALITIES, MODALITY_LETTERS
 from merbench.errors import MerbenchError
 from merbench.experiments._common import (
     MAIN_METRIC, METRIC_TITLES, Plan, base_recipe, beside, find_tables, make_cell, metric_cell,
-    recipe_path, seeds_of, task_of,
+    recipe_path, seeds_of, task_of, without_cell,
 )
 from merbench.grid import GridRun
 from merbench.models.build import model_class, model_defaults
@@ -168,7 +168,11 @@ def tables(plan: Plan, run: GridRun, references: bool) -> list[Table]:
                          f"'{row_title(info['model'], r)}' is the same model there and is not trained again")
     if run.failed:
         notes.append(f"{len(run.failed)} failed cell(s) left out (merbench grid status {run.grid_dir})")
-    out = [Table(title, ["Model"] + columns, text, [False] * len(columns), notes)]
+    # A cell whose model went without components its recipe turned on (e.g. HRDF-MER's CAA
+    # and CMDF on text alone) is marked ‡, with a note under the table.
+    without = {(i, j + 1): w for i, r in enumerate(rows) for j, c in enumerate(columns)
+               if (w := without_cell(run, by_key[(r, c)])) is not None}
+    out = [Table(title, ["Model"] + columns, text, [False] * len(columns), notes, without=without)]
     if references and paper is None:
         out[0].notes.append(f"no reported ablation of {info['model']!r} in recipes/references/")
     elif references and not side:

@@ -4,6 +4,10 @@ Rows: head counts (the model's ``heads`` argument). Columns: accuracy and F1 per
 ACC and weighted F1 for a classification dataset; for a regression dataset (MOSEI) ACC-2 and
 F1 with zero counted as positive (``acc2_has0``, ``f1_has0``), the binary scores the paper's
 MOSEI columns appear to be (it does not say which; recipes/references/hff.yaml notes this).
+
+With ``--references`` the paper's number is set beside ours only where the paper ran the same
+modalities and features as the dataset's recipe (``merbench.references.incomparable``, as
+``compare`` and ``ablate``); otherwise a note says why and the paper's table is printed below.
 """
 
 from __future__ import annotations
@@ -14,10 +18,11 @@ from pathlib import Path
 from merbench.errors import MerbenchError
 from merbench.experiments._common import (
     ACC_METRIC, MAIN_METRIC, METRIC_TITLES, Plan, base_recipe, beside, find_tables, make_cell,
-    metric_cell, recipe_path, seeds_of, task_of,
+    metric_cell, recipe_path, seeds_of, task_of, without_cell,
 )
 from merbench.grid import GridRun
 from merbench.models.build import build_model, model_defaults
+from merbench.references import incomparable, run_features
 from merbench.registry import MODELS
 from merbench.tables import Table
 
@@ -110,39 +115,66 @@ def reported(paper: dict | None, dataset: str, metric: str, heads: int) -> float
     return (paper["rows"].get(heads) or {}).get(f"{dataset}_{PAPER_KEYS[metric]}")
 
 
+def refusals(plan: Plan, paper: dict | None) -> dict[str, str]:
+    """Dataset -> why the paper's numbers cannot stand beside its runs (other modalities or
+    features than the dataset's recipe); datasets the paper has no numbers for are left out."""
+    if paper is None:
+        return {}
+    out = {}
+    for ds in plan.info["datasets"]:
+        if not any(reported(paper, ds, m, h) is not None for h in paper["rows"] for m in PAPER_KEYS):
+            continue
+        recipe = next(c.recipe for c in plan.cells if c.labels["dataset"] == ds)
+        why = incomparable(paper, recipe["dataset"]["modalities"], run_features(recipe))
+        if why is not None:
+            out[ds] = why
+    return out
+
+
 def tables(plan: Plan, run: GridRun, references: bool) -> list[Table]:
     info = plan.info
     data = series(plan, run)
     citation, _, paper = _paper(info["model"]) if references else (None, None, None)
-    columns, cells, text = [], [], []
+    refused = refusals(plan, paper)
+    columns, cells, text, without = [], [], [], {}
     for ds in info["datasets"]:
         columns += [f"{ds} {METRIC_TITLES[m]}" for m in data[ds]["metrics"]]
     side = False
-    for h in info["heads"]:
+    for i, h in enumerate(info["heads"]):
         row_cells, row_text = [], [str(h)]
         for ds in info["datasets"]:
+            ds_cells = [c for c in plan.cells if c.labels["dataset"] == ds and c.labels["heads"] == h]
             for m in data[ds]["metrics"]:
-                cell, value = data[ds]["cells"][h][m], reported(paper, ds, m, h)
+                cell = data[ds]["cells"][h][m]
+                value = None if ds in refused else reported(paper, ds, m, h)
                 side = side or value is not None
                 row_cells.append(cell)
                 row_text.append(beside(cell, value))
+                # ‡: the model went without components its recipe turned on (e.g. on one modality).
+                w = without_cell(run, ds_cells)
+                if w is not None:
+                    without[(i, len(row_text) - 1)] = w
         cells.append(row_cells)
         text.append(row_text)
     title = f"{info['model']}: attention heads (test, mean ± std (n) over seeds; layout: HFF Table 5)"
     notes = [f"ours | paper (Δ = ours - paper); paper: {citation}"] if side else []
+    notes += [f"{ds}: the paper's numbers ({paper.get('title', 'reference table')}) are not set beside: {why}"
+              for ds, why in refused.items()]
     if any(d["task"] == "regression" for d in data.values()):
         notes.append("regression datasets: ACC-2 and F1 with zero counted as positive (has0), as the "
                      "paper's MOSEI columns appear to be")
     if run.failed:
         notes.append(f"{len(run.failed)} failed cell(s) left out (merbench grid status {run.grid_dir})")
-    out = [Table(title, ["Heads"] + columns, text, [False] * len(columns), notes)]
+    out = [Table(title, ["Heads"] + columns, text, [False] * len(columns), notes, without=without)]
     if references and paper is None:
         out[0].notes.append(f"no reported head sweep of {info['model']!r} in recipes/references/")
     elif references and not side:
         keys = list(paper.get("metrics") or next(iter(paper["rows"].values())))
         rows = [[str(h)] + [str(paper["rows"][h].get(k, "-")) for k in keys] for h in paper["rows"]]
+        why = "; ".join(refused.values()) or f"no numbers for {', '.join(info['datasets'])}"
         out.append(Table(f"Reported by the paper: {paper.get('title', '')} (not comparable with "
-                         f"{', '.join(info['datasets'])})", ["Heads"] + keys, rows, notes=[f"paper: {citation}"]))
+                         f"{', '.join(info['datasets'])}: {why})", ["Heads"] + keys, rows,
+                         notes=[f"paper: {citation}"]))
     return out
 
 
@@ -152,6 +184,7 @@ def figure(plan: Plan, run: GridRun, path: Path, references: bool) -> Path:
 
     data = series(plan, run)
     _, _, paper = _paper(plan.info["model"]) if references else (None, None, None)
+    refused = refusals(plan, paper)
     rows = []
     for h in plan.info["heads"]:
         scores = {}
@@ -160,7 +193,7 @@ def figure(plan: Plan, run: GridRun, path: Path, references: bool) -> Path:
             cell = d["cells"][h][metric]
             if cell is not None:
                 scores[f"{ds} {METRIC_TITLES[metric]}"] = (cell.mean, cell.std)
-            value = reported(paper, ds, metric, h)
+            value = None if ds in refused else reported(paper, ds, metric, h)
             if value is not None:
                 scores[f"{ds} F1 (paper)"] = (value, 0.0)
         rows.append((h, scores))

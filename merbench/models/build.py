@@ -64,3 +64,15 @@ def built_components(name: str, modalities, args: dict[str, Any]) -> tuple[list[
     on = [c for c in cls.components if resolved.get(c) is True]
     active = set(cls.active_components(list(modalities)))
     return [c for c in on if c in active], [c for c in on if c not in active]
+
+
+def fill_components(result: dict) -> dict:
+    """A result.json written before ``model.active_components`` / ``inactive_components`` were
+    recorded gets them from its resolved arguments and modalities with today's model code, so
+    ``merbench table`` marks old runs too; a model no longer registered is left as it is."""
+    model = result.get("model") or {}
+    if "inactive_components" in model or model.get("name") not in MODELS:
+        return result
+    built, unbuilt = built_components(model["name"], result["dataset"]["modalities"], model.get("args") or {})
+    model.update(active_components=built, inactive_components=unbuilt)
+    return result
