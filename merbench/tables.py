@@ -184,10 +184,12 @@ def columns_for(groups: list[Group], layout: str) -> list[tuple[str, str]]:
 
 
 def by_dataset(groups: list[Group]) -> list[list[Group]]:
-    """Groups split per dataset (first-seen order): one table per dataset, never a best cell across two."""
-    out: dict[str, list[Group]] = defaultdict(list)
+    """Groups split per dataset and task (first-seen order): one table per dataset, never a best
+    cell across two. A dataset whose task depends on its format (MOSI: bc-LSTM classification,
+    MMSA / SDK regression) gets one table per task."""
+    out: dict[tuple[str, str], list[Group]] = defaultdict(list)
     for g in groups:
-        out[g.dataset["name"]].append(g)
+        out[(g.dataset["name"], g.dataset["task"])].append(g)
     return list(out.values())
 
 

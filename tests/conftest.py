@@ -13,6 +13,7 @@ from merbench.registry import DATASETS
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 IEMOCAP_PKL = SHARED / "data" / "iemocap" / "iemocap.pkl"
+MOSI_ROOT = SHARED / "data" / "mosi"  # the bc-LSTM release, read in place (never copied)
 
 torch.set_num_threads(1)
 
@@ -50,3 +51,8 @@ def tiny_frames_corpus():
 def needs_shared_iemocap():
     return pytest.mark.skipif(not IEMOCAP_PKL.exists(),
                               reason=f"{IEMOCAP_PKL} is absent (../shared is not checked out)")
+
+
+def needs_shared_mosi():
+    return pytest.mark.skipif(not (MOSI_ROOT / "transcripts.csv").exists(),
+                              reason=f"{MOSI_ROOT} is absent (../shared is not checked out)")

@@ -8,6 +8,7 @@ can decode them.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import pickle
 import wave
@@ -225,11 +226,12 @@ MOSEI_CLIPS = {
 }
 
 
-def write_mosei_mmsa(path: Path, aligned: bool = False, text_bert_only: bool = False,
-                     seed: int = 0) -> dict:
-    """An MMSA pickle. Unaligned: audio (N, 8, 74), vision (N, 6, 35), text (N, 5, 768)
-    padded at the end, with lengths (and a text_bert mask); aligned: all (N, 6, D), text
-    300-d, zero rows in front. Returns per split the lengths used."""
+def write_mmsa(path: Path, aligned: bool = False, text_bert_only: bool = False,
+               seed: int = 0, audio_dim: int = 74, vision_dim: int = 35) -> dict:
+    """An MMSA pickle (MOSEI's feature sizes by default; MOSI's: audio_dim=5, vision_dim=20).
+    Unaligned: audio (N, 8, A), vision (N, 6, V), text (N, 5, 768) padded at the end, with
+    lengths (and a text_bert mask); aligned: all (N, 6, D), text 300-d, zero rows in front.
+    Returns per split the lengths used."""
     rng = np.random.default_rng(seed)
     data, lengths = {}, {}
     for split, clips in MOSEI_CLIPS.items():
@@ -241,7 +243,7 @@ def write_mosei_mmsa(path: Path, aligned: bool = False, text_bert_only: bool = F
         if aligned:
             t = 6
             keep = np.array([2 + i % 4 for i in range(n)])  # real frames at the end
-            for key, dim in (("audio", 74), ("vision", 35), ("text", 300)):
+            for key, dim in (("audio", audio_dim), ("vision", vision_dim), ("text", 300)):
                 x = rng.normal(size=(n, t, dim)).astype(np.float32)
                 for i in range(n):
                     x[i, : t - keep[i]] = 0
@@ -251,7 +253,7 @@ def write_mosei_mmsa(path: Path, aligned: bool = False, text_bert_only: bool = F
             la = np.array([3 + i % 5 for i in range(n)])
             lv = np.array([1 + i % 6 for i in range(n)])
             lt = np.array([2 + i % 3 for i in range(n)])
-            for key, dim, t, ln in (("audio", 74, 8, la), ("vision", 35, 6, lv), ("text", 768, 5, lt)):
+            for key, dim, t, ln in (("audio", audio_dim, 8, la), ("vision", vision_dim, 6, lv), ("text", 768, 5, lt)):
                 x = rng.normal(size=(n, t, dim)).astype(np.float32)
                 for i in range(n):
                     x[i, ln[i]:] = 0 if key != "text" else 0.5  # BERT pads are not zero
@@ -276,6 +278,22 @@ MOSEI_SEGMENTS = {
     "vidX": [(0.0, 1.0, [0.0, 0, 0, 0, 0, 0, 0])],  # in no fold
 }
 MOSEI_FOLDS = {"train": ["vidA"], "valid": ["vidB"], "test": ["vidC"]}
+# MOSI's labels are [sentiment] only; its standard folds ship with merbench: 2iD-tVS8NPw is a
+# training video, WKA5OygbEKI a validation one, tmZoasNr4rU a test one.
+MOSI_SEGMENTS = {
+    "2iD-tVS8NPw": [(2.0, 3.0, [1.0]), (0.0, 1.0, [-2.0])],
+    "WKA5OygbEKI": [(0.5, 1.5, [0.4])],
+    "tmZoasNr4rU": [(0.0, 2.0, [-0.6])],
+    "vidX": [(0.0, 1.0, [0.0])],  # in no fold
+}
+CSD = {  # per dataset: the segments, the labels file and its top group, the other files by role
+    "mosei": (MOSEI_SEGMENTS, ("CMU_MOSEI_Labels.csd", "All Labels"), {
+        "text": "CMU_MOSEI_TimestampedWordVectors.csd", "audio": "CMU_MOSEI_COVAREP.csd",
+        "vision": "CMU_MOSEI_VisualFacet42.csd", "words": "CMU_MOSEI_TimestampedWords.csd"}),
+    "mosi": (MOSI_SEGMENTS, ("CMU_MOSI_Opinion_Labels.csd", "Opinion Segment Labels"), {
+        "text": "CMU_MOSI_TimestampedWordVectors.csd", "audio": "CMU_MOSI_COVAREP.csd",
+        "vision": "CMU_MOSI_Visual_Facet_42.csd", "words": "CMU_MOSI_TimestampedWords.csd"}),
+}
 MOSEI_WORDS = ["hello", "sp", "there", "good", "day", "sp", "to", "you"]
 
 
@@ -293,32 +311,80 @@ def _write_sequence(path: Path, name: str, entries: dict) -> None:
         meta.create_dataset("root name", data=name)
 
 
-def write_mosei_csd(root: Path, folds: bool = True, seed: int = 0,
-                    skip: tuple[str, ...] = ()) -> None:
+def write_csd(root: Path, dataset: str = "mosei", folds: bool = True, seed: int = 0,
+              skip: tuple[str, ...] = ()) -> None:
     """Labels, WordVectors (1 word / 0.25 s), COVAREP (10 frames / s), Facet (5 frames / s)
-    and Words .csd files for MOSEI_SEGMENTS (videos last 3 s), plus folds.json."""
+    and Words .csd files for the dataset's segments (videos last 3 s), plus MOSEI's folds.json
+    (``folds``; MOSI's folds ship with merbench)."""
     rng = np.random.default_rng(seed)
     root.mkdir(parents=True, exist_ok=True)
+    segments, (labels_file, labels_top), files = CSD[dataset]
     labels = {v: (np.array([s[2] for s in segs], dtype=np.float32), [s[:2] for s in segs])
-              for v, segs in MOSEI_SEGMENTS.items()}
-    _write_sequence(root / "CMU_MOSEI_Labels.csd", "All Labels", labels)
+              for v, segs in segments.items()}
+    _write_sequence(root / labels_file, labels_top, labels)
 
     def frames(rate: float, dim: int) -> dict:
         step = 1.0 / rate
         starts = np.arange(0, 3.0, step)
         return {v: (rng.normal(size=(len(starts), dim)).astype(np.float32),
-                    np.stack([starts, starts + step], 1)) for v in MOSEI_SEGMENTS}
+                    np.stack([starts, starts + step], 1)) for v in segments}
 
-    sequences = {"CMU_MOSEI_TimestampedWordVectors.csd": ("glove_vectors", frames(4, 300)),
-                 "CMU_MOSEI_COVAREP.csd": ("COVAREP", frames(10, 74)),
-                 "CMU_MOSEI_VisualFacet42.csd": ("FACET 4.2", frames(5, 35))}
+    sequences = {files["text"]: ("glove_vectors", frames(4, 300)), files["audio"]: ("COVAREP", frames(10, 74)),
+                 files["vision"]: ("FACET 4.2", frames(5, 35))}
     for name, (top, entries) in sequences.items():
         if name not in skip:
             _write_sequence(root / name, top, entries)
     starts = np.arange(0, 3.0, 0.25)
     words = np.array([[w.encode()] for w in (MOSEI_WORDS * 2)[: len(starts)]])
-    if "CMU_MOSEI_TimestampedWords.csd" not in skip:
-        _write_sequence(root / "CMU_MOSEI_TimestampedWords.csd", "words",
-                        {v: (words, np.stack([starts, starts + 0.25], 1)) for v in MOSEI_SEGMENTS})
-    if folds:
+    if files["words"] not in skip:
+        _write_sequence(root / files["words"], "words",
+                        {v: (words, np.stack([starts, starts + 0.25], 1)) for v in segments})
+    if folds and dataset == "mosei":
         (root / "folds.json").write_text(json.dumps(MOSEI_FOLDS))
+
+
+# CMU-MOSI, bc-LSTM release. Per release split: (video, n, transcript, label). Positions past 9
+# and out of order on purpose; 5W7Z1C_fDaE is a validation video of protocol bclstm.
+MOSI_BCLSTM = {
+    "train": [("trainVidA", 2, "IT WAS FINE", 1), ("trainVidA", 10, "BUT FAR TOO LONG", 0),
+              ("trainVidA", 1, "SO I SAW IT", 1), ("5W7Z1C_fDaE", 1, "GREAT ACTING", 1),
+              ("5W7Z1C_fDaE", 2, "A BAD PLOT", 0), ("trainVidB", 1, "I LOVED IT", 1),
+              ("trainVidB", 3, "REALLY LOVED IT", 1), ("trainVidB", 2, "HATED THE END", 0)],
+    "test": [("testVidA", 2, "NICE MUSIC", 1), ("testVidA", 1, "A BORING FILM", 0),
+             ("testVidB", 1, "MEH", 0)],
+}
+MOSI_BCLSTM_FILES = {"text": ("text", 100), "audio": ("audio", 73), "vision": ("video", 100)}
+
+
+def _write_rows(path: Path, rows: list[list]) -> None:
+    import csv
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        csv.writer(f, quoting=csv.QUOTE_ALL).writerows(rows)  # the release quotes every field
+
+
+def mosi_bclstm_features(utterance: str, modality: str) -> np.ndarray:
+    """The features the fixture gives an utterance: a function of its id, not of any row."""
+    seed = int(hashlib.sha256(f"{utterance}/{modality}".encode()).hexdigest()[:8], 16)
+    return np.random.default_rng(seed).normal(size=MOSI_BCLSTM_FILES[modality][1]).astype(np.float32)
+
+
+def write_mosi_bclstm(root: Path) -> Path:
+    """The bc-LSTM folder ``root``: transcripts.csv (rows of both splits mixed), text_<split>.csv
+    naming its rows in another order, the three <m>_<split>0.csv in that order, and an .arff
+    copy to ignore."""
+    rows = [(v, n, t, y) for split in ("test", "train") for v, n, t, y in MOSI_BCLSTM[split]]
+    rows = rows[1::2] + rows[::2]
+    _write_rows(root / "transcripts.csv", [[f"{v}_{n}", t, k + 1, y] for k, (v, n, t, y) in enumerate(rows)])
+    row_of = {f"{v}_{n}": k for k, (v, n, _, _) in enumerate(rows)}
+    for split, utterances in MOSI_BCLSTM.items():
+        ids = [f"{v}_{n}" for v, n, _, _ in reversed(utterances)]
+        label = {f"{v}_{n}": y for v, n, _, y in utterances}
+        _write_rows(root / f"text_{split}.csv",
+                    [[row_of[u], *np.round(mosi_bclstm_features(u, "text"), 5).tolist()] for u in ids])
+        for m, (stem, _) in MOSI_BCLSTM_FILES.items():
+            _write_rows(root / stem / f"{stem}_{split}0.csv",
+                        [[*mosi_bclstm_features(u, m).tolist(), label[u]] for u in ids])
+    (root / "text" / "text_train0.arff").write_text("@relation not read\n")
+    return root

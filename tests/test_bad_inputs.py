@@ -562,6 +562,26 @@ def test_recipe_problems_reach_yaml_and_json_values_bounded(tmp_path):
     assert "z" * 30 in line and "z" * 90 not in line and len(line) < 300
 
 
+def test_mosi_release_errors_are_one_line(tmp_path):
+    """A wrong dataset.root and a broken bc-LSTM file stop `merbench train` / `extract` with one
+    line naming the folder or the file, line and what was expected."""
+    from fixtures import write_mosi_bclstm
+
+    base = Path(__file__).resolve().parents[1] / "recipes" / "base" / "mosi.yaml"
+    recipe = write_recipe(tmp_path / "r.yaml", {"extends": str(base), "model": {"name": "mlp_tiny"},
+                                                "train": {"max_epochs": 1, "threads": 1}})
+    run = ["train", recipe, "--out", tmp_path / "out", "--set"]
+    line = bad(tmp_path, *run, f"dataset.root={tmp_path / 'nowhere'}", new_files=True)
+    assert "dataset.root: " in line and "nowhere does not exist (expected your copy of mosi)" in line
+    line = bad(tmp_path, *run, f"dataset.root={tmp_path}", new_files=True)
+    assert "no mosi format found at" in line and "mosi_bclstm (transcripts.csv and text_train.csv" in line
+    write_mosi_bclstm(tmp_path / "data")
+    video = tmp_path / "data" / "video" / "video_test0.csv"
+    video.write_text(video.read_text().replace('"0"\n', '"1"\n', 1))
+    line = bad(tmp_path, "extract", "--dataset", "mosi", "--root", tmp_path / "data", "--quiet")
+    assert "mosi_bclstm: " in line and "video_test0.csv line" in line and "disagrees with transcripts.csv line" in line
+
+
 def test_bank_size():
     """The bank holds 100+ bad inputs across the kinds above (reported in the issue)."""
     n = (len(RECIPE_VALUES) + len(_registry_cases()) + len(CONSTRUCTOR) + len(COLLECTED) + len(PATH_KINDS) + len(RECIPE_FILES)

@@ -16,9 +16,10 @@ from merbench.data._common import carve_validation, fix_mojibake
 from merbench.data.readers import FORMATS, detect_format, options_of, read_corpus
 from merbench.errors import MerbenchError
 
+from conftest import MOSI_ROOT, needs_shared_mosi
 from fixtures import (
-    IEMOCAP_KEPT, MELD_CLEAN, MELD_ROWS, write_iemocap_cosmic, write_iemocap_dialoguernn, write_iemocap_raw,
-    write_meld_dialoguernn, write_meld_raw, write_mosei_csd, write_mosei_mmsa,
+    IEMOCAP_KEPT, MELD_CLEAN, MELD_ROWS, MOSI_BCLSTM, write_csd, write_iemocap_cosmic, write_iemocap_dialoguernn,
+    write_iemocap_raw, write_meld_dialoguernn, write_meld_raw, write_mmsa, write_mosi_bclstm, mosi_bclstm_features,
 )
 
 
@@ -391,7 +392,7 @@ def test_meld_dialoguernn_bad_input(tmp_path, edit, match):
 
 
 def test_mosei_mmsa_unaligned(tmp_path):
-    lengths = write_mosei_mmsa(tmp_path / "unaligned_50.pkl")
+    lengths = write_mmsa(tmp_path / "unaligned_50.pkl")
     corpus = read_corpus("mosei", tmp_path)
     assert corpus.info["format"] == "mosei_mmsa" and corpus.task == "regression"
     assert corpus.label_names == ["-3", "-2", "-1", "0", "1", "2", "3"]
@@ -414,7 +415,7 @@ def test_mosei_mmsa_unaligned(tmp_path):
 
 
 def test_mosei_mmsa_aligned_keeps_frames_aligned(tmp_path):
-    lengths = write_mosei_mmsa(tmp_path / "aligned_50.pkl", aligned=True)
+    lengths = write_mmsa(tmp_path / "aligned_50.pkl", aligned=True)
     corpus = read_corpus("mosei", tmp_path)
     d = next(d for d in corpus.dialogues if d.id == "vidD")
     # vidD$_$1 is test record 1, vidD$_$3 record 0.
@@ -425,7 +426,7 @@ def test_mosei_mmsa_aligned_keeps_frames_aligned(tmp_path):
 
 
 def test_mosei_mmsa_text_bert_ids_are_kept_out(tmp_path):
-    write_mosei_mmsa(tmp_path / "unaligned_50.pkl", text_bert_only=True)
+    write_mmsa(tmp_path / "unaligned_50.pkl", text_bert_only=True)
     corpus = read_corpus("mosei", tmp_path, modalities=["text", "audio"])
     assert set(corpus.dialogues[0].features) == {"audio", "vision"}
     assert "token ids only" in corpus.info["text_bert"]
@@ -434,7 +435,7 @@ def test_mosei_mmsa_text_bert_ids_are_kept_out(tmp_path):
 
 def test_mosei_mmsa_audio_neg_inf_is_zeroed_nan_is_an_error(tmp_path):
     path = tmp_path / "unaligned_50.pkl"
-    write_mosei_mmsa(path)
+    write_mmsa(path)
     data = pickle.loads(path.read_bytes())
     data["valid"]["audio"][0, 0, :3] = -np.inf
     path.write_bytes(pickle.dumps(data))
@@ -456,7 +457,7 @@ def test_mosei_mmsa_audio_neg_inf_is_zeroed_nan_is_an_error(tmp_path):
 ])
 def test_mosei_mmsa_bad_input(tmp_path, edit, match):
     path = tmp_path / "unaligned_50.pkl"
-    write_mosei_mmsa(path)
+    write_mmsa(path)
     data = pickle.loads(path.read_bytes())
     edit(data)
     path.write_bytes(pickle.dumps(data))
@@ -465,7 +466,7 @@ def test_mosei_mmsa_bad_input(tmp_path, edit, match):
 
 
 def test_mosei_csd_cuts_features_to_segments(tmp_path):
-    write_mosei_csd(tmp_path)
+    write_csd(tmp_path)
     corpus = read_corpus("mosei", tmp_path)
     assert corpus.info["format"] == "mosei_csd"
     assert {d.id: d.split for d in corpus.dialogues} == {"vidA": "train", "vidB": "valid", "vidC": "test"}
@@ -487,7 +488,7 @@ def test_mosei_csd_cuts_features_to_segments(tmp_path):
 
 
 def test_mosei_csd_reads_only_the_modalities_asked(tmp_path):
-    write_mosei_csd(tmp_path, skip=("CMU_MOSEI_VisualFacet42.csd",))
+    write_csd(tmp_path, skip=("CMU_MOSEI_VisualFacet42.csd",))
     corpus = read_corpus("mosei", tmp_path, modalities=["audio"])
     assert set(corpus.dialogues[0].features) == {"audio"}
     with pytest.raises(MerbenchError, match=r"missing file .*CMU_MOSEI_VisualFacet42\.csd \(expected vision features\)"):
@@ -495,7 +496,7 @@ def test_mosei_csd_reads_only_the_modalities_asked(tmp_path):
 
 
 def test_mosei_csd_needs_folds(tmp_path):
-    write_mosei_csd(tmp_path, folds=False)
+    write_csd(tmp_path, folds=False)
     with pytest.raises(MerbenchError, match=r"folds\.json.*standard train/valid/test video lists are not shipped"):
         read_corpus("mosei", tmp_path)
     (tmp_path / "folds.csv").write_text("video_id,split\nvidA,train\nvidB,valid\nvidC,test\nvidX,test\n")
@@ -509,7 +510,7 @@ def test_mosei_csd_needs_folds(tmp_path):
     ("not json", r"folds\.json is not valid JSON"),
 ])
 def test_mosei_csd_bad_folds(tmp_path, folds, match):
-    write_mosei_csd(tmp_path)
+    write_csd(tmp_path)
     (tmp_path / "folds.json").write_text(folds)
     with pytest.raises(MerbenchError, match=match):
         read_corpus("mosei", tmp_path)
@@ -518,7 +519,7 @@ def test_mosei_csd_bad_folds(tmp_path, folds, match):
 def test_mosei_csd_bad_features(tmp_path):
     import h5py
 
-    write_mosei_csd(tmp_path)
+    write_csd(tmp_path)
     with h5py.File(tmp_path / "CMU_MOSEI_COVAREP.csd", "a") as f:
         del f["COVAREP/data/vidB/features"]
         f["COVAREP/data/vidB"].create_dataset("features", data=np.zeros((30, 73), np.float32))
@@ -534,21 +535,267 @@ def test_mosei_csd_bad_features(tmp_path):
         read_corpus("mosei", tmp_path)
 
 
+# --- CMU-MOSI --------------------------------------------------------------------------------
+
+
+def shuffle_bclstm(root, seed):
+    """Permute every file's rows consistently: transcripts.csv (renumbering column 0 of the
+    text_<split>.csv files), and each text_<split>.csv with its three <m>_<split>0.csv."""
+    import csv
+
+    def rows(path):
+        with open(path, newline="") as f:
+            return list(csv.reader(f))
+
+    def write(path, table):
+        with open(path, "w", newline="") as f:
+            csv.writer(f, quoting=csv.QUOTE_ALL).writerows(table)
+
+    rng = np.random.default_rng(seed)
+    transcripts = rows(root / "transcripts.csv")
+    order = rng.permutation(len(transcripts))
+    write(root / "transcripts.csv", [transcripts[k] for k in order])
+    new_row = {int(old): new for new, old in enumerate(order)}
+    for split in ("train", "test"):
+        index = rows(root / f"text_{split}.csv")
+        perm = rng.permutation(len(index))
+        write(root / f"text_{split}.csv", [[str(new_row[int(index[k][0])]), *index[k][1:]] for k in perm])
+        for stem in ("text", "audio", "video"):
+            table = rows(root / stem / f"{stem}_{split}0.csv")
+            write(root / stem / f"{stem}_{split}0.csv", [table[k] for k in perm])
+
+
+@pytest.fixture
+def mosi_root(tmp_path):
+    return write_mosi_bclstm(tmp_path / "data")
+
+
+def test_mosi_bclstm_joins_rows_orders_utterances_and_carves_validation(mosi_root):
+    corpus = read_corpus("mosi", mosi_root)
+    assert corpus.info["format"] == "mosi_bclstm" and corpus.task == "classification"
+    assert corpus.label_names == ["negative", "positive"] and corpus.protocol == "bclstm"
+    assert {d.id: d.split for d in corpus.dialogues} == {
+        "trainVidA": "train", "trainVidB": "train", "5W7Z1C_fDaE": "valid", "testVidA": "test", "testVidB": "test"}
+    assert counts(corpus) == {"train": 6, "valid": 2, "test": 3, "total": 11}
+    a = next(d for d in corpus.dialogues if d.id == "trainVidA")
+    assert [u.id for u in a.utterances] == ["trainVidA_1", "trainVidA_2", "trainVidA_10"]  # by n, numerically
+    assert [u.text for u in a.utterances] == ["SO I SAW IT", "IT WAS FINE", "BUT FAR TOO LONG"]
+    assert [u.label for u in a.utterances] == [1, 1, 0] and {u.speaker for u in a.utterances} == {"trainVidA"}
+    for d in corpus.dialogues:
+        for m, dim in (("text", 100), ("audio", 73), ("vision", 100)):
+            for u, x in zip(d.utterances, d.features[m]):
+                assert x.shape == (dim,)
+                np.testing.assert_array_equal(x, mosi_bclstm_features(u.id, m))
+    warnings = corpus.info["warnings"]
+    assert any("train has 6 utterances; the bc-LSTM release under protocol bclstm has 1,110" in w for w in warnings)
+    assert any("valid has 1 videos; the bc-LSTM release under protocol bclstm has 12" in w for w in warnings)
+    assert corpus.info["unused_transcripts"] == 0 and "12 fixed training videos" in corpus.info["validation"]
+
+
+def test_mosi_bclstm_does_not_depend_on_row_order(mosi_root, tmp_path):
+    from merbench.features.build import build_corpus
+
+    before = read_corpus("mosi", mosi_root)
+    files = {p: p.read_bytes() for p in mosi_root.rglob("*.csv")}
+    shuffle_bclstm(mosi_root, seed=3)
+    assert all(p.read_bytes() != data for p, data in files.items())  # every file's rows moved
+    after = read_corpus("mosi", mosi_root)
+    assert after.fingerprint() == before.fingerprint()
+    assert build_corpus(after, progress=False).fingerprint() == build_corpus(before, progress=False).fingerprint()
+
+
+def test_mosi_bclstm_modalities_asked_and_options(mosi_root):
+    assert read_corpus("mosi", mosi_root, labels="binary", protocol="bclstm").info["counts"]["total"] == 11
+    with pytest.raises(MerbenchError, match=r"mosi_bclstm: protocol 'standard' is not valid; expected one of bclstm"):
+        read_corpus("mosi", mosi_root, protocol="standard")
+    with pytest.raises(MerbenchError, match=r"labels 'sentiment' is not valid; expected one of binary"):
+        read_corpus("mosi", mosi_root, labels="sentiment")
+    for split in ("train", "test"):
+        (mosi_root / "text" / f"text_{split}0.csv").unlink()
+    # Text asked without its feature files: the transcripts serve it; the other two are read.
+    corpus = read_corpus("mosi", mosi_root, modalities=["text"])
+    assert set(corpus.dialogues[0].features) == {"audio", "vision"} and corpus.info["modalities_read"] == ["audio", "vision"]
+    with pytest.raises(MerbenchError, match=r"mosi_bclstm: missing file .*text_train0\.csv \(expected text features\)"):
+        read_corpus("mosi", mosi_root)
+    (mosi_root / "video" / "video_test0.csv").unlink()
+    with pytest.raises(MerbenchError, match=r"missing file .*video/video_test0\.csv \(expected vision features\)"):
+        read_corpus("mosi", mosi_root, modalities=["vision"])
+
+
+def _edit_line(path, line, edit):
+    lines = path.read_text().splitlines()
+    lines[line - 1] = edit(lines[line - 1])
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _cells(edit):
+    """An edit of one line's quoted cells."""
+    return lambda line: ",".join(f'"{c}"' for c in edit(line.strip('"').split('","')))
+
+
+def _set(i, value):
+    """An edit that sets cell ``i`` of a line to ``value``."""
+    def edit(cells):
+        cells[i] = value
+        return cells
+    return _cells(edit)
+
+
+# (file, line, edit, expected message). Line 1 of text_train.csv names trainVidB_2 (transcripts.csv line 11).
+BCLSTM_BAD = [
+    ("audio/audio_train0.csv", 2, _cells(lambda c: c[:-2] + [c[-1]]),
+     r"audio_train0\.csv line 2: 73 columns; expected 74 \(73 audio features, then the label\)"),
+    ("video/video_test0.csv", 3, _set(4, "abc"),
+     r"video_test0\.csv line 3 column 5: 'abc' is not a number; expected 100 vision features"),
+    ("text/text_train0.csv", 1, _set(0, "nan"),
+     r"text_train0\.csv line 1 column 1: 'nan'; expected finite features \(option nonfinite='zero' sets them to 0\)"),
+    ("text_train.csv", 2, _set(0, "11"),
+     r"text_train\.csv line 2: row number '11' is not a row of transcripts\.csv; expected a whole number in 0\.\.10"),
+    ("text_test.csv", 1, _set(0, "x1"), r"text_test\.csv line 1: row number 'x1' is not a row of transcripts\.csv"),
+    ("transcripts.csv", 4, _set(0, "trainVidB_2"),
+     r"transcripts\.csv lines 4 and 11 both hold utterance 'trainVidB_2'; expected each id once"),
+    ("transcripts.csv", 2, _set(0, "trainVidB-2"),
+     r"transcripts\.csv line 2: id 'trainVidB-2' is not of the form <video id>_<n>"),
+    ("transcripts.csv", 2, _set(3, "2"), r"transcripts\.csv line 2: label '2'; expected 0 \(negative\) or 1 \(positive\)"),
+    ("transcripts.csv", 2, _set(1, " "), r"transcripts\.csv line 2 \(\w+_\d+\): empty transcript"),
+    ("transcripts.csv", 2, _cells(lambda c: c[:3]), r"transcripts\.csv line 2: 3 columns; expected 4"),
+    ("audio/audio_train0.csv", 1, _set(-1, "1"),
+     r"audio_train0\.csv line 1: label 1 disagrees with transcripts\.csv line 11 \(trainVidB_2: 0\); expected the same label"),
+]
+
+
+@pytest.mark.parametrize("name, line, edit, match", BCLSTM_BAD, ids=[f"{b[0]}:{b[1]}" for b in BCLSTM_BAD])
+def test_mosi_bclstm_bad_input(mosi_root, name, line, edit, match):
+    _edit_line(mosi_root / name, line, edit)
+    with pytest.raises(MerbenchError, match=match):
+        read_corpus("mosi", mosi_root)
+
+
+def test_mosi_bclstm_bad_joins(mosi_root):
+    path = mosi_root / "audio" / "audio_test0.csv"
+    path.write_text("\n".join(path.read_text().splitlines()[:-1]) + "\n")
+    with pytest.raises(MerbenchError, match=r"audio_test0\.csv has 2 rows; expected 3, one per row of text_test\.csv"):
+        read_corpus("mosi", mosi_root)
+    write_mosi_bclstm(mosi_root)
+    for train, test in (("text_train.csv", "text_test.csv"), *((f"{m}/{m}_train0.csv", f"{m}/{m}_test0.csv")
+                                                              for m in ("text", "audio", "video"))):
+        first = (mosi_root / train).read_text().splitlines()[0]  # names trainVidB_2
+        (mosi_root / test).write_text((mosi_root / test).read_text() + first + "\n")
+    with pytest.raises(MerbenchError, match=r"text_train\.csv line 1 and .*text_test\.csv line 4 both name "
+                                            r"transcripts\.csv row 10 \(trainVidB_2\); expected each utterance once"):
+        read_corpus("mosi", mosi_root)
+
+
+def test_mosi_bclstm_video_splits_are_checked(mosi_root):
+    # testVidA_1 renamed into a training video: trainVidA is then in both splits.
+    transcripts = mosi_root / "transcripts.csv"
+    transcripts.write_text(transcripts.read_text().replace('"testVidA_1"', '"trainVidA_7"'))
+    with pytest.raises(MerbenchError, match=r"video 'trainVidA' has utterances in .*text_train\.csv line \d+ and "
+                                            r".*text_test\.csv line \d+; expected one split per video"):
+        read_corpus("mosi", mosi_root)
+    write_mosi_bclstm(mosi_root)
+    transcripts.write_text(transcripts.read_text().replace('"testVidB_1"', '"pLTX3ipuDJI_1"'))
+    with pytest.raises(MerbenchError, match=r"video 'pLTX3ipuDJI' is a validation video of protocol bclstm but is in "
+                                            r".*text_test\.csv; expected a training video"):
+        read_corpus("mosi", mosi_root)
+
+
+def test_mosi_bclstm_nonfinite_zero_and_unused_transcripts(mosi_root):
+    _edit_line(mosi_root / "audio" / "audio_train0.csv", 1, _set(0, "inf"))
+    with open(mosi_root / "transcripts.csv", "a") as f:
+        f.write('"spareVid_1","NOT IN ANY SPLIT","9","1"\n')
+    corpus = read_corpus("mosi", mosi_root, nonfinite="zero")
+    assert corpus.info["nonfinite_zeroed"] == {"audio": 1} and corpus.info["unused_transcripts"] == 1
+    assert any("1 rows of" in w and "in neither text_train.csv nor text_test.csv" in w for w in corpus.info["warnings"])
+
+
+def test_mosi_mmsa_checks_mosi_sizes(tmp_path):
+    write_mmsa(tmp_path / "unaligned_50.pkl", audio_dim=5, vision_dim=20)
+    corpus = read_corpus("mosi", tmp_path)
+    assert corpus.info["format"] == "mosi_mmsa" and corpus.name == "mosi" and corpus.task == "regression"
+    assert corpus.label_names == ["-3", "-2", "-1", "0", "1", "2", "3"] and corpus.protocol == "standard"
+    a = next(d for d in corpus.dialogues if d.id == "vidA")
+    assert [u.id for u in a.utterances] == ["vidA$_$2", "vidA$_$10"] and [u.value for u in a.utterances] == pytest.approx([-0.4, 2.6])
+    assert {x.shape[1] for x in a.features["audio"]} == {5} and {x.shape[1] for x in a.features["vision"]} == {20}
+    assert any("train has 4 utterances; the MMSA MOSI pickles has 1,284" in w for w in corpus.info["warnings"])
+    write_mmsa(tmp_path / "unaligned_50.pkl")  # MOSEI's sizes
+    with pytest.raises(MerbenchError, match=r"mosi_mmsa: .*train\.audio has shape \(4, 8, 74\); expected \(4, T, 5\)"):
+        read_corpus("mosi", tmp_path)
+    with pytest.raises(MerbenchError, match=r"mosi_mmsa: protocol 'bclstm' is not valid; expected one of standard"):
+        read_corpus("mosi", tmp_path, format="mosi_mmsa", protocol="bclstm")
+
+
+def test_mosi_csd_uses_the_shipped_standard_folds(tmp_path):
+    write_csd(tmp_path, "mosi")
+    corpus = read_corpus("mosi", tmp_path)
+    assert corpus.info["format"] == "mosi_csd" and corpus.task == "regression"
+    assert {d.id: d.split for d in corpus.dialogues} == {"2iD-tVS8NPw": "train", "WKA5OygbEKI": "valid", "tmZoasNr4rU": "test"}
+    assert corpus.info["unassigned_videos"] == 1 and "emotions" not in corpus.info
+    assert "merbench's copy of the SDK's standard folds" in corpus.info["validation"]
+    a = next(d for d in corpus.dialogues if d.id == "2iD-tVS8NPw")
+    assert [u.id for u in a.utterances] == ["2iD-tVS8NPw[0]", "2iD-tVS8NPw[1]"] and [u.value for u in a.utterances] == [-2.0, 1.0]
+    assert [x.shape for x in a.features["audio"]] == [(10, 74), (10, 74)] and a.utterances[0].text == "hello there good"
+    (tmp_path / "mine.json").write_text('{"train": ["tmZoasNr4rU"], "valid": [], "test": ["2iD-tVS8NPw"]}')
+    mine = read_corpus("mosi", tmp_path, folds=str(tmp_path / "mine.json"))
+    assert {d.id: d.split for d in mine.dialogues} == {"tmZoasNr4rU": "train", "2iD-tVS8NPw": "test"}
+
+
+def test_mosi_csd_labels_are_sentiment_only(tmp_path):
+    import h5py
+
+    write_csd(tmp_path, "mosi")
+    with h5py.File(tmp_path / "CMU_MOSI_Opinion_Labels.csd", "a") as f:
+        del f["Opinion Segment Labels/data/WKA5OygbEKI/features"]
+        f["Opinion Segment Labels/data/WKA5OygbEKI"].create_dataset("features", data=np.zeros((1, 7), np.float32))
+    with pytest.raises(MerbenchError, match=r"mosi_csd: .*CMU_MOSI_Opinion_Labels\.csd: video 'WKA5OygbEKI' labels have "
+                                            r"shape \(1, 7\); expected \(N, 1\): sentiment"):
+        read_corpus("mosi", tmp_path)
+    assert options_of("mosi_csd") == ["folds", "nonfinite"] and options_of("mosi_bclstm") == ["nonfinite"]
+
+
+@pytest.mark.shared_data
+@needs_shared_mosi()
+def test_real_mosi_bclstm_release():
+    from merbench.data import mosi_bclstm
+    from merbench.data._common import _name_key
+
+    corpus = read_corpus("mosi", MOSI_ROOT)
+    assert corpus.info["format"] == "mosi_bclstm" and corpus.info["warnings"] == []
+    assert corpus.info["counts"] == {"train": 1110, "valid": 337, "test": 752, "total": 2199}
+    assert corpus.info["dialogue_counts"] == {"train": 50, "valid": 12, "test": 31}
+    labels = {s: Counter(u.label for u in utterances(corpus, s)) for s in ("train", "valid", "test")}
+    assert labels["train"] + labels["valid"] == Counter({0: 738, 1: 709}) and labels["test"] == Counter({0: 285, 1: 467})
+    # The validation list is the documented rule applied to the release's training videos.
+    training = [d.id for d in corpus.dialogues if d.split in ("train", "valid")]
+    assert tuple(sorted(sorted(training, key=_name_key)[:12])) == mosi_bclstm.VALID_VIDEOS
+    for d in corpus.dialogues:
+        assert [int(u.id.rsplit("_", 1)[1]) for u in d.utterances] == list(range(1, len(d.utterances) + 1))
+        assert {m: x[0].shape for m, x in d.features.items()} == {"audio": (73,), "text": (100,), "vision": (100,)}
+    # The SDK's standard folds shipped for mosi_csd give MMSA's counts on the same utterances.
+    from merbench.data._cmu import MOSI
+
+    split_of = {v: s for s, videos in MOSI.folds.items() for v in videos}
+    assert sorted(split_of) == sorted(d.id for d in corpus.dialogues)
+    assert dict(Counter(split_of[u.id.rsplit("_", 1)[0]] for u in utterances(corpus))) == MOSI.counts
+
+
 # --- Detection and the registry --------------------------------------------------------------
 
 
 def test_every_format_is_registered_with_its_meta():
     assert FORMATS.names() == sorted(["iemocap_raw", "iemocap_cosmic", "iemocap_dialoguernn",
-                                      "mosei_mmsa", "mosei_csd", "meld_raw", "meld_dialoguernn"])
+                                      "mosei_mmsa", "mosei_csd", "meld_raw", "meld_dialoguernn",
+                                      "mosi_bclstm", "mosi_mmsa", "mosi_csd"])
     for entry in FORMATS.entries():
-        assert entry.meta["dataset"] in ("iemocap", "mosei", "meld") and entry.meta["description"]
+        assert entry.meta["dataset"] in ("iemocap", "mosei", "meld", "mosi") and entry.meta["description"]
+        assert entry.name.startswith(entry.meta["dataset"] + "_")
     assert options_of("mosei_csd") == ["folds", "nonfinite"]
 
 
 def test_detection_and_its_errors(tmp_path):
     write_iemocap_raw(tmp_path / "raw", sessions=(5,), wav=False)
     write_iemocap_cosmic(tmp_path / "cosmic" / "iemocap.pkl")
-    write_mosei_csd(tmp_path / "csd")
+    write_csd(tmp_path / "csd")
     write_meld_raw(tmp_path / "meld")
     assert detect_format("iemocap", tmp_path / "raw") == "iemocap_raw"
     assert detect_format("iemocap", tmp_path / "cosmic") == "iemocap_cosmic"
@@ -566,8 +813,16 @@ def test_detection_and_its_errors(tmp_path):
         read_corpus("iemocap", tmp_path / "raw", format="meld_raw")
     with pytest.raises(MerbenchError, match=r"unknown dataset format 'iemocap_rw' \(did you mean 'iemocap_raw'\?\)"):
         read_corpus("iemocap", tmp_path / "raw", format="iemocap_rw")
-    with pytest.raises(MerbenchError, match=r"unknown dataset 'mosi'"):
-        read_corpus("mosi", tmp_path)
+    with pytest.raises(MerbenchError, match=r"unknown dataset 'cmu_mosi'"):
+        read_corpus("cmu_mosi", tmp_path)
+    write_mosi_bclstm(tmp_path / "bclstm")
+    write_mmsa(tmp_path / "mmsa" / "aligned_50.pkl", audio_dim=5, vision_dim=20)
+    write_csd(tmp_path / "mosi_csd", "mosi")
+    assert [detect_format("mosi", tmp_path / d) for d in ("bclstm", "mmsa", "mosi_csd")] == [
+        "mosi_bclstm", "mosi_mmsa", "mosi_csd"]
+    with pytest.raises(MerbenchError, match=r"no mosi format found at .*: looked for mosi_bclstm \(transcripts\.csv "
+                                            r"and text_train\.csv: .*\); mosi_mmsa .*; mosi_csd \(CMU_MOSI_Opinion_Labels\.csd\)"):
+        read_corpus("mosi", tmp_path / "csd")
     with pytest.raises(MerbenchError, match=r"root .*nowhere does not exist"):
         read_corpus("meld", tmp_path / "nowhere")
 

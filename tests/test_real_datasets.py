@@ -1,6 +1,8 @@
-"""The iemocap / mosei / meld registry entries: a release -> a Corpus -> a trained run."""
+"""The iemocap / mosei / meld / mosi registry entries: a release -> a Corpus -> a trained run."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
@@ -10,9 +12,11 @@ from merbench.registry import DATASETS
 from merbench.results import read_result
 from merbench.train import train
 
-from conftest import IEMOCAP_PKL, needs_shared_iemocap
-from fixtures import write_iemocap_dialoguernn, write_meld_dialoguernn, write_mosei_mmsa
+from conftest import IEMOCAP_PKL, MOSI_ROOT, needs_shared_iemocap, needs_shared_mosi
+from fixtures import write_iemocap_dialoguernn, write_meld_dialoguernn, write_mmsa, write_mosi_bclstm
 from helpers import cli, one_line_error, write_recipe
+
+BASE_MOSI = Path(__file__).resolve().parents[1] / "recipes" / "base" / "mosi.yaml"
 
 
 def test_shipped_features_train_end_to_end(tmp_path):
@@ -31,7 +35,7 @@ def test_shipped_features_train_end_to_end(tmp_path):
 
 
 def test_mosei_is_regression_and_meld_has_seven_emotions(tmp_path):
-    write_mosei_mmsa(tmp_path / "unaligned_50.pkl")
+    write_mmsa(tmp_path / "unaligned_50.pkl")
     mosei = DATASETS.get("mosei")(root=str(tmp_path / "unaligned_50.pkl"))
     assert mosei.task == "regression" and set(mosei.modalities) == {"audio", "text", "vision"}
     pkl = tmp_path / "MELD_features_raw.pkl"
@@ -76,3 +80,47 @@ def test_shared_transcripts_extract_with_minilm_and_cache(tmp_path):
     assert corpus.modalities == ["text"] and corpus.dims == {"text": 768}
     assert corpus.class_counts() == {"happy": 648, "sad": 1084, "neutral": 1708, "angry": 1103,
                                      "excited": 1041, "frustrated": 1849}
+
+
+def test_mosi_task_follows_the_format_through_training_and_tables(tmp_path):
+    """The bc-LSTM release trains as binary classification, MMSA's pickle (base recipe plus the
+    documented overrides) as regression; `merbench table` gives each task its own table."""
+    write_mosi_bclstm(tmp_path / "bclstm")
+    write_mmsa(tmp_path / "mmsa" / "unaligned_50.pkl", audio_dim=5, vision_dim=20)
+    run_dirs = []
+    for root, overrides in ((tmp_path / "bclstm", {}), (tmp_path / "mmsa", {"labels": "sentiment", "protocol": "standard"})):
+        recipe = {"extends": str(BASE_MOSI), "dataset": {"root": str(root), **overrides},
+                  "model": {"name": "mlp_tiny"}, "train": {"max_epochs": 2, "threads": 1}}
+        run_dirs.append(train(load_recipe(write_recipe(tmp_path / f"{root.name}.yaml", recipe)), tmp_path / "runs",
+                              progress=False))
+    bclstm, mmsa = (read_result(d) for d in run_dirs)
+    assert bclstm["dataset"]["task"] == "classification" and bclstm["dataset"]["protocol"] == "bclstm"
+    assert bclstm["dataset"]["dims"] == {"audio": 73, "text": 100, "vision": 100}
+    assert {"acc", "wf1", "f1_positive"} <= set(bclstm["metrics"]["test"])
+    assert mmsa["dataset"]["task"] == "regression" and mmsa["dataset"]["protocol"] == "standard"
+    assert {"acc2_has0", "acc7", "mae", "corr"} <= set(mmsa["metrics"]["test"])
+    result = cli("table", *run_dirs)
+    assert result.exit_code == 0, result.output
+    assert "mosi (test, layout iemocap" in result.output and "mosi (test, layout mosei" in result.output
+
+
+def test_mosi_transcripts_serve_minilm_and_finetune(tmp_path):
+    root = tmp_path / "data"
+    write_mosi_bclstm(root)
+    corpus = DATASETS.get("mosi")(root=str(root), features={"text": "minilm"}, cache=str(tmp_path / "cache"))
+    assert corpus.dims == {"audio": 73, "text": 768, "vision": 100}
+    assert corpus.info["features"]["text"]["source"] == "extracted"
+    result = cli("finetune", "--dataset", "mosi", "--root", root, "--epochs", "1", "--max-length", "16",
+                 "--threads", "1", "--out", tmp_path / "models", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert len(list((tmp_path / "models").glob("mosi-bclstm-*"))) == 1
+
+
+@pytest.mark.shared_data
+@needs_shared_mosi()
+def test_shared_mosi_release_is_a_corpus(monkeypatch):
+    monkeypatch.setenv("MERBENCH_MOSI_ROOT", str(MOSI_ROOT))
+    corpus = DATASETS.get("mosi")()
+    assert corpus.task == "classification" and corpus.dims == {"audio": 73, "text": 100, "vision": 100}
+    assert corpus.counts() == {"train": 1110, "valid": 337, "test": 752}
+    assert corpus.class_counts("test") == {"negative": 285, "positive": 467}

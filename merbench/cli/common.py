@@ -13,9 +13,9 @@ from typer.core import TyperGroup
 from merbench.errors import MerbenchError, excerpt, one_line
 
 # Options that name a real dataset release, shared by `extract` and `finetune` (one syntax).
-Dataset = Annotated[str, typer.Option("--dataset", help="iemocap, mosei or meld.")]
+Dataset = Annotated[str, typer.Option("--dataset", help="iemocap, mosei, meld or mosi.")]
 DatasetFormat = Annotated[Optional[str], typer.Option("--format", help="Name the format instead of detecting it (see docs/datasets/).")]
-Labels = Annotated[Optional[str], typer.Option("--labels", help="Label set, e.g. iemocap6, iemocap4, meld7, meld3.")]
+Labels = Annotated[Optional[str], typer.Option("--labels", help="Label set, e.g. iemocap6, iemocap4, meld7, meld3, binary (mosi_bclstm).")]
 Protocol = Annotated[Optional[str], typer.Option("--protocol", help="e.g. session5-test or loso (IEMOCAP).")]
 Fold = Annotated[Optional[int], typer.Option("--fold", min=0, help="loso: the test session (1-5); its dialogues never reach a model or encoder.")]
 

@@ -1,7 +1,7 @@
 """Plumbing shared by the dataset-format readers: checks, text decoding, counts, splits.
 
 Nothing here knows a dataset; the per-dataset rules (label sets, protocols, release counts)
-live in ``_iemocap.py``, ``_meld.py`` and ``_mosei.py``.
+live in ``_iemocap.py``, ``_meld.py`` and ``_cmu.py`` (MOSEI, MOSI) or in a format's own module.
 """
 
 from __future__ import annotations

@@ -1,9 +1,11 @@
 """The registry of real-dataset formats and ``read_corpus``, which finds the format of a root.
 
-Each format is one module (``iemocap_raw.py``, ``mosei_mmsa.py``, ...) with a reader
+Each format is one module (``iemocap_raw.py``, ``mosi_bclstm.py``, ...) with a reader
 ``read_<format>(root, *, labels, protocol, fold, modalities, <options>) -> RawCorpus``, a
-``detect(root) -> bool`` and what it looks for. ``FORMATS`` holds the readers with meta
-``dataset``, ``description``, ``looks_for`` and ``detect``.
+``detect(root) -> bool`` and what it looks for; a layout that several corpora share is one
+module with an object per corpus (``cmu_mmsa.MOSEI``, ``cmu_csd.MOSI``, ...) holding the same.
+``FORMATS`` holds the readers with meta ``dataset``, ``description``, ``looks_for`` and
+``detect``.
 
 Count checks: a reader compares what it read with the release's counts and appends one
 line per difference to ``RawCorpus.info["warnings"]`` (no Python warning is raised); the
@@ -17,8 +19,8 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from merbench.data import (
-    iemocap_cosmic, iemocap_dialoguernn, iemocap_raw, meld_dialoguernn, meld_raw, mosei_csd,
-    mosei_mmsa,
+    cmu_csd, cmu_mmsa, iemocap_cosmic, iemocap_dialoguernn, iemocap_raw, meld_dialoguernn, meld_raw,
+    mosi_bclstm,
 )
 from merbench.data.types import RawCorpus
 from merbench.errors import MerbenchError
@@ -27,20 +29,30 @@ from merbench.registry import Registry, closest
 Reader = Callable[..., RawCorpus]
 FORMATS: Registry[Reader] = Registry("dataset format")
 
-# Order within a dataset = the order detection tries them in.
+# Order within a dataset = the order detection tries them in. A format module gives FORMAT,
+# DESCRIPTION, LOOKS_FOR and detect; a layout shared by several corpora gives one object per
+# corpus with format, description, looks_for, detect and read.
 _ORDER: list[str] = []
+
+
+def _register(dataset: str, format: str, reader: Reader, description: str, looks_for: str,
+              detect: Callable[[Path], bool]) -> None:
+    FORMATS.register(format, reader, dataset=dataset, description=description, looks_for=looks_for,
+                     detect=detect)
+    _ORDER.append(format)
+
+
 for _dataset, _module, _reader in (
     ("iemocap", iemocap_raw, iemocap_raw.read_iemocap_raw),
     ("iemocap", iemocap_cosmic, iemocap_cosmic.read_iemocap_cosmic),
     ("iemocap", iemocap_dialoguernn, iemocap_dialoguernn.read_iemocap_dialoguernn),
-    ("mosei", mosei_mmsa, mosei_mmsa.read_mosei_mmsa),
-    ("mosei", mosei_csd, mosei_csd.read_mosei_csd),
     ("meld", meld_raw, meld_raw.read_meld_raw),
     ("meld", meld_dialoguernn, meld_dialoguernn.read_meld_dialoguernn),
+    ("mosi", mosi_bclstm, mosi_bclstm.read_mosi_bclstm),
 ):
-    FORMATS.register(_module.FORMAT, _reader, dataset=_dataset, description=_module.DESCRIPTION,
-                     looks_for=_module.LOOKS_FOR, detect=_module.detect)
-    _ORDER.append(_module.FORMAT)
+    _register(_dataset, _module.FORMAT, _reader, _module.DESCRIPTION, _module.LOOKS_FOR, _module.detect)
+for _spec in (cmu_mmsa.MOSEI, cmu_csd.MOSEI, cmu_mmsa.MOSI, cmu_csd.MOSI):
+    _register(_spec.release.name, _spec.format, _spec.read, _spec.description, _spec.looks_for, _spec.detect)
 
 _COMMON = ("root", "labels", "protocol", "fold", "modalities")
 
@@ -85,7 +97,8 @@ def read_corpus(dataset: str, root: Path, format: str | None = None, labels: str
     """Read ``dataset`` at ``root`` in ``format`` (detected from the files when None).
 
     ``labels`` / ``protocol`` None = the format's default (iemocap6 / session5-test,
-    meld7 / official, sentiment / standard). ``modalities``: the media that must exist.
+    meld7 / official, sentiment / standard for MOSEI and MOSI's MMSA and .csd formats,
+    binary / bclstm for mosi_bclstm). ``modalities``: the media that must exist.
     ``options``: format-specific keywords (``options_of(format)``), e.g. missing_media,
     nonfinite, folds; an unknown one is an error.
     """

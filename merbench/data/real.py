@@ -1,6 +1,6 @@
 """The real datasets as registry entries: read a release (any known format), then features.
 
-``iemocap``, ``mosei`` and ``meld`` each take the folder or file a researcher has (``root``),
+``iemocap``, ``mosei``, ``meld`` and ``mosi`` each take the folder or file a researcher has (``root``),
 detect its format (or take ``format``), read it under a named label set and protocol, and
 turn it into a Corpus with the extractors named in ``features`` (cached) or with the features
 the release ships. ``root`` may come from the recipe, ``--set dataset.root=PATH``, or the
@@ -80,6 +80,16 @@ def meld(root: str = "", format: str = "", labels: str = "meld7", protocol: str 
     return load_real("meld", root, format, labels, protocol, fold, features, options, cache, extract_device)
 
 
+def mosi(root: str = "", format: str = "", labels: str = "", protocol: str = "", fold: int = 0,
+         features: dict = {}, options: dict = {}, cache: str = "",  # noqa: B006
+         extract_device: str = "auto") -> Corpus:
+    """CMU-MOSI: bc-LSTM release (binary classification) or MMSA pickles / SDK .csd files (regression in [-3, 3])."""
+    return load_real("mosi", root, format, labels, protocol, fold, features, options, cache, extract_device)
+
+
+# The task is the corpus's (Corpus.task): results files, tables and metrics read it from there.
+# MOSI's depends on the format, so its meta gives both (shown by `merbench datasets`).
 DATASETS.register("iemocap", iemocap, task="classification", layout="iemocap")
 DATASETS.register("mosei", mosei, task="regression", layout="mosei")
 DATASETS.register("meld", meld, task="classification", layout="iemocap")
+DATASETS.register("mosi", mosi, task="classification | regression", layout="iemocap | mosei")
