@@ -78,6 +78,9 @@ class Probe:
     per_utterance: dict[str, np.ndarray] = field(default_factory=dict)  # (N,) or (N, M), split order
     modalities: list[str] = field(default_factory=list)  # the order of an (N, M) array's M axis
     setting: str = ""  # the modalities and the model arguments the recipe set to a non-default value
+    # HFF on a corpus that records which modalities it corrupted (synthetic's
+    # ``Dialogue.corrupted``): column -> (over utterances where the modality was clean, corrupted).
+    by_corruption: dict[str, tuple[Stat, Stat]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
 
@@ -142,12 +145,19 @@ def _hff(run: Run, model: HFF, tensors: SplitTensors, out: Probe) -> None:
                     parts["uncertainty_weights"].append(_per_utterance(batch, _steps(model, weights)))
     finally:
         recorder.close()
+    dialogues = run.corpus().split(out.split)
+    corrupted = None  # (N, M) bool, split order, where the corpus records it
+    if dialogues and all(d.corrupted is not None for d in dialogues):
+        corrupted = np.stack([np.concatenate([d.corrupted[m] for d in dialogues]) for m in model.modalities], -1)
     for name, label in (("dynamic_weights", "dynamic"), ("uncertainty_weights", "uncertainty")):
         if name in parts:
             values = _in_order(parts[name])  # (N, M)
             out.per_utterance[name] = values
             for i, m in enumerate(model.modalities):
                 out.stats[f"{label} {m}"] = Stat.of(values[:, i])
+                if corrupted is not None:
+                    hit = corrupted[:, i]
+                    out.by_corruption[f"{label} {m}"] = (Stat.of(values[~hit, i]), Stat.of(values[hit, i]))
     if model.dynamic_weighting is None:
         out.notes.append("dynamic weighting not built (switched off or one modality): equal weights 1 / M")
     if model.uncertainty is None:
@@ -299,7 +309,7 @@ def markdown(probes: list[Probe]) -> str:
     then the notes of those runs once each."""
     blocks = []
     for family in dict.fromkeys(p.family for p in probes):
-        rows = [p for p in probes if p.family == family]
+        rows = sorted((p for p in probes if p.family == family), key=lambda p: (p.setting, p.run.name))
         columns = list(dict.fromkeys(c for p in rows for c in p.stats))
         lines = [f"### {family} ({rows[0].split})", "",
                  "| run | model | setting | N | " + " | ".join(columns) + " |",
@@ -307,6 +317,15 @@ def markdown(probes: list[Probe]) -> str:
         for p in rows:
             cells = [str(p.stats[c]) if c in p.stats else "" for c in columns]
             lines.append(f"| {p.run.name} | {p.model} | {p.setting} | {p.utterances} | " + " | ".join(cells) + " |")
+        split_rows = [p for p in rows if p.by_corruption]
+        if split_rows:
+            columns = list(dict.fromkeys(c for p in split_rows for c in p.by_corruption))
+            lines += ["", "Mean weight where the corpus left the modality clean / where it corrupted it:", "",
+                      "| run | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
+            for p in split_rows:
+                cells = [f"{p.by_corruption[c][0].mean:.3f} / {p.by_corruption[c][1].mean:.3f}"
+                         if c in p.by_corruption else "" for c in columns]
+                lines.append(f"| {p.run.name} | " + " | ".join(cells) + " |")
         notes = list(dict.fromkeys(n for p in rows for n in p.notes))
         if notes:
             lines += [""] + [f"- {n}" for n in notes]

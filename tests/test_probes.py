@@ -76,6 +76,9 @@ def test_hff_uncertainty_weights_fall_on_corrupted_modalities(runs):
         assert 10 <= corrupted.sum() < len(corrupted) / 2, m
         clean, noisy = w[~corrupted, i].mean(), w[corrupted, i].mean()
         assert clean - noisy >= margin, f"{m}: clean {clean:.3f}, corrupted {noisy:.3f}"
+        by = p.by_corruption[f"uncertainty {m}"]
+        assert (by[0].mean, by[1].mean, by[1].n) == pytest.approx((clean, noisy, corrupted.sum()))
+    assert "corrupted it:" in markdown([p])
 
 
 def test_hff_frames_axis_averages_each_utterances_steps(runs):
@@ -92,6 +95,7 @@ def test_hff_without_uncertainty_says_so(runs):
     assert "uncertainty_weights" not in p.per_utterance and "dynamic_weights" in p.per_utterance
     assert any("uncertainty weighting not built" in n for n in p.notes)
     assert "uncertainty audio" not in markdown([p])
+    assert set(p.by_corruption) == {"dynamic audio", "dynamic text", "dynamic vision"}
 
 
 def test_hrdf_mer_gates_per_stage_lie_in_zero_one(runs):

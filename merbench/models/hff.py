@@ -305,9 +305,10 @@ class HFF(MerModel):
         # Paper: Eq. 31 is the whole objective, the cross-entropy of the final classifier; it
         # gives the Bayesian head of Eq. 19-20 no loss of its own. merbench's default
         # (``objective: merbench``) adds the head's variational terms (aux losses ``kl`` and
-        # ``modality_nll``, see ``UncertaintyWeighting``): under Eq. 31 alone nothing ties a
-        # variance to its modality's reliability (issue 10: an earlier head trained so kept every
-        # log-variance at its initial value and the weights at 1 / M).
+        # ``modality_nll``, see ``UncertaintyWeighting``): under Eq. 31 alone a variance learns
+        # whatever helps the final classifier, and nothing ties it to its modality's reliability
+        # (issue 10: an earlier head trained so kept the weights at 1 / M; docs/probes.md
+        # measures both objectives).
         # ``objective: paper`` keeps the head and uses it in the forward pass exactly as the
         # default does (Eq. 19's weights, Eq. 20's sample in training), returns no aux loss, and
         # builds no ``modality_nll`` classifier: the variances learn from the cross-entropy alone.
