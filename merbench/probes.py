@@ -232,10 +232,10 @@ def _mcn_cl(run: Run, model: MCNCL, tensors: SplitTensors, out: Probe) -> None:
     weights = np.asarray(counts, dtype=np.float64)
     if weights.sum() > 0:
         # Weighted by labelled utterances per batch, as the training loop averages its loss.
-        out.stats["contrastive (training mode)"] = Stat(float(np.average(train_terms, weights=weights)),
-                                                        float(np.std(train_terms)), len(train_terms))
-        out.stats["contrastive (evaluation mode)"] = Stat(float(np.average(eval_terms, weights=weights)),
-                                                          float(np.std(eval_terms)), len(eval_terms))
+        for mode, terms in (("training", train_terms), ("evaluation", eval_terms)):
+            spread = Stat.of(terms)  # the std over batches
+            out.stats[f"contrastive ({mode} mode)"] = Stat(float(np.average(terms, weights=weights)),
+                                                           spread.std, spread.n)
     embedding = _in_order(parts)  # (N, H)
     labels = _in_order(label_parts).astype(np.int64)  # (N,)
     out.per_utterance["embedding"] = embedding
