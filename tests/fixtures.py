@@ -344,14 +344,15 @@ def write_csd(root: Path, dataset: str = "mosei", folds: bool = True, seed: int 
 
 
 # CMU-MOSI, bc-LSTM release. Per release split: (video, n, transcript, label). Positions past 9
-# and out of order on purpose; 5W7Z1C_fDaE is a validation video of protocol bclstm.
+# and out of order on purpose; 5W7Z1C_fDaE is a validation video of protocol bclstm,
+# 2WGyTLYerpo one of protocol unseen-valid.
 MOSI_BCLSTM = {
     "train": [("trainVidA", 2, "IT WAS FINE", 1), ("trainVidA", 10, "BUT FAR TOO LONG", 0),
               ("trainVidA", 1, "SO I SAW IT", 1), ("5W7Z1C_fDaE", 1, "GREAT ACTING", 1),
               ("5W7Z1C_fDaE", 2, "A BAD PLOT", 0), ("trainVidB", 1, "I LOVED IT", 1),
               ("trainVidB", 3, "REALLY LOVED IT", 1), ("trainVidB", 2, "HATED THE END", 0)],
     "test": [("testVidA", 2, "NICE MUSIC", 1), ("testVidA", 1, "A BORING FILM", 0),
-             ("testVidB", 1, "MEH", 0)],
+             ("2WGyTLYerpo", 1, "MEH", 0)],
 }
 MOSI_BCLSTM_FILES = {"text": ("text", 100), "audio": ("audio", 73), "vision": ("video", 100)}
 

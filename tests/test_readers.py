@@ -571,11 +571,11 @@ def mosi_root(tmp_path):
 
 
 def test_mosi_bclstm_joins_rows_orders_utterances_and_carves_validation(mosi_root):
-    corpus = read_corpus("mosi", mosi_root)
+    corpus = read_corpus("mosi", mosi_root, protocol="bclstm")
     assert corpus.info["format"] == "mosi_bclstm" and corpus.task == "classification"
     assert corpus.label_names == ["negative", "positive"] and corpus.protocol == "bclstm"
     assert {d.id: d.split for d in corpus.dialogues} == {
-        "trainVidA": "train", "trainVidB": "train", "5W7Z1C_fDaE": "valid", "testVidA": "test", "testVidB": "test"}
+        "trainVidA": "train", "trainVidB": "train", "5W7Z1C_fDaE": "valid", "testVidA": "test", "2WGyTLYerpo": "test"}
     assert counts(corpus) == {"train": 6, "valid": 2, "test": 3, "total": 11}
     a = next(d for d in corpus.dialogues if d.id == "trainVidA")
     assert [u.id for u in a.utterances] == ["trainVidA_1", "trainVidA_2", "trainVidA_10"]  # by n, numerically
@@ -686,6 +686,24 @@ def test_mosi_bclstm_bad_joins(mosi_root):
         read_corpus("mosi", mosi_root)
 
 
+def test_mosi_bclstm_unseen_valid_takes_validation_from_test_videos(mosi_root):
+    corpus = read_corpus("mosi", mosi_root)
+    assert corpus.protocol == "unseen-valid"  # the default
+    assert {d.id: d.split for d in corpus.dialogues} == {
+        "trainVidA": "train", "trainVidB": "train", "5W7Z1C_fDaE": "train", "testVidA": "test", "2WGyTLYerpo": "valid"}
+    assert counts(corpus) == {"train": 8, "valid": 1, "test": 2, "total": 11}
+    assert "10 fixed test videos of protocol unseen-valid" in corpus.info["validation"]
+    assert any("test has 2 utterances; the bc-LSTM release under protocol unseen-valid has 457" in w
+               for w in corpus.info["warnings"])
+    # The two protocols differ only in where the validation videos come from.
+    assert read_corpus("mosi", mosi_root, protocol="bclstm").fingerprint() != corpus.fingerprint()
+    transcripts = mosi_root / "transcripts.csv"
+    transcripts.write_text(transcripts.read_text().replace('"trainVidB_', '"Sqr0AcuoNnk_'))
+    with pytest.raises(MerbenchError, match=r"video 'Sqr0AcuoNnk' is a validation video of protocol unseen-valid "
+                                            r"but is in .*text_train\.csv; expected a test video"):
+        read_corpus("mosi", mosi_root, protocol="unseen-valid")
+
+
 def test_mosi_bclstm_video_splits_are_checked(mosi_root):
     # testVidA_1 renamed into a training video: trainVidA is then in both splits.
     transcripts = mosi_root / "transcripts.csv"
@@ -694,10 +712,10 @@ def test_mosi_bclstm_video_splits_are_checked(mosi_root):
                                             r".*text_test\.csv line \d+; expected one split per video"):
         read_corpus("mosi", mosi_root)
     write_mosi_bclstm(mosi_root)
-    transcripts.write_text(transcripts.read_text().replace('"testVidB_1"', '"pLTX3ipuDJI_1"'))
+    transcripts.write_text(transcripts.read_text().replace('"2WGyTLYerpo_1"', '"pLTX3ipuDJI_1"'))
     with pytest.raises(MerbenchError, match=r"video 'pLTX3ipuDJI' is a validation video of protocol bclstm but is in "
                                             r".*text_test\.csv; expected a training video"):
-        read_corpus("mosi", mosi_root)
+        read_corpus("mosi", mosi_root, protocol="bclstm")
 
 
 def test_mosi_bclstm_nonfinite_zero_and_unused_transcripts(mosi_root):
@@ -759,7 +777,7 @@ def test_real_mosi_bclstm_release():
     from merbench.data import mosi_bclstm
     from merbench.data._common import _name_key
 
-    corpus = read_corpus("mosi", MOSI_ROOT)
+    corpus = read_corpus("mosi", MOSI_ROOT, protocol="bclstm")
     assert corpus.info["format"] == "mosi_bclstm" and corpus.info["warnings"] == []
     assert corpus.info["counts"] == {"train": 1110, "valid": 337, "test": 752, "total": 2199}
     assert corpus.info["dialogue_counts"] == {"train": 50, "valid": 12, "test": 31}
@@ -768,6 +786,12 @@ def test_real_mosi_bclstm_release():
     # The validation list is the documented rule applied to the release's training videos.
     training = [d.id for d in corpus.dialogues if d.split in ("train", "valid")]
     assert tuple(sorted(sorted(training, key=_name_key)[:12])) == mosi_bclstm.VALID_VIDEOS
+    tested = [d.id for d in corpus.dialogues if d.split == "test"]
+    assert tuple(sorted(sorted(tested, key=_name_key)[:10])) == mosi_bclstm.UNSEEN_VALID_VIDEOS
+    unseen = read_corpus("mosi", MOSI_ROOT)  # the default protocol
+    assert unseen.info["warnings"] == [] and unseen.info["counts"] == {"train": 1447, "valid": 295, "test": 457,
+                                                                       "total": 2199}
+    assert Counter(u.label for u in utterances(unseen, "test")) == Counter({0: 174, 1: 283})
     for d in corpus.dialogues:
         assert [int(u.id.rsplit("_", 1)[1]) for u in d.utterances] == list(range(1, len(d.utterances) + 1))
         assert {m: x[0].shape for m, x in d.features.items()} == {"audio": (73,), "text": (100,), "vision": (100,)}

@@ -94,7 +94,7 @@ def test_mosi_task_follows_the_format_through_training_and_tables(tmp_path):
         run_dirs.append(train(load_recipe(write_recipe(tmp_path / f"{root.name}.yaml", recipe)), tmp_path / "runs",
                               progress=False))
     bclstm, mmsa = (read_result(d) for d in run_dirs)
-    assert bclstm["dataset"]["task"] == "classification" and bclstm["dataset"]["protocol"] == "bclstm"
+    assert bclstm["dataset"]["task"] == "classification" and bclstm["dataset"]["protocol"] == "unseen-valid"
     assert bclstm["dataset"]["dims"] == {"audio": 73, "text": 100, "vision": 100}
     assert {"acc", "wf1", "f1_positive"} <= set(bclstm["metrics"]["test"])
     assert mmsa["dataset"]["task"] == "regression" and mmsa["dataset"]["protocol"] == "standard"
@@ -113,7 +113,7 @@ def test_mosi_transcripts_serve_minilm_and_finetune(tmp_path):
     result = cli("finetune", "--dataset", "mosi", "--root", root, "--epochs", "1", "--max-length", "16",
                  "--threads", "1", "--out", tmp_path / "models", "--quiet")
     assert result.exit_code == 0, result.output
-    assert len(list((tmp_path / "models").glob("mosi-bclstm-*"))) == 1
+    assert len(list((tmp_path / "models").glob("mosi-unseen-valid-*"))) == 1
 
 
 @pytest.mark.shared_data
@@ -122,5 +122,5 @@ def test_shared_mosi_release_is_a_corpus(monkeypatch):
     monkeypatch.setenv("MERBENCH_MOSI_ROOT", str(MOSI_ROOT))
     corpus = DATASETS.get("mosi")()
     assert corpus.task == "classification" and corpus.dims == {"audio": 73, "text": 100, "vision": 100}
-    assert corpus.counts() == {"train": 1110, "valid": 337, "test": 752}
-    assert corpus.class_counts("test") == {"negative": 285, "positive": 467}
+    assert corpus.counts() == {"train": 1447, "valid": 295, "test": 457}
+    assert corpus.class_counts("test") == {"negative": 174, "positive": 283}

@@ -1,0 +1,131 @@
+"""Real-data benchmark: CMU-MOSI's trimodal features, every model on T, S, V and S+T+V.
+
+Reads the bc-LSTM release of CMU-MOSI (the shared copy by default, never copied into the
+project; ``standard`` protocol: the release's speaker-independent train / test split, 12
+named training videos as validation), then
+
+1. the references of ``benchmarks/mosi_baselines.py`` (logistic regression, contextual bi-GRU);
+2. ``merbench compare --dataset mosi`` of every model with a recipe, once per modality subset
+   (``dataset.modalities``), ``--seeds`` seeds each, through the grid runner (``--jobs``);
+3. per model, the paired test of S+T+V against T (``merbench significance``: bootstrap
+   interval and permutation p-value over the test utterances, seeds paired).
+
+Writes benchmarks/out/mosi.md (the tables of docs/benchmarks.md) and prints it.
+
+    python benchmarks/mosi.py [--root PATH] [--models all] [--seeds 5] [--jobs 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from mosi_baselines import SHARED_MOSI, SUBSETS, mean_std  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "benchmarks" / "out"
+
+
+def grid(models: str, seeds: int, jobs: int, out: Path) -> tuple[dict, float]:
+    """{(model, subset): [Run, ...]} over every subset; the wall seconds of the grids."""
+    import merbench
+    from merbench import RunnerOptions
+
+    found: dict[tuple[str, str], list] = {}
+    t0 = time.perf_counter()
+    for subset, modalities in SUBSETS.items():
+        report = merbench.compare("mosi", models, seeds=seeds, out=out,
+                                  runner=RunnerOptions(jobs=jobs, threads=1, quiet=True),
+                                  **{"dataset.modalities": list(modalities)})
+        if report.grid.failed:
+            print(f"{subset}: {len(report.grid.failed)} cell(s) failed", file=sys.stderr)
+        for run in report.runs():
+            found.setdefault((run.model_info.name, subset), []).append(run)
+    return found, time.perf_counter() - t0
+
+
+def cell(runs: list, metric: str) -> str:
+    values = [r.metrics["test"][metric] for r in runs if r.ok]
+    return mean_std(values) if values else "—"
+
+
+def results_table(found: dict, models: list[str]) -> str:
+    """Model x subset, test accuracy and weighted F1, mean ± std over seeds."""
+    from merbench.models.build import model_class
+
+    header = "| model | " + " | ".join(f"{s} acc | {s} WF1" for s in SUBSETS) + " |\n"
+    header += "|---|" + "---|---|" * len(SUBSETS) + "\n"
+    rows = []
+    for name in models:
+        cells = []
+        for subset, modalities in SUBSETS.items():
+            runs = found.get((name, subset), [])
+            inactive = [c for c in model_class(name).components
+                        if c not in model_class(name).active_components(modalities)]
+            mark = "‡" if inactive else ""
+            cells.append(f"{cell(runs, 'acc')}{mark} | {cell(runs, 'wf1')}{mark}")
+        rows.append(f"| {name} | " + " | ".join(cells) + " |")
+    return header + "\n".join(rows) + "\n"
+
+
+def fusion_tests(found: dict, models: list[str]) -> str:
+    """Per model: S+T+V - T in accuracy and weighted F1, 95 % interval, permutation p."""
+    from merbench.significance import compare, load_predictions
+
+    lines = ["| model | T acc | S+T+V acc | Δ acc [95 % CI] | p | Δ WF1 [95 % CI] | p |",
+             "|---|---|---|---|---|---|---|"]
+    for name in models:
+        text = [r for r in found.get((name, "T"), []) if r.ok]
+        full = [r for r in found.get((name, "S+T+V"), []) if r.ok]
+        if not text or not full:
+            continue
+        result = compare([load_predictions(r.path) for r in text], [load_predictions(r.path) for r in full],
+                         ["acc", "wf1"], resamples=10_000, seed=0)
+        acc, wf1 = result["acc"], result["wf1"]
+        lines.append(f"| {name} | {acc.a:.1f} | {acc.b:.1f} | {acc.difference:+.1f} [{acc.low:+.1f}, {acc.high:+.1f}] "
+                     f"| {acc.p_value:.3f} | {wf1.difference:+.1f} [{wf1.low:+.1f}, {wf1.high:+.1f}] "
+                     f"| {wf1.p_value:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, default=SHARED_MOSI)
+    parser.add_argument("--models", default="all")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=OUT / "mosi_grid")
+    parser.add_argument("--skip-baselines", action="store_true")
+    args = parser.parse_args()
+    if not args.root.exists():
+        sys.exit(f"{args.root}: not found (pass --root PATH to your copy of the bc-LSTM data folder)")
+    os.environ["MERBENCH_MOSI_ROOT"] = str(args.root)
+    OUT.mkdir(parents=True, exist_ok=True)
+
+    report = "# CMU-MOSI benchmark (bc-LSTM features, standard protocol, binary sentiment)\n\n"
+    if not args.skip_baselines:
+        from mosi_baselines import table
+
+        t0 = time.perf_counter()
+        report += "## References\n\n" + table(args.root, args.seeds)
+        report += f"\n{time.perf_counter() - t0:.0f} s for both references.\n\n"
+        print(report, flush=True)
+
+    found, seconds = grid(args.models, args.seeds, args.jobs, args.out)
+    models = sorted({name for name, _ in found})
+    report += (f"## merbench models ({args.seeds} seeds, test split)\n\n" + results_table(found, models)
+               + f"\n‡ the model ran without some of its components (one modality). "
+               f"Wall time of the four grids: {seconds / 60:.1f} min with --jobs {args.jobs}.\n\n")
+    report += "## Does fusion help? S+T+V against T, paired over test utterances and seeds\n\n"
+    report += fusion_tests(found, models)
+    (OUT / "mosi.md").write_text(report)
+    print(report)
+
+
+if __name__ == "__main__":
+    main()
