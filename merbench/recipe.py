@@ -38,6 +38,9 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "patience": 5,
     "grad_clip": 1.0,
     "class_weights": False,
+    # z-score every feature dimension with the training split's statistics (merbench's option;
+    # features at their release's scale otherwise, as the papers' code reads them)
+    "standardize": False,
     "selection_metric": "auto",  # auto = wf1 (classification) / mae (regression)
     "lr_factor": 0.5,
     "lr_patience": 2,

@@ -64,7 +64,8 @@ def seed_everything(seed: int) -> None:
 
 
 def load_corpus(recipe: dict) -> Corpus:
-    """Build the recipe's dataset and keep only its modalities."""
+    """Build the recipe's dataset and keep only its modalities, z-scored with the training
+    split's statistics when ``train.standardize`` is on."""
     args = {k: v for k, v in recipe["dataset"].items() if k not in ("name", "modalities")}
     corpus = DATASETS.get(recipe["dataset"]["name"])(**args)
     wanted = recipe["dataset"]["modalities"]
@@ -76,7 +77,8 @@ def load_corpus(recipe: dict) -> Corpus:
         )
     for warning in corpus.info.get("warnings", []):
         logging.getLogger("merbench").warning("%s", warning)
-    return corpus.select_modalities(wanted)
+    corpus = corpus.select_modalities(wanted)
+    return corpus.standardized() if recipe["train"]["standardize"] else corpus
 
 
 def usual_metric(corpus: Corpus) -> str:

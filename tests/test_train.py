@@ -234,3 +234,34 @@ def test_selection_on_the_validation_loss_keeps_its_lowest_epoch(tmp_path):
     assert selection["best_value"] == pytest.approx(min(losses), abs=1e-6)
     # The corpus's usual metric is still recorded beside the loss it selects on.
     assert all(0 <= float(r["valid_wf1"]) <= 100 for r in history)
+
+
+def test_standardize_z_scores_with_the_training_split_only(tmp_path):
+    import numpy as np
+
+    from merbench.recipe import validate
+    from merbench.train import load_corpus
+
+    recipe = tiny_recipe()
+    raw = load_corpus(validate(recipe, "recipe"))
+    scaled = load_corpus(validate({**recipe, "train": {**recipe["train"], "standardize": True}}, "recipe"))
+    assert scaled.info["standardized"] and "standardized" not in raw.info
+    for m in raw.modalities:
+        train_rows = np.stack([x for d in scaled.split("train") for x in d.features[m]])
+        np.testing.assert_allclose(train_rows.mean(0), 0, atol=1e-4)
+        np.testing.assert_allclose(train_rows.std(0), 1, atol=1e-3)
+        # valid and test are moved by the training split's statistics, not their own
+        before = np.stack([x for d in raw.split("train") for x in d.features[m]])
+        mean, std = before.mean(0), before.std(0)
+        for split in ("valid", "test"):
+            for d_raw, d_scaled in zip(raw.split(split), scaled.split(split)):
+                np.testing.assert_allclose(d_scaled.features[m][0], (d_raw.features[m][0] - mean) / std, atol=1e-4)
+    # the corpus the model sees is what the run records
+    assert scaled.fingerprint() != raw.fingerprint()
+
+
+def test_standardize_must_be_a_bool(tmp_path):
+    path = write_recipe(tmp_path / "r.yaml", tiny_recipe(standardize="yes"))
+    result = cli("recipes", "validate", str(path))
+    assert result.exit_code == 2
+    assert "train.standardize" in result.output and "expected" in result.output

@@ -95,6 +95,22 @@ class Corpus:
                     h.update(np.ascontiguousarray(x, dtype=np.float32).tobytes())
         return h.hexdigest()
 
+    def standardized(self) -> "Corpus":
+        """A copy whose every feature dimension is z-scored with the training split's mean and
+        standard deviation (frames of a sequence pooled with the vectors of other utterances);
+        a dimension constant on train is centred only. ``info["standardized"]`` says so."""
+        train = self.split("train")
+        dialogues = [Dialogue(d.id, d.split, d.speakers, d.labels, d.values, dict(d.features), d.utterance_ids,
+                              d.session, d.corrupted) for d in self.dialogues]
+        for m in self.modalities:
+            rows = np.concatenate([x.reshape(-1, x.shape[-1]) for d in train for x in d.features[m]]).astype(np.float64)
+            mean, std = rows.mean(0), rows.std(0)
+            std[std < 1e-8] = 1.0
+            for d in dialogues:
+                d.features[m] = [((x - mean) / std).astype(np.float32) for x in d.features[m]]
+        return Corpus(self.name, self.task, self.label_names, dialogues, self.protocol,
+                      {**self.info, "standardized": True})
+
     def select_modalities(self, modalities: list[str]) -> "Corpus":
         """A view of the corpus with only ``modalities`` kept (order of MODALITIES)."""
         keep = [m for m in MODALITIES if m in modalities]
