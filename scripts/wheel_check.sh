@@ -20,7 +20,8 @@ step "build the wheel"
 rm -rf build  # setuptools' staging folder in the clone
 WHEEL=$(ls "$WORK"/dist/merbench-*.whl)
 for member in merbench/recipes/synthetic/hff.yaml merbench/recipes/base/synthetic.yaml \
-              merbench/recipes/references/hff.yaml merbench/recipes/iemocap/tfn.yaml; do
+              merbench/recipes/references/hff.yaml merbench/recipes/iemocap/tfn.yaml \
+              merbench/recipes/mosi/hff.yaml merbench/recipes/base/mosi.yaml; do
   "$PYTHON" -c "import sys, zipfile; sys.exit(sys.argv[2] not in zipfile.ZipFile(sys.argv[1]).namelist())" "$WHEEL" "$member" \
     || { echo "wheel_check: $WHEEL lacks $member"; exit 1; }
 done
@@ -63,4 +64,19 @@ printf '# merbench --plugin gated_attention.py train recipes/synthetic/gated_att
 cp "$REPO/docs/examples/gated_attention.py" .
 "$BIN/merbench" --plugin gated_attention.py compare --dataset synthetic --models gated_attention --seeds 1 \
   --set train.max_epochs=2 --threads 1 --quiet --out grids --format csv | grep -q "gated_attention"
+MOSI=${MERBENCH_MOSI_ROOT:-$REPO/../shared/data/mosi}
+if [ -f "$MOSI/transcripts.csv" ]; then
+  step "train mosi/hff on the real CMU-MOSI copy (1 epoch): three modalities, every HFF component built"
+  "$BIN/merbench" train mosi/hff --set dataset.root="$MOSI" --set train.max_epochs=1 --set train.threads=1 \
+    --quiet --out runs >/dev/null
+  "$BIN/python" - runs/mosi-*hff-seed0-*/result.json <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["dataset"]["modalities"] == ["audio", "text", "vision"], r["dataset"]["modalities"]
+assert r["model"]["inactive_components"] == [], r["model"]
+assert {"dynamic_weighting", "uncertainty"} <= set(r["model"]["active_components"]), r["model"]
+PY
+else
+  step "no CMU-MOSI copy at $MOSI: the mosi/hff train step is skipped"
+fi
 step "ok"
