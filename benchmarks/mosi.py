@@ -1,8 +1,8 @@
 """Real-data benchmark: CMU-MOSI's trimodal features, every model on T, S, V and S+T+V.
 
 Reads the bc-LSTM release of CMU-MOSI (the shared copy by default, never copied into the
-project; ``standard`` protocol: the release's speaker-independent train / test split, 12
-named training videos as validation), then
+project) under the recipes' protocol ``unseen-valid`` (train = the release's 62 training
+videos, validation = 10 of its test videos, test = the other 21; docs/datasets/mosi.md), then
 
 1. the references of ``benchmarks/mosi_baselines.py`` (logistic regression, contextual bi-GRU);
 2. ``merbench compare --dataset mosi`` of every model with a recipe, once per modality subset
@@ -62,19 +62,16 @@ def cell(runs: list, metric: str) -> str:
 
 
 def results_table(found: dict, models: list[str]) -> str:
-    """Model x subset, test accuracy and weighted F1, mean ± std over seeds."""
-    from merbench.models.build import model_class
-
+    """Model x subset, test accuracy and weighted F1, mean ± std over seeds; ‡ where the
+    model ran without some of its components (result.json's model.inactive_components)."""
     header = "| model | " + " | ".join(f"{s} acc | {s} WF1" for s in SUBSETS) + " |\n"
     header += "|---|" + "---|---|" * len(SUBSETS) + "\n"
     rows = []
     for name in models:
         cells = []
-        for subset, modalities in SUBSETS.items():
+        for subset in SUBSETS:
             runs = found.get((name, subset), [])
-            inactive = [c for c in model_class(name).components
-                        if c not in model_class(name).active_components(modalities)]
-            mark = "‡" if inactive else ""
+            mark = " ‡" if any(r.model_info.inactive_components for r in runs) else ""
             cells.append(f"{cell(runs, 'acc')}{mark} | {cell(runs, 'wf1')}{mark}")
         rows.append(f"| {name} | " + " | ".join(cells) + " |")
     return header + "\n".join(rows) + "\n"
@@ -114,7 +111,7 @@ def main() -> None:
     os.environ["MERBENCH_MOSI_ROOT"] = str(args.root)
     OUT.mkdir(parents=True, exist_ok=True)
 
-    report = "# CMU-MOSI benchmark (bc-LSTM features, standard protocol, binary sentiment)\n\n"
+    report = "# CMU-MOSI benchmark (bc-LSTM features, protocol unseen-valid, binary sentiment)\n\n"
     if not args.skip_baselines:
         from mosi_baselines import table
 
