@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from synthetic_compare import mean_std  # noqa: F401  (the benchmarks' one formatter; mosi.py takes it from here)
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_MOSI = ROOT.parent / "shared" / "data" / "mosi"
 SUBSETS = {"T": ("text",), "S": ("audio",), "V": ("vision",), "S+T+V": ("audio", "text", "vision")}
@@ -145,12 +147,6 @@ def bigru(splits: dict[str, Split], modalities: tuple[str, ...], seed: int, hidd
     model.load_state_dict(best_state)
     acc, wf1 = scores(*predict(model, "test"))
     return {"acc": acc, "wf1": wf1, "valid_acc": best_acc}
-
-
-def mean_std(values: list[float]) -> str:
-    if len(values) == 1:
-        return f"{values[0]:.1f}"
-    return f"{np.mean(values):.1f} ± {np.std(values, ddof=1):.1f}"
 
 
 def table(root: Path, seeds: int, protocol: str = PROTOCOL) -> str:
