@@ -56,6 +56,21 @@ def grid(models: str, seeds: int, jobs: int, out: Path) -> tuple[dict, float]:
     return found, time.perf_counter() - t0
 
 
+def finished(out: Path) -> dict:
+    """{(model, subset): [Run, ...]} of the runs already in the grid folder, nothing trained:
+    the report again after merbench's source changed (a run's identity includes the source,
+    so a new grid would train every cell again). Runs with other settings than the recipes'
+    (train.standardize on) are left out."""
+    import merbench
+    from merbench.aggregate import modality_label
+
+    found: dict[tuple[str, str], list] = {}
+    for run in merbench.load_results([out / "compare-mosi"]):
+        if run.ok and not run.recipe["train"]["standardize"]:
+            found.setdefault((run.model_info.name, modality_label(run.dataset.modalities)), []).append(run)
+    return found
+
+
 def cell(runs: list, metric: str) -> str:
     values = [r.metrics["test"][metric] for r in runs if r.ok]
     return mean_std(values) if values else "—"
@@ -105,6 +120,8 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", type=Path, default=OUT / "mosi_grid")
     parser.add_argument("--skip-baselines", action="store_true")
+    parser.add_argument("--report-only", action="store_true",
+                        help="train nothing: the tables from the runs already under --out")
     args = parser.parse_args()
     if not args.root.exists():
         sys.exit(f"{args.root}: not found (pass --root PATH to your copy of the bc-LSTM data folder)")
@@ -120,11 +137,14 @@ def main() -> None:
         report += f"\n{time.perf_counter() - t0:.0f} s for both references.\n\n"
         print(report, flush=True)
 
-    found, seconds = grid(args.models, args.seeds, args.jobs, args.out)
+    if args.report_only:
+        found, timing = finished(args.out), ""
+    else:
+        found, seconds = grid(args.models, args.seeds, args.jobs, args.out)
+        timing = f"Wall time of the four grids: {seconds / 60:.1f} min with --jobs {args.jobs}."
     models = sorted({name for name, _ in found})
     report += (f"## merbench models ({args.seeds} seeds, test split)\n\n" + results_table(found, models)
-               + f"\n‡ the model ran without some of its components (one modality). "
-               f"Wall time of the four grids: {seconds / 60:.1f} min with --jobs {args.jobs}.\n\n")
+               + f"\n‡ the model ran without some of its components (one modality). {timing}\n\n")
     report += "## Does fusion help? S+T+V against T, paired over test utterances and seeds\n\n"
     report += fusion_tests(found, models)
     (OUT / "mosi.md").write_text(report)

@@ -9,9 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from merbench.errors import MerbenchError
 from merbench.metrics import classification_metrics
 from merbench.recipe import validate
-from merbench.significance import (RunPredictions, compare, confusions, load_side, metric_names,
+from merbench.significance import (RunPredictions, compare, confusions, load_predictions, load_side, metric_names,
                                    not_significantly_worse, pair_by_seed, scores_from_confusions, significance)
 from merbench.train import train
 
@@ -26,9 +27,12 @@ def runs(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("signif")
     out = {}
     for name, model, seed, data_seed in (("a0", "mlp_tiny", 0, 0), ("a1", "mlp_tiny", 1, 0),
-                                         ("b0", "late_mlp", 0, 0), ("other", "mlp_tiny", 0, 1)):
+                                         ("b0", "late_mlp", 0, 0), ("other", "mlp_tiny", 0, 1),
+                                         ("text", "mlp_tiny", 0, 0)):
         recipe = tiny_recipe(model, max_epochs=2, seed=seed)
         recipe["dataset"]["seed"] = data_seed
+        if name == "text":
+            recipe["dataset"]["modalities"] = ["text"]
         folder = tmp / ("a" if name in ("a0", "a1") else name)
         out[name] = train(validate(recipe, "test"), folder, progress=False)
     out["a"] = tmp / "a"
@@ -102,6 +106,17 @@ def test_cli_prints_interval_and_p(runs):
     data = json.loads(cli("significance", runs["a0"], runs["a0"], "--resamples", "100", "--metric", "acc",
                           "--confidence", "0.9", "--json").output)
     assert data["metric"] == "acc" and data["confidence"] == 0.9 and data["p_value"] == 1.0
+
+
+def test_other_modalities_of_the_same_utterances_are_compared(runs):
+    # T against S+T+V of one corpus: the fingerprints differ (features), the utterances do not.
+    text, full = load_predictions(runs["text"]), load_predictions(runs["a0"])
+    assert text.fingerprint != full.fingerprint
+    result = significance(runs["text"], runs["a0"], "acc", resamples=200)
+    assert result.utterances == len(full.labels) and result.pairs == [(0, 0)]
+    # The same check still refuses a run on other data (synthetic corpus seed 1).
+    with pytest.raises(MerbenchError, match="dataset fingerprints differ"):
+        significance(runs["text"], runs["other"], "acc", resamples=200)
 
 
 def test_runs_on_different_utterances_are_a_one_line_error(runs, tmp_path):
