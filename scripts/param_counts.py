@@ -26,7 +26,8 @@ ROOT = Path(__file__).resolve().parents[1]
 PAPER = {"audio": 128, "text": 768, "vision": 512}  # the HFF paper's input sizes (IEMOCAP features)
 MOSEI = {"audio": 74, "text": 300, "vision": 35}  # MMSA's MOSEI feature sizes
 MINILM = {"text": 768}  # the IEMOCAP recipes' text features: MiniLM's 384 hidden, mean and [CLS]
-AUTHORS_TEXT = {"text": 100}  # the DialogueRNN / DialogueGCN authors' IEMOCAP text features
+AUTHORS_TEXT = {"text": 100}
+MOSI = {"audio": 73, "text": 100, "vision": 100}  # the bc-LSTM release of CMU-MOSI  # the DialogueRNN / DialogueGCN authors' IEMOCAP text features
 NUMBER = r"\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)? ?M|\d+"  # 1,266,706 | 1.05M | 13.7 M | 546
 
 
@@ -66,6 +67,8 @@ COG = "recipes/iemocap/cogmen.yaml"
 COUNTS = [
     # HFF: docs/models/hff.md, Size, at the paper's input sizes; text only, the IEMOCAP recipe.
     Count("docs/models/hff.md", "| full, `audio_cnn: false` | ", (S("hff", PAPER, **HFF),)),
+    Count("docs/models/hff.md", "(73 / 100 / 100-d, 2 classes) HFF has ",
+          (S("hff", MOSI, 2, **HFF), S("hff", MOSI, 2, objective="paper", **HFF))),
     Count("docs/models/hff.md", "| full, `audio_cnn: true` | ", (S("hff", PAPER, audio_cnn=True),)),
     Count("docs/models/hff.md", "| `attention: false` | ", (S("hff", PAPER, attention=False, **HFF),)),
     Count("docs/models/hff.md", "(the 4 x ", (S("hff", PAPER, part="attention.0", **HFF),)),
