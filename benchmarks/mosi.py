@@ -56,18 +56,27 @@ def grid(models: str, seeds: int, jobs: int, out: Path) -> tuple[dict, float]:
     return found, time.perf_counter() - t0
 
 
-def finished(out: Path) -> dict:
-    """{(model, subset): [Run, ...]} of the runs already in the grid folder, nothing trained:
+def finished(folders: list[Path]) -> dict:
+    """{(model, subset): [Run, ...]} of the runs already under ``folders``, nothing trained:
     the report again after merbench's source changed (a run's identity includes the source,
-    so a new grid would train every cell again). Runs with other settings than the recipes'
-    (train.standardize on) are left out."""
+    so a new grid would train every cell again). Only runs with the model's recipe settings
+    (``train.standardize`` as recipes/mosi/<model>.yaml has it) count."""
     import merbench
     from merbench.aggregate import modality_label
+    from merbench.recipe import load_recipe
+    from merbench.recipe_paths import recipe_for
 
+    standardize: dict[str, bool] = {}
+    by_seed: dict[tuple[str, str, int], object] = {}  # one run per cell and seed (a folder may repeat one)
+    for run in merbench.load_results(folders):
+        name = run.model_info.name
+        if name not in standardize:
+            standardize[name] = load_recipe(recipe_for("mosi", name))["train"]["standardize"]
+        if run.ok and run.recipe["train"]["standardize"] == standardize[name]:
+            by_seed.setdefault((name, modality_label(run.dataset.modalities), run.seed), run)
     found: dict[tuple[str, str], list] = {}
-    for run in merbench.load_results([out / "compare-mosi"]):
-        if run.ok and not run.recipe["train"]["standardize"]:
-            found.setdefault((run.model_info.name, modality_label(run.dataset.modalities)), []).append(run)
+    for (name, subset, _), run in sorted(by_seed.items(), key=lambda item: item[0]):
+        found.setdefault((name, subset), []).append(run)
     return found
 
 
@@ -120,8 +129,9 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", type=Path, default=OUT / "mosi_grid")
     parser.add_argument("--skip-baselines", action="store_true")
-    parser.add_argument("--report-only", action="store_true",
-                        help="train nothing: the tables from the runs already under --out")
+    parser.add_argument("--report-only", nargs="*", type=Path, metavar="FOLDER",
+                        help="train nothing: the tables from the runs already under these folders "
+                             "(default: --out)")
     args = parser.parse_args()
     if not args.root.exists():
         sys.exit(f"{args.root}: not found (pass --root PATH to your copy of the bc-LSTM data folder)")
@@ -137,8 +147,8 @@ def main() -> None:
         report += f"\n{time.perf_counter() - t0:.0f} s for both references.\n\n"
         print(report, flush=True)
 
-    if args.report_only:
-        found, timing = finished(args.out), ""
+    if args.report_only is not None:
+        found, timing = finished(args.report_only or [args.out]), ""
     else:
         found, seconds = grid(args.models, args.seeds, args.jobs, args.out)
         timing = f"Wall time of the four grids: {seconds / 60:.1f} min with --jobs {args.jobs}."
