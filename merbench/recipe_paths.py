@@ -6,7 +6,8 @@
    else the recipe packaged with merbench.
 3. A recipe path that does not exist names the packaged recipe of the same last two parts:
    ``recipes/synthetic/hff.yaml``, ``synthetic/hff.yaml`` and ``synthetic/hff`` all name the
-   packaged ``synthetic/hff.yaml``, so the README's commands work from any folder after
+   packaged ``synthetic/hff.yaml`` (only a ``.yaml`` suffix or none: ``mlp.yml`` is an error
+   naming the closest recipe), so the README's commands work from any folder after
    ``pip install merbench``, and a user's own recipe can ``extends: ../base/synthetic.yaml``
    without copying the packaged base.
 
@@ -38,7 +39,9 @@ def find_recipe(path: Path | str) -> Path:
     if path.is_file():
         return path
     parts = Path(os.path.normpath(path)).parts
-    if len(parts) >= 2:
+    # Only a name ending in .yaml, or in no suffix at all, names a packaged recipe: a typo such
+    # as mlp.yml is an error (with the closest name), never a silent packaged mlp.yaml.
+    if len(parts) >= 2 and Path(parts[-1]).suffix in ("", ".yaml"):
         name = Path(*parts[-2:])
         packaged = PACKAGED / (name if name.suffix == ".yaml" else name.with_suffix(".yaml"))
         if packaged.is_file():

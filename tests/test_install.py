@@ -50,6 +50,17 @@ def test_an_unknown_recipe_is_one_line_with_the_closest(tmp_path, monkeypatch):
         recipe_paths.find_recipe("recipes/synthetic/hf.yaml")
 
 
+@pytest.mark.parametrize("typo", ["recipes/synthetic/mlp.yml", "synthetic/mlp.yml", "synthetic/mlp.yaml.bak"])
+def test_a_path_with_another_suffix_is_an_error_not_the_packaged_recipe(typo, tmp_path, monkeypatch):
+    # A typo for .yaml must not train the packaged synthetic/mlp silently.
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(MerbenchError, match=r"no such recipe file, nor a packaged recipe of that name "
+                                            r"\(did you mean 'synthetic/mlp'\?\)"):
+        recipe_paths.find_recipe(typo)
+    result = cli("train", typo, "--quiet")
+    assert result.exit_code == 2 and not (tmp_path / "runs").exists()
+
+
 def test_grid_recipe_comes_from_root_then_working_dir_then_package(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     packaged = recipe_paths.PACKAGED / "synthetic" / "mlp.yaml"
