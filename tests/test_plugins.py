@@ -133,3 +133,16 @@ def test_installed_package_is_found_through_its_entry_point(tmp_path, monkeypatc
     source = plugins.plugin_of("tiny_gate")
     assert source.file == str(package / "__init__.py") and source.origin.startswith("entry point tinyplug (tinyplug 0.1")
     assert MODELS.get("undecorated_gate").__name__ == "Undecorated"
+
+
+def test_models_listing_prints_bracketed_notes_whole(monkeypatch):
+    # Rich reads "[...]" as markup: the plugin note and the extra's name must survive it.
+    import merbench.optional
+
+    monkeypatch.setattr("merbench.cli.common.console.width", 250)  # no cell cut by the test's terminal
+    result = cli("--plugin", EXAMPLE, "models")
+    assert result.exit_code == 0, result.output
+    assert "[plugin: gated_attention.py]" in result.output
+    monkeypatch.setattr(merbench.optional, "missing_for", lambda cls: "torch_geometric" if cls.__name__ == "COGMEN" else None)
+    result = cli("models")
+    assert "[needs pip install 'merbench[graph]']" in result.output

@@ -11,6 +11,7 @@ from merbench.cli.common import console, load_registries, user_errors
 def models(tiny: bool = typer.Option(False, "--tiny", help="Also list the tiny test variants.")) -> None:
     """List registered models: level, inputs, ablation components, summary."""
     load_registries()
+    from rich.markup import escape
     from rich.table import Table
 
     from merbench.models.build import model_class
@@ -27,8 +28,9 @@ def models(tiny: bool = typer.Option(False, "--tiny", help="Also list the tiny t
         cls = model_class(entry.name)
         summary = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
         summary += origin_note(entry.name)
-        table.add_row(entry.name, cls.__name__, str(getattr(cls, "level", "")), cls.inputs,
-                      ", ".join(cls.components) or "-", summary)
+        # Every cell is text, never Rich markup: "[plugin: x.py]", "merbench[graph]" stay whole.
+        table.add_row(*(escape(cell) for cell in (entry.name, cls.__name__, str(getattr(cls, "level", "")),
+                                                  cls.inputs, ", ".join(cls.components) or "-", summary)))
     console.print(table)
 
 
@@ -51,6 +53,7 @@ def origin_note(name: str) -> str:
 def datasets() -> None:
     """List registered datasets: task, default table layout, summary."""
     load_registries()
+    from rich.markup import escape
     from rich.table import Table
 
     from merbench.registry import DATASETS
@@ -61,7 +64,8 @@ def datasets() -> None:
     table.add_column("summary")
     for entry in DATASETS.entries():
         doc = (entry.obj.__doc__ or "").strip().splitlines()
-        table.add_row(entry.name, entry.meta.get("task", "?"), entry.meta.get("layout", "?"), doc[0] if doc else "")
+        table.add_row(*(escape(cell) for cell in (entry.name, entry.meta.get("task", "?"), entry.meta.get("layout", "?"),
+                                                  doc[0] if doc else "")))
     console.print(table)
 
 
