@@ -36,7 +36,7 @@ from merbench.data.batching import Batch, SplitTensors
 from merbench.errors import MerbenchError
 from merbench.evaluate import EVAL_BATCH
 from merbench.models.base import MerModel
-from merbench.models.hff import HFF
+from merbench.models.hff import HFF, precision_weights
 from merbench.models.hrdf_mer import HRDFMER
 from merbench.models.mcn_cl import MCNCL, hard_negative_contrastive
 from merbench.run import Run, load_run
@@ -139,9 +139,7 @@ def _hff(run: Run, model: HFF, tensors: SplitTensors, out: Probe) -> None:
                     parts["dynamic_weights"].append(_per_utterance(batch, _steps(model, alpha)))
                 if "uncertainty" in recorder.outputs:
                     _, log_var = recorder.outputs["uncertainty"]  # (B, S, M, 1)
-                    # As HFF._fuse: Eq. 19's precision, normalised over the modalities.
-                    precision = 1.0 / (log_var.exp() + 1e-6)
-                    weights = (precision / precision.sum(-2, keepdim=True)).squeeze(-1)  # (B, S, M)
+                    weights = precision_weights(log_var)[1].squeeze(-1)  # (B, S, M), as HFF._fuse
                     parts["uncertainty_weights"].append(_per_utterance(batch, _steps(model, weights)))
     finally:
         recorder.close()

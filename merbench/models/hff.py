@@ -20,7 +20,7 @@ import math
 from dataclasses import dataclass
 from collections.abc import Sequence
 from functools import partial
-from typing import ClassVar, Literal
+from typing import ClassVar, Literal, get_args
 
 import torch
 from torch import nn
@@ -32,7 +32,8 @@ from merbench.models.base import MerModel, Output
 from merbench.registry import MODELS
 
 TIME_AXES = ("dialogue", "frames")
-OBJECTIVES = ("merbench", "paper")
+Objective = Literal["merbench", "paper"]
+OBJECTIVES = get_args(Objective)
 # Paper: no initialisation is given for the Bayesian head. Its log-variances start at -2
 # (sigma^2 ~ 0.14): at the prior's 0 the sample of Eq. 20 is as large as the features.
 INIT_LOG_VAR = -2.0
@@ -146,6 +147,13 @@ class TemporalGRU(nn.Module):
         scores = self.score(h).squeeze(-1).masked_fill(~mask, float("-inf"))  # (B, S)
         pooled = (scores.softmax(-1).unsqueeze(-1) * h).sum(1)  # (B, H), Eq. 28
         return h, pooled
+
+
+def precision_weights(log_var: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Eq. 19: each modality's precision w = 1 / (sigma^2 + eps) and the weights w / sum(w)
+    over the modality axis (-2): ``(..., M, 1)`` each."""
+    precision = 1.0 / (log_var.exp() + 1e-6)
+    return precision, precision / precision.sum(-2, keepdim=True)
 
 
 class UncertaintyWeighting(nn.Module):
@@ -265,7 +273,7 @@ class HFF(MerModel):
                  audio_cnn: bool = True, cnn_channels: int = 64, frame_steps: int = 8,
                  attention: bool = True, dynamic_weighting: bool = True, temporal: bool = True,
                  alignment: bool = True, uncertainty: bool = True, pre_norm: bool = False,
-                 identity_init: bool = True, objective: Literal["merbench", "paper"] = "merbench") -> None:
+                 identity_init: bool = True, objective: Objective = "merbench") -> None:
         super().__init__(dims, num_outputs)
         if heads < 1:
             raise ValueError(f"heads must be at least 1, got {heads}")
@@ -401,8 +409,7 @@ class HFF(MerModel):
         # Paper: Eq. 19 gives per-modality weights w = 1 / (sigma^2 + eps) and Eq. 20 a sample
         # mu + eps * sigma without saying how they combine; the precision-weighted product of the
         # modality Gaussians gives both: mu = sum(w mu) / sum(w), sigma^2 = 1 / sum(w).
-        precision = 1.0 / (log_var.exp() + 1e-6)  # (B, S, M, 1), Eq. 19
-        weights = precision / precision.sum(-2, keepdim=True)  # (B, S, M, 1)
+        precision, weights = precision_weights(log_var)  # (B, S, M, 1) each, Eq. 19
         fused_mean = (weights * mean).sum(-2)  # (B, S, H)
         if not self.training:
             return Fusion(f0, fused_mean, weights.squeeze(-1))  # the mean at evaluation
