@@ -41,7 +41,7 @@ def grid(models: str, seeds: int, jobs: int, out: Path) -> tuple[dict, float]:
     import merbench
     from merbench import RunnerOptions
 
-    found: dict[tuple[str, str], list] = {}
+    runs: list = []
     t0 = time.perf_counter()
     for stage in sorted({min(n, seeds) for n in (1, 3, seeds)}):
         for subset in RUN_ORDER:
@@ -50,10 +50,22 @@ def grid(models: str, seeds: int, jobs: int, out: Path) -> tuple[dict, float]:
                                       **{"dataset.modalities": list(SUBSETS[subset])})
             print(f"{subset}, {stage} seed(s): {len(report.grid.trained)} trained, {report.grid.reused} reused, "
                   f"{len(report.grid.failed)} failed, {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
-            found.update({key: [] for key in found if key[1] == subset})
-            for run in report.runs():
-                found.setdefault((run.model_info.name, subset), []).append(run)
-    return found, time.perf_counter() - t0
+            runs += report.runs()
+    return by_cell(runs), time.perf_counter() - t0
+
+
+def by_cell(runs: list) -> dict:
+    """{(model, subset): [Run, ...]}: one run per cell and seed (a later stage or a folder may
+    give one again), in seed order."""
+    from merbench.aggregate import modality_label
+
+    by_seed: dict[tuple[str, str, int], object] = {}
+    for run in runs:
+        by_seed.setdefault((run.model_info.name, modality_label(run.dataset.modalities), run.seed), run)
+    found: dict[tuple[str, str], list] = {}
+    for (name, subset, _), run in sorted(by_seed.items(), key=lambda item: item[0]):
+        found.setdefault((name, subset), []).append(run)
+    return found
 
 
 def finished(folders: list[Path]) -> dict:
@@ -63,22 +75,18 @@ def finished(folders: list[Path]) -> dict:
     (``train.standardize`` as recipes/mosi/<model>.yaml has it) count."""
     import merbench
     import merbench.models  # noqa: F401  (registrations: recipes name models)
-    from merbench.aggregate import modality_label
     from merbench.recipe import load_recipe
     from merbench.recipe_paths import recipe_for
 
     standardize: dict[str, bool] = {}
-    by_seed: dict[tuple[str, str, int], object] = {}  # one run per cell and seed (a folder may repeat one)
+    kept = []
     for run in merbench.load_results(folders):
         name = run.model_info.name
         if name not in standardize:
             standardize[name] = load_recipe(recipe_for("mosi", name))["train"]["standardize"]
         if run.ok and run.recipe["train"]["standardize"] == standardize[name]:
-            by_seed.setdefault((name, modality_label(run.dataset.modalities), run.seed), run)
-    found: dict[tuple[str, str], list] = {}
-    for (name, subset, _), run in sorted(by_seed.items(), key=lambda item: item[0]):
-        found.setdefault((name, subset), []).append(run)
-    return found
+            kept.append(run)
+    return by_cell(kept)
 
 
 def cell(runs: list, metric: str) -> str:
