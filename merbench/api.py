@@ -25,6 +25,7 @@ from merbench.run import Run, find_runs, load_run
 
 if TYPE_CHECKING:
     from merbench.experiments._common import Plan
+    from merbench.recipe import Recipe
     from merbench.experiments.sizing import Estimate
     from merbench.grid import GridRun, RunnerOptions
     from merbench.tables import Table
@@ -48,33 +49,40 @@ def _override_list(overrides: dict[str, Any], where: str) -> list[tuple[str, Any
     return list(overrides.items())
 
 
-def resolve_recipe(recipe_or_path: dict | str | Path, overrides: dict[str, Any] | None = None) -> dict:
-    """A validated recipe from a file (``merbench.recipe_paths`` finds packaged ones) or a dict,
-    with overrides applied as ``--set`` applies them."""
-    from merbench.recipe import apply_overrides, load_recipe, override_text, validate
+def resolve_recipe(recipe_or_path: "Recipe | dict | str | Path", overrides: dict[str, Any] | None = None) -> "Recipe":
+    """A validated recipe from a file (``merbench.recipe_paths`` finds packaged ones), a dict or
+    a ``Recipe``, with overrides applied as ``--set`` applies them. Checked once: a ``Recipe``
+    without overrides is returned as it is."""
+    from merbench.recipe import Recipe, apply_overrides, load_recipe, override_text, validate
 
     _registries()
     pairs = _override_list(overrides or {}, "train()")
-    if isinstance(recipe_or_path, dict):
-        raw = copy.deepcopy(recipe_or_path)
-        resolved = validate(raw, "recipe")
+    if isinstance(recipe_or_path, Recipe) and not pairs:
+        return recipe_or_path
+    if isinstance(recipe_or_path, (dict, Recipe)):
+        raw = recipe_or_path.as_dict() if isinstance(recipe_or_path, Recipe) else copy.deepcopy(recipe_or_path)
         if not pairs:
-            return resolved
+            return validate(raw, "recipe")
+        validate(raw, "recipe")  # the recipe must stand on its own, as a file must
         return validate(apply_overrides(raw, pairs), f"recipe --set {' '.join(map(override_text, pairs))}")
     return load_recipe(recipe_or_path, pairs)
 
 
-def train(recipe_or_path: dict | str | Path, *, out: str | Path = "runs", resume: bool = False,
+def train(recipe_or_path: "Recipe | dict | str | Path", *, out: str | Path = "runs", resume: bool = False,
           force: bool = False, progress: bool = True, keep_last: bool = False,
-          command: list[str] | None = None, **overrides: Any) -> Run:
+          command: list[str] | None = None, console=None, **overrides: Any) -> Run:
     """Train one model on one dataset (``merbench train``) and return the finished ``Run``.
 
     A run that ended failed (a NaN loss) is returned with ``status == "failed"``; bad input
-    raises ``MerbenchError`` before any work.
+    raises ``MerbenchError`` before any work. The recipe is validated once, here. ``console``
+    (a rich Console) is told when the run is already finished and is shown as it is.
     """
+    from merbench import runs
     from merbench.train import train as train_run
 
     recipe = resolve_recipe(recipe_or_path, overrides)
+    if console is not None and not force and runs.is_finished(Path(out) / runs.run_name(recipe.data)):
+        console.print("this recipe, seed, code and data already finished: showing that run (--force trains again)")
     if command is None:  # what result.json records as the command: this call, spelt as the CLI's
         from merbench.recipe import override_text
 

@@ -4,6 +4,11 @@ Sections: ``dataset`` (registry name, ``modalities``, the dataset's arguments), 
 (registry name and constructor arguments), ``train`` and ``eval`` (fixed keys below).
 Anything unknown stops the run naming the file, the key path and the closest valid name.
 ``--set a.b=value`` overrides go through the same validation.
+
+``validate`` checks a recipe once, collecting every problem of the file into one line
+(``Problems``), and builds the typed ``Recipe``: ``DatasetSpec`` (with ``FeatureSpec`` per
+extractor in ``dataset.features``), ``ModelSpec``, ``TrainOptions``, ``EvalOptions``. The
+resolved mapping as written stays in ``Recipe.data``: ``recipe.yaml`` and the run id hash it.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ import copy
 import hashlib
 import json
 import re
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -21,45 +28,136 @@ from merbench.data.types import MODALITIES
 from merbench.errors import EXCERPT_CHARS, MerbenchError, excerpt, read_text
 from merbench.ranges import FACTOR, NON_NEGATIVE, POSITIVE, SIZE, Range, argument_ranges
 from merbench.recipe_paths import find_recipe
-from merbench.registry import DATASETS, MODELS, closest
+from merbench.registry import DATASETS, EXTRACTORS, MODELS, closest
 from merbench.signature import keyword_defaults, kwargs_problems, literal_choices, same_type
 
 SECTIONS = ("extends", "dataset", "model", "train", "eval")
-# Defaults from the HFF paper (section 4.1): AdamW, lr 3e-4, batch 64, at most 50 epochs,
-# early stopping after 5 epochs without improvement, ReduceLROnPlateau, gradient clipping.
-TRAIN_DEFAULTS: dict[str, Any] = {
-    "seed": 0,
-    "lr": 3e-4,
-    "optimizer": "adamw",  # adamw: decoupled weight decay; adam: weight_decay is L2 in the gradient
-    "weight_decay": 0.01,
-    "batch_size": 64,  # utterances per batch (utterance-level models)
-    "dialogue_batch_size": 8,  # dialogues per batch (dialogue-level models)
-    "max_epochs": 50,
-    "patience": 5,
-    "grad_clip": 1.0,
-    "class_weights": False,
-    # z-score every feature dimension with the training split's statistics (merbench's option;
-    # features at their release's scale otherwise, as the papers' code reads them)
-    "standardize": False,
-    "selection_metric": "auto",  # auto = wf1 (classification) / mae (regression)
-    "lr_factor": 0.5,
-    "lr_patience": 2,
-    # what ReduceLROnPlateau follows: the selection metric on valid, or the valid task loss
-    "lr_schedule_on": "selection",
-    "aux_weights": {},  # aux loss name -> weight; unlisted aux losses weigh 1.0
-    "device": "auto",  # auto = cuda when present, else cpu
-    "threads": 1,  # torch CPU threads (0 = torch's default); 1 measured fastest: docs/benchmarks.md#threads
-}
 OPTIMIZERS = ("adam", "adamw")  # torch.optim.Adam / torch.optim.AdamW
 LR_SCHEDULE_ON = ("selection", "loss")  # the selection metric / the validation task loss
-# The range of every numeric train key (merbench.ranges); a NaN or infinity is never allowed.
-TRAIN_RANGES: dict[str, Range] = {
-    "seed": NON_NEGATIVE, "lr": POSITIVE, "weight_decay": NON_NEGATIVE, "batch_size": SIZE,
-    "dialogue_batch_size": SIZE, "max_epochs": SIZE, "patience": NON_NEGATIVE,
-    "grad_clip": NON_NEGATIVE, "lr_factor": FACTOR, "lr_patience": NON_NEGATIVE, "threads": NON_NEGATIVE,
-}
-EVAL_DEFAULTS: dict[str, Any] = {"splits": ["valid", "test"]}
 SPLITS = ("train", "valid", "test")
+
+
+def _key(default: Any, rng: Range | None = None, choices: tuple[str, ...] = ()) -> Any:
+    """A fixed recipe key: its default (which gives its type), its range and its choices."""
+    meta = {"range": rng, "choices": choices}
+    if isinstance(default, dict):
+        return field(default_factory=lambda: copy.deepcopy(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    """The ``train`` section: every key with its default, type and range, in one place.
+
+    Defaults from the HFF paper (section 4.1): AdamW, lr 3e-4, batch 64, at most 50 epochs,
+    early stopping after 5 epochs without improvement, ReduceLROnPlateau, gradient clipping.
+    A NaN or infinity is never allowed (``merbench.ranges``).
+    """
+
+    seed: int = _key(0, NON_NEGATIVE)
+    lr: float = _key(3e-4, POSITIVE)
+    # adamw: decoupled weight decay; adam: weight_decay is L2 in the gradient
+    optimizer: str = _key("adamw", choices=OPTIMIZERS)
+    weight_decay: float = _key(0.01, NON_NEGATIVE)
+    batch_size: int = _key(64, SIZE)  # utterances per batch (utterance-level models)
+    dialogue_batch_size: int = _key(8, SIZE)  # dialogues per batch (dialogue-level models)
+    max_epochs: int = _key(50, SIZE)
+    patience: int = _key(5, SIZE)  # epochs without a better validation score; 0 would train none
+    grad_clip: float = _key(1.0, NON_NEGATIVE)  # 0 = no clipping
+    class_weights: bool = _key(False)
+    # z-score every feature dimension with the training split's statistics (merbench's option;
+    # features at their release's scale otherwise, as the papers' code reads them)
+    standardize: bool = _key(False)
+    selection_metric: str = _key("auto")  # auto = wf1 (classification) / mae (regression)
+    lr_factor: float = _key(0.5, FACTOR)
+    lr_patience: int = _key(2, NON_NEGATIVE)
+    # what ReduceLROnPlateau follows: the selection metric on valid, or the valid task loss
+    lr_schedule_on: str = _key("selection", choices=LR_SCHEDULE_ON)
+    aux_weights: dict[str, float] = _key({})  # aux loss name -> weight; unlisted aux losses weigh 1.0
+    device: str = _key("auto")  # auto = cuda when present, else cpu
+    # torch CPU threads (0 = torch's default); 1 measured fastest: docs/benchmarks.md#threads
+    threads: int = _key(1, NON_NEGATIVE)
+
+    def aux_weight(self, name: str) -> float:
+        return self.aux_weights.get(name, 1.0)
+
+
+def _defaults(cls) -> dict[str, Any]:
+    return {f.name: f.default if f.default is not MISSING else f.default_factory() for f in fields(cls)}
+
+
+TRAIN_DEFAULTS: dict[str, Any] = _defaults(TrainOptions)
+TRAIN_RANGES: dict[str, Range] = {f.name: f.metadata["range"] for f in fields(TrainOptions) if f.metadata["range"]}
+EVAL_DEFAULTS: dict[str, Any] = {"splits": ["valid", "test"]}
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    """The ``eval`` section: the splits scored with the best epoch's weights (valid always)."""
+
+    splits: tuple[str, ...] = ("valid", "test")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """The ``model`` section: a registered model and the constructor arguments the recipe sets."""
+
+    name: str
+    args: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """One entry of ``dataset.features``: the extractor of a modality and its options.
+
+    ``finetune``: the text encoder is first fine-tuned with these options (the mapping as
+    written, ``threads`` included; checked with the recipe, ``features/options.py``)."""
+
+    modality: str
+    name: str
+    options: dict[str, Any]
+    finetune: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """The ``dataset`` section: a registered dataset, the modalities kept, and its arguments
+    (``features``, the extractors of a real dataset, among them; typed in ``features``)."""
+
+    name: str
+    modalities: tuple[str, ...]
+    args: dict[str, Any]
+    features: dict[str, FeatureSpec] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, eq=False)
+class Recipe(Mapping):
+    """A validated recipe: typed sections, built and checked once (``validate``).
+
+    ``data`` is the resolved recipe as written (defaults filled in): what ``recipe.yaml``
+    holds and ``recipe_hash`` / the run id hash, so neither changes with the types. The
+    recipe also reads as that mapping (``recipe["train"]["lr"]``) for code written against
+    the dict; to change a recipe, edit ``as_dict()`` and validate it again.
+    """
+
+    dataset: DatasetSpec
+    model: ModelSpec
+    train: TrainOptions
+    eval: EvalOptions
+    data: dict[str, Any] = field(repr=False)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A deep copy of the resolved recipe, free to edit."""
+        return copy.deepcopy(self.data)
+
+    def __getitem__(self, key: str) -> Any:
+        return self.data[key]
+
+    def __iter__(self):
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        return len(self.data)
 
 
 class YamlLoader(yaml.SafeLoader):
@@ -144,51 +242,63 @@ class Problems:
             raise MerbenchError(f"{self.source}: {'; '.join(self.items)}")
 
 
-def validate(recipe: dict, source: str) -> dict:
-    """Check every key, kind and range and fill defaults; returns the resolved recipe (a new
-    dict). Every problem of the recipe is reported in one MerbenchError."""
+def validate(recipe: Mapping, source: str) -> Recipe:
+    """Check every key, kind and range, fill defaults and build the typed ``Recipe``. Every
+    problem of the recipe is reported in one MerbenchError naming ``source``."""
+    if isinstance(recipe, Recipe):
+        recipe = recipe.data
     problems = Problems(source)
     for key in recipe:
         if key not in SECTIONS[1:]:
             problems.add(str(key), f"unknown section{closest(str(key), SECTIONS[1:])}; valid: {', '.join(SECTIONS[1:])}")
-    resolved: dict[str, Any] = {
-        "dataset": _registered_section(recipe, "dataset", DATASETS, problems),
-        "model": _registered_section(recipe, "model", MODELS, problems),
-        "train": _fixed_section(recipe.get("train") or {}, TRAIN_DEFAULTS, "train", problems, TRAIN_RANGES),
-        "eval": _fixed_section(recipe.get("eval") or {}, EVAL_DEFAULTS, "eval", problems),
-    }
-    train = resolved["train"]
+    dataset = _registered_section(recipe, "dataset", DATASETS, problems)
+    model = _registered_section(recipe, "model", MODELS, problems)
+    train = _fixed_section(recipe.get("train") or {}, TRAIN_DEFAULTS, "train", problems, TRAIN_RANGES)
+    evals = _fixed_section(recipe.get("eval") or {}, EVAL_DEFAULTS, "eval", problems)
     if isinstance(train.get("aux_weights"), dict):
         for key, weight in train["aux_weights"].items():
             if not isinstance(weight, (int, float)) or isinstance(weight, bool):
                 problems.add(f"train.aux_weights.{key}", f"expected a number, got {excerpt(weight)}")
             elif NON_NEGATIVE.problem(weight):
                 problems.add(f"train.aux_weights.{key}", NON_NEGATIVE.problem(weight))
-    for key, choices in (("optimizer", OPTIMIZERS), ("lr_schedule_on", LR_SCHEDULE_ON)):
-        value = train.get(key)
-        if isinstance(value, str) and value not in choices:
-            problems.add(f"train.{key}", f"expected one of {', '.join(choices)}, got "
-                         f"{excerpt(value)}{closest(value, choices)}")
+    for f in fields(TrainOptions):
+        value, choices = train.get(f.name), f.metadata["choices"]
+        if choices and isinstance(value, str) and value not in choices:
+            problems.add(f"train.{f.name}", f"expected one of {', '.join(choices)}, got "
+                                            f"{excerpt(value)}{closest(value, choices)}")
     device = train.get("device")
     if isinstance(device, str) and device not in ("auto", "cpu") and not device.startswith("cuda"):
         problems.add("train.device", f"expected auto, cpu or cuda[:N], got {excerpt(device)}")
-    splits = resolved["eval"].get("splits")
+    splits = evals.get("splits")
     for split in splits if isinstance(splits, list) else []:
         if split not in SPLITS:
             problems.add("eval.splits", f"unknown split {excerpt(split)}{closest(str(split), SPLITS)}; "
                                         f"valid: {', '.join(SPLITS)}")
+    features = _feature_specs(dataset, problems) if dataset else {}
     problems.check()
-    return resolved
+    data = {"dataset": dataset, "model": model, "train": train, "eval": evals}
+    return Recipe(
+        dataset=DatasetSpec(dataset["name"], tuple(dataset["modalities"]),
+                            {k: v for k, v in dataset.items() if k not in ("name", "modalities")}, features),
+        model=ModelSpec(model["name"], {k: v for k, v in model.items() if k != "name"}),
+        train=TrainOptions(**copy.deepcopy(train)),
+        eval=EvalOptions(tuple(evals["splits"])),
+        data=data)
 
 
-def _registered_section(recipe: dict, section: str, registry, problems: Problems) -> dict:
+def as_recipe(recipe: Mapping, source: str = "recipe") -> Recipe:
+    """``recipe`` itself when it is a ``Recipe`` (checked once already), else validated."""
+    return recipe if isinstance(recipe, Recipe) else validate(recipe, source)
+
+
+def _registered_section(recipe: Mapping, section: str, registry, problems: Problems) -> dict:
     """``dataset`` or ``model``: a registered name and its arguments, checked against the
     registered function's signature and the arguments' ranges (``merbench.ranges``)."""
     values = recipe.get(section)
     if not isinstance(values, dict) or "name" not in values:
         problems.add(f"{section}.name", f"required (a registered {section} name)")
         return {}
-    args = dict(values)
+    args = copy.deepcopy(values)
     name = args.pop("name")
     if not isinstance(name, str):
         problems.add(f"{section}.name", f"expected one {section} name (a string), got {excerpt(name)}")
@@ -219,6 +329,55 @@ def _registered_section(recipe: dict, section: str, registry, problems: Problems
         chosen = modalities if isinstance(modalities, list) else []
         return {"name": name, "modalities": [m for m in MODALITIES if m in chosen], **args}
     return {"name": name, **args}
+
+
+def _feature_specs(dataset: dict, problems: Problems) -> dict[str, FeatureSpec]:
+    """``dataset.features``: modality -> an extractor name or ``{name, **options}`` (a text
+    entry may add ``finetune: {...}``), each checked against the extractor registry and the
+    extractor's signature before any work (fine-tuning and extraction come much later)."""
+    features = dataset.get("features")
+    if not isinstance(features, dict) or not features:
+        return {}  # absent, or the wrong kind: the dataset's signature check reported it
+    from merbench.features.build import extractor_options, load_extractors
+    from merbench.features.options import finetune_problems
+
+    load_extractors()
+    out = {}
+    for modality, spec in features.items():
+        where = f"dataset.features.{modality}"
+        if modality not in MODALITIES:
+            problems.add(where, f"unknown modality{closest(str(modality), MODALITIES)}; valid: {', '.join(MODALITIES)}")
+            continue
+        if isinstance(spec, str):
+            name, options = spec, {}
+        elif isinstance(spec, dict) and isinstance(spec.get("name"), str):
+            name, options = spec["name"], {k: v for k, v in spec.items() if k != "name"}
+        else:
+            problems.add(where, f"expected an extractor name or a mapping with 'name', got {excerpt(spec)}")
+            continue
+        valid = [e.name for e in EXTRACTORS.entries() if e.meta["modality"] == modality]
+        if name not in EXTRACTORS:
+            problems.add(f"{where}.name" if isinstance(spec, dict) else where,
+                         f"unknown extractor {excerpt(name)}{closest(name[:EXCERPT_CHARS], valid)}; "
+                         f"{modality} extractors: {', '.join(valid)}")
+            continue
+        if EXTRACTORS.entry(name).meta["modality"] != modality:
+            problems.add(where, f"extractor {name!r} is for {EXTRACTORS.entry(name).meta['modality']}, "
+                                f"not {modality}; {modality} extractors: {', '.join(valid)}")
+            continue
+        finetune = options.pop("finetune", None)
+        if finetune is not None:
+            if modality != "text":
+                problems.add(f"{where}.finetune", "only text encoders are fine-tuned")
+            elif not isinstance(finetune, dict):
+                problems.add(f"{where}.finetune", f"expected a mapping of fine-tuning options, got {excerpt(finetune)}")
+            else:
+                for key, text in finetune_problems(finetune):
+                    problems.add(f"{where}.finetune.{key}", text)
+        for key, text in kwargs_problems(extractor_options(name), options, f"extractor {name!r}"):
+            problems.add(f"{where}.{key}", text)
+        out[modality] = FeatureSpec(modality, name, options, finetune)
+    return out
 
 
 def _fixed_section(section: Any, defaults: dict, where: str, problems: Problems,
@@ -288,8 +447,10 @@ def apply_overrides(recipe: dict, overrides: list) -> dict:
     return out
 
 
-def load_recipe(path: Path | str, overrides: list[str] | None = None) -> dict:
-    """Read, merge ``extends``, apply ``--set`` overrides, validate. The one entry point."""
+def load_recipe(path: Path | str, overrides: list | None = None) -> Recipe:
+    """Read, merge ``extends``, apply ``--set`` overrides, validate. The one entry point.
+
+    The file is validated alone first, so its own problems name the file, not the overrides."""
     raw = read_recipe_file(Path(path))
     resolved = validate(raw, str(path))  # the file must stand on its own
     if not overrides:
@@ -297,5 +458,7 @@ def load_recipe(path: Path | str, overrides: list[str] | None = None) -> dict:
     return validate(apply_overrides(raw, overrides), f"--set {' '.join(map(override_text, overrides))}")
 
 
-def recipe_hash(recipe: dict) -> str:
-    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
+def recipe_hash(recipe: Mapping) -> str:
+    """sha256 of the resolved recipe as written (a ``Recipe``'s ``data``)."""
+    data = recipe.data if isinstance(recipe, Recipe) else recipe
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()

@@ -33,7 +33,8 @@ def identity(recipe: dict, code: str | None = None) -> dict[str, str]:
     Hook for plugins: a model or dataset loaded from a plugin file adds that file's hash here
     (``"plugins": ...``), so editing the plugin makes another run, as editing merbench does.
     """
-    key = {"recipe": json.dumps(recipe, sort_keys=True), "code": code or source_hash(),
+    # dict(): a validated ``merbench.recipe.Recipe`` hashes as the mapping it was written as
+    key = {"recipe": json.dumps(dict(recipe), sort_keys=True), "code": code or source_hash(),
            "data": data_key(recipe)}
     plugin = plugin_of(recipe["model"]["name"])
     if plugin:

@@ -14,6 +14,7 @@ it in only when the new run finished ok.
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import logging
@@ -39,7 +40,7 @@ from merbench.metrics import LOWER_IS_BETTER, better
 from merbench.models.build import build_model, check_available, model_class
 from merbench.plugins import plugin_of
 from merbench.run import Predictions
-from merbench.recipe import recipe_hash
+from merbench.recipe import Recipe, TrainOptions, as_recipe, recipe_hash
 from merbench.registry import DATASETS, closest
 from merbench.results import atomic_write_text, provenance, utc_now, write_json, SCHEMA_VERSION
 
@@ -63,12 +64,12 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def load_corpus(recipe: dict) -> Corpus:
+def load_corpus(recipe: Recipe | dict) -> Corpus:
     """Build the recipe's dataset and keep only its modalities, z-scored with the training
     split's statistics when ``train.standardize`` is on."""
-    args = {k: v for k, v in recipe["dataset"].items() if k not in ("name", "modalities")}
-    corpus = DATASETS.get(recipe["dataset"]["name"])(**args)
-    wanted = recipe["dataset"]["modalities"]
+    recipe = as_recipe(recipe)
+    corpus = DATASETS.get(recipe.dataset.name)(**copy.deepcopy(recipe.dataset.args))
+    wanted = list(recipe.dataset.modalities)
     missing = [m for m in wanted if m not in corpus.modalities]
     if missing:
         raise MerbenchError(
@@ -78,7 +79,7 @@ def load_corpus(recipe: dict) -> Corpus:
     for warning in corpus.info.get("warnings", []):
         logging.getLogger("merbench").warning("%s", warning)
     corpus = corpus.select_modalities(wanted)
-    return corpus.standardized() if recipe["train"]["standardize"] else corpus
+    return corpus.standardized() if recipe.train.standardize else corpus
 
 
 def usual_metric(corpus: Corpus) -> str:
@@ -86,8 +87,8 @@ def usual_metric(corpus: Corpus) -> str:
     return "mae" if corpus.task == "regression" else "wf1"
 
 
-def selection_metric(recipe: dict, corpus: Corpus) -> str:
-    metric = recipe["train"]["selection_metric"]
+def selection_metric(recipe: Recipe, corpus: Corpus) -> str:
+    metric = recipe.train.selection_metric
     if metric == "auto":
         return usual_metric(corpus)
     # loss: the validation task loss (no aux losses), as MMSA's trainers select ("KeyEval": "Loss")
@@ -130,12 +131,12 @@ def prediction_loss(corpus: Corpus, preds: Predictions, weights: torch.Tensor | 
                        torch.from_numpy(preds.values).float(), None if weights is None else weights.cpu()))
 
 
-def build_optimizer(cfg: dict, parameters) -> torch.optim.Optimizer:
+def build_optimizer(cfg: TrainOptions, parameters) -> torch.optim.Optimizer:
     """``train.optimizer``: ``adamw`` decays the weights apart from the gradient (decoupled);
     ``adam`` adds ``weight_decay * w`` to the gradient (L2, as torch.optim.Adam and the
     baselines' authors' code)."""
-    kind = torch.optim.Adam if cfg["optimizer"] == "adam" else torch.optim.AdamW
-    return kind(parameters, lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    kind = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
+    return kind(parameters, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
 # last.pt (everything a resume needs) is written after an epoch once this many seconds have
@@ -145,9 +146,9 @@ def build_optimizer(cfg: dict, parameters) -> torch.optim.Optimizer:
 LAST_EVERY_S = 30.0
 
 
-def _stops(state: dict, cfg: dict) -> bool:
+def _stops(state: dict, cfg: TrainOptions) -> bool:
     """The run ends after this epoch: the last one, or ``patience`` epochs without a better one."""
-    return state["epoch"] >= cfg["max_epochs"] or state["bad_epochs"] >= cfg["patience"]
+    return state["epoch"] >= cfg.max_epochs or state["bad_epochs"] >= cfg.patience
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
@@ -174,16 +175,16 @@ def _setup_log(run_dir: Path) -> logging.Handler:
     return handler
 
 
-def prepare_run_dir(run_dir: Path, recipe: dict, resume: bool) -> Path:
+def prepare_run_dir(run_dir: Path, recipe: Recipe, resume: bool) -> Path:
     if (run_dir / runs.LAST).exists() and not resume:
         raise MerbenchError(f"{run_dir}: holds an interrupted run; pass --resume to continue it "
                             f"or --force to start over")
     run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / runs.RECIPE, yaml.safe_dump(recipe, sort_keys=False))
+    atomic_write_text(run_dir / runs.RECIPE, yaml.safe_dump(recipe.as_dict(), sort_keys=False))
     return run_dir
 
 
-def train(recipe: dict, out: Path, *, resume: bool = False, force: bool = False, progress: bool = True,
+def train(recipe: Recipe | dict, out: Path, *, resume: bool = False, force: bool = False, progress: bool = True,
           command: list[str] | None = None, corpus: Corpus | None = None, name: str | None = None,
           keep_last: bool = False) -> Path:
     """Train one model on one dataset; returns the run folder holding result.json.
@@ -200,10 +201,11 @@ def train(recipe: dict, out: Path, *, resume: bool = False, force: bool = False,
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise MerbenchError(f"{out}: --out is a file; expected a folder that holds run folders")
-    check_available(recipe["model"]["name"])  # a missing optional library: before any work
-    cfg = recipe["train"]
-    device = resolve_device(cfg["device"])
-    run_dir = out / (name or runs.run_name(recipe))
+    recipe = as_recipe(recipe)  # a mapping (a grid cell's) is validated; a Recipe is not again
+    check_available(recipe.model.name)  # a missing optional library: before any work
+    cfg = recipe.train
+    device = resolve_device(cfg.device)
+    run_dir = out / (name or runs.run_name(recipe.data))
     with lock.hold(run_dir):
         _tidy(run_dir)
         if runs.is_finished(run_dir) and not force:
@@ -214,9 +216,9 @@ def train(recipe: dict, out: Path, *, resume: bool = False, force: bool = False,
         target = run_dir.parent / f".{run_dir.name}{FRESH}{os.getpid()}" if force else run_dir
         threads = torch.get_num_threads()
         try:
-            if cfg["threads"]:
-                torch.set_num_threads(cfg["threads"])
-            seed_everything(cfg["seed"])
+            if cfg.threads:
+                torch.set_num_threads(cfg.threads)
+            seed_everything(cfg.seed)
             corpus = corpus if corpus is not None else load_corpus(recipe)
             metric = selection_metric(recipe, corpus)
             prepare_run_dir(target, recipe, resume)
@@ -269,24 +271,24 @@ def _swap_in(fresh: Path, run_dir: Path) -> None:
 
 
 def _train(recipe, corpus, metric, run_dir, device, resume, progress, command, keep_last) -> None:
-    cfg = recipe["train"]
-    model_args = {k: v for k, v in recipe["model"].items() if k != "name"}
+    cfg = recipe.train
+    model_args = recipe.model.args
     num_outputs = 1 if corpus.task == "regression" else len(corpus.label_names)
-    model = build_model(recipe["model"]["name"], corpus.dims, num_outputs, **model_args).to(device)
-    want_frames = model_class(recipe["model"]["name"]).inputs == "frames"
+    model = build_model(recipe.model.name, corpus.dims, num_outputs, **model_args).to(device)
+    want_frames = model_class(recipe.model.name).inputs == "frames"
     splits = {s: split_tensors(corpus, s, want_frames) for s in corpus.split_names()}
     if "train" not in splits or "valid" not in splits:
         raise MerbenchError(f"dataset {corpus.name!r}: needs a train and a valid split for model selection "
                             f"(has {', '.join(splits)})")
-    weights = class_weights(corpus).to(device) if cfg["class_weights"] and corpus.task != "regression" else None
+    weights = class_weights(corpus).to(device) if cfg.class_weights and corpus.task != "regression" else None
     optimizer = build_optimizer(cfg, model.parameters())
     # ReduceLROnPlateau follows the selection metric, or (``lr_schedule_on: loss``) the
     # validation task loss, as COGMEN's authors do.
-    schedule_on = metric if cfg["lr_schedule_on"] == "selection" else "loss"
+    schedule_on = metric if cfg.lr_schedule_on == "selection" else "loss"
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
         optimizer, mode="min" if schedule_on in LOWER_IS_BETTER else "max",
-        factor=cfg["lr_factor"], patience=cfg["lr_patience"])
-    batch_size = cfg["batch_size"] if model.level == "utterance" else cfg["dialogue_batch_size"]
+        factor=cfg.lr_factor, patience=cfg.lr_patience)
+    batch_size = cfg.batch_size if model.level == "utterance" else cfg.dialogue_batch_size
 
     # seconds: training time of the segments before this one (a resumed run adds them up)
     state = {"epoch": 0, "best": None, "best_epoch": 0, "bad_epochs": 0, "history": [], "seconds": 0.0}
@@ -303,27 +305,27 @@ def _train(recipe, corpus, metric, run_dir, device, resume, progress, command, k
     saved = started  # when last.pt was last written (LAST_EVERY_S)
     failed = None
     with _progress(progress) as bar:
-        task = bar.add_task(f"{recipe['model']['name']} on {corpus.name}", total=cfg["max_epochs"],
+        task = bar.add_task(f"{recipe.model.name} on {corpus.name}", total=cfg.max_epochs,
                             completed=state["epoch"], loss=float("nan"), rate=0.0) if bar else None
         while not _stops(state, cfg):
             epoch = state["epoch"] + 1
             model.train()
             # The shuffle order depends only on (seed, epoch), so a resumed run sees the same order.
-            gen = torch.Generator().manual_seed(cfg["seed"] * 100_003 + epoch)
+            gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
             total, seen, t0 = 0.0, 0, time.perf_counter()
             for batch in splits["train"].batches(model.level, batch_size, gen):
                 batch = batch.to(device)
                 out = model(batch)
                 loss = task_loss(corpus, batch, out.logits, weights)
                 for name, value in out.aux_loss.items():
-                    loss = loss + cfg["aux_weights"].get(name, 1.0) * value
+                    loss = loss + cfg.aux_weight(name) * value
                 if not torch.isfinite(loss):
                     failed = f"non-finite training loss at epoch {epoch}"
                     break
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                if cfg["grad_clip"] > 0:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg["grad_clip"])
+                if cfg.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
                 optimizer.step()
                 n = int(batch.labels.numel() if batch.utt_mask is None else batch.utt_mask.sum())
                 total, seen = total + loss.item() * n, seen + n
@@ -362,25 +364,25 @@ def _train(recipe, corpus, metric, run_dir, device, resume, progress, command, k
                 bar.update(task, advance=1, loss=total / max(seen, 1), rate=rate)
 
     # A plugin model: the file that defines it and its sha256 (None for merbench's own).
-    plugin_source = plugin_of(recipe["model"]["name"])
+    plugin_source = plugin_of(recipe.model.name)
     plugin = plugin_source.record() if plugin_source else None
     result = {
         "schema_version": SCHEMA_VERSION,
-        "run_id": runs.run_id(recipe),
+        "run_id": runs.run_id(recipe.data),
         "status": "failed" if failed else "ok",
         "created_utc": utc_now(),
         "command": command or sys.argv,
         "provenance": {**provenance(torch.get_num_threads(), str(device)), "plugin": plugin},
-        "recipe": recipe,
+        "recipe": recipe.data,
         "recipe_hash": recipe_hash(recipe),
-        "seed": cfg["seed"],
+        "seed": cfg.seed,
         "dataset": {
             "name": corpus.name, "task": corpus.task, "protocol": corpus.protocol,
             "modalities": corpus.modalities, "dims": corpus.dims, "fingerprint": corpus.fingerprint(),
             "label_names": corpus.label_names, "class_counts": {s: corpus.class_counts(s) for s in splits},
             "counts": corpus.counts(), "info": _json_safe(corpus.info),
         },
-        "model": {"name": recipe["model"]["name"], "class": type(model).__name__, "args": _resolved_args(recipe),
+        "model": {"name": recipe.model.name, "class": type(model).__name__, "args": _resolved_args(recipe),
                   "parameters": sum(p.numel() for p in model.parameters()), "level": model.level,
                   "num_outputs": num_outputs, **_components(recipe, list(corpus.dims))},
         "selection": {"split": "valid", "metric": metric, "best_epoch": state["best_epoch"],
@@ -395,7 +397,7 @@ def _train(recipe, corpus, metric, run_dir, device, resume, progress, command, k
     else:
         model.load_state_dict(load_checkpoint(run_dir / runs.BEST)["model"])
         saved = {}
-        for split in sorted(set(recipe["eval"]["splits"]) | {"valid"}):
+        for split in sorted(set(recipe.eval.splits) | {"valid"}):
             if split in splits:
                 preds = predict(model, splits[split], device)
                 result["metrics"][split] = score(corpus, preds)
@@ -406,20 +408,18 @@ def _train(recipe, corpus, metric, run_dir, device, resume, progress, command, k
         (run_dir / runs.LAST).unlink(missing_ok=True)  # the run ended: nothing resumes from it
 
 
-def _resolved_args(recipe: dict) -> dict:
+def _resolved_args(recipe: Recipe) -> dict:
     from merbench.models.build import model_defaults
 
-    defaults = model_defaults(recipe["model"]["name"])
-    return _json_safe({**defaults, **{k: v for k, v in recipe["model"].items() if k != "name"}})
+    return _json_safe({**model_defaults(recipe.model.name), **recipe.model.args})
 
 
-def _components(recipe: dict, modalities: list[str]) -> dict:
+def _components(recipe: Recipe, modalities: list[str]) -> dict:
     """The ablation switches that were on, split into those built with these modalities and
     those that built nothing (a paper model on one modality: not the paper's model)."""
     from merbench.models.build import built_components
 
-    args = {k: v for k, v in recipe["model"].items() if k != "name"}
-    built, unbuilt = built_components(recipe["model"]["name"], modalities, args)
+    built, unbuilt = built_components(recipe.model.name, modalities, recipe.model.args)
     return {"active_components": built, "inactive_components": unbuilt}
 
 

@@ -99,7 +99,8 @@ RECIPE_VALUES = [
     ("train.weight_decay", NAN, "nan is not a finite"), ("train.weight_decay", INF, "inf is not a finite"),
     ("train.batch_size", 0, "0 is not >= 1"), ("train.batch_size", -4, "-4 is not >= 1"),
     ("train.dialogue_batch_size", 0, "0 is not >= 1"), ("train.max_epochs", 0, "0 is not >= 1"),
-    ("train.max_epochs", -1, "-1 is not >= 1"), ("train.patience", -1, "-1 is not >= 0"),
+    ("train.max_epochs", -1, "-1 is not >= 1"), ("train.patience", -1, "-1 is not >= 1"),
+    ("train.patience", 0, "0 is not >= 1"),  # 0 stopped before the first epoch: no best.pt
     ("train.grad_clip", -1.0, "-1.0 is not >= 0"), ("train.grad_clip", NAN, "nan is not a finite"),
     ("train.lr_factor", 0.0, "0.0 is not in (0, 1)"), ("train.lr_factor", 1.0, "1.0 is not in (0, 1)"),
     ("train.lr_factor", 1.5, "1.5 is not in (0, 1)"), ("train.lr_factor", -0.5, "-0.5 is not in (0, 1)"),

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from merbench.errors import MerbenchError
-from merbench.recipe import TRAIN_DEFAULTS, validate
+from merbench.recipe import TrainOptions, validate
 from merbench.train import build_optimizer
 
 
@@ -25,16 +25,15 @@ def _trajectory(make, steps=50):
 
 @pytest.mark.parametrize("name, reference", [("adam", torch.optim.Adam), ("adamw", torch.optim.AdamW)])
 def test_optimizer_follows_torchs_own_trajectory(name, reference):
-    cfg = {**TRAIN_DEFAULTS, "optimizer": name, "lr": 0.05, "weight_decay": 0.5}
+    cfg = TrainOptions(optimizer=name, lr=0.05, weight_decay=0.5)
     ours = _trajectory(lambda p: build_optimizer(cfg, p))
     theirs = _trajectory(lambda p: reference(p, lr=0.05, weight_decay=0.5))
     assert ours == theirs
 
 
 def test_adam_and_adamw_decay_differently():
-    cfg = {**TRAIN_DEFAULTS, "lr": 0.05, "weight_decay": 0.5}
-    adam = _trajectory(lambda p: build_optimizer({**cfg, "optimizer": "adam"}, p), steps=400)
-    adamw = _trajectory(lambda p: build_optimizer({**cfg, "optimizer": "adamw"}, p), steps=400)
+    adam = _trajectory(lambda p: build_optimizer(TrainOptions(optimizer="adam", lr=0.05, weight_decay=0.5), p), steps=400)
+    adamw = _trajectory(lambda p: build_optimizer(TrainOptions(optimizer="adamw", lr=0.05, weight_decay=0.5), p), steps=400)
     # Coupled L2 minimises (w - 3)^2 + 0.25 w^2: w -> 2.4. Decoupled decay settles elsewhere.
     assert abs(adam[-1] - 2.4) < 0.05
     assert abs(adamw[-1] - adam[-1]) > 0.1

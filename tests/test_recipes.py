@@ -8,7 +8,7 @@ from merbench.cli.recipes import recipe_files
 from merbench.errors import MerbenchError
 from merbench.recipe import load_recipe, recipe_hash
 
-from helpers import tiny_recipe, write_recipe
+from helpers import cli, one_line_error, tiny_recipe, write_recipe
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 
@@ -95,3 +95,59 @@ def test_missing_and_malformed_files(tmp_path):
     listy.write_text("- a\n- b\n")
     with pytest.raises(MerbenchError, match=r"list.yaml: expected a mapping"):
         load_recipe(listy)
+
+
+# --- dataset.features: checked with the rest of the recipe, before any work ------------------
+
+def _features_recipe(features) -> dict:
+    return {"dataset": {"name": "iemocap", "root": "nowhere", "features": features, "modalities": ["audio", "text"]},
+            "model": {"name": "mlp_tiny"}}
+
+
+@pytest.mark.parametrize("features, message", [
+    ({"text": "minlm"}, "dataset.features.text: unknown extractor 'minlm' (did you mean 'minilm'?); text extractors: bert, minilm, mpnet"),
+    ({"audio": {"name": "mfc"}}, "dataset.features.audio.name: unknown extractor 'mfc' (did you mean 'mfcc'?)"),
+    ({"vision": "resnt"}, "dataset.features.vision: unknown extractor 'resnt' (did you mean 'resnet'?)"),
+    ({"audio": "minilm"}, "dataset.features.audio: extractor 'minilm' is for text, not audio"),
+    ({"txt": "minilm"}, "dataset.features.txt: unknown modality (did you mean 'text'?)"),
+    ({"text": ["minilm"]}, "dataset.features.text: expected an extractor name or a mapping with 'name', got ['minilm']"),
+    ({"text": {"name": "minilm", "max_lenght": 64}}, "dataset.features.text.max_lenght: unknown argument of extractor 'minilm' (did you mean 'max_length'?)"),
+    ({"text": {"name": "bert", "finetune": {"epochs": 0}}}, "dataset.features.text.finetune.epochs: expected at least 1, got 0"),
+    ({"text": {"name": "bert", "finetune": {"epoch": 2}}}, "dataset.features.text.finetune.epoch: unknown argument of finetune (did you mean 'epochs'?)"),
+    ({"text": {"name": "bert", "finetune": {"lr": "fast"}}}, "dataset.features.text.finetune.lr: expected float, got 'fast'"),
+    ({"text": {"name": "bert", "finetune": {"threads": -1}}}, "dataset.features.text.finetune.threads: expected a thread count >= 0, got -1"),
+    ({"text": {"name": "bert", "finetune": 3}}, "dataset.features.text.finetune: expected a mapping of fine-tuning options, got 3"),
+    ({"audio": {"name": "mfcc", "finetune": {}}}, "dataset.features.audio.finetune: only text encoders are fine-tuned"),
+])
+def test_features_are_checked_before_any_work(tmp_path, features, message):
+    """A misspelt extractor or a bad fine-tuning option fails ``recipes validate`` and stops
+    ``train`` with one line, before any data is read or any encoder is fine-tuned."""
+    path = write_recipe(tmp_path / "bad.yaml", _features_recipe(features))
+    result = cli("recipes", "validate", path)
+    assert result.exit_code == 2 and f"{path}: {message}" in result.output, result.output
+    line = one_line_error(cli("train", path, "--out", tmp_path / "runs", "--quiet"))
+    assert message in line and not (tmp_path / "runs").exists()
+
+
+def test_every_feature_problem_in_one_line(tmp_path):
+    features = {"text": {"name": "bert", "finetune": {"epochs": 0, "warmup": 1.5}}, "audio": "mfc"}
+    path = write_recipe(tmp_path / "bad.yaml", {**_features_recipe(features), "train": {"lr": 0}})
+    with pytest.raises(MerbenchError) as info:
+        load_recipe(path)
+    for key in ("train.lr:", "dataset.features.audio:", "finetune.epochs:", "finetune.warmup:"):
+        assert key in str(info.value), (key, str(info.value))
+
+
+def test_typed_recipe_keeps_the_mapping_as_written(tmp_path):
+    """Typed sections for the code; the resolved mapping (what recipe.yaml holds and the run
+    id hashes) unchanged beside them."""
+    path = write_recipe(tmp_path / "r.yaml", _features_recipe({"text": {"name": "minilm", "max_length": 64}}))
+    r = load_recipe(path, ["train.lr=0.001"])
+    assert r.train.lr == 0.001 and r.train.patience == 5 and r.model.name == "mlp_tiny"
+    assert r.dataset.modalities == ("audio", "text") and r.dataset.args["root"] == "nowhere"
+    assert r.dataset.features["text"].name == "minilm" and r.dataset.features["text"].options == {"max_length": 64}
+    assert r.eval.splits == ("valid", "test")
+    assert r["train"]["lr"] == 0.001 and dict(r) == r.data and recipe_hash(r) == recipe_hash(r.as_dict())
+    edited = r.as_dict()
+    edited["train"]["lr"] = 0.5
+    assert r.train.lr == 0.001 and r["train"]["lr"] == 0.001  # a copy to edit, never the recipe itself

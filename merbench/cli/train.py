@@ -24,28 +24,22 @@ def train(
 ) -> None:
     """Train one model on one dataset and write one run folder (result.json, metrics.csv, log, checkpoints)."""
     load_registries()
-    from merbench import api
+    from merbench import api, runs
+    from merbench.aggregate import group_results
     from merbench.recipe import override_pairs
     from merbench.tables import render, results_table
-    from merbench.aggregate import group_results
 
     overrides = (list(set_ or []) + ([f"train.device={device}"] if device else [])
                  + ([f"train.threads={threads}"] if threads is not None else []))
-    resolved = api.resolve_recipe(recipe, override_pairs(overrides))
-    from merbench import runs
-
-    planned = out / runs.run_name(resolved)
-    if runs.is_finished(planned) and not force:
-        console.print("this recipe, seed, code and data already finished: showing that run (--force trains again)")
-    run = api.train(resolved, out=out, resume=resume, force=force, progress=not quiet, command=command_line(),
-                    keep_last=keep_last)
-    run_dir, result = run.path, run.result
+    run = api.train(recipe, out=out, resume=resume, force=force, progress=not quiet, command=command_line(),
+                    keep_last=keep_last, console=console, **override_pairs(overrides))
     if not run.ok:
-        kept = f"; the finished run in {planned} is kept" if run_dir != planned and runs.is_finished(planned) else ""
-        console.print(f"[red]run failed[/red]: {result.get('error')} ({run_dir}){kept}", soft_wrap=True)
+        planned = out / runs.run_name(run.recipe)  # a failed --force retrain left the finished run there
+        kept = f"; the finished run in {planned} is kept" if run.path != planned and runs.is_finished(planned) else ""
+        console.print(f"[red]run failed[/red]: {run.error} ({run.path}){kept}", soft_wrap=True)
         raise typer.Exit(1)
-    typer.echo(render(results_table(group_results([result]))))
-    console.print(f"run folder: {run_dir}")
+    typer.echo(render(results_table(group_results([run.result]))))
+    console.print(f"run folder: {run.path}")
 
 
 def register(app: typer.Typer) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from merbench.aggregate import Cell
 from merbench.errors import MerbenchError
 from merbench.grid import GridCell, GridRun
-from merbench.recipe import apply_overrides, override_text, read_recipe_file, validate
+from merbench.recipe import Recipe, apply_overrides, override_text, read_recipe_file, validate
 from merbench.recipe_paths import recipe_for
 from merbench.references import load_reference, reference_names
 from merbench.tables import Value, Without, without_of
@@ -36,7 +36,7 @@ def recipe_path(dataset: str, model: str, root: Path | None = None) -> Path:
     return recipe_for(dataset, model, root)
 
 
-def base_recipe(path: Path, overrides: list[str]) -> tuple[dict, str]:
+def base_recipe(path: Path, overrides: list[str]) -> tuple[Recipe, str]:
     """The resolved recipe of ``path`` with ``--set`` overrides; the file must stand on its own."""
     raw = read_recipe_file(Path(path))
     resolved = validate(raw, str(path))
@@ -44,24 +44,24 @@ def base_recipe(path: Path, overrides: list[str]) -> tuple[dict, str]:
         resolved = validate(apply_overrides(raw, overrides), f"{path} --set {' '.join(map(override_text, overrides))}")
     from merbench.models.build import check_available
 
-    check_available(resolved["model"]["name"])  # a missing optional library stops the grid before it starts
+    check_available(resolved.model.name)  # a missing optional library stops the grid before it starts
     return resolved, str(path)
 
 
-def seeds_of(recipe: dict, n: int) -> list[int]:
+def seeds_of(recipe: Recipe, n: int) -> list[int]:
     """``n`` seeds counting up from the recipe's ``train.seed``."""
     if n < 1:
         raise MerbenchError(f"--seeds {n}: expected the number of seeds, at least 1")
-    first = recipe["train"]["seed"]
+    first = recipe.train.seed
     return [first + i for i in range(n)]
 
 
-def make_cell(recipe: dict, source: str, seed: int, labels: dict) -> GridCell:
+def make_cell(recipe: Recipe | dict, source: str, seed: int, labels: dict) -> GridCell:
     """A copy of ``recipe`` (already changed for this cell) with ``seed``, validated again."""
-    out = copy.deepcopy(recipe)
+    out = recipe.as_dict() if isinstance(recipe, Recipe) else copy.deepcopy(recipe)
     out["train"]["seed"] = seed
     where = ", ".join(f"{k}={v}" for k, v in labels.items())
-    return GridCell(validate(out, f"{source} ({where}, seed {seed})"), dict(labels))
+    return GridCell(validate(out, f"{source} ({where}, seed {seed})").as_dict(), dict(labels))
 
 
 def metric_cell(run: GridRun, cells: list[GridCell], metric: str) -> Cell | None:

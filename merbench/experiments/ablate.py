@@ -7,7 +7,6 @@ audio, T = text, V = vision). Cells: weighted F1 on the test split, mean ± std 
 
 from __future__ import annotations
 
-import copy
 import itertools
 from pathlib import Path
 
@@ -97,14 +96,14 @@ def plan(model: str, drops: list[str], dataset: str | None, recipe: Path | None,
         raise MerbenchError("--dataset or --recipe: say which data to ablate on (e.g. --dataset synthetic)")
     path = recipe or recipe_path(dataset, model, recipes)
     base, source = base_recipe(path, overrides)
-    if base["model"]["name"] != model:
-        raise MerbenchError(f"{source}: model.name is {base['model']['name']!r}, not {model!r} "
+    if base.model.name != model:
+        raise MerbenchError(f"{source}: model.name is {base.model.name!r}, not {model!r} "
                             f"(pass a recipe of {model!r}, or --set model.name={model})")
-    if dataset is not None and base["dataset"]["name"] != dataset:
-        raise MerbenchError(f"{source}: dataset.name is {base['dataset']['name']!r}, not --dataset {dataset!r}")
-    subsets = parse_modalities(modalities, base["dataset"]["modalities"])
+    if dataset is not None and base.dataset.name != dataset:
+        raise MerbenchError(f"{source}: dataset.name is {base.dataset.name!r}, not --dataset {dataset!r}")
+    subsets = parse_modalities(modalities, list(base.dataset.modalities))
     switches = components_of(model)
-    full = full_model_section(base["model"], switches)
+    full = full_model_section(base["model"], switches)  # the section as written, edited per cell
     cells, same = [], []
     for off in [FULL] + dropped:
         for subset in subsets:
@@ -112,12 +111,12 @@ def plan(model: str, drops: list[str], dataset: str | None, recipe: Path | None,
                 # The switch builds nothing for this subset: the cell is the full model's.
                 same.append([off, modality_label(subset)])
                 continue
-            recipe_ = copy.deepcopy(base)
+            recipe_ = base.as_dict()
             recipe_["model"] = {**full, **({off: False} if off != FULL else {})}
             recipe_["dataset"]["modalities"] = list(subset)
             for seed in seeds_of(base, n_seeds):
                 cells.append(make_cell(recipe_, source, seed, {"off": off, "modalities": modality_label(subset)}))
-    ds = base["dataset"]["name"]
+    ds = base.dataset.name
     return Plan(f"ablate-{model}-{ds}", cells, {
         "model": model, "dataset": ds, "dropped": dropped, "seeds": n_seeds,
         "columns": [modality_label(s) for s in subsets], "same_as_full": same})

@@ -12,7 +12,6 @@ modalities and features as the dataset's recipe (``merbench.references.incompara
 
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 from merbench.errors import MerbenchError
@@ -75,14 +74,14 @@ def plan(model: str, heads: str, datasets: list[str], recipes: list[Path], overr
     cells, names = [], []
     for path in paths:
         base, source = base_recipe(path, overrides)
-        if base["model"]["name"] != model:
-            raise MerbenchError(f"{source}: model.name is {base['model']['name']!r}, not {model!r}")
-        name = base["dataset"]["name"]
+        if base.model.name != model:
+            raise MerbenchError(f"{source}: model.name is {base.model.name!r}, not {model!r}")
+        name = base.dataset.name
         if name in names:
             raise MerbenchError(f"{source}: a second recipe for dataset {name!r} (one per dataset)")
         names.append(name)
         for h in counts:
-            recipe = copy.deepcopy(base)
+            recipe = base.as_dict()
             recipe["model"]["heads"] = h
             check_buildable(recipe, h, source)
             for seed in seeds_of(base, n_seeds):

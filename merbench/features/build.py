@@ -22,6 +22,14 @@ from merbench.signature import check_kwargs, keyword_defaults
 ExtractorSpec = str | Mapping[str, Any]  # "minilm" or {"name": "resnet", "model": DIR, ...}
 
 
+def load_extractors() -> None:
+    """Import the extractor modules so their registrations run (torch; transformers and
+    torchvision stay unimported until an extractor is built)."""
+    import merbench.features.audio  # noqa: F401
+    import merbench.features.text  # noqa: F401
+    import merbench.features.vision  # noqa: F401
+
+
 def extractor_options(name: str) -> dict[str, Any]:
     """Every option of a registered extractor with its default (the device is set per run)."""
     return keyword_defaults(EXTRACTORS.get(name), ("device",))

@@ -27,7 +27,7 @@ import json
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -39,6 +39,7 @@ from merbench.data.types import RawCorpus, RawDialogue
 from merbench.errors import MerbenchError
 from merbench.evaluate import load_checkpoint
 from merbench.features._common import check_model_dir, load_pretrained, model_dir_hash, resolve_device
+from merbench.features.options import FinetuneOptions, finetune_problems
 from merbench.features.text import TextInput, pad, pool, text_inputs, tokenize
 from merbench.lock import hold
 
@@ -58,51 +59,6 @@ CROSSFIT_EVAL = ("full", "mean")
 def fold_names(k: int) -> list[str]:
     """The sub-folders of a cross-fitted folder's K fold encoders: fold-1 ... fold-K."""
     return [f"fold-{i + 1}" for i in range(k)]
-
-
-@dataclass(frozen=True)
-class FinetuneOptions:
-    """Everything that changes the weights a fine-tuning writes (the folder key)."""
-
-    context: int = 0  # previous utterances of the dialogue in the first segment
-    epochs: int = 3
-    seed: int = 0
-    # Paper: COSMIC and EmoBERTa fine-tune RoBERTa-large with lr 1e-5; merbench's default is
-    # BERT's usual 5e-5 (Devlin et al. try 5e-5, 3e-5, 2e-5) for the small encoders it runs on
-    # CPU, and 3 epochs. The IEMOCAP recipes set their own (recipes/iemocap/*_finetune.yaml).
-    lr: float = 5e-5
-    batch_size: int = 16
-    max_length: int = 128
-    warmup: float = 0.1  # fraction of the steps with a linear warm-up, then linear decay
-    weight_decay: float = 0.01
-    dropout: float = 0.1  # on the pooled state, before the head
-    crossfit: int = 0  # 0: one encoder; K >= 2: K fold encoders + one on all training dialogues
-
-    def check(self, prefix: str = "finetune.") -> None:
-        """A bad value is a one-line error naming ``<prefix><option>`` (``--`` on the CLI)."""
-        limits = {"context": (self.context >= 0, "0 or more previous utterances"),
-                  "epochs": (self.epochs >= 1, "at least 1"),
-                  "crossfit": (self.crossfit == 0 or self.crossfit >= 2, "0 (off) or K >= 2 folds"),
-                  "batch_size": (self.batch_size >= 1, "at least 1"),
-                  "max_length": (self.max_length >= 8, "at least 8 tokens"),
-                  "lr": (self.lr > 0, "a positive learning rate"),
-                  "warmup": (0 <= self.warmup < 1, "a fraction in [0, 1)"),
-                  "dropout": (0 <= self.dropout < 1, "a probability in [0, 1)")}
-        for name, (ok, expected) in limits.items():
-            if not ok:
-                option = f"--{name.replace('_', '-')}" if prefix == "--" else f"{prefix}{name}"
-                raise MerbenchError(f"{option} {getattr(self, name)}: expected {expected}")
-
-    @classmethod
-    def from_mapping(cls, values: dict[str, Any], where: str) -> "FinetuneOptions":
-        """Options from a recipe mapping: an unknown key or wrong type is a one-line error."""
-        from merbench.signature import check_kwargs
-
-        defaults = {f.name: f.default for f in fields(cls)}
-        check_kwargs(defaults, dict(values), where, "finetune")
-        options = cls(**values)
-        options.check(f"{where}.")
-        return options
 
 
 @dataclass
@@ -434,10 +390,11 @@ def ensure_finetuned(raw: RawCorpus, spec: dict[str, Any], root: str | Path | No
     from merbench.features.text import named_model_dir
 
     values = dict(spec.get("finetune") or {})
+    found = finetune_problems(values)  # a recipe was checked already; build_corpus may be called alone
+    if found:
+        raise MerbenchError("; ".join(f"{where}.{key}: {text}" for key, text in found))
     threads = values.pop("threads", 0)
-    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 0:
-        raise MerbenchError(f"{where}.threads: expected a thread count >= 0, got {threads!r}")
-    options = FinetuneOptions.from_mapping(values, where)
+    options = FinetuneOptions(**values)
     base = spec.get("model") or named_model_dir(spec.get("name"))
     return finetune(raw, base, cache_root(root) / "finetuned", options, device=device,
                     threads=threads, progress=progress, full=spec.get("crossfit_eval", "full") == "full")

@@ -29,6 +29,8 @@ class GridCell:
     run: str = ""  # run folder name inside the grid folder
 
     def __post_init__(self) -> None:
+        if not isinstance(self.recipe, dict):  # a validated ``Recipe``: the cell keeps it as written
+            self.recipe = self.recipe.as_dict()
         if not self.run:
             self.run = runs.run_name(self.recipe)
 
