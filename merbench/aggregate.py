@@ -15,7 +15,7 @@ from typing import Iterable
 
 from merbench.data.types import MODALITIES, MODALITY_LETTERS
 from merbench.errors import MerbenchError
-from merbench.results import read_result
+from merbench.results import DatasetInfo, Result, read_result
 
 # Recipe keys that never change a result's meaning, left out when grouping runs.
 IGNORED_TRAIN_KEYS = ("seed", "device", "threads")
@@ -45,7 +45,7 @@ class Cell:
 class Group:
     key: str
     recipe: dict  # the shared recipe, seed removed
-    results: list[dict] = field(default_factory=list)
+    results: list[Result] = field(default_factory=list)
     failed: int = 0
 
     @property
@@ -53,16 +53,16 @@ class Group:
         return self.recipe["model"]["name"]
 
     @property
-    def dataset(self) -> dict:
-        return self.results[0]["dataset"]
+    def dataset(self) -> DatasetInfo:
+        return self.results[0].dataset
 
     @property
     def modalities(self) -> list[str]:
         return self.recipe["dataset"]["modalities"]
 
     def cell(self, metric: str, split: str = "test") -> Cell | None:
-        values = [r["metrics"][split][metric] for r in self.results
-                  if split in r["metrics"] and metric in r["metrics"][split]]
+        values = [r.metrics[split][metric] for r in self.results
+                  if split in r.metrics and metric in r.metrics[split]]
         return Cell(values) if values else None
 
 
@@ -78,19 +78,19 @@ def group_key(recipe: dict) -> tuple[str, dict]:
     return json.dumps(shared, sort_keys=True), shared
 
 
-def group_results(results: list[dict]) -> list[Group]:
+def group_results(results: list[Result]) -> list[Group]:
     groups: dict[str, Group] = {}
     for result in results:
-        key, shared = group_key(result["recipe"])
+        key, shared = group_key(result.recipe)
         group = groups.setdefault(key, Group(key, shared))
-        if result["status"] == "ok":
+        if result.ok:
             group.results.append(result)
         else:
             group.failed += 1
     return [g for g in groups.values() if g.results]
 
 
-def collect(paths: Iterable[Path]) -> list[dict]:
+def collect(paths: Iterable[Path]) -> list[Result]:
     """Results from run folders, result.json files, or folders holding run folders (grids)."""
     out = []
     for path in paths:

@@ -105,7 +105,7 @@ def build_reference(groups: list[Group], split: str, tolerance: float, metrics: 
         raise MerbenchError("no results to build a reference from")
     entries = {}
     for g in groups:
-        names = metrics or DEFAULT_METRICS[g.dataset["task"]]
+        names = metrics or DEFAULT_METRICS[g.dataset.task]
         values = {}
         for metric in names:
             cell = g.cell(metric, split)
@@ -117,7 +117,7 @@ def build_reference(groups: list[Group], split: str, tolerance: float, metrics: 
                               "tolerance": DEFAULT_TOLERANCE.get(metric, tolerance),
                               "lower_is_better": metric in LOWER_IS_BETTER, "n": cell.n}
         entries[entry_id(g)] = {"label": entry_label(g), "recipe": g.recipe, "metrics": values,
-                                "runs": sorted(r["run_id"] for r in g.results)}
+                                "runs": sorted(r.run_id for r in g.results)}
     return {"schema_version": REFERENCE_SCHEMA, "created_utc": utc_now(), "split": split, "entries": entries}
 
 

@@ -172,16 +172,16 @@ def group_confusions(groups, labels: Sequence[str], split: str = "test") -> list
     """
     panels = []
     for group, label in zip(groups, labels):
-        if group.dataset["task"] != "classification":
+        if group.dataset.task != "classification":
             raise MerbenchError(f"{label}: confusion matrices need a classification dataset "
-                                f"({group.dataset['name']} is {group.dataset['task']})")
-        matrices = [np.asarray(r["metrics"][split]["confusion"], dtype=np.float64)
-                    for r in group.results if "confusion" in r["metrics"].get(split, {})]
+                                f"({group.dataset.name} is {group.dataset.task})")
+        matrices = [np.asarray(r.metrics[split]["confusion"], dtype=np.float64)
+                    for r in group.results if "confusion" in r.metrics.get(split, {})]
         if not matrices:
             raise MerbenchError(f"{label}: no run of this row has {split} metrics")
         n = len(matrices)
-        title = f"{label} ({group.dataset['name']} {split}" + (f", mean of {n} runs)" if n > 1 else ")")
-        panels.append((title, np.mean(matrices, axis=0), list(group.dataset["label_names"])))
+        title = f"{label} ({group.dataset.name} {split}" + (f", mean of {n} runs)" if n > 1 else ")")
+        panels.append((title, np.mean(matrices, axis=0), list(group.dataset.label_names)))
     return panels
 
 

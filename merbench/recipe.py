@@ -338,6 +338,7 @@ def _feature_specs(dataset: dict, problems: Problems) -> dict[str, FeatureSpec]:
     features = dataset.get("features")
     if not isinstance(features, dict) or not features:
         return {}  # absent, or the wrong kind: the dataset's signature check reported it
+    # Extractors import torch: only for a recipe that names one (``merbench --help`` stays light).
     from merbench.features.build import extractor_options, load_extractors
     from merbench.features.options import finetune_problems
 

@@ -372,24 +372,24 @@ def plan_robustness(paths: list[Path], modalities: list[str] | None = None,
     from merbench.aggregate import collect, group_results, row_labels
 
     results = collect(paths)
-    finished = [r for r in results if r["status"] == "ok"]
+    finished = [r for r in results if r.ok]
     notes = [f"{len(results) - len(finished)} failed run(s) left out"] if len(finished) < len(results) else []
     if not finished:
         raise MerbenchError("no finished runs to score")
-    tasks = {r["dataset"]["task"] for r in finished}
+    tasks = {r.dataset.task for r in finished}
     if metric is None and len(tasks) > 1:
         raise MerbenchError("the runs mix classification and regression datasets; pass --metric")
     metric = metric or default_metric(tasks.pop())
     groups = group_results(finished)
-    label_of = {id(r): f"{label} seed{r['seed']}" for g, label in zip(groups, row_labels(groups)) for r in g.results}
+    label_of = {id(r): f"{label} seed{r.seed}" for g, label in zip(groups, row_labels(groups)) for r in g.results}
     targets: list[tuple[Path, str, list[str]]] = []
     seen: set[Path] = set()
     for r in finished:
-        run_dir = Path(r["_path"]).parent
+        run_dir = r.run_dir
         if run_dir.resolve() in seen:
             continue
         seen.add(run_dir.resolve())
-        targets.append((run_dir, label_of[id(r)], list(modalities or r["dataset"]["modalities"])))
+        targets.append((run_dir, label_of[id(r)], list(modalities or r.dataset.modalities)))
     return RobustnessPlan(targets, list(levels), metric, notes)
 
 

@@ -25,7 +25,7 @@ import numpy as np
 from merbench import runs
 from merbench.errors import MerbenchError
 from merbench.recipe import SPLITS
-from merbench.results import load_arrays, read_result
+from merbench.results import DatasetInfo, ModelInfo, Result, Selection, load_arrays, read_result
 
 if TYPE_CHECKING:  # torch-importing types, for annotations only
     import torch
@@ -45,48 +45,12 @@ class Predictions:
         return self.outputs.argmax(-1)
 
 
-@dataclass(frozen=True)
-class DatasetInfo:
-    """What the run was trained on, as ``result.json`` records it."""
-
-    name: str
-    task: str  # classification | regression
-    protocol: str | None
-    modalities: list[str]
-    dims: dict[str, int]  # feature dimension per modality, as the model received them
-    label_names: list[str]
-    fingerprint: str
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    name: str  # registry name
-    class_name: str
-    args: dict[str, Any]  # resolved constructor arguments (defaults included)
-    parameters: int
-    level: str  # utterance | dialogue
-    num_outputs: int  # classes, or 1 for regression
-    # Switches that were on and built something / on but built nothing with the run's
-    # modalities (``MerModel.active_components``); None for files written before they were recorded.
-    active_components: tuple[str, ...] | None = None
-    inactive_components: tuple[str, ...] | None = None
-
-
-@dataclass(frozen=True)
-class Selection:
-    split: str
-    metric: str
-    best_epoch: int
-    best_value: float | None
-    epochs_run: int
-
-
 @dataclass
 class Run:
     """One run folder and its ``result.json``, typed; see the module docstring."""
 
     path: Path  # the run folder
-    result: dict  # result.json as written (plus ``_path``)
+    result: Result  # result.json's record (it also reads as the file's mapping)
     run_id: str
     status: str  # ok | failed
     error: str | None
@@ -139,7 +103,7 @@ class Run:
         from merbench.models.build import build_model
         from merbench.train import resolve_device
 
-        args = {k: v for k, v in self.recipe["model"].items() if k != "name"}
+        args = {k: v for k, v in self.recipe["model"].items() if k != "name"}  # as the recipe set them
         model = build_model(self.model_info.name, self.dataset.dims, self.model_info.num_outputs, **args)
         best = self.path / runs.BEST
         state = load_checkpoint(best)
@@ -207,32 +171,10 @@ class Run:
         return score(self.corpus(), preds)
 
 
-def _dataset_info(d: dict) -> DatasetInfo:
-    return DatasetInfo(d["name"], d["task"], d.get("protocol"), list(d["modalities"]), dict(d["dims"]),
-                       list(d.get("label_names") or []), d["fingerprint"])
-
-
-def from_result(result: dict) -> Run:
+def from_result(result: Result) -> Run:
     """A ``Run`` of an already read ``result.json`` (``results.read_result``)."""
-    run_dir = Path(result["_path"]).parent
-    try:
-        dataset = _dataset_info(result["dataset"])
-        m, s = result["model"], result["selection"]
-        # Files written before model.num_outputs was recorded: derived as training derives it.
-        num_outputs = m.get("num_outputs", 1 if dataset.task == "regression" else len(dataset.label_names))
-        info = ModelInfo(m["name"], m.get("class", ""), dict(m.get("args") or {}), int(m.get("parameters", 0)),
-                         m.get("level", "utterance"), int(num_outputs),
-                         _optional_tuple(m.get("active_components")), _optional_tuple(m.get("inactive_components")))
-        selection = Selection(s["split"], s["metric"], s["best_epoch"], s.get("best_value"), s["epochs_run"])
-    except (KeyError, TypeError) as e:
-        raise MerbenchError(f"{result['_path']}: not a complete merbench result (missing {e})") from None
-    return Run(run_dir, result, result["run_id"], result["status"], result.get("error"), int(result["seed"]),
-               result["recipe"], dataset, info, selection, (result.get("training") or {}).get("seconds"),
-               result["metrics"])
-
-
-def _optional_tuple(value) -> tuple | None:
-    return None if value is None else tuple(value)
+    return Run(result.run_dir, result, result.run_id, result.status, result.error, result.seed, result.recipe,
+               result.dataset, result.model, result.selection, result.seconds, result.metrics)
 
 
 def load_run(path: Path | str) -> Run:

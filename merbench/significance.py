@@ -36,6 +36,7 @@ from merbench import runs
 from merbench.errors import MerbenchError
 from merbench.metrics import classification_metrics
 from merbench.registry import closest
+from merbench.results import Result
 
 CHUNK = 500  # resamples per vectorised step: bounds memory at CHUNK x N indices
 
@@ -235,9 +236,9 @@ def compare(a_runs: list[RunPredictions], b_runs: list[RunPredictions], metrics:
 # --- Entry points: two run folders, groups of runs, table marks ----------------------------
 
 def _run_dir(run) -> Path:
-    """A run folder from a path (folder or its result.json) or a result dict read by merbench."""
-    if isinstance(run, dict):
-        return Path(run["_path"]).parent
+    """A run folder from a path (folder or its result.json) or a result read by merbench (``Result``)."""
+    if isinstance(run, Result):
+        return run.run_dir
     path = Path(run)
     return path.parent if path.name == runs.RESULT else path
 

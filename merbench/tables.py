@@ -94,15 +94,15 @@ class Without:
                 f"not the paper's model")
 
 
-def without_of(results: list[dict]) -> Without | None:
+def without_of(results: list) -> Without | None:
     """The components that runs of one recipe went without (None: all built, or files written
     before result.json recorded it)."""
     components: list[str] = []
     for r in results:
-        components += [c for c in (r.get("model") or {}).get("inactive_components") or [] if c not in components]
+        components += [c for c in r.model.inactive_components or () if c not in components]
     if not components:
         return None
-    return Without(tuple(components), tuple(results[0]["dataset"]["modalities"]))
+    return Without(tuple(components), tuple(results[0].dataset.modalities))
 
 
 @dataclass
@@ -159,11 +159,11 @@ def digits_of(metric: str) -> int:
 
 
 def layout_for(groups: list[Group], layout: str | None) -> str:
-    tasks = {g.dataset["task"] for g in groups}
+    tasks = {g.dataset.task for g in groups}
     if layout is not None:
         if layout not in LAYOUTS:
             raise MerbenchError(f"--layout {layout}: expected one of {', '.join(LAYOUTS)}")
-        wrong = sorted({g.dataset["name"] for g in groups if g.dataset["task"] != LAYOUT_TASK[layout]})
+        wrong = sorted({g.dataset.name for g in groups if g.dataset.task != LAYOUT_TASK[layout]})
         if wrong:
             raise MerbenchError(f"--layout {layout}: is for {LAYOUT_TASK[layout]} datasets, and "
                                 f"{', '.join(wrong)} is not (use --layout "
@@ -177,8 +177,8 @@ def layout_for(groups: list[Group], layout: str | None) -> str:
 def columns_for(groups: list[Group], layout: str) -> list[tuple[str, str]]:
     if layout == "mosei":
         return MOSEI_COLUMNS
-    labels = groups[0].dataset["label_names"]
-    if any(g.dataset["label_names"] != labels for g in groups):
+    labels = groups[0].dataset.label_names
+    if any(g.dataset.label_names != labels for g in groups):
         raise MerbenchError("the runs use different label sets; table them separately")
     return [(f"f1_{n}", f"{n.capitalize()} F1") for n in labels] + [("acc", "ACC"), ("wf1", "WF1")]
 
@@ -189,7 +189,7 @@ def by_dataset(groups: list[Group]) -> list[list[Group]]:
     MMSA / SDK regression) gets one table per task."""
     out: dict[tuple[str, str], list[Group]] = defaultdict(list)
     for g in groups:
-        out[(g.dataset["name"], g.dataset["task"])].append(g)
+        out[(g.dataset.name, g.dataset.task)].append(g)
     return list(out.values())
 
 
@@ -197,7 +197,7 @@ def results_table(groups: list[Group], layout: str | None = None, split: str = "
     """One dataset's runs in a paper layout; use :func:`results_tables` for runs of several."""
     if not groups:
         raise MerbenchError("no finished runs to tabulate")
-    datasets = sorted({g.dataset["name"] for g in groups})
+    datasets = sorted({g.dataset.name for g in groups})
     if len(datasets) > 1:
         raise MerbenchError(f"runs of {len(datasets)} datasets ({', '.join(datasets)}) in one table")
     layout = layout_for(groups, layout)

@@ -1,4 +1,5 @@
-"""The training loop, readable top to bottom.
+"""The training loop, readable top to bottom: setup, the epoch loop (train, validate,
+select & stop, checkpoint), finish. What it writes into the run folder is ``run_files``'.
 
 AdamW or Adam (``train.optimizer``), ReduceLROnPlateau, gradient clipping and early stopping,
 all driven by the validation split only: the epoch kept is the one with the best validation
@@ -15,8 +16,6 @@ it in only when the new run finished ok.
 from __future__ import annotations
 
 import copy
-import csv
-import io
 import logging
 import os
 import random
@@ -30,19 +29,20 @@ import numpy as np
 import torch
 import yaml
 
-from merbench import lock, runs
-from merbench.atomic import atomic_open, remove_temporaries
-from merbench.data.batching import Batch, split_tensors
+from merbench import lock, run_files, runs
+from merbench.atomic import remove_temporaries
+from merbench.data.batching import Batch, SplitTensors, split_tensors
 from merbench.data.types import Corpus
 from merbench.errors import MerbenchError
-from merbench.evaluate import flat_outputs, load_checkpoint, predict, score
+from merbench.evaluate import flat_outputs, predict, score
 from merbench.metrics import LOWER_IS_BETTER, better
+from merbench.models.base import MerModel
 from merbench.models.build import build_model, check_available, model_class
-from merbench.plugins import plugin_of
-from merbench.run import Predictions
-from merbench.recipe import Recipe, TrainOptions, as_recipe, recipe_hash
+from merbench.recipe import Recipe, TrainOptions, as_recipe
 from merbench.registry import DATASETS, closest
-from merbench.results import atomic_write_text, provenance, utc_now, write_json, SCHEMA_VERSION
+from merbench.results import atomic_write_text
+from merbench.run import Predictions
+from merbench.run_files import LoopState, save_checkpoint
 
 log = logging.getLogger("merbench.train")
 
@@ -146,33 +146,9 @@ def build_optimizer(cfg: TrainOptions, parameters) -> torch.optim.Optimizer:
 LAST_EVERY_S = 30.0
 
 
-def _stops(state: dict, cfg: TrainOptions) -> bool:
+def _stops(state: LoopState, cfg: TrainOptions) -> bool:
     """The run ends after this epoch: the last one, or ``patience`` epochs without a better one."""
-    return state["epoch"] >= cfg.max_epochs or state["bad_epochs"] >= cfg.patience
-
-
-def save_checkpoint(path: Path, state: dict) -> None:
-    with atomic_open(path, "wb") as f:
-        torch.save(state, f)
-
-
-def write_history(run_dir: Path, history: list[dict]) -> None:
-    if not history:
-        return
-    buf = io.StringIO()
-    # Every column of every epoch (a run resumed from an older version may add one).
-    writer = csv.DictWriter(buf, fieldnames=list(dict.fromkeys(k for row in history for k in row)), restval="")
-    writer.writeheader()
-    writer.writerows(history)
-    atomic_write_text(run_dir / runs.METRICS_CSV, buf.getvalue())
-
-
-def _setup_log(run_dir: Path) -> logging.Handler:
-    handler = logging.FileHandler(run_dir / runs.LOG, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    return handler
+    return state.epoch >= cfg.max_epochs or state.bad_epochs >= cfg.patience
 
 
 def prepare_run_dir(run_dir: Path, recipe: Recipe, resume: bool) -> Path:
@@ -194,17 +170,17 @@ def train(recipe: Recipe | dict, out: Path, *, resume: bool = False, force: bool
     killed or failed retrain leaves the old run intact (a failed retrain's folder is returned,
     and kept until the next train of this run). ``name`` overrides the run folder's name (grids
     pass the name they planned). ``last.pt`` is deleted when the run ends unless ``keep_last``.
+    A ``Recipe`` is used as it was checked; a mapping (a grid cell's) is validated first.
     """
     if resume and force:
         raise MerbenchError("--resume and --force: choose one (--resume continues an interrupted "
                             "run, --force trains again from the start)")
+    recipe = as_recipe(recipe)
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise MerbenchError(f"{out}: --out is a file; expected a folder that holds run folders")
-    recipe = as_recipe(recipe)  # a mapping (a grid cell's) is validated; a Recipe is not again
     check_available(recipe.model.name)  # a missing optional library: before any work
-    cfg = recipe.train
-    device = resolve_device(cfg.device)
+    device = resolve_device(recipe.train.device)
     run_dir = out / (name or runs.run_name(recipe.data))
     with lock.hold(run_dir):
         _tidy(run_dir)
@@ -216,18 +192,18 @@ def train(recipe: Recipe | dict, out: Path, *, resume: bool = False, force: bool
         target = run_dir.parent / f".{run_dir.name}{FRESH}{os.getpid()}" if force else run_dir
         threads = torch.get_num_threads()
         try:
-            if cfg.threads:
-                torch.set_num_threads(cfg.threads)
-            seed_everything(cfg.seed)
+            if recipe.train.threads:
+                torch.set_num_threads(recipe.train.threads)
+            seed_everything(recipe.train.seed)
             corpus = corpus if corpus is not None else load_corpus(recipe)
             metric = selection_metric(recipe, corpus)
             prepare_run_dir(target, recipe, resume)
-            handler = _setup_log(target)
+            handler = run_files.open_log(target)
             try:
-                _train(recipe, corpus, metric, target, device, resume, progress, command, keep_last)
+                _train(recipe, corpus, metric, target, device, resume=resume, progress=progress,
+                       command=command, keep_last=keep_last)
             finally:
-                log.removeHandler(handler)
-                handler.close()
+                run_files.close_log(handler)
         finally:
             torch.set_num_threads(threads)
         if target != run_dir and runs.is_finished(target):
@@ -270,16 +246,12 @@ def _swap_in(fresh: Path, run_dir: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _train(recipe, corpus, metric, run_dir, device, resume, progress, command, keep_last) -> None:
+def _train(recipe: Recipe, corpus: Corpus, metric: str, run_dir: Path, device: torch.device, *,
+           resume: bool, progress: bool, command: list[str] | None, keep_last: bool) -> None:
     cfg = recipe.train
-    model_args = recipe.model.args
-    num_outputs = 1 if corpus.task == "regression" else len(corpus.label_names)
-    model = build_model(recipe.model.name, corpus.dims, num_outputs, **model_args).to(device)
-    want_frames = model_class(recipe.model.name).inputs == "frames"
-    splits = {s: split_tensors(corpus, s, want_frames) for s in corpus.split_names()}
-    if "train" not in splits or "valid" not in splits:
-        raise MerbenchError(f"dataset {corpus.name!r}: needs a train and a valid split for model selection "
-                            f"(has {', '.join(splits)})")
+    # --- setup: the model, the splits, the optimiser and its schedule (a resume restores them)
+    model = build_model(recipe.model.name, corpus.dims, run_files.num_outputs(corpus), **recipe.model.args).to(device)
+    splits = _split_tensors(corpus, model_class(recipe.model.name).inputs == "frames")
     weights = class_weights(corpus).to(device) if cfg.class_weights and corpus.task != "regression" else None
     optimizer = build_optimizer(cfg, model.parameters())
     # ReduceLROnPlateau follows the selection metric, or (``lr_schedule_on: loss``) the
@@ -289,157 +261,117 @@ def _train(recipe, corpus, metric, run_dir, device, resume, progress, command, k
         optimizer, mode="min" if schedule_on in LOWER_IS_BETTER else "max",
         factor=cfg.lr_factor, patience=cfg.lr_patience)
     batch_size = cfg.batch_size if model.level == "utterance" else cfg.dialogue_batch_size
-
-    # seconds: training time of the segments before this one (a resumed run adds them up)
-    state = {"epoch": 0, "best": None, "best_epoch": 0, "bad_epochs": 0, "history": [], "seconds": 0.0}
+    state = LoopState()
     if resume and (run_dir / runs.LAST).exists():
-        ckpt = load_checkpoint(run_dir / runs.LAST, require=("model", "optimizer", "scheduler", "rng"))
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        torch.set_rng_state(ckpt["rng"])
-        state = {k: ckpt.get(k, state[k]) for k in state}
-        log.info("resumed after epoch %d", state["epoch"])
-
-    started, before = time.perf_counter(), state["seconds"]
+        state = run_files.resume(run_dir, model, optimizer, scheduler)
+    started, before = time.perf_counter(), state.seconds
     saved = started  # when last.pt was last written (LAST_EVERY_S)
     failed = None
+
     with _progress(progress) as bar:
         task = bar.add_task(f"{recipe.model.name} on {corpus.name}", total=cfg.max_epochs,
-                            completed=state["epoch"], loss=float("nan"), rate=0.0) if bar else None
+                            completed=state.epoch, loss=float("nan"), rate=0.0) if bar else None
         while not _stops(state, cfg):
-            epoch = state["epoch"] + 1
-            model.train()
-            # The shuffle order depends only on (seed, epoch), so a resumed run sees the same order.
-            gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
-            total, seen, t0 = 0.0, 0, time.perf_counter()
-            for batch in splits["train"].batches(model.level, batch_size, gen):
-                batch = batch.to(device)
-                out = model(batch)
-                loss = task_loss(corpus, batch, out.logits, weights)
-                for name, value in out.aux_loss.items():
-                    loss = loss + cfg.aux_weight(name) * value
-                if not torch.isfinite(loss):
-                    failed = f"non-finite training loss at epoch {epoch}"
-                    break
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if cfg.grad_clip > 0:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-                optimizer.step()
-                n = int(batch.labels.numel() if batch.utt_mask is None else batch.utt_mask.sum())
-                total, seen = total + loss.item() * n, seen + n
+            epoch = state.epoch + 1
+            # --- train: one pass over the training split, in an order fixed by (seed, epoch)
+            train_loss, rate, failed = _train_epoch(model, splits["train"], corpus, cfg, optimizer, weights,
+                                                    batch_size, epoch, device)
             if failed:
                 break
-            rate = seen / max(time.perf_counter() - t0, 1e-9)
-            valid_preds = predict(model, splits["valid"], device)
-            valid = {**score(corpus, valid_preds), "loss": prediction_loss(corpus, valid_preds, weights)}
+            # --- validate: every metric of the validation split, and its task loss
+            valid = _validate(model, splits["valid"], corpus, weights, device)
             value = valid[metric]
             if not np.isfinite(value):
                 failed = f"non-finite validation {metric} at epoch {epoch}"
                 break
             scheduler.step(valid[schedule_on])
-            if better(metric, value, state["best"]):
-                state.update(best=value, best_epoch=epoch, bad_epochs=0)
-                save_checkpoint(run_dir / runs.BEST, {"model": model.state_dict(), "epoch": epoch})
+            # --- select & stop: keep the best epoch on validation; count epochs without one
+            if better(metric, value, state.best):
+                state.best, state.best_epoch, state.bad_epochs = value, epoch, 0
+                run_files.save_best(run_dir, model, epoch)
             else:
-                state["bad_epochs"] += 1
-            state["epoch"] = epoch
-            state["seconds"] = before + time.perf_counter() - started
-            # The selection metric, the corpus's usual one (WF1 / MAE) and the task loss.
-            shown = dict.fromkeys([metric, usual_metric(corpus)])
-            state["history"].append({"epoch": epoch, "train_loss": round(total / max(seen, 1), 6),
-                                     **{f"valid_{k}": round(valid[k], 4) for k in shown if k != "loss"},
-                                     "valid_loss": round(valid["loss"], 6),
-                                     "lr": optimizer.param_groups[0]["lr"],
-                                     "utt_per_s": round(rate, 1)})
-            write_history(run_dir, state["history"])
+                state.bad_epochs += 1
+            state.epoch, state.seconds = epoch, before + time.perf_counter() - started
+            # metrics.csv: the selection metric, the corpus's usual one (WF1 / MAE), the task loss
+            shown = list(dict.fromkeys([metric, usual_metric(corpus)]))
+            run_files.add_epoch(run_dir, state, run_files.history_row(
+                epoch, train_loss, valid, shown, optimizer.param_groups[0]["lr"], rate))
+            # --- checkpoint: last.pt for a resume, every LAST_EVERY_S and after the last epoch
             if _stops(state, cfg) or time.perf_counter() - saved >= LAST_EVERY_S:
-                save_checkpoint(run_dir / runs.LAST, {
-                    "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(), "rng": torch.get_rng_state(), **state})
+                save_checkpoint(run_dir / runs.LAST, run_files.last_state(model, optimizer, scheduler, state))
                 saved = time.perf_counter()
-            log.info("epoch %d loss %.4f valid %s %.2f (%.0f utt/s)", epoch, total / max(seen, 1), metric, value, rate)
+            log.info("epoch %d loss %.4f valid %s %.2f (%.0f utt/s)", epoch, train_loss, metric, value, rate)
             if bar:
-                bar.update(task, advance=1, loss=total / max(seen, 1), rate=rate)
+                bar.update(task, advance=1, loss=train_loss, rate=rate)
 
-    # A plugin model: the file that defines it and its sha256 (None for merbench's own).
-    plugin_source = plugin_of(recipe.model.name)
-    plugin = plugin_source.record() if plugin_source else None
-    result = {
-        "schema_version": SCHEMA_VERSION,
-        "run_id": runs.run_id(recipe.data),
-        "status": "failed" if failed else "ok",
-        "created_utc": utc_now(),
-        "command": command or sys.argv,
-        "provenance": {**provenance(torch.get_num_threads(), str(device)), "plugin": plugin},
-        "recipe": recipe.data,
-        "recipe_hash": recipe_hash(recipe),
-        "seed": cfg.seed,
-        "dataset": {
-            "name": corpus.name, "task": corpus.task, "protocol": corpus.protocol,
-            "modalities": corpus.modalities, "dims": corpus.dims, "fingerprint": corpus.fingerprint(),
-            "label_names": corpus.label_names, "class_counts": {s: corpus.class_counts(s) for s in splits},
-            "counts": corpus.counts(), "info": _json_safe(corpus.info),
-        },
-        "model": {"name": recipe.model.name, "class": type(model).__name__, "args": _resolved_args(recipe),
-                  "parameters": sum(p.numel() for p in model.parameters()), "level": model.level,
-                  "num_outputs": num_outputs, **_components(recipe, list(corpus.dims))},
-        "selection": {"split": "valid", "metric": metric, "best_epoch": state["best_epoch"],
-                      "best_value": state["best"], "epochs_run": state["epoch"]},
-        "training": {"seconds": round(before + time.perf_counter() - started, 2),
-                     "history": state["history"]},
-        "metrics": {},
-    }
+    # --- finish: score the best epoch's weights, write predictions and result.json ----------
+    seconds = before + time.perf_counter() - started
+    metrics: dict = {}
     if failed:
-        result["error"] = failed
         log.info("run failed: %s", failed)
     else:
-        model.load_state_dict(load_checkpoint(run_dir / runs.BEST)["model"])
-        saved = {}
-        for split in sorted(set(recipe.eval.splits) | {"valid"}):
-            if split in splits:
-                preds = predict(model, splits[split], device)
-                result["metrics"][split] = score(corpus, preds)
-                saved.update({f"{split}_{k}": getattr(preds, k) for k in ("index", "labels", "values", "outputs")})
-        _save_predictions(run_dir, saved)
-    write_json(run_dir / runs.RESULT, result)
+        run_files.load_best(run_dir, model)
+        metrics, arrays = _score_splits(model, splits, corpus, recipe.eval.splits, device)
+        run_files.save_predictions(run_dir, arrays)
+    run_files.result_record(recipe, corpus, model, state, metric=metric, device=device, splits=list(splits),
+                            seconds=seconds, metrics=metrics, error=failed, command=command).write(run_dir)
     if not keep_last:
         (run_dir / runs.LAST).unlink(missing_ok=True)  # the run ended: nothing resumes from it
 
 
-def _resolved_args(recipe: Recipe) -> dict:
-    from merbench.models.build import model_defaults
-
-    return _json_safe({**model_defaults(recipe.model.name), **recipe.model.args})
-
-
-def _components(recipe: Recipe, modalities: list[str]) -> dict:
-    """The ablation switches that were on, split into those built with these modalities and
-    those that built nothing (a paper model on one modality: not the paper's model)."""
-    from merbench.models.build import built_components
-
-    built, unbuilt = built_components(recipe.model.name, modalities, recipe.model.args)
-    return {"active_components": built, "inactive_components": unbuilt}
+def _split_tensors(corpus: Corpus, frames: bool) -> dict[str, SplitTensors]:
+    splits = {s: split_tensors(corpus, s, frames) for s in corpus.split_names()}
+    if "train" not in splits or "valid" not in splits:
+        raise MerbenchError(f"dataset {corpus.name!r}: needs a train and a valid split for model selection "
+                            f"(has {', '.join(splits)})")
+    return splits
 
 
-def _json_safe(obj):
-    if isinstance(obj, dict):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, (np.integer,)):
-        return int(obj)
-    if isinstance(obj, (np.floating,)):
-        return float(obj)
-    if isinstance(obj, (str, int, float, bool)) or obj is None:
-        return obj
-    return str(obj)
+def _train_epoch(model: MerModel, split: SplitTensors, corpus: Corpus, cfg: TrainOptions,
+                 optimizer: torch.optim.Optimizer, weights: torch.Tensor | None, batch_size: int, epoch: int,
+                 device: torch.device) -> tuple[float, float, str | None]:
+    """One pass over the training split: (mean loss per utterance, utterances per second,
+    why the run failed or None). The task loss plus every aux loss the model returns, each
+    weighed by ``train.aux_weights``."""
+    model.train()
+    # The shuffle order depends only on (seed, epoch), so a resumed run sees the same order.
+    gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+    total, seen, t0 = 0.0, 0, time.perf_counter()
+    for batch in split.batches(model.level, batch_size, gen):
+        batch = batch.to(device)
+        out = model(batch)
+        loss = task_loss(corpus, batch, out.logits, weights)
+        for name, value in out.aux_loss.items():
+            loss = loss + cfg.aux_weight(name) * value
+        if not torch.isfinite(loss):
+            return float("nan"), 0.0, f"non-finite training loss at epoch {epoch}"
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        optimizer.step()
+        n = int(batch.labels.numel() if batch.utt_mask is None else batch.utt_mask.sum())
+        total, seen = total + loss.item() * n, seen + n
+    return total / max(seen, 1), seen / max(time.perf_counter() - t0, 1e-9), None
 
 
-def _save_predictions(run_dir: Path, arrays: dict) -> None:
-    with atomic_open(run_dir / runs.PREDICTIONS, "wb") as f:
-        np.savez_compressed(f, **arrays)
+def _validate(model: MerModel, split: SplitTensors, corpus: Corpus, weights: torch.Tensor | None,
+              device: torch.device) -> dict[str, float]:
+    """Every metric of the validation split, and its task loss (``loss``, no aux losses)."""
+    preds = predict(model, split, device)
+    return {**score(corpus, preds), "loss": prediction_loss(corpus, preds, weights)}
+
+
+def _score_splits(model: MerModel, splits: dict[str, SplitTensors], corpus: Corpus, wanted,
+                  device: torch.device) -> tuple[dict, dict[str, np.ndarray]]:
+    """Every metric of the ``eval.splits`` (and valid) the corpus has, and their predictions."""
+    metrics, arrays = {}, {}
+    for split in sorted(set(wanted) | {"valid"}):
+        if split in splits:
+            preds = predict(model, splits[split], device)
+            metrics[split] = score(corpus, preds)
+            arrays.update({f"{split}_{k}": getattr(preds, k) for k in ("index", "labels", "values", "outputs")})
+    return metrics, arrays
 
 
 def _progress(enabled: bool):

@@ -361,6 +361,10 @@ RESULT_EDITS = {
     "split as a list": (lambda d: d["metrics"].__setitem__("test", [1, 2]), "metrics.test: expected a mapping"),
     "metrics as a list": (lambda d: d.__setitem__("metrics", [1]), "metrics: expected a mapping"),
     "missing key": (lambda d: d.pop("metrics"), "missing key 'metrics'"),
+    "recipe a list": (lambda d: d.__setitem__("recipe", [1, 2]), "recipe: expected the resolved recipe (a mapping), got [1, 2]"),
+    "recipe a string": (lambda d: d.__setitem__("recipe", "r.yaml"), "recipe: expected the resolved recipe (a mapping), got 'r.yaml'"),
+    "recipe without train": (lambda d: d["recipe"].pop("train"), "recipe.train: expected a mapping, got None"),
+    "dataset a list": (lambda d: d.__setitem__("dataset", [1]), "not a complete merbench result"),
     "schema version": (lambda d: d.__setitem__("schema_version", 99), "schema_version 99"),
 }
 RESULT_TEXT = {

@@ -27,7 +27,7 @@ def recipe_files(paths: list[Path]) -> list[Path]:
 def validate(
     paths: Optional[List[Path]] = typer.Argument(None, help="Recipe files or folders (default: ./recipes when present, else the packaged recipes)."),
 ) -> None:
-    """Check recipes without loading data: keys, types, model and dataset names and arguments, first-line command."""
+    """Check recipes without loading data: keys, types, ranges, model and dataset names and arguments, feature extractors and fine-tuning options, first-line command."""
     load_registries()
     from merbench.errors import MerbenchError
     from merbench.recipe import load_recipe

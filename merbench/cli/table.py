@@ -46,11 +46,11 @@ def table(
         typer.echo(f"figure: {confusion_plot(panels, figure)}", err=True)
 
 
-def _with_components(results: list[dict]) -> list[dict]:
+def _with_components(results: list) -> list:
     """Files written before result.json recorded ``model.inactive_components`` get it from
     today's model code (which imports torch: only for such files), so their rows are marked ‡
     when the model went without some of its components."""
-    if all("inactive_components" in (r.get("model") or {}) for r in results):
+    if all(r.model.inactive_components is not None for r in results):
         return results
     from merbench.cli.common import load_registries
     from merbench.models.build import fill_components

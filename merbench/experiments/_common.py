@@ -69,8 +69,8 @@ def metric_cell(run: GridRun, cells: list[GridCell], metric: str) -> Cell | None
     values = []
     for c in cells:
         result = run.result(c)
-        if result and metric in result["metrics"].get(SPLIT, {}):
-            values.append(result["metrics"][SPLIT][metric])
+        if result and metric in result.metrics.get(SPLIT, {}):
+            values.append(result.metrics[SPLIT][metric])
     return Cell(values) if values else None
 
 
@@ -82,7 +82,7 @@ def without_cell(run: GridRun, cells: list[GridCell]) -> Without | None:
 def task_of(run: GridRun, cells: list[GridCell]) -> str | None:
     for c in cells:
         if run.result(c):
-            return run.result(c)["dataset"]["task"]
+            return run.result(c).dataset.task
     return None
 
 

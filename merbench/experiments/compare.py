@@ -75,7 +75,7 @@ def groups(plan: Plan, run: GridRun) -> list[Group]:
         cells = [c for c in plan.cells if c.labels["model"] == name]
         results = [run.result(c) for c in cells if run.result(c)]
         if results:
-            key, shared = group_key(results[0]["recipe"])
+            key, shared = group_key(results[0].recipe)
             out.append(Group(key, shared, results, failed=len(cells) - len(results)))
     return out
 
@@ -107,7 +107,7 @@ def tables(plan: Plan, run: GridRun, references: bool, efficiency: dict | None =
         refs = reported_rows(plan.info["dataset"])
         used, refused = [], []
         for i, group in enumerate(found):
-            recipe = group.results[0]["recipe"]
+            recipe = group.results[0].recipe
             usable = []
             for citation, t in refs:
                 why = incomparable(t, recipe["dataset"]["modalities"], run_features(recipe))
@@ -139,9 +139,9 @@ def add_efficiency(table: Table, found: list[Group], efficiency: dict) -> None:
     """Parameters, training seconds per epoch, inference milliseconds per utterance."""
     table.columns += ["Params", "s / epoch", f"ms / utt ({efficiency['device']})"]
     for row, group in zip(table.rows, found):
-        per_epoch = Cell([r["training"]["seconds"] / max(1, r["selection"]["epochs_run"]) for r in group.results])
+        per_epoch = Cell([r.seconds / max(1, r.selection.epochs_run) for r in group.results])
         latency = efficiency["latency"].get(group.model)
-        row += [f"{group.results[0]['model']['parameters']:,}", f"{per_epoch.mean:.2f}",
+        row += [f"{group.results[0].model.parameters:,}", f"{per_epoch.mean:.2f}",
                 "-" if latency is None else f"{latency:.3f}"]
     table.notes.append("s / epoch: training-loop wall time (validation included) / epochs run, mean over seeds "
                        "(cells trained side by side with --jobs share the machine); ms / utt: test-split "

@@ -11,14 +11,15 @@ a run with other modalities or arguments of the same model counts as the same mo
 
 from __future__ import annotations
 
-import json
 import os
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from merbench import runs
+from merbench.errors import MerbenchError
 from merbench.grid.manifest import GridCell, unique
+from merbench.results import read_result
 
 
 @dataclass
@@ -73,13 +74,11 @@ def finished_seconds(search: Path) -> dict[str, list[float]]:
         return out
     for path in Path(search).rglob(runs.RESULT):
         try:
-            result = json.loads(path.read_text(encoding="utf-8"))
-            if result.get("status") != "ok":
-                continue
-            seconds = float(result["training"]["seconds"])
-            out.setdefault(_key(result["recipe"]), []).append(seconds)
-        except (OSError, ValueError, KeyError, TypeError):
+            result = read_result(path)
+        except MerbenchError:
             continue  # a damaged or foreign file times nothing
+        if result.ok and result.seconds is not None:
+            out.setdefault(_key(result.recipe), []).append(float(result.seconds))
     return out
 
 

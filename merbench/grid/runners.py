@@ -92,7 +92,7 @@ class GridRun:
         trained = [self.results[r] for r in self.trained if r in self.results]
         if not trained or len(trained) != len(self.trained):
             return None
-        return (self.wall_seconds - sum(r["training"]["seconds"] for r in trained)) / len(trained)
+        return (self.wall_seconds - sum(r.seconds or 0.0 for r in trained)) / len(trained)
 
 
 def run_grid(grid_dir: Path, cells: list[GridCell], kind: str, command: list[str],

@@ -25,7 +25,7 @@ from pathlib import Path
 from merbench import lock, runs
 from merbench.errors import MerbenchError
 from merbench.grid.manifest import ERROR, RUNNING
-from merbench.results import atomic_write_text, utc_now, write_json
+from merbench.results import atomic_write_text, read_result, utc_now, write_json
 
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
@@ -137,9 +137,9 @@ def _run_cell(recipe: dict, grid: Path, threads: int, command: list[str], run: s
             (run_dir / runs.LAST).unlink(missing_ok=True)  # a failed run's checkpoint resumes nothing
         resume = (run_dir / runs.LAST).exists()
         run_dir = train(recipe, grid, resume=resume, progress=False, command=command, name=run)
-        result = json.loads((run_dir / runs.RESULT).read_text())
-        if result["status"] != "ok":
-            error = result.get("error") or "the run failed"
+        result = read_result(run_dir)
+        if not result.ok:
+            error = result.error or "the run failed"
     except Exception as e:  # any failure of one cell is recorded; the runner decides what follows
         error, user_error = one_line(e), isinstance(e, MerbenchError)
         atomic_write_text(run_dir / ERROR, f"{error}\n\n{traceback.format_exc()}")

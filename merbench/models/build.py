@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from merbench.errors import MerbenchError
 from merbench.models.base import MerModel
@@ -11,6 +12,9 @@ from merbench.optional import MissingDependency, missing_for
 from merbench.ranges import argument_ranges
 from merbench.registry import MODELS
 from merbench.signature import check_kwargs, keyword_defaults
+
+if TYPE_CHECKING:
+    from merbench.results import Result
 
 # Constructor parameters the training loop fills in; a recipe never sets them.
 RESERVED = ("dims", "num_outputs")
@@ -66,13 +70,13 @@ def built_components(name: str, modalities, args: dict[str, Any]) -> tuple[list[
     return [c for c in on if c in active], [c for c in on if c not in active]
 
 
-def fill_components(result: dict) -> dict:
+def fill_components(result: "Result") -> "Result":
     """A result.json written before ``model.active_components`` / ``inactive_components`` were
     recorded gets them from its resolved arguments and modalities with today's model code, so
     ``merbench table`` marks old runs too; a model no longer registered is left as it is."""
-    model = result.get("model") or {}
-    if "inactive_components" in model or model.get("name") not in MODELS:
+    model = result.model
+    if model.inactive_components is not None or model.name not in MODELS:
         return result
-    built, unbuilt = built_components(model["name"], result["dataset"]["modalities"], model.get("args") or {})
-    model.update(active_components=built, inactive_components=unbuilt)
-    return result
+    built, unbuilt = built_components(model.name, result.dataset.modalities, model.args)
+    return result.replace(model=dataclasses.replace(model, active_components=tuple(built),
+                                                    inactive_components=tuple(unbuilt)))
