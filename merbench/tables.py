@@ -150,10 +150,6 @@ class Table:
         return out
 
 
-def fmt_cell(cell: Cell | None, digits: int = 1) -> str:
-    return Value(cell, digits).text()
-
-
 def digits_of(metric: str) -> int:
     return 3 if metric in ("mae", "corr") else 1
 

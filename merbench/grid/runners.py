@@ -87,13 +87,6 @@ class GridRun:
     def result(self, cell: GridCell) -> dict | None:
         return self.results.get(cell.run)
 
-    def overhead_per_cell(self) -> float | None:
-        """Runner wall time not spent in the training loops, per trained cell (seconds)."""
-        trained = [self.results[r] for r in self.trained if r in self.results]
-        if not trained or len(trained) != len(self.trained):
-            return None
-        return (self.wall_seconds - sum(r["training"]["seconds"] for r in trained)) / len(trained)
-
 
 def run_grid(grid_dir: Path, cells: list[GridCell], kind: str, command: list[str],
              options: RunnerOptions, console=None, extra: dict | None = None) -> GridRun:
