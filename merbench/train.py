@@ -35,7 +35,7 @@ from merbench.data.batching import Batch, split_tensors
 from merbench.data.types import Corpus
 from merbench.errors import MerbenchError
 from merbench.evaluate import flat_outputs, load_checkpoint, predict, score
-from merbench.metrics import LOWER_IS_BETTER, better
+from merbench.metrics import LOSS, LOWER_IS_BETTER, USUAL, better, metric_names
 from merbench.models.build import build_model, check_available, model_class
 from merbench.plugins import plugin_of
 from merbench.run import Predictions
@@ -83,7 +83,7 @@ def load_corpus(recipe: dict) -> Corpus:
 
 def usual_metric(corpus: Corpus) -> str:
     """The corpus's usual validation metric: ``selection_metric: auto``, and always in metrics.csv."""
-    return "mae" if corpus.task == "regression" else "wf1"
+    return USUAL[corpus.task]
 
 
 def selection_metric(recipe: dict, corpus: Corpus) -> str:
@@ -91,9 +91,7 @@ def selection_metric(recipe: dict, corpus: Corpus) -> str:
     if metric == "auto":
         return usual_metric(corpus)
     # loss: the validation task loss (no aux losses), as MMSA's trainers select ("KeyEval": "Loss")
-    valid = (["acc2_has0", "acc2_non0", "f1_has0", "f1_non0", "acc5", "acc7", "mae", "corr", "loss"]
-             if corpus.task == "regression"
-             else ["acc", "wf1", "macro_f1", "loss"] + [f"f1_{n}" for n in corpus.label_names])
+    valid = metric_names(corpus.task, corpus.label_names) + [LOSS.name]
     if metric not in valid:
         raise MerbenchError(f"train.selection_metric: {metric!r} is not a {corpus.task} metric"
                             f"{closest(metric, valid)}; valid: {', '.join(valid)}")
