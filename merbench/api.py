@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from merbench.device import DEFAULT_THREADS
 from merbench.errors import MerbenchError
 from merbench.run import Run, find_runs, load_run
 
@@ -172,7 +173,7 @@ def plan_grid(plan: "Plan", kind: str, out: str | Path = "grids", runner: "Runne
 def _cell_overrides(overrides: dict[str, Any], runner: "RunnerOptions | None") -> list:
     """The user's overrides plus the thread count: ``train.threads`` is part of every cell's
     recipe, so the run identity says how many threads made its numbers."""
-    threads = runner.threads if runner is not None else 1
+    threads = runner.threads if runner is not None else DEFAULT_THREADS
     return _override_list(overrides, "grid") + [("train.threads", threads)]
 
 
@@ -193,7 +194,7 @@ def compare(dataset: str, models: str | list[str], *, seeds: int = 3, references
         if efficiency:
             from merbench.experiments.efficiency import device_label, latency_ms
 
-            threads = runner.threads if runner is not None else 1
+            threads = runner.threads if runner is not None else DEFAULT_THREADS
             latency = {}
             for name in plan.info["models"]:
                 first = next((c for c in plan.cells if c.labels["model"] == name and report.grid.result(c)), None)

@@ -33,6 +33,7 @@ from merbench import lock, runs
 from merbench.atomic import atomic_open, remove_temporaries
 from merbench.data.batching import Batch, split_tensors
 from merbench.data.types import Corpus
+from merbench.device import resolve_device
 from merbench.errors import MerbenchError
 from merbench.evaluate import flat_outputs, load_checkpoint, predict, score
 from merbench.metrics import LOSS, LOWER_IS_BETTER, USUAL, better, metric_names
@@ -47,14 +48,6 @@ log = logging.getLogger("merbench.train")
 
 FRESH = ".force-"  # .<run>.force-<pid>: a --force retrain, swapped in when it finishes ok
 REPLACED = ".replaced-"  # .<run>.replaced-<pid>: the run a --force retrain replaced, until deleted
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise MerbenchError(f"device {name!r}: CUDA is not available on this machine (use cpu or auto)")
-    return torch.device(name)
 
 
 def seed_everything(seed: int) -> None:
@@ -200,7 +193,7 @@ def train(recipe: dict, out: Path, *, resume: bool = False, force: bool = False,
         raise MerbenchError(f"{out}: --out is a file; expected a folder that holds run folders")
     check_available(recipe["model"]["name"])  # a missing optional library: before any work
     cfg = recipe["train"]
-    device = resolve_device(cfg["device"])
+    device = resolve_device(cfg["device"], "train.device")
     run_dir = out / (name or runs.run_name(recipe))
     with lock.hold(run_dir):
         _tidy(run_dir)

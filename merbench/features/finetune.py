@@ -36,9 +36,10 @@ import torch
 
 from merbench.atomic import atomic_open
 from merbench.data.types import RawCorpus, RawDialogue
+from merbench.device import resolve_device
 from merbench.errors import MerbenchError
 from merbench.evaluate import load_checkpoint
-from merbench.features._common import check_model_dir, load_pretrained, model_dir_hash, resolve_device
+from merbench.features._common import check_model_dir, load_pretrained, model_dir_hash
 from merbench.features.text import TextInput, pad, pool, text_inputs, tokenize
 from merbench.lock import hold
 from merbench.metrics import USUAL, better, classification_metrics, regression_metrics
