@@ -34,7 +34,7 @@ class Metric:
         return Metric(name, name)
 
 
-# The catalogue, in the order the scoring functions below write the metrics. Per-class F1
+# The catalogue. Per-class F1
 # (``f1_<class>``) is classification's too: see :meth:`Metric.of`.
 CLASSIFICATION = (Metric("acc", "ACC"), Metric("wf1", "WF1"), Metric("macro_f1", "Macro F1"))
 REGRESSION = (
@@ -53,7 +53,7 @@ USUAL = {"classification": "wf1", "regression": "mae"}
 
 
 def metric_names(task: str, label_names: list[str] = ()) -> list[str]:
-    """Every metric a run of ``task`` writes per split, in the order it writes them."""
+    """Every metric a run of ``task`` writes per split (per-class F1 after the others)."""
     if task == "regression":
         return [m.name for m in REGRESSION]
     return [m.name for m in CLASSIFICATION] + [f"f1_{n}" for n in label_names]
