@@ -4,6 +4,7 @@ Every command that trains or reads runs is a thin layer over one of these (docs/
 
 - ``train(recipe_or_path, **overrides) -> Run``: ``merbench train``;
 - ``load_run(path) -> Run`` and ``load_results(paths)``: finished runs read back;
+- ``table(paths) -> TableReport``: ``merbench table``;
 - ``compare(...)``, ``ablate(...)``, ``heads_sweep(...) -> GridReport``: the grid commands,
   whose ``tables`` are the tables the command prints (``dry_run=True`` sizes them only).
 
@@ -30,8 +31,8 @@ if TYPE_CHECKING:
     from merbench.grid import GridRun, RunnerOptions
     from merbench.tables import Table
 
-__all__ = ["GridReport", "Run", "ablate", "compare", "heads_sweep", "load_results", "load_run", "plan_grid",
-           "results_frame", "train"]
+__all__ = ["GridReport", "Run", "TableReport", "ablate", "compare", "heads_sweep", "load_results", "load_run",
+           "plan_grid", "results_frame", "table", "train"]
 
 
 def _registries() -> None:
@@ -115,6 +116,61 @@ def results_frame(found: list[Run], split: str = "test"):
                      "best_epoch": run.selection.best_epoch, "seconds": run.seconds,
                      "parameters": run.model_info.parameters, **run.scores(split)})
     return pd.DataFrame(rows)
+
+
+@dataclass
+class TableReport:
+    """What ``merbench table`` prints: one table per dataset, and the confusion figure if asked."""
+
+    tables: list["Table"]
+    figure: Path | None = None
+
+    def render(self, fmt: str = "rich") -> str:
+        """The tables as the command prints them (rich, markdown, latex, csv or json)."""
+        from merbench.tables import render_all
+
+        return render_all(self.tables, fmt)
+
+
+def table(paths, *, layout: str | None = None, split: str = "test", significance: bool = False,
+          resamples: int = 10_000, figure: str | Path | None = None) -> TableReport:
+    """``merbench table``: the runs under ``paths`` in the HFF paper's layouts, one table per
+    dataset; runs that differ only by seed are one row (mean ± std (n)). ``significance``
+    marks with † the cells not significantly different from their column's best; ``figure``
+    (.png, .pdf or .svg) also writes each row's row-normalised confusion matrix. Every error
+    comes before the figure is written."""
+    from merbench.aggregate import collect, group_results, row_labels
+    from merbench.tables import by_dataset, layout_for, results_tables
+
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    groups = group_results(_with_components(collect([Path(p) for p in paths])))
+    report = TableReport(results_tables(groups, layout, split))
+    if figure is not None:
+        from merbench.figures import confusion_plot, figure_path, group_confusions
+
+        figure_path(Path(figure))
+        panels = group_confusions(groups, row_labels(groups), split)
+    if significance:
+        from merbench.significance import mark_not_significant
+
+        for result, part in zip(report.tables, by_dataset(groups)):
+            mark_not_significant(result, part, layout_for(part, layout), split, resamples=resamples)
+    if figure is not None:
+        report.figure = confusion_plot(panels, Path(figure))
+    return report
+
+
+def _with_components(results: list[dict]) -> list[dict]:
+    """Files written before result.json recorded ``model.inactive_components`` get it from
+    today's model code (which imports torch: only for such files), so their rows are marked ‡
+    when the model went without some of its components."""
+    if all("inactive_components" in (r.get("model") or {}) for r in results):
+        return results
+    from merbench.models.build import fill_components
+
+    _registries()
+    return [fill_components(r) for r in results]
 
 
 # --- Grids --------------------------------------------------------------------------------

@@ -114,6 +114,17 @@ def test_load_results_records_and_frame(trained):
     assert sorted(valid["wf1"]) == sorted(r.metrics["valid"]["wf1"] for r in runs_)
 
 
+def test_table_returns_the_tables_the_cli_prints(trained, tmp_path):
+    runs_, out = trained
+    report = merbench.table(out, significance=True, resamples=50, figure=tmp_path / "confusion.png")
+    assert isinstance(report, api.TableReport) and len(report.tables) == 1
+    assert report.figure == tmp_path / "confusion.png" and report.figure.exists()
+    printed = cli("table", out, "--significance", "--resamples", "50", "--format", "csv")
+    assert printed.exit_code == 0, printed.output
+    assert printed.stdout.strip() == report.render("csv").strip()
+    assert "(2)" in report.render("markdown")  # the two seeds are one row
+
+
 def test_overrides_are_checked_like_set(tmp_path):
     with pytest.raises(MerbenchError, match="unknown argument 'seeds'"):
         merbench.train(tiny_recipe(), out=tmp_path, seeds=3)
