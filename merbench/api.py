@@ -4,7 +4,8 @@ Every command that trains or reads runs is a thin layer over one of these (docs/
 
 - ``train(recipe_or_path, **overrides) -> Run``: ``merbench train``;
 - ``load_run(path) -> Run`` and ``load_results(paths)``: finished runs read back;
-- ``table(paths) -> TableReport``: ``merbench table``;
+- ``table(paths) -> TableReport``: ``merbench table``; ``check(paths, against) -> CheckReport``:
+  ``merbench check``;
 - ``compare(...)``, ``ablate(...)``, ``heads_sweep(...) -> GridReport``: the grid commands,
   whose ``tables`` are the tables the command prints (``dry_run=True`` sizes them only).
 
@@ -31,8 +32,8 @@ if TYPE_CHECKING:
     from merbench.grid import GridRun, RunnerOptions
     from merbench.tables import Table
 
-__all__ = ["GridReport", "Run", "TableReport", "ablate", "compare", "heads_sweep", "load_results", "load_run",
-           "plan_grid", "results_frame", "table", "train"]
+__all__ = ["CheckReport", "GridReport", "Run", "TableReport", "ablate", "check", "compare", "heads_sweep",
+           "load_results", "load_run", "plan_grid", "results_frame", "table", "train"]
 
 
 def _registries() -> None:
@@ -159,6 +160,39 @@ def table(paths, *, layout: str | None = None, split: str = "test", significance
     if figure is not None:
         report.figure = confusion_plot(panels, Path(figure))
     return report
+
+
+@dataclass
+class CheckReport:
+    """What ``merbench check`` found: per reference metric a finding; after ``update``, the
+    number of entries written instead."""
+
+    reference: Path
+    findings: list = field(default_factory=list)  # merbench.check.Finding
+    written: int | None = None  # entries written by update=True
+
+    @property
+    def failed(self) -> list:
+        """The findings that fail the check: a regression, or a reference metric with no result."""
+        return [f for f in self.findings if f.status in ("regression", "missing")]
+
+
+def check(paths, against: str | Path, *, update: bool = False, tolerance: float = 1.5,
+          metrics: list[str] | None = None, split: str = "test") -> CheckReport:
+    """``merbench check``: the runs under ``paths`` against the reference file ``against``;
+    ``update=True`` writes the reference from them instead (``tolerance`` in points, ``metrics``
+    to guard, default per task, of ``split``)."""
+    from merbench.aggregate import collect, group_results
+    from merbench import check as regression
+
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    groups = group_results(collect([Path(p) for p in paths]))
+    if update:
+        reference = regression.build_reference(groups, split, tolerance, metrics)
+        regression.write_reference(Path(against), reference)
+        return CheckReport(Path(against), written=len(reference["entries"]))
+    return CheckReport(Path(against), regression.compare(groups, regression.load_reference(Path(against))))
 
 
 def _with_components(results: list[dict]) -> list[dict]:

@@ -125,6 +125,19 @@ def test_table_returns_the_tables_the_cli_prints(trained, tmp_path):
     assert "(2)" in report.render("markdown")  # the two seeds are one row
 
 
+def test_check_writes_then_checks_a_reference(trained, tmp_path):
+    runs_, out = trained
+    ref = tmp_path / "ref.json"
+    assert api.check(out, ref, update=True, metrics=["wf1"]).written == 1
+    report = api.check(out, ref)
+    assert [(f.metric, f.status) for f in report.findings] == [("wf1", "ok")] and report.failed == []
+    data = json.loads(ref.read_text())
+    entry, = data["entries"].values()
+    entry["metrics"]["wf1"]["reference"] += 50  # a planted regression
+    ref.write_text(json.dumps(data))
+    assert [f.status for f in api.check(out, ref).failed] == ["regression"]
+
+
 def test_overrides_are_checked_like_set(tmp_path):
     with pytest.raises(MerbenchError, match="unknown argument 'seeds'"):
         merbench.train(tiny_recipe(), out=tmp_path, seeds=3)
