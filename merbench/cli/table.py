@@ -21,11 +21,11 @@ def table(
     resamples: int = typer.Option(10_000, "--resamples", min=1, help="Permutations per comparison for --significance."),
     figure: Optional[Path] = typer.Option(None, "--figure", help="Also write each row's row-normalised confusion matrix (mean over seeds) as one figure (PNG, PDF or SVG by the suffix)."),
 ) -> None:
-    """Print runs in the HFF paper's table layout, one table per dataset; runs that differ only by
-    seed become mean ± std (n). A row whose model went without some of its components (a paper
+    """Print runs in the HFF paper's table layout, one table per dataset and data; runs that differ
+    only by seed become mean ± std (n). A row whose model went without some of its components (a paper
     model on one modality) is marked ‡, with a note saying which."""
     from merbench.aggregate import collect, group_results, row_labels
-    from merbench.tables import FORMATS, by_dataset, layout_for, render_all, results_tables
+    from merbench.tables import FORMATS, by_dataset, data_parts, layout_for, render_all, results_tables
 
     if format not in FORMATS:
         raise MerbenchError(f"--format {format}: expected one of {', '.join(FORMATS)}")
@@ -35,7 +35,11 @@ def table(
         from merbench.figures import confusion_plot, group_confusions, figure_path
 
         figure_path(figure)
-        panels = group_confusions(groups, row_labels(groups), split)  # errors before any output
+        # One panel per row of every table, labelled as in its table plus what its data differs by.
+        parts = data_parts(groups)
+        labels = [label + (f" ({', '.join(part.differs)})" if part.differs else "")
+                  for part in parts for label in row_labels(part.groups)]
+        panels = group_confusions([g for part in parts for g in part.groups], labels, split)  # errors before any output
     if significance:
         from merbench.significance import mark_not_significant
 
