@@ -124,14 +124,16 @@ def row_labels(groups: list[Group]) -> list[str]:
         if same:
             if any(o.modalities != g.modalities for o in same):
                 label += f" [{modality_label(g.modalities)}]"
-            diffs = _differences(g, same)
+            diffs = differences(g, same)
             if diffs:
                 label += f" ({', '.join(diffs)})"
         labels.append(label)
     return labels
 
 
-def _differences(g: Group, others: list[Group]) -> list[str]:
+def differences(g: Group, others: list[Group]) -> list[str]:
+    """The recipe values of ``g`` that some of ``others`` do not share, as ``key=value``
+    (a dataset key as ``dataset.key=value``)."""
     diffs = []
     for section in ("model", "dataset", "train"):
         for key, value in sorted(g.recipe[section].items()):
