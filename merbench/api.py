@@ -136,12 +136,12 @@ class TableReport:
 def table(paths, *, layout: str | None = None, split: str = "test", significance: bool = False,
           resamples: int = 10_000, figure: str | Path | None = None) -> TableReport:
     """``merbench table``: the runs under ``paths`` in the HFF paper's layouts, one table per
-    dataset; runs that differ only by seed are one row (mean ± std (n)). ``significance``
+    dataset and data (fingerprint, features, protocol); runs that differ only by seed are one row (mean ± std (n)). ``significance``
     marks with † the cells not significantly different from their column's best; ``figure``
     (.png, .pdf or .svg) also writes each row's row-normalised confusion matrix. Every error
     comes before the figure is written."""
     from merbench.aggregate import collect, group_results, row_labels
-    from merbench.tables import by_dataset, layout_for, results_tables
+    from merbench.tables import by_dataset, data_parts, layout_for, results_tables
 
     if isinstance(paths, (str, Path)):
         paths = [paths]
@@ -151,7 +151,11 @@ def table(paths, *, layout: str | None = None, split: str = "test", significance
         from merbench.figures import confusion_plot, figure_path, group_confusions
 
         figure_path(Path(figure))
-        panels = group_confusions(groups, row_labels(groups), split)
+        # One panel per row of every table, labelled as in its table plus what its data differs by.
+        parts = data_parts(groups)
+        labels = [label + (f" ({', '.join(part.differs)})" if part.differs else "")
+                  for part in parts for label in row_labels(part.groups)]
+        panels = group_confusions([g for part in parts for g in part.groups], labels, split)  # errors before any output
     if significance:
         from merbench.significance import mark_not_significant
 
@@ -239,13 +243,39 @@ class GridReport:
         return [load_run(self.grid_dir / c.run) for c in self.grid.cells if self.grid.result(c)]
 
 
+class GridFailed(MerbenchError):
+    """Every cell of a grid failed: there is nothing to tabulate. ``report`` holds the grid and
+    its per-cell errors (``report.grid.errors``); ``merbench grid status`` shows them too."""
+
+    def __init__(self, report: GridReport) -> None:
+        run = report.grid
+        first = next((run.errors[c.run] for c in run.cells if c.run in run.errors), "no error recorded")
+        super().__init__(f"all {len(run.cells)} cells of the grid failed, none to tabulate (first error: "
+                         f"{first}); merbench grid status {run.grid_dir}")
+        self.report = report
+
+
+# Raised in a worker process of ``RunnerOptions(jobs=N)`` that is importing the user's script
+# again: spawned workers run the script's top level, so a grid called there would start again.
+GUARD = ('a grid with jobs > 1 was started again while one of its worker processes loaded the '
+         'script: workers import the script that called it, so call the grid function under '
+         '`if __name__ == "__main__":` (docs/python.md)')
+
+
 def plan_grid(plan: "Plan", kind: str, out: str | Path = "grids", runner: "RunnerOptions | None" = None,
               dry_run: bool = False, command: list[str] | None = None, console=None) -> tuple[GridReport, bool]:
     """Size ``plan`` (printed to ``console`` when given) and, unless ``dry_run``, train its
-    unfinished cells. Returns the report (no tables yet) and whether anything finished."""
+    unfinished cells. Returns the report (no tables yet) and whether anything finished; raises
+    :class:`GridFailed` when cells were to be trained and none finished."""
+    import multiprocessing
+
     from merbench.experiments.sizing import estimate
     from merbench.grid import RunnerOptions, run_grid
 
+    # The flag multiprocessing itself checks before refusing to start processes from a worker
+    # that is still importing the main module.
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        raise MerbenchError(GUARD)
     runner = runner or RunnerOptions(quiet=True)
     runner.check()
     grid_dir = Path(out) / plan.name
@@ -257,6 +287,8 @@ def plan_grid(plan: "Plan", kind: str, out: str | Path = "grids", runner: "Runne
         return report, False
     report.grid = run_grid(grid_dir, plan.cells, kind, command or [f"merbench.{kind}"], runner,
                            console=console, extra={"info": plan.info})
+    if report.grid.cells and not report.grid.results:
+        raise GridFailed(report)
     return report, bool(report.grid.results)
 
 

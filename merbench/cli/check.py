@@ -30,15 +30,21 @@ def check(
         return
     findings, bad = report.findings, report.failed
     num = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
-    rows = [(f.entry, f.metric, num(f.reference), num(f.tolerance), num(f.got),
-             "-" if f.got is None or f.reference is None else f"{f.got - f.reference:+.3f}", f.status)
+    # The change between the numbers as shown: both rounded first, so 30.059 beside 30.060 is
+    # +0.001, never -0.000.
+    change = lambda f: "-" if f.got is None or f.reference is None else f"{round(f.got, 3) - round(f.reference, 3):+.3f}"  # noqa: E731
+    rows = [(f.entry, f.metric, num(f.reference), num(f.tolerance), num(f.got), change(f), f.status)
             for f in findings]
     shown = [r for r, f in zip(rows, findings) if f.status != "ok"] if bad else rows
     typer.echo(tabulate(shown, ["entry", "metric", "reference", "tolerance", "got", "change", "status"], disable_numparse=True))
     if bad:
         typer.echo(f"FAILED: {len(bad)} metric(s) regressed or missing against {against}", err=True)
         raise typer.Exit(1)
-    typer.echo(f"ok: {len(findings)} metric(s) within tolerance of {against}")
+    checked = sum(f.status == "ok" for f in findings)
+    new = sum(f.status == "new" for f in findings)
+    extra = (f"; {new} new entr{'y' if new == 1 else 'ies'} not in the reference, not checked "
+             f"(--update adds them)") if new else ""
+    typer.echo(f"ok: {checked} metric(s) within tolerance of {against}{extra}")
 
 
 def register(app: typer.Typer) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from merbench.aggregate import Cell, Group, group_key
+from merbench.aggregate import Cell, Group, by_data, group_key
 from merbench.errors import MerbenchError
 from merbench.experiments._common import (
     Plan, base_recipe, beside, find_tables, make_cell, recipe_path, seeds_of,
@@ -102,7 +102,12 @@ def tables(plan: Plan, run: GridRun, references: bool, efficiency: dict | None =
     if not found:
         raise MerbenchError(f"no model finished a run on {plan.info['dataset']} "
                             f"(merbench grid status {run.grid_dir})")
-    table = results_table(found)
+    # Recipes that read other data (features, protocol) give one table each, never one ranking.
+    return [_table(plan, part.groups, part.differs, references, efficiency) for part in by_data(found)]
+
+
+def _table(plan: Plan, found: list[Group], differs: list[str], references: bool, efficiency: dict | None) -> Table:
+    table = results_table(found, differs=differs)
     metrics = [m for m, _ in columns_for(found, layout_for(found, None))]
     if references:
         refs = reported_rows(plan.info["dataset"])
@@ -132,7 +137,7 @@ def tables(plan: Plan, run: GridRun, references: bool, efficiency: dict | None =
     if efficiency is not None:
         add_efficiency(table, found, efficiency)
     table.title = "Compare: " + table.title
-    return [table]
+    return table
 
 
 def add_efficiency(table: Table, found: list[Group], efficiency: dict) -> None:

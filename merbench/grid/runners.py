@@ -20,6 +20,7 @@ import multiprocessing
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -272,6 +273,10 @@ def run_submitit(executor, todo: list[GridCell], grid_dir: Path, command: list[s
 
 def _lost(grid_dir: Path, cell: GridCell, error: BaseException) -> dict:
     line = one_line(error)
+    if isinstance(error, BrokenProcessPool):
+        line = (f"{type(error).__name__}: a worker process ended abruptly (killed, out of memory, or, "
+                f"from a Python script, the script ran again in the worker: call the grid under "
+                f"`if __name__ == \"__main__\":`)")
     atomic_write_text(grid_dir / cell.run / ERROR, f"{line}\n\n(raised in the runner, not in training)\n")
     return {"run": cell.run, "ok": False, "error": line, "seconds": None}
 
