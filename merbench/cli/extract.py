@@ -18,7 +18,7 @@ def extract(
     labels: Labels = None,
     protocol: Protocol = None,
     fold: Fold = None,
-    audio: Optional[str] = typer.Option(None, "--audio", help="mfcc or wav2vec2 (also HuBERT / WavLM dirs)."),
+    audio: Optional[str] = typer.Option(None, "--audio", help="mfcc, opensmile, encoder (any transformers audio encoder, Whisper's included) or wav2vec2."),
     audio_model: Optional[str] = typer.Option(None, "--audio-model", help="Local dir of the SSL audio model (save_pretrained)."),
     text: Optional[str] = typer.Option(None, "--text", help="minilm (works offline out of the box), mpnet (extra mpnet) or bert."),
     text_model: Optional[str] = typer.Option(None, "--text-model", help="Local dir of the BERT-family model (save_pretrained), or a folder `merbench finetune` wrote (its context is read from its record); alone it implies --text bert."),
@@ -26,6 +26,7 @@ def extract(
     vision: Optional[str] = typer.Option(None, "--vision", help="resnet."),
     vision_model: Optional[str] = typer.Option(None, "--vision-model", help="Local dir of the ResNet (save_pretrained)."),
     frames: int = typer.Option(8, "--frames", min=1, help="Video frames sampled per utterance (resnet)."),
+    option: list[str] = typer.Option([], "--option", help="An extractor option, MODALITY.KEY=VALUE (repeatable), e.g. audio.feature_set=ComParE_2016, audio.level=lld, audio.layer=6."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda or cuda:N (default: CUDA when present)."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="Feature cache folder (default .merbench-cache or $MERBENCH_CACHE)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
@@ -50,6 +51,10 @@ def extract(
             specs[modality] = {"name": name, **({"model": model} if model else {}), **extra}
         elif model:
             raise MerbenchError(f"--{modality}-model given without --{modality}")
+    for modality, key, value in map(_option, option):
+        if modality not in specs:
+            raise MerbenchError(f"--option {modality}.{key}: no --{modality} extractor asked for")
+        specs[modality][key] = value  # the extractor checks the name and the value
     raw = read_corpus(dataset, root, format, labels, protocol, fold, modalities=tuple(specs))
     for warning in raw.info.get("warnings", []):
         typer.echo(f"warning: {warning}", err=True)
@@ -66,6 +71,26 @@ def extract(
     features = ", ".join(f"{m}: {s['name']}" for m, s in specs.items())
     console.print(f"recipe: dataset: {{name: {dataset}, root: {root}"
                   + (f", format: {format}" if format else "") + (f", features: {{{features}}}" if features else "") + "}")
+
+
+def _option(text: str) -> tuple[str, str, object]:
+    """``audio.layer=6`` -> ("audio", "layer", 6): the value read as YAML, as ``--set`` reads it."""
+    from merbench.data.types import MODALITIES
+    from merbench.errors import MerbenchError
+    import yaml
+
+    from merbench.recipe import load_yaml
+
+    where, _, raw = text.partition("=")
+    modality, _, key = where.strip().partition(".")
+    if not _ or modality not in MODALITIES or not key or "." in key:
+        raise MerbenchError(f"--option {text}: expected MODALITY.KEY=VALUE with MODALITY one of "
+                            f"{', '.join(MODALITIES)}, e.g. audio.feature_set=ComParE_2016")
+    try:
+        value = load_yaml(raw) if raw.strip() else ""
+    except yaml.YAMLError:  # not YAML: the text itself, as --set takes it
+        value = raw
+    return modality, key, value
 
 
 def register(app: typer.Typer) -> None:

@@ -22,7 +22,7 @@ from merbench.features._common import (
     model_dir_hash, require, resolve_device, versions,
 )
 from merbench.optional import import_optional
-from merbench.registry import EXTRACTORS
+from merbench.registry import EXTRACTORS, closest
 
 SAMPLE_RATE = 16000
 
@@ -277,5 +277,70 @@ class Wav2Vec2(Extractor):
         return feats
 
 
+# openSMILE's feature sets (opensmile.FeatureSet) and merbench's names for its levels.
+OPENSMILE_LEVELS = {"functionals": "Functionals", "lld": "LowLevelDescriptors"}
+# The shortest signal every packaged set computes on: shorter ones came back as NaN rows
+# (IS10-IS12 need 75 ms, ComParE and eGeMAPS 62.5 ms), so they are zero-padded to 100 ms.
+OPENSMILE_MIN_SAMPLES = 1600
+
+
+class OpenSMILE(Extractor):
+    """openSMILE (audEERING's ``opensmile`` package) on the 16 kHz utterance: one vector of
+    functionals ``(D,)`` (eGeMAPSv02: 88, ComParE_2016: 6373, IS09: 384, IS10: 1582), or the
+    low-level descriptors as frames ``(T, D)`` (``level="lld"``, 100 frames/s; eGeMAPSv02: 25,
+    ComParE_2016: 65) for the models that take sequences."""
+
+    name = "opensmile"
+    modality = "audio"
+
+    # Paper: the MER releases run SMILExtract on the file at its own rate; merbench reads every
+    # utterance as the other extractors do (mono, cut to its interval, 16 kHz), so an
+    # utterance's features do not depend on how its release stored it.
+    def __init__(self, *, feature_set: str = "eGeMAPSv02", level: str = "functionals",
+                 device: str | None = None) -> None:
+        opensmile = import_optional("opensmile", "the opensmile extractor")
+        sets = [f.name for f in opensmile.FeatureSet]
+        if feature_set not in sets:
+            raise MerbenchError(f"opensmile feature_set={feature_set!r}: unknown"
+                                f"{closest(feature_set, sets)}; expected one of {', '.join(sets)}")
+        if level not in OPENSMILE_LEVELS:
+            raise MerbenchError(f"opensmile level={level!r}: expected "
+                                f"{' or '.join(repr(k) for k in OPENSMILE_LEVELS)}")
+        self.feature_set, self.level = feature_set, level
+        self.sequence = level == "lld"
+        self._smile: Any = None  # openSMILE runs on the CPU: ``device`` is accepted and unused
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "extractor": self.name, "feature_set": self.feature_set, "level": self.level,
+            "sample_rate": SAMPLE_RATE, "min_samples": OPENSMILE_MIN_SAMPLES,
+            "versions": versions("numpy", "opensmile", "soundfile", "soxr", "av"),
+        }
+
+    def load(self) -> Any:
+        if self._smile is None:
+            opensmile = import_optional("opensmile", "the opensmile extractor")
+            self._smile = opensmile.Smile(feature_set=opensmile.FeatureSet[self.feature_set],
+                                          feature_level=opensmile.FeatureLevel[OPENSMILE_LEVELS[self.level]])
+        return self._smile
+
+    def extract(self, utterances: Sequence[RawUtterance],
+                progress: Progress | None = None) -> list[np.ndarray]:
+        smile = self.load()
+        out = []
+        for utterance in utterances:
+            signal = load_audio(utterance)
+            signal = np.pad(signal, (0, max(0, OPENSMILE_MIN_SAMPLES - len(signal))))
+            feats = smile.process_signal(signal, SAMPLE_RATE).to_numpy(np.float32)  # (T, D) or (1, D)
+            if not np.isfinite(feats).all():
+                raise MerbenchError(f"utterance {utterance.id}: openSMILE {self.feature_set} "
+                                    f"{self.level} gave NaN or infinite values")
+            out.append(np.ascontiguousarray(feats if self.sequence else feats[0]))
+            if progress:
+                progress(1)
+        return out
+
+
 EXTRACTORS.register("mfcc", MFCC, modality="audio")
 EXTRACTORS.register("wav2vec2", Wav2Vec2, modality="audio")
+EXTRACTORS.register("opensmile", OpenSMILE, modality="audio")

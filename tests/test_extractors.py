@@ -1,0 +1,108 @@
+"""The field's extractors beyond merbench's first ones: openSMILE, any transformers audio
+encoder (Whisper's included), models by hub id, and faces before the vision encoder.
+
+Media are generated (tones, espeak-ng speech when installed, frames with faces drawn in);
+models are tiny random configurations saved with ``save_pretrained``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from merbench.data.types import RawUtterance
+from merbench.errors import MerbenchError
+from merbench.features.audio import OpenSMILE, load_audio
+from merbench.features.build import make_extractor
+from test_features import raw_corpus, tone, write_wav
+
+opensmile = pytest.importorskip("opensmile")
+
+
+@pytest.fixture(scope="module")
+def speech(tmp_path_factory) -> dict[str, str]:
+    """Speech-like audio: espeak-ng when installed, else a tone with a moving pitch and pauses."""
+    root = tmp_path_factory.mktemp("speech")
+    if shutil.which("espeak-ng"):
+        subprocess.run(["espeak-ng", "-w", str(root / "s.wav"), "I am so happy to see you today"], check=True)
+        return {"speech": str(root / "s.wav"), "short": write_wav(root / "short.wav", tone(200, 0.03))}
+    t = np.arange(32000) / 16000
+    voiced = 0.3 * np.sin(2 * np.pi * (120 + 40 * np.sin(2 * np.pi * 2 * t)) * t) * (np.sin(2 * np.pi * 3 * t) > 0)
+    return {"speech": write_wav(root / "s.wav", voiced), "short": write_wav(root / "short.wav", tone(200, 0.03))}
+
+
+# --- openSMILE --------------------------------------------------------------------------------
+
+
+def test_opensmile_functionals_and_lld_match_the_library(speech):
+    u = RawUtterance("s", "F", 0, audio_path=speech["speech"])
+    signal = load_audio(u)
+    func = OpenSMILE(feature_set="eGeMAPSv02").extract([u])[0]
+    lld = OpenSMILE(feature_set="eGeMAPSv02", level="lld").extract([u])[0]
+    assert func.shape == (88,) and func.dtype == np.float32 and np.isfinite(func).all()
+    assert lld.ndim == 2 and lld.shape[1] == 25 and abs(lld.shape[0] - len(signal) / 160) < 8  # 100 frames/s
+    library = opensmile.Smile(feature_set=opensmile.FeatureSet.eGeMAPSv02,
+                              feature_level=opensmile.FeatureLevel.Functionals)
+    np.testing.assert_allclose(func, library.process_signal(signal, 16000).to_numpy()[0], rtol=1e-5)
+    assert OpenSMILE(level="lld").sequence and not OpenSMILE().sequence
+
+
+def test_opensmile_pads_short_utterances_and_keeps_order(speech):
+    utts = [RawUtterance("s", "F", 0, audio_path=speech["speech"]),
+            RawUtterance("t", "F", 0, audio_path=speech["short"])]  # 30 ms: NaN rows without padding
+    feats = OpenSMILE(feature_set="IS10").extract(utts)
+    assert [f.shape for f in feats] == [(1582,), (1582,)] and all(np.isfinite(f).all() for f in feats)
+    assert not np.allclose(feats[0], feats[1])
+
+
+def test_opensmile_options_are_one_line_errors():
+    with pytest.raises(MerbenchError, match=r"feature_set='eGeMAPS2': unknown \(did you mean 'eGeMAPS'") as err:
+        make_extractor("audio", {"name": "opensmile", "feature_set": "eGeMAPS2"})
+    assert "\n" not in str(err.value) and "ComParE_2016" in str(err.value)
+    with pytest.raises(MerbenchError, match="level='frames': expected 'functionals' or 'lld'"):
+        OpenSMILE(level="frames")
+    with pytest.raises(MerbenchError, match="did you mean 'feature_set'"):
+        make_extractor("audio", {"name": "opensmile", "featureset": "IS09"})
+
+
+def test_opensmile_through_the_cache(media_corpus, tmp_path):
+    from merbench.features.build import build_corpus
+
+    corpus = build_corpus(media_corpus, {"audio": {"name": "opensmile", "level": "lld"}},
+                          cache_root=tmp_path, progress=False)
+    info = corpus.info["features"]["audio"]
+    assert info["dim"] == 25 and info["sequence"] and info["config"]["feature_set"] == "eGeMAPSv02"
+    assert all(x.ndim == 2 and x.shape[1] == 25 for d in corpus.dialogues for x in d.features["audio"])
+
+
+@pytest.fixture(scope="module")
+def media_corpus(tmp_path_factory):
+    from test_features import write_video
+
+    root = tmp_path_factory.mktemp("media")
+    media = {"a": write_wav(root / "a.wav", tone(220, 0.5)), "b": write_wav(root / "b.wav", tone(440, 0.9)),
+             "long": write_wav(root / "long.wav", tone(330, 2.0)), "video": write_video(root / "clip.mp4")}
+    return raw_corpus(media)
+
+
+def test_cli_extract_opensmile_on_the_raw_iemocap_fixture(tmp_path):
+    from fixtures import write_iemocap_raw
+    from helpers import cli, one_line_error
+
+    root = tmp_path / "IEMOCAP_full_release"
+    write_iemocap_raw(root)
+    args = ["extract", "--dataset", "iemocap", "--root", root, "--cache", tmp_path / "cache", "--quiet",
+            "--audio", "opensmile"]
+    result = cli(*args, "--option", "audio.level=lld", "--option", "audio.feature_set=ComParE_2016")
+    assert result.exit_code == 0, result.output
+    assert "audio: 65-d frame sequences, extracted by opensmile" in result.output
+    line = one_line_error(cli(*args, "--option", "audio.feature_set=IS99"))
+    assert "opensmile feature_set='IS99': unknown (did you mean 'IS09'?)" in line
+    line = one_line_error(cli(*args, "--option", "audio.levels=lld"))
+    assert "levels" in line and "did you mean 'level'" in line
+    line = one_line_error(cli(*args, "--option", "vision.frames=3"))
+    assert "--option vision.frames: no --vision extractor asked for" in line
+    assert "expected MODALITY.KEY=VALUE" in one_line_error(cli(*args, "--option", "level=lld"))
