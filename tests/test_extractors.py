@@ -106,3 +106,98 @@ def test_cli_extract_opensmile_on_the_raw_iemocap_fixture(tmp_path):
     line = one_line_error(cli(*args, "--option", "vision.frames=3"))
     assert "--option vision.frames: no --vision extractor asked for" in line
     assert "expected MODALITY.KEY=VALUE" in one_line_error(cli(*args, "--option", "level=lld"))
+
+
+# --- any transformers audio encoder -------------------------------------------------------------
+
+TINY_SSL = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
+                conv_dim=(8,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2)
+
+
+@pytest.fixture(scope="module")
+def encoders(tmp_path_factory) -> dict[str, str]:
+    """Tiny random HuBERT, WavLM, data2vec-audio, wav2vec 2.0 and Whisper dirs (save_pretrained)."""
+    import torch
+    import transformers as tf
+
+    root = tmp_path_factory.mktemp("encoders")
+    torch.manual_seed(0)
+    built = {
+        "hubert": tf.HubertModel(tf.HubertConfig(**TINY_SSL)),
+        "wavlm": tf.WavLMModel(tf.WavLMConfig(**TINY_SSL, num_buckets=16, max_bucket_distance=20)),
+        "data2vec": tf.Data2VecAudioModel(tf.Data2VecAudioConfig(
+            **{**TINY_SSL, "num_conv_pos_embeddings": 5}, conv_pos_kernel_size=5)),
+        "wav2vec2": tf.Wav2Vec2Model(tf.Wav2Vec2Config(**TINY_SSL)),
+        "whisper": tf.WhisperModel(tf.WhisperConfig(
+            d_model=16, encoder_layers=2, decoder_layers=1, encoder_attention_heads=2,
+            decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32, num_mel_bins=80,
+            vocab_size=64, max_target_positions=8, pad_token_id=0, bos_token_id=1, eos_token_id=2,
+            decoder_start_token_id=1)),
+    }
+    dirs = {}
+    for name, net in built.items():
+        net.save_pretrained(root / name)
+        dirs[name] = str(root / name)
+    tf.Wav2Vec2FeatureExtractor(return_attention_mask=True).save_pretrained(root / "wavlm")
+    tf.WhisperFeatureExtractor(feature_size=80).save_pretrained(root / "whisper")
+    return dirs
+
+
+@pytest.fixture(scope="module")
+def tones(tmp_path_factory) -> list[RawUtterance]:
+    root = tmp_path_factory.mktemp("tones")
+    return [RawUtterance("a", "F", 0, audio_path=write_wav(root / "a.wav", tone(220, 0.5))),
+            RawUtterance("b", "M", 0, audio_path=write_wav(root / "b.wav", tone(440, 0.9)))]
+
+
+@pytest.mark.parametrize("family", ["hubert", "wavlm", "data2vec", "wav2vec2"])
+def test_encoder_runs_every_ssl_family_with_layers_and_pooling(family, encoders, tones):
+    import torch
+    from transformers import AutoModel
+
+    from merbench.features.audio import AudioEncoder
+
+    frames = AudioEncoder(model=encoders[family], pool="frames", device="cpu").extract(tones)
+    assert [f.shape for f in frames] == [(24, 32), (44, 32)]  # 50 frames/s
+    mean = AudioEncoder(model=encoders[family], device="cpu").extract(tones)
+    assert np.allclose(mean[1], frames[1].mean(0), atol=1e-5)
+    first = AudioEncoder(model=encoders[family], layer=1, pool="frames", device="cpu").extract(tones[:1])[0]
+    net = AutoModel.from_pretrained(encoders[family]).eval()
+    x = torch.from_numpy(load_audio(tones[0]))[None]
+    x = (x - x.mean()) / torch.sqrt(x.var(unbiased=False) + 1e-7)  # the feature extractor's normalisation
+    with torch.no_grad():
+        expected = net(x, output_hidden_states=True).hidden_states[1][0].numpy()
+    np.testing.assert_allclose(first, expected, atol=1e-4)
+
+
+def test_encoder_runs_whisper_encoder_in_30s_windows(encoders, tmp_path):
+    import torch
+    from transformers import WhisperFeatureExtractor, WhisperModel
+
+    from merbench.features.audio import AudioEncoder
+
+    long = RawUtterance("l", "F", 0, audio_path=write_wav(tmp_path / "l.wav", tone(300, 31.0)))
+    short = RawUtterance("s", "F", 0, audio_path=write_wav(tmp_path / "s.wav", tone(300, 0.5)))
+    extractor = AudioEncoder(model=encoders["whisper"], pool="frames", layer=1, device="cpu")
+    feats = extractor.extract([short, long])
+    assert [f.shape for f in feats] == [(25, 16), (1500 + 50, 16)]  # ceil(samples / 320) per window
+    net = WhisperModel.from_pretrained(encoders["whisper"]).get_encoder().eval()
+    mels = WhisperFeatureExtractor(feature_size=80)(load_audio(short), sampling_rate=16000,
+                                                    return_tensors="pt")["input_features"]
+    with torch.no_grad():
+        expected = net(mels, output_hidden_states=True).hidden_states[1][0, :25].numpy()
+    np.testing.assert_allclose(feats[0], expected, atol=1e-4)
+    mean = AudioEncoder(model=encoders["whisper"], device="cpu").extract([short])[0]
+    assert mean.shape == (16,) and extractor.config()["model_type"] == "whisper"
+
+
+def test_encoder_options_are_one_line_errors(encoders, tmp_path):
+    from merbench.features.audio import AudioEncoder
+
+    with pytest.raises(MerbenchError, match=r"encoder layer=3: expected -1 \(last\) or 0\.\.2") as err:
+        make_extractor("audio", {"name": "encoder", "model": encoders["whisper"], "layer": 3})
+    assert "\n" not in str(err.value)
+    with pytest.raises(MerbenchError, match="encoder pool='max': expected 'mean' or 'frames'"):
+        AudioEncoder(model=encoders["hubert"], pool="max")
+    with pytest.raises(MerbenchError, match="model_type 'whisper'.*expected one of wav2vec2"):
+        make_extractor("audio", {"name": "wav2vec2", "model": encoders["whisper"]})

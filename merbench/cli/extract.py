@@ -19,7 +19,7 @@ def extract(
     protocol: Protocol = None,
     fold: Fold = None,
     audio: Optional[str] = typer.Option(None, "--audio", help="mfcc, opensmile, encoder (any transformers audio encoder, Whisper's included) or wav2vec2."),
-    audio_model: Optional[str] = typer.Option(None, "--audio-model", help="Local dir of the SSL audio model (save_pretrained)."),
+    audio_model: Optional[str] = typer.Option(None, "--audio-model", help="The audio encoder (encoder, wav2vec2): a local dir (save_pretrained) or a hub id org/name[@revision]."),
     text: Optional[str] = typer.Option(None, "--text", help="minilm (works offline out of the box), mpnet (extra mpnet) or bert."),
     text_model: Optional[str] = typer.Option(None, "--text-model", help="Local dir of the BERT-family model (save_pretrained), or a folder `merbench finetune` wrote (its context is read from its record); alone it implies --text bert."),
     crossfit_eval: str = typer.Option("full", "--crossfit-eval", help="A cross-fitted --text-model: valid / test from its encoder on all training dialogues (full) or the mean of its K fold encoders (mean)."),
