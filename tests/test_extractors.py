@@ -7,8 +7,10 @@ models are tiny random configurations saved with ``save_pretrained``.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -201,3 +203,94 @@ def test_encoder_options_are_one_line_errors(encoders, tmp_path):
         AudioEncoder(model=encoders["hubert"], pool="max")
     with pytest.raises(MerbenchError, match="model_type 'whisper'.*expected one of wav2vec2"):
         make_extractor("audio", {"name": "wav2vec2", "model": encoders["whisper"]})
+
+
+# --- models by hub id -------------------------------------------------------------------------------
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+@pytest.fixture
+def hub_cache(tmp_path, monkeypatch, encoders):
+    """HuggingFace's cache (HF_HOME) holding org/tiny-hubert and org/tiny-bert at COMMIT in
+    the hub layout (snapshots/<commit>/, refs/main), offline: resolution needs no network."""
+    import huggingface_hub
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    cache = tmp_path / "hf" / "hub"
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+
+    def publish(repo: str) -> tuple[Path, Path]:
+        repo_dir = cache / f"models--{repo.replace('/', '--')}"
+        (repo_dir / "refs").mkdir(parents=True)
+        (repo_dir / "refs" / "main").write_text(COMMIT)
+        return repo_dir / "snapshots" / COMMIT, repo_dir
+
+    shutil.copytree(encoders["hubert"], publish("org/tiny-hubert")[0])
+    snapshot, _ = publish("org/tiny-bert")
+    snapshot.mkdir(parents=True)
+    words = "i am so happy sad today".split()
+    (tmp_path / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]) + "\n")
+    BertTokenizer(str(tmp_path / "vocab.txt")).save_pretrained(snapshot)
+    BertModel(BertConfig(vocab_size=len(words) + 5, hidden_size=16, num_hidden_layers=1,
+                         num_attention_heads=2, intermediate_size=16)).save_pretrained(snapshot)
+    return cache
+
+
+def test_hub_id_resolves_offline_from_the_cache_and_keys_on_the_commit(hub_cache, tones, encoders):
+    from merbench.features.audio import AudioEncoder
+    from merbench.features.text import BertText
+
+    for spec in ("org/tiny-hubert", f"org/tiny-hubert@{COMMIT}", "org/tiny-hubert@main"):
+        extractor = AudioEncoder(model=spec, device="cpu")
+        assert extractor.config()["model_hash"] == f"hub:org/tiny-hubert@{COMMIT}"
+    by_id = extractor.extract(tones)
+    by_dir = AudioEncoder(model=encoders["hubert"], device="cpu").extract(tones)
+    np.testing.assert_allclose(by_id[0], by_dir[0], atol=1e-6)  # the same weights
+    text = BertText(model="org/tiny-bert", device="cpu")
+    assert text.config()["model_hash"] == f"hub:org/tiny-bert@{COMMIT}"
+    feats = text.extract([RawUtterance("t", "F", 0, text="i am so happy")])
+    assert feats[0].shape == (32,)
+
+
+def test_hub_id_missing_offline_is_one_line_saying_what_to_do(hub_cache):
+    from merbench.features.audio import AudioEncoder
+
+    with pytest.raises(MerbenchError) as err:
+        AudioEncoder(model="org/absent")
+    message = str(err.value)
+    assert "\n" not in message and message.startswith("--audio-model org/absent: no such directory, and org/absent")
+    assert "HF_HUB_OFFLINE=1" in message and "hf download org/absent" in message
+    with pytest.raises(MerbenchError, match="at revision v2 is not in the HuggingFace cache"):
+        AudioEncoder(model="org/tiny-hubert@v2")
+    weights = hub_cache / "models--org--tiny-hubert" / "snapshots" / COMMIT / "model.safetensors"
+    weights.unlink()
+    with pytest.raises(MerbenchError, match=f"the weights of org/tiny-hubert@{COMMIT[:12]} are not in"):
+        AudioEncoder(model="org/tiny-hubert")
+    with pytest.raises(MerbenchError, match="no such directory"):
+        AudioEncoder(model="org/bad@@rev")  # not a hub id: a missing directory
+
+
+def test_finetune_starts_from_a_hub_id_and_records_its_commit(hub_cache, tmp_path):
+    from merbench.features import finetune as ft
+    from test_finetune import TWO_STEPS, corpus
+
+    folder = ft.finetune(corpus(), "org/tiny-bert", tmp_path / "ft", TWO_STEPS, device="cpu", progress=False)
+    record = json.loads((folder / ft.RECORD).read_text())
+    assert record["base_model_hash"] == f"hub:org/tiny-bert@{COMMIT}"
+
+
+def test_features_provenance_records_the_hub_commit(hub_cache, tmp_path, media_corpus):
+    """corpus.info["features"] is what result.json's info records per modality."""
+    from merbench.features.build import build_corpus
+
+    corpus = build_corpus(media_corpus, {"audio": {"name": "encoder", "model": "org/tiny-hubert@main"}},
+                          cache_root=tmp_path / "cache", progress=False)
+    info = corpus.info["features"]["audio"]
+    assert info["config"]["model_hash"] == f"hub:org/tiny-hubert@{COMMIT}"
+    assert info["options"]["model"] == "org/tiny-hubert@main"
+    folders = list((tmp_path / "cache").glob("*/audio-encoder-*"))
+    manifest = json.loads((folders[0] / "manifest.json").read_text())
+    assert len(folders) == 1 and manifest["config"]["model_hash"] == f"hub:org/tiny-hubert@{COMMIT}"
