@@ -294,3 +294,173 @@ def test_features_provenance_records_the_hub_commit(hub_cache, tmp_path, media_c
     folders = list((tmp_path / "cache").glob("*/audio-encoder-*"))
     manifest = json.loads((folders[0] / "manifest.json").read_text())
     assert len(folders) == 1 and manifest["config"]["model_hash"] == f"hub:org/tiny-hubert@{COMMIT}"
+
+
+# --- faces before the vision encoder ----------------------------------------------------------------
+
+
+def draw_face(img: np.ndarray, cx: int, cy: int, s: int, skin: tuple[int, int, int]) -> None:
+    """A frontal cartoon face about 2.6 s high at (cx, cy): skin, brows, eyes, nose, mouth."""
+    import cv2
+
+    cv2.ellipse(img, (cx, cy), (s, int(1.3 * s)), 0, 0, 360, skin, -1)
+    for dx in (-0.4, 0.4):
+        ex, ey = int(cx + dx * s), int(cy - 0.25 * s)
+        cv2.ellipse(img, (ex, ey - int(0.22 * s)), (int(0.25 * s), int(0.06 * s)), 0, 0, 360, (60, 40, 30), -1)
+        cv2.ellipse(img, (ex, ey), (int(0.18 * s), int(0.09 * s)), 0, 0, 360, (240, 240, 240), -1)
+        cv2.circle(img, (ex, ey), int(0.08 * s), (30, 20, 20), -1)
+    cv2.ellipse(img, (cx, cy + int(0.15 * s)), (int(0.08 * s), int(0.2 * s)), 0, 0, 360,
+                tuple(int(c * 0.8) for c in skin), -1)
+    cv2.ellipse(img, (cx, cy + int(0.6 * s)), (int(0.35 * s), int(0.1 * s)), 0, 0, 360, (110, 50, 50), -1)
+
+
+FACE_FPS = 10
+SKIN, RIGHT_SET = (190, 160, 140), (60, 80, 120)
+
+
+def write_face_video(path: Path) -> str:
+    """320x240 at 10 fps, 2 s: 0-1 s two actors (the left face larger; the right half of the
+    set bluish), 1-1.5 s an empty set, 1.5-2 s the right actor alone."""
+    import av
+    from fractions import Fraction
+
+    codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream(codec, rate=FACE_FPS)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        for i in range(2 * FACE_FPS):
+            img = np.full((240, 320, 3), 90, np.uint8)
+            img[:, 160:] = RIGHT_SET
+            if i < 10:
+                draw_face(img, 80, 120, 40, SKIN)
+            if i < 10 or i >= 15:
+                draw_face(img, 240, 120, 30, SKIN)
+            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
+            frame.pts, frame.time_base = i, Fraction(1, FACE_FPS)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def face_video(tmp_path_factory) -> str:
+    pytest.importorskip("cv2")
+    return write_face_video(tmp_path_factory.mktemp("faces") / "faces.mp4")
+
+
+@pytest.fixture(scope="module")
+def resnet_dir(tmp_path_factory) -> str:
+    import torch
+    from transformers import ResNetConfig, ResNetModel
+
+    torch.manual_seed(0)
+    root = tmp_path_factory.mktemp("resnet") / "resnet"
+    ResNetModel(ResNetConfig(embedding_size=8, hidden_sizes=[8, 16], depths=[1, 1],
+                             layer_type="basic")).save_pretrained(root)
+    return str(root)
+
+
+def clip(video: str, speaker: str, start: float, end: float, name: str = "u") -> RawUtterance:
+    return RawUtterance(name, speaker, 0, video_path=video, video_interval=(start, end))
+
+
+def test_face_detection_finds_both_actors_and_chooses_the_speakers_side(face_video):
+    from merbench.features.vision import FaceCropper, sample_frames
+
+    frame = sample_frames(clip(face_video, "F", 0.0, 1.0), 1, None)[0]  # (240, 320, 3)
+    cropper = FaceCropper(64, {"F": "left", "M": "right"})
+    boxes = cropper.detect(frame)
+    assert len(boxes) == 2
+    left, right = sorted(boxes)
+    assert left[0] + left[2] / 2 < 160 < right[0] + right[2] / 2 and left[2] > right[2]
+    assert cropper.choose(boxes, 320, "F") == left and cropper.choose(boxes, 320, "M") == right
+    assert FaceCropper(64, {}).choose(boxes, 320, "F") == left  # no side given: the largest
+    crop, _ = cropper(frame, "M")
+    assert crop.shape == (64, 64, 3)
+    np.testing.assert_allclose(crop[32, 32], SKIN, atol=25)  # a face, centred
+    np.testing.assert_allclose(crop[1, 1], RIGHT_SET, atol=25)  # the right actor's side of the set
+    empty = sample_frames(clip(face_video, "F", 1.0, 1.5), 1, None)[0]
+    assert cropper(empty, "F") == (None, False)
+
+
+def test_face_crop_rotates_about_the_face_centre():
+    import cv2
+
+    from merbench.features.vision import FaceCropper
+
+    img = np.zeros((100, 100, 3), np.uint8)
+    cv2.rectangle(img, (40, 48), (60, 52), (255, 255, 255), -1)  # a horizontal bar at the centre
+    cropper = FaceCropper(40, {})
+    flat = cropper.crop(img, (30, 30, 40, 40), 0.0)
+    turned = cropper.crop(img, (30, 30, 40, 40), 90.0)
+    assert flat[20, 14:26].mean() > 200 and flat[8:32, 20].mean() < 128
+    assert turned[14:26, 20].mean() > 200 and turned[20, 8:32].mean() < 128  # the bar stands up
+
+
+def test_resnet_face_step_counts_frames_without_a_face(face_video, resnet_dir):
+    from merbench.features.vision import ResNet
+
+    utts = [clip(face_video, "F", 0.0, 1.0, "both"), clip(face_video, "M", 1.0, 1.5, "empty"),
+            clip(face_video, "F", 0.5, 1.5, "half")]
+    seq = ResNet(model=resnet_dir, frames=4, size=32, pool="frames", face=True, device="cpu")
+    frames = seq.extract(utts)
+    assert [f.shape for f in frames] == [(4, 16), (1, 16), (2, 16)]  # frames with a face; none: one zero row
+    assert not frames[1].any()
+    mean = ResNet(model=resnet_dir, frames=4, size=32, face=True, device="cpu")
+    vectors = mean.extract(utts)
+    counts = mean.take_counts()
+    assert {k: counts[k] for k in ("frames", "frames_without_face", "utterances_without_face")} == {
+        "frames": 12, "frames_without_face": 6, "utterances_without_face": 1}
+    np.testing.assert_allclose(vectors[2], frames[2].mean(0), atol=1e-5)  # mean over face frames only
+    assert not vectors[1].any() and vectors[0].any()
+    whole = ResNet(model=resnet_dir, frames=4, size=32, device="cpu").extract(utts[:1])[0]
+    assert not np.allclose(whole, vectors[0])  # the face, not the set
+    sided = ResNet(model=resnet_dir, frames=4, size=32, face=True, speaker_side={"F": "left", "M": "right"},
+                   device="cpu")
+    by_side = sided.extract([clip(face_video, "F", 0.0, 1.0), clip(face_video, "M", 0.0, 1.0),
+                             clip(face_video, "F", 1.5, 2.0)])
+    np.testing.assert_allclose(by_side[0], vectors[0], atol=1e-5)  # F: left, the larger face
+    assert not np.allclose(by_side[0], by_side[1])  # M: the right actor
+    assert not by_side[2].any()  # F's side is empty there: no face, though M's is on screen
+
+
+def test_face_options_are_one_line_errors(resnet_dir):
+    with pytest.raises(MerbenchError, match="speaker_side: F: 'middle'; expected left or right"):
+        make_extractor("vision", {"name": "resnet", "model": resnet_dir, "face": True,
+                                  "speaker_side": {"F": "middle"}})
+    with pytest.raises(MerbenchError, match="speaker_side: chooses a face; it needs face: true"):
+        make_extractor("vision", {"name": "resnet", "model": resnet_dir, "speaker_side": {"F": "left"}})
+    with pytest.raises(MerbenchError, match="features.vision.face: expected bool, got 'yes'"):
+        make_extractor("vision", {"name": "resnet", "model": resnet_dir, "face": "yes"})
+
+
+def test_train_on_opensmile_and_face_features_from_the_raw_iemocap_fixture(tmp_path, resnet_dir):
+    """The fixture's videos are flat grey: every frame is counted without a face, in the
+    manifest, the CLI's warning and result.json."""
+    from fixtures import write_iemocap_raw
+    from helpers import cli, write_recipe
+
+    from merbench.recipe import load_recipe
+    from merbench.results import read_result
+    from merbench.train import train
+
+    root = tmp_path / "IEMOCAP_full_release"
+    write_iemocap_raw(root, avi=True)
+    vision = {"name": "resnet", "model": resnet_dir, "face": True, "frames": 2, "size": 32,
+              "speaker_side": {"F": "left", "M": "right"}}
+    recipe = {"dataset": {"name": "iemocap", "root": str(root), "cache": str(tmp_path / "cache"),
+                          "modalities": ["audio", "vision"],
+                          "features": {"audio": {"name": "opensmile"}, "vision": vision}},
+              "model": {"name": "mlp_tiny"}, "train": {"max_epochs": 1, "threads": 1}}
+    run_dir = train(load_recipe(write_recipe(tmp_path / "r.yaml", recipe)), tmp_path / "runs", progress=False)
+    res = read_result(run_dir)
+    assert res["status"] == "ok" and res["dataset"]["dims"] == {"audio": 88, "vision": 16}
+    counts = res["dataset"]["info"]["features"]["vision"]["counts"]
+    n = sum(res["dataset"]["info"]["counts"].values())
+    assert counts["frames"] == 2 * n and counts["frames_without_face"] == 2 * n
+    assert counts["utterances_without_face"] == n
+    result = cli("extract", "--dataset", "iemocap", "--root", root, "--cache", tmp_path / "cache", "--quiet",
+                 "--vision", "resnet", "--vision-model", resnet_dir, "--face", "--frames", "2",
+                 "--option", "vision.size=32", "--option", "vision.speaker_side={F: left, M: right}")
+    assert result.exit_code == 0, result.output
+    assert f"warning: vision: {2 * n} of {2 * n} frames had no face (left out); {n} utterances" in result.output

@@ -26,6 +26,7 @@ def extract(
     vision: Optional[str] = typer.Option(None, "--vision", help="resnet."),
     vision_model: Optional[str] = typer.Option(None, "--vision-model", help="The ResNet: a local dir (save_pretrained) or a hub id org/name[@revision]."),
     frames: int = typer.Option(8, "--frames", min=1, help="Video frames sampled per utterance (resnet)."),
+    face: bool = typer.Option(False, "--face", help="Crop the speaker's face in each frame before the vision encoder (extra face)."),
     option: list[str] = typer.Option([], "--option", help="An extractor option, MODALITY.KEY=VALUE (repeatable), e.g. audio.feature_set=ComParE_2016, audio.level=lld, audio.layer=6."),
     device: Optional[str] = typer.Option(None, "--device", help="cpu, cuda or cuda:N (default: CUDA when present)."),
     cache: Optional[Path] = typer.Option(None, "--cache", help="Feature cache folder (default .merbench-cache or $MERBENCH_CACHE)."),
@@ -46,7 +47,7 @@ def extract(
     specs: dict = {}
     text_extra = {} if crossfit_eval == "full" else {"crossfit_eval": crossfit_eval}  # the extractor checks it
     for modality, name, model, extra in (("audio", audio, audio_model, {}), ("text", text, text_model, text_extra),
-                                         ("vision", vision, vision_model, {"frames": frames})):
+                                         ("vision", vision, vision_model, {"frames": frames, **({"face": True} if face else {})})):
         if name:
             specs[modality] = {"name": name, **({"model": model} if model else {}), **extra}
         elif model:
@@ -67,6 +68,11 @@ def extract(
     for m, info in corpus.info["features"].items():
         what = f"{info['source']}" + (f" by {info['extractor']} (config {info['config_hash'][:12]})" if info["source"] == "extracted" else "")
         console.print(f"  {m}: {info['dim']}-d {'frame sequences' if info['sequence'] else 'vectors'}, {what}")
+        counts = info.get("counts", {})
+        if counts.get("frames_without_face"):
+            typer.echo(f"warning: {m}: {counts['frames_without_face']} of {counts['frames']} frames had no face "
+                       f"(left out); {counts['utterances_without_face']} utterances had none in any frame "
+                       f"(zero features)", err=True)
     console.print(f"{n} utterances in {seconds:.1f} s ({n / max(seconds, 1e-9):.0f} utt/s, cached features are free)")
     features = ", ".join(f"{m}: {s['name']}" for m, s in specs.items())
     console.print(f"recipe: dataset: {{name: {dataset}, root: {root}"

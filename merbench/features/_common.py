@@ -63,6 +63,11 @@ class Extractor:
                 progress: Progress | None = None) -> list[np.ndarray]:
         raise NotImplementedError
 
+    def take_counts(self) -> dict[str, int]:
+        """What the extractor counted since the last call (the face step: frames without a
+        face), then reset; the cache keeps it per shard and sums it in the manifest."""
+        return {}
+
 
 def resolve_device(device: str | None) -> torch.device:
     """``None`` / ``"auto"``: CUDA when available, else CPU; ``"cuda"`` without CUDA is an error."""
