@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from merbench.data.types import MODALITIES
+from merbench.device import DEFAULT_THREADS
 from merbench.errors import EXCERPT_CHARS, MerbenchError, excerpt, read_text
 from merbench.ranges import FACTOR, NON_NEGATIVE, POSITIVE, SIZE, Range, argument_ranges
 from merbench.recipe_paths import find_recipe
@@ -75,8 +76,7 @@ class TrainOptions:
     lr_schedule_on: str = _key("selection", choices=LR_SCHEDULE_ON)
     aux_weights: dict[str, float] = _key({})  # aux loss name -> weight; unlisted aux losses weigh 1.0
     device: str = _key("auto")  # auto = cuda when present, else cpu
-    # torch CPU threads (0 = torch's default); 1 measured fastest: docs/benchmarks.md#threads
-    threads: int = _key(1, NON_NEGATIVE)
+    threads: int = _key(DEFAULT_THREADS, NON_NEGATIVE)  # torch CPU threads (0 = torch's default)
 
     def aux_weight(self, name: str) -> float:
         return self.aux_weights.get(name, 1.0)
