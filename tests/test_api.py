@@ -114,6 +114,30 @@ def test_load_results_records_and_frame(trained):
     assert sorted(valid["wf1"]) == sorted(r.metrics["valid"]["wf1"] for r in runs_)
 
 
+def test_table_returns_the_tables_the_cli_prints(trained, tmp_path):
+    runs_, out = trained
+    report = merbench.table(out, significance=True, resamples=50, figure=tmp_path / "confusion.png")
+    assert isinstance(report, api.TableReport) and len(report.tables) == 1
+    assert report.figure == tmp_path / "confusion.png" and report.figure.exists()
+    printed = cli("table", out, "--significance", "--resamples", "50", "--format", "csv")
+    assert printed.exit_code == 0, printed.output
+    assert printed.stdout.strip() == report.render("csv").strip()
+    assert "(2)" in report.render("markdown")  # the two seeds are one row
+
+
+def test_check_writes_then_checks_a_reference(trained, tmp_path):
+    runs_, out = trained
+    ref = tmp_path / "ref.json"
+    assert api.check(out, ref, update=True, metrics=["wf1"]).written == 1
+    report = api.check(out, ref)
+    assert [(f.metric, f.status) for f in report.findings] == [("wf1", "ok")] and report.failed == []
+    data = json.loads(ref.read_text())
+    entry, = data["entries"].values()
+    entry["metrics"]["wf1"]["reference"] += 50  # a planted regression
+    ref.write_text(json.dumps(data))
+    assert [f.status for f in api.check(out, ref).failed] == ["regression"]
+
+
 def test_overrides_are_checked_like_set(tmp_path):
     with pytest.raises(MerbenchError, match="unknown argument 'seeds'"):
         merbench.train(tiny_recipe(), out=tmp_path, seeds=3)
@@ -156,3 +180,60 @@ def test_grid_functions_return_the_tables_the_cli_prints(tmp_path):
     assert sized.grid is None and sized.tables == [] and sized.estimate.cells == 4
     assert not (tmp_path / "g" / sized.plan.name).exists()  # a dry run writes nothing
     assert all(c.recipe["train"]["max_epochs"] == 1 for c in sized.plan.cells)
+
+
+def _doc_grid_script() -> str:
+    """The grid example of docs/python.md, as a user saves it to a file."""
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "python.md").read_text()
+    blocks = [b.split("```")[0] for b in doc.split("```python\n")[1:]]
+    (script,) = [b for b in blocks if "RunnerOptions(jobs=2)" in b]
+    return script
+
+
+def test_the_docs_grid_example_runs_as_a_script_with_two_jobs(tmp_path):
+    script = _doc_grid_script()
+    assert 'if __name__ == "__main__":' in script
+    small = '"train.max_epochs": 1, "dataset.n_dialogues": 8, "dataset.n_utterances": 80'
+    tiny = script.replace('"train.max_epochs": 20', small).replace('modalities="T,S+T+V"', 'modalities="T"')
+    assert tiny.count(small) == 1 and 'modalities="T"' in tiny  # the doc still has what the test shrinks
+    (tmp_path / "ablate_hff.py").write_text(tiny)
+    import os
+    from pathlib import Path
+
+    env = {**os.environ, "PYTHONPATH": str(Path(merbench.__file__).resolve().parents[1])}
+    out = subprocess.run([sys.executable, "ablate_hff.py"], cwd=tmp_path, capture_output=True, text=True,
+                         env=env, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "108 cells (0 finished, 108 to train)" in out.stdout
+    assert "| HFF (full model)" in out.stdout and "| Without attention" in out.stdout
+    assert "Traceback" not in out.stderr and "BrokenProcessPool" not in out.stderr
+
+
+def test_a_grid_whose_every_cell_failed_raises(tmp_path, monkeypatch):
+    def fails(recipe, out, **kw):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(train_module, "train", fails)
+    recipe = tiny_recipe("mlp_tiny", max_epochs=1)
+    write_recipe(tmp_path / "recipes" / "synthetic" / "mlp_tiny.yaml", recipe)
+    with pytest.raises(api.GridFailed, match=r"all 2 cells of the grid failed.*RuntimeError: boom") as e:
+        merbench.compare("synthetic", ["mlp_tiny"], seeds=2, recipes=tmp_path / "recipes", out=tmp_path / "g")
+    assert isinstance(e.value, MerbenchError) and len(e.value.report.grid.errors) == 2
+    # The command prints the grid's summary and every failed cell, and exits 1
+    out = cli("compare", "--dataset", "synthetic", "--models", "mlp_tiny", "--seeds", "2",
+              "--recipes", tmp_path / "recipes", "--out", tmp_path / "g", "--quiet")
+    assert out.exit_code == 1, out.output
+    assert "FAILED: 2 of 2 cells" in out.stderr and out.stderr.count("RuntimeError: boom") >= 2
+
+
+def test_a_worker_that_imports_an_unguarded_script_says_what_to_do(tmp_path, monkeypatch):
+    """In a spawned worker still importing the script (multiprocessing's own ``_inheriting``
+    flag), a grid call is an error naming the guard, before any lock or work."""
+    import multiprocessing
+
+    monkeypatch.setattr(multiprocessing.current_process(), "_inheriting", True, raising=False)
+    with pytest.raises(MerbenchError, match='call the grid function under `if __name__ == "__main__":`'):
+        merbench.compare("synthetic", ["mlp"], seeds=1, out=tmp_path / "g")
+    assert not (tmp_path / "g").exists()

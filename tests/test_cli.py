@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 
 import pytest
@@ -85,6 +86,40 @@ def test_check_passes_then_fails_on_a_planted_regression(two_seeds, tmp_path):
     assert "regression" in bad.output and "wf1" in bad.output and "acc " not in bad.output
 
 
+def test_check_counts_compared_metrics_and_names_new_entries_apart(two_seeds, tmp_path):
+    ref = tmp_path / "ref.json"
+    assert cli("check", two_seeds / "runs", "--against", ref, "--update").exit_code == 0
+    path = two_seeds / "r.yaml"
+    for lr in ("0.001", "0.003"):  # two entries the reference lacks, alike but for lr
+        assert cli("train", path, "--out", tmp_path / "new", "--quiet", "--set", f"train.lr={lr}").exit_code == 0
+    out = cli("check", two_seeds / "runs", tmp_path / "new", "--against", ref)
+    assert out.exit_code == 0, out.output
+    # 2 metrics (acc, wf1) compared; the new entries are not counted as checked
+    assert ("ok: 2 metric(s) within tolerance of" in out.stdout
+            and "2 new entries not in the reference, not checked" in out.stdout)
+    new = [line for line in out.stdout.splitlines() if line.rstrip().endswith("new")]
+    assert len(new) == 2 and "(lr=0.001)" in new[0] + new[1] and "(lr=0.003)" in new[0] + new[1]
+    assert all("entry " in line for line in new)
+
+
+def test_check_change_is_the_difference_of_the_shown_numbers(two_seeds, tmp_path):
+    ref = tmp_path / "ref.json"
+    assert cli("check", two_seeds / "runs", "--against", ref, "--update").exit_code == 0
+    data = json.loads(ref.read_text())
+    (entry,) = data["entries"].values()
+    for spec in entry["metrics"].values():
+        spec["reference"] += 0.0004  # the result is 0.0004 below: a change smaller than the digits shown
+    ref.write_text(json.dumps(data))
+    out = cli("check", two_seeds / "runs", "--against", ref)
+    assert out.exit_code == 0, out.output
+    assert "-0.000" not in out.stdout
+    rows = [line.split() for line in out.stdout.splitlines() if line.rstrip().endswith(" ok")]
+    assert len(rows) == 2
+    for row in rows:  # entry..., metric, reference, tolerance, got, change, status
+        reference, got, change = float(row[-5]), float(row[-3]), row[-2]
+        assert change == f"{got - reference:+.3f}"
+
+
 def test_check_entries_outlive_a_new_train_key_at_its_default():
     """A train key added later, at a default that keeps the old behaviour, leaves the
     reference's entries in place; a value off its default is another entry."""
@@ -106,6 +141,28 @@ def test_check_bad_reference(two_seeds, tmp_path):
     assert "no such reference file" in one_line_error(cli("check", two_seeds / "runs", "--against", tmp_path / "x.json"))
     (tmp_path / "x.json").write_text("[1, 2]")
     assert "not a merbench reference file" in one_line_error(cli("check", two_seeds / "runs", "--against", tmp_path / "x.json"))
+
+
+def _no_permission(*args, **kwargs):
+    raise PermissionError(errno.EACCES, "Permission denied")
+
+
+@pytest.mark.parametrize("where", ["under a file", "not writable"])
+def test_check_update_into_a_folder_that_cannot_be_written(two_seeds, tmp_path, monkeypatch, where):
+    """One line and exit 2, never a traceback; the reference already there is kept whole. The
+    tests run as root, whom mode bits do not stop: "not writable" makes the temporary file's
+    creation fail as it does for a user without write permission."""
+    if where == "under a file":
+        (tmp_path / "file").write_text("")
+        ref = tmp_path / "file" / "ref.json"
+    else:
+        ref = tmp_path / "ref.json"
+        assert cli("check", two_seeds / "runs", "--against", ref, "--update").exit_code == 0
+        monkeypatch.setattr("tempfile.mkstemp", _no_permission)
+    before = ref.read_bytes() if ref.exists() else None
+    error = one_line_error(cli("check", two_seeds / "runs", "--against", ref, "--update", "--tolerance", "3"))
+    assert error.startswith(f"error: {ref}: cannot write the reference (") and "nothing was changed" in error
+    assert (ref.read_bytes() if before is not None else None) == before
 
 
 def test_recipes_validate_reports_bad_file(tmp_path):

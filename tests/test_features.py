@@ -19,9 +19,9 @@ import pytest
 import torch
 
 from merbench.data.types import RawCorpus, RawDialogue, RawUtterance
+from merbench.device import resolve_device
 from merbench.errors import MerbenchError
 from merbench.features import cache as feature_cache
-from merbench.features._common import resolve_device
 from merbench.features.audio import MFCC, Wav2Vec2, load_audio
 from merbench.features.build import build_corpus, make_extractor
 from merbench.features.text import BertText, MiniLM

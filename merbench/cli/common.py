@@ -36,6 +36,11 @@ def user_errors(fn: Callable) -> Callable:
         try:
             return fn(*args, **kwargs)
         except MerbenchError as e:
+            report = getattr(e, "report", None)  # merbench.api.GridFailed: training failures, not bad input
+            if report is not None and report.grid is not None:
+                from merbench.cli.grid import finish
+
+                finish(report, "rich")  # the summary and every failed cell, exit 1
             print_error(str(e))
             raise typer.Exit(2) from None
 

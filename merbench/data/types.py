@@ -16,7 +16,6 @@ import numpy as np
 MODALITIES = ("audio", "text", "vision")
 # Short names used in the papers' ablation tables (S = speech).
 MODALITY_LETTERS = {"audio": "S", "text": "T", "vision": "V"}
-TASKS = ("classification", "regression")
 
 
 @dataclass

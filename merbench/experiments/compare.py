@@ -16,12 +16,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from merbench.aggregate import Cell, Group, group_key
+from merbench.aggregate import Cell, Group, by_data, group_key
 from merbench.errors import MerbenchError
 from merbench.experiments._common import (
     Plan, base_recipe, beside, find_tables, make_cell, recipe_path, seeds_of,
 )
 from merbench.grid import GridRun
+from merbench.metrics import Metric
 from merbench.recipe_paths import recipe_roots
 from merbench.references import incomparable, run_features
 from merbench.registry import MODELS
@@ -101,7 +102,12 @@ def tables(plan: Plan, run: GridRun, references: bool, efficiency: dict | None =
     if not found:
         raise MerbenchError(f"no model finished a run on {plan.info['dataset']} "
                             f"(merbench grid status {run.grid_dir})")
-    table = results_table(found)
+    # Recipes that read other data (features, protocol) give one table each, never one ranking.
+    return [_table(plan, part.groups, part.differs, references, efficiency) for part in by_data(found)]
+
+
+def _table(plan: Plan, found: list[Group], differs: list[str], references: bool, efficiency: dict | None) -> Table:
+    table = results_table(found, differs=differs)
     metrics = [m for m, _ in columns_for(found, layout_for(found, None))]
     if references:
         refs = reported_rows(plan.info["dataset"])
@@ -119,8 +125,7 @@ def tables(plan: Plan, run: GridRun, references: bool, efficiency: dict | None =
             for j, metric in enumerate(metrics):
                 value, citation = reported(usable, group.model, metric)
                 if value is not None:
-                    digits = 3 if metric in ("mae", "corr") else 1
-                    table.rows[i][j + 1] = beside(table.cells[i][j], value, digits, mark=True)
+                    table.rows[i][j + 1] = beside(table.cells[i][j], value, Metric.of(metric).digits, mark=True)
                     used += [citation] if citation not in used else []
         if used:
             table.notes += ["ours | paper (Δ = ours - paper); " + RANGE_NOTE] + [f"paper: {c}" for c in used]
@@ -132,7 +137,7 @@ def tables(plan: Plan, run: GridRun, references: bool, efficiency: dict | None =
     if efficiency is not None:
         add_efficiency(table, found, efficiency)
     table.title = "Compare: " + table.title
-    return [table]
+    return table
 
 
 def add_efficiency(table: Table, found: list[Group], efficiency: dict) -> None:

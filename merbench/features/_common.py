@@ -69,18 +69,6 @@ class Extractor:
         return {}
 
 
-def resolve_device(device: str | None) -> torch.device:
-    """``None`` / ``"auto"``: CUDA when available, else CPU; ``"cuda"`` without CUDA is an error."""
-    if device in (None, "", "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device not in ("cpu", "cuda") and not str(device).startswith("cuda:"):
-        raise MerbenchError(f"--device {device}: expected cpu, cuda or auto")
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise MerbenchError(f"--device {device}: CUDA is not available to torch {torch.__version__}; "
-                            "pass --device cpu")
-    return torch.device(device)
-
-
 def versions(*packages: str) -> dict[str, str]:
     """Installed versions of ``packages`` (read from metadata: importing transformers is slow)."""
     found = {}

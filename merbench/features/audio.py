@@ -18,10 +18,11 @@ import numpy as np
 import torch
 
 from merbench.data.types import RawUtterance
+from merbench.device import resolve_device
 from merbench.errors import MerbenchError
 from merbench.features._common import (
     Extractor, Progress, check_model_dir, length_batches, load_pretrained, model_config,
-    model_dir_hash, require, resolve_device, versions,
+    model_dir_hash, require, versions,
 )
 from merbench.optional import import_optional
 from merbench.registry import EXTRACTORS, closest
