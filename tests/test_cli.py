@@ -44,6 +44,41 @@ def test_models_and_datasets_come_from_the_registry():
         assert name in out
 
 
+@pytest.mark.parametrize("columns", [None, "80", "40"])
+def test_listings_never_cut_a_name(monkeypatch, columns):
+    """`merbench models | cat` and a terminal of 80 (or 40) columns: every model, class and
+    ablation component name whole (the names --drop and train need), summaries readable."""
+    from merbench.cli.common import load_registries
+    from merbench.models.build import model_class
+    from merbench.registry import MODELS
+
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+    load_registries()
+    out = cli("models", "--tiny")
+    assert out.exit_code == 0, out.output
+    words = set(out.stdout.replace(",", " ").split())
+    for name in MODELS.names():
+        cls = model_class(name)
+        assert {name, cls.__name__, *cls.components} <= words, name
+    assert "…" not in out.stdout and "``" not in out.stdout
+    lines = out.stdout.splitlines()
+    if columns == "80":
+        assert max(len(line.rstrip()) for line in lines) <= 80
+    if columns is None:  # piped: one line per model, its summary on it
+        (row,) = [line for line in lines if line.startswith("│ mfn ")]
+        assert "Memory Fusion Network" in row and row.rstrip().endswith("│")
+    # variants of one class say what they are, not their parent's summary
+    summaries = {line.split()[1]: line for line in lines if line.startswith("│ ")} if columns is None else {}
+    if summaries:
+        assert "Late fusion" in summaries["late_mlp"] and "Early fusion" in summaries["mlp"]
+        assert "BiDialogueRNN" in summaries["bidialoguernn"] and "BiDialogueRNN" not in summaries["dialoguernn"]
+    out = cli("datasets")
+    assert out.exit_code == 0 and "synthetic_mosei" in out.stdout.split() and "…" not in out.stdout
+
+
 @pytest.fixture(scope="module")
 def two_seeds(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("seeds")
@@ -64,6 +99,22 @@ def test_table_formats_aggregate_seeds(two_seeds, fmt, marker, n):
     assert n in result.output  # mean ± std over n = 2 seeds in one row
     if fmt == "csv":
         assert len(result.output.strip().splitlines()) == 2
+
+
+@pytest.mark.parametrize("columns", [None, "50"])
+def test_rich_table_never_cuts_a_name(two_seeds, monkeypatch, columns):
+    if columns is None:
+        monkeypatch.delenv("COLUMNS", raising=False)
+    else:
+        monkeypatch.setenv("COLUMNS", columns)
+    out = cli("table", two_seeds / "runs")
+    assert out.exit_code == 0, out.output
+    assert "…" not in out.stdout
+    assert {"mlp_tiny", "Frustrated", "Neutral", "Excited"} <= set(out.stdout.split())
+    title = out.stdout.splitlines()[0]
+    assert title.strip() == "synthetic (test, layout iemocap: HFF Table 3)"  # one line, never wrapped
+    if columns is None:  # piped: the row is one line
+        assert len([line for line in out.stdout.splitlines() if "mlp_tiny" in line]) == 1
 
 
 def test_table_bad_options(two_seeds):
