@@ -51,8 +51,9 @@ def fit_columns(table, cells: list[list[str]], width: int | None) -> int:
     shortest = [max(_longest_word(t) for t in col) if not c.no_wrap else longest[j]
                 for j, (c, col) in enumerate(zip(columns, texts))]
     shortest = [max(s, 1) for s in shortest]
-    # Padding (1 each side) and the box's vertical rules.
-    overhead = sum(table._get_padding_width(j) for j in range(len(columns))) + len(columns) + 1
+    # Each cell's left and right padding, and the box's vertical rules.
+    _, right, _, left = table.padding
+    overhead = (left + right) * len(columns) + (len(columns) + 1 if table.box else 0)
     natural = sum(longest) + overhead
     if width is None or natural <= width:
         return max(natural, width or 0)
