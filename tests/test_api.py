@@ -49,6 +49,16 @@ def test_train_returns_the_run_and_load_run_reads_the_same_numbers(trained):
     assert load_run(first.path / runs.RESULT).path == first.path  # the file or its folder
 
 
+def test_a_run_prints_short_and_its_result_is_the_file_as_written(trained):
+    (first, _), _ = trained
+    written = json.loads((first.path / runs.RESULT).read_text())
+    for run in (first, load_run(first.path), merbench.load_results([first.path])[0]):
+        assert run.result == written  # no private key added on reading
+        text = repr(run)
+        assert "\n" not in text and len(text) < 200 and "confusion" not in text
+        assert text.startswith(f"Run({str(run.path)!r}, mlp_tiny on synthetic [S+T+V], seed 4, ok, test ")
+
+
 def test_model_is_built_from_the_run_folder_alone_and_reproduces_the_saved_predictions(trained, monkeypatch):
     run = trained[0][0]
 
