@@ -63,7 +63,9 @@ class Value:
         """The numbers behind the cell, for JSON."""
         out: dict = {"mean": None, "std": None, "n": 0, "values": []}
         if self.ours is not None:
-            out.update(mean=self.ours.mean, std=self.ours.std, n=self.ours.n, values=list(self.ours.values))
+            # One run has no spread: std is null (empty in CSV), as rich and Markdown show none.
+            out.update(mean=self.ours.mean, std=self.ours.std if self.ours.n > 1 else None, n=self.ours.n,
+                       values=list(self.ours.values))
         if self.paper is not None:
             out["paper"] = self.paper
         if self.marks:

@@ -212,3 +212,14 @@ def test_runs_whose_data_changed_are_never_pooled(two_corpora, tmp_path):
     assert [t["title"].split(" (")[0] for t in tables] == ["synthetic, data fingerprint aaaaaaaaaaaa",
                                                            "synthetic, data fingerprint bbbbbbbbbbbb"]
     assert all(t["rows"][0]["cells"]["WF1"]["n"] == 1 for t in tables)
+
+
+def test_one_run_has_no_std_in_csv_or_json(two_corpora):
+    out = cli("table", two_corpora / "corpus3", "--format", "json")
+    assert out.exit_code == 0, out.output
+    (table,) = json.loads(out.stdout)
+    cell = table["rows"][0]["cells"]["WF1"]
+    assert cell["n"] == 1 and cell["std"] is None and cell["mean"] == cell["values"][0]
+    out = cli("table", two_corpora / "corpus3", "--format", "csv")
+    (row,) = list(csv.DictReader(io.StringIO(out.stdout)))
+    assert row["WF1 std"] == "" and row["WF1 n"] == "1" and float(row["WF1 mean"]) == cell["mean"]
