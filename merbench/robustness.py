@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from merbench.data.batching import Batch, SplitTensors
-from merbench.data.types import MODALITIES
+from merbench.data.types import MODALITIES, modality_hint
 from merbench.errors import MerbenchError
 from merbench.registry import closest
 from merbench.run import Run, load_run
@@ -62,7 +62,7 @@ class Condition:
 def parse_modality(text: str, option: str) -> str:
     name = text.strip()
     if name not in MODALITIES:
-        raise MerbenchError(f"{option} {text}: unknown modality{closest(name, MODALITIES)}; "
+        raise MerbenchError(f"{option} {text}: unknown modality{modality_hint(name)}; "
                             f"expected one of {', '.join(MODALITIES)}")
     return name
 

@@ -204,3 +204,42 @@ def test_recipes_validate_reports_bad_file(tmp_path):
     nohead.write_text("dataset: {name: synthetic}\nmodel: {name: tfn}\n")
     result = cli("recipes", "validate", nohead)
     assert result.exit_code == 2 and "line 1: expected a comment giving the command" in result.output
+
+
+def test_a_merbench_option_after_the_command_says_where_it_goes(tmp_path):
+    error = one_line_error(cli("models", "--plugin", tmp_path / "x.py"))
+    assert "No such option: --plugin" in error
+    assert "goes before the command: " in error and "--plugin ... models" in error
+
+
+@pytest.mark.parametrize("path", [()] + COMMANDS, ids=lambda p: " ".join(p) or "merbench")
+def test_help_shows_no_python_types(path):
+    out = cli(*path, "--help").output
+    for python in ("<bool>", "<list[", "<str>", "<int", "<float>", "<path>", "<Path>"):
+        assert python not in out, (python, out)
+
+
+def test_an_unknown_model_lists_no_tiny_variants(two_seeds):
+    error = one_line_error(cli("train", two_seeds / "r.yaml", "--set", "model.name=mlpp"))
+    assert "did you mean 'mlp'?" in error and "late_mlp" in error
+    assert "_tiny" not in error and "tiny test variants: merbench models --tiny" in error
+
+
+def test_an_unknown_recipe_names_the_nearest_few_and_how_to_list(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    error = one_line_error(cli("train", "synthetic/nope"))
+    nearest = error.split("nearest: ")[1].split(" (")[0].split(", ")
+    assert 1 <= len(nearest) <= 3 and all(n.startswith("synthetic/") for n in nearest)
+    assert error.count("synthetic/") <= 5  # not every packaged recipe
+    assert error.endswith("(every packaged recipe: merbench recipes list)")
+    listed = cli("recipes", "list", "synthetic")
+    assert listed.exit_code == 0 and "synthetic/hff" in listed.stdout and "iemocap/" not in listed.stdout
+    assert "datasets with recipes: " in one_line_error(cli("recipes", "list", "nope"))
+
+
+@pytest.mark.parametrize("given, meant", [("sound", "audio"), ("speech", "audio"), ("video", "vision"),
+                                          ("visoin", "vision"), ("language", "text")])
+def test_an_unknown_modality_suggests_what_it_means(two_seeds, given, meant):
+    run = next((two_seeds / "runs").iterdir())
+    error = one_line_error(cli("evaluate", run, "--missing", given))
+    assert f"(did you mean {meant!r}?)" in error
