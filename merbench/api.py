@@ -4,6 +4,8 @@ Every command that trains or reads runs is a thin layer over one of these (docs/
 
 - ``train(recipe_or_path, **overrides) -> Run``: ``merbench train``;
 - ``load_run(path) -> Run`` and ``load_results(paths)``: finished runs read back;
+- ``table(paths) -> TableReport``: ``merbench table``; ``check(paths, against) -> CheckReport``:
+  ``merbench check``;
 - ``compare(...)``, ``ablate(...)``, ``heads_sweep(...) -> GridReport``: the grid commands,
   whose ``tables`` are the tables the command prints (``dry_run=True`` sizes them only).
 
@@ -20,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from merbench.device import DEFAULT_THREADS
 from merbench.errors import MerbenchError
 from merbench.run import Run, find_runs, load_run
 
@@ -29,8 +32,8 @@ if TYPE_CHECKING:
     from merbench.grid import GridRun, RunnerOptions
     from merbench.tables import Table
 
-__all__ = ["GridReport", "Run", "ablate", "compare", "heads_sweep", "load_results", "load_run", "plan_grid",
-           "results_frame", "train"]
+__all__ = ["CheckReport", "GridReport", "Run", "TableReport", "ablate", "check", "compare", "heads_sweep",
+           "load_results", "load_run", "plan_grid", "results_frame", "table", "train"]
 
 
 def _registries() -> None:
@@ -114,6 +117,98 @@ def results_frame(found: list[Run], split: str = "test"):
                      "best_epoch": run.selection.best_epoch, "seconds": run.seconds,
                      "parameters": run.model_info.parameters, **run.scores(split)})
     return pd.DataFrame(rows)
+
+
+@dataclass
+class TableReport:
+    """What ``merbench table`` prints: one table per dataset, and the confusion figure if asked."""
+
+    tables: list["Table"]
+    figure: Path | None = None
+
+    def render(self, fmt: str = "rich") -> str:
+        """The tables as the command prints them (rich, markdown, latex, csv or json)."""
+        from merbench.tables import render_all
+
+        return render_all(self.tables, fmt)
+
+
+def table(paths, *, layout: str | None = None, split: str = "test", significance: bool = False,
+          resamples: int = 10_000, figure: str | Path | None = None) -> TableReport:
+    """``merbench table``: the runs under ``paths`` in the HFF paper's layouts, one table per
+    dataset and data (fingerprint, features, protocol); runs that differ only by seed are one row (mean ± std (n)). ``significance``
+    marks with † the cells not significantly different from their column's best; ``figure``
+    (.png, .pdf or .svg) also writes each row's row-normalised confusion matrix. Every error
+    comes before the figure is written."""
+    from merbench.aggregate import collect, group_results, row_labels
+    from merbench.tables import by_dataset, data_parts, layout_for, results_tables
+
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    groups = group_results(_with_components(collect([Path(p) for p in paths])))
+    report = TableReport(results_tables(groups, layout, split))
+    if figure is not None:
+        from merbench.figures import confusion_plot, figure_path, group_confusions
+
+        figure_path(Path(figure))
+        # One panel per row of every table, labelled as in its table plus what its data differs by.
+        parts = data_parts(groups)
+        labels = [label + (f" ({', '.join(part.differs)})" if part.differs else "")
+                  for part in parts for label in row_labels(part.groups)]
+        panels = group_confusions([g for part in parts for g in part.groups], labels, split)  # errors before any output
+    if significance:
+        from merbench.significance import mark_not_significant
+
+        for result, part in zip(report.tables, by_dataset(groups)):
+            mark_not_significant(result, part, layout_for(part, layout), split, resamples=resamples)
+    if figure is not None:
+        report.figure = confusion_plot(panels, Path(figure))
+    return report
+
+
+@dataclass
+class CheckReport:
+    """What ``merbench check`` found: per reference metric a finding; after ``update``, the
+    number of entries written instead."""
+
+    reference: Path
+    findings: list = field(default_factory=list)  # merbench.check.Finding
+    written: int | None = None  # entries written by update=True
+
+    @property
+    def failed(self) -> list:
+        """The findings that fail the check: a regression, or a reference metric with no result."""
+        return [f for f in self.findings if f.status in ("regression", "missing")]
+
+
+def check(paths, against: str | Path, *, update: bool = False, tolerance: float = 1.5,
+          metrics: list[str] | None = None, split: str = "test") -> CheckReport:
+    """``merbench check``: the runs under ``paths`` against the reference file ``against``;
+    ``update=True`` writes the reference from them instead (``tolerance`` in points, ``metrics``
+    to guard, default per task, of ``split``)."""
+    from merbench.aggregate import collect, group_results
+    from merbench import check as regression
+
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    groups = group_results(collect([Path(p) for p in paths]))
+    if update:
+        reference = regression.build_reference(groups, split, tolerance, metrics)
+        regression.write_reference(Path(against), reference)
+        return CheckReport(Path(against), written=len(reference["entries"]))
+    return CheckReport(Path(against), regression.compare(groups, regression.load_reference(Path(against))))
+
+
+def _with_components(results: list[dict]) -> list[dict]:
+    """Files written before result.json recorded ``model.inactive_components`` get it from
+    today's model code (which imports torch: only for such files), so their rows are marked ‡
+    when the model went without some of its components."""
+    if all("inactive_components" in (r.get("model") or {}) for r in results):
+        return results
+    from merbench.models.build import fill_components
+
+    _registries()
+    return [fill_components(r) for r in results]
 
 
 # --- Grids --------------------------------------------------------------------------------
@@ -200,7 +295,7 @@ def plan_grid(plan: "Plan", kind: str, out: str | Path = "grids", runner: "Runne
 def _cell_overrides(overrides: dict[str, Any], runner: "RunnerOptions | None") -> list:
     """The user's overrides plus the thread count: ``train.threads`` is part of every cell's
     recipe, so the run identity says how many threads made its numbers."""
-    threads = runner.threads if runner is not None else 1
+    threads = runner.threads if runner is not None else DEFAULT_THREADS
     return _override_list(overrides, "grid") + [("train.threads", threads)]
 
 
@@ -221,7 +316,7 @@ def compare(dataset: str, models: str | list[str], *, seeds: int = 3, references
         if efficiency:
             from merbench.experiments.efficiency import device_label, latency_ms
 
-            threads = runner.threads if runner is not None else 1
+            threads = runner.threads if runner is not None else DEFAULT_THREADS
             latency = {}
             for name in plan.info["models"]:
                 first = next((c for c in plan.cells if c.labels["model"] == name and report.grid.result(c)), None)

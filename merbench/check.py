@@ -151,6 +151,11 @@ def compare(groups: list[Group], reference: dict) -> list[Finding]:
 
 
 def write_reference(path: Path, reference: dict) -> None:
+    """Written atomically: a reference already there stays whole when the write fails."""
     if Path(path).is_dir():
         raise MerbenchError(f"{path}: is a folder, expected the reference JSON file to write")
-    write_json(Path(path), reference)
+    try:
+        write_json(Path(path), reference)
+    except OSError as e:
+        raise MerbenchError(f"{path}: cannot write the reference ({e.strerror or e}); expected a path in a "
+                            f"writable folder; nothing was changed") from None

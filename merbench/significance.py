@@ -34,7 +34,7 @@ import numpy as np
 
 from merbench import runs
 from merbench.errors import MerbenchError
-from merbench.metrics import classification_metrics
+from merbench.metrics import classification_metrics, metric_names as catalogue_names
 from merbench.registry import closest
 
 CHUNK = 500  # resamples per vectorised step: bounds memory at CHUNK x N indices
@@ -127,7 +127,7 @@ def pair_by_seed(a_runs: list[RunPredictions], b_runs: list[RunPredictions]
 # --- Metrics from confusion matrices, for many resamples at once ---------------------------
 
 def metric_names(label_names: list[str]) -> list[str]:
-    return ["acc", "wf1", "macro_f1"] + [f"f1_{n}" for n in label_names]
+    return catalogue_names("classification", label_names)
 
 
 def check_metric(metric: str, label_names: list[str]) -> None:

@@ -29,13 +29,12 @@ from tabulate import tabulate
 
 from merbench.aggregate import Cell, DataPart, Group, by_data, row_labels
 from merbench.errors import MerbenchError
-from merbench.metrics import LOWER_IS_BETTER
+from merbench.metrics import Metric
 
 FORMATS = ("rich", "markdown", "latex", "csv", "json")
 LAYOUTS = ("iemocap", "mosei")
 LAYOUT_TASK = {"iemocap": "classification", "mosei": "regression"}
-MOSEI_COLUMNS = [("acc7", "ACC-7"), ("acc2_has0", "ACC-2 (has0)"), ("acc2_non0", "ACC-2 (non0)"),
-                 ("f1_non0", "F1 (non0)"), ("mae", "MAE"), ("corr", "Corr")]
+MOSEI_METRICS = ["acc7", "acc2_has0", "acc2_non0", "f1_non0", "mae", "corr"]
 
 
 @dataclass
@@ -152,14 +151,6 @@ class Table:
         return out
 
 
-def fmt_cell(cell: Cell | None, digits: int = 1) -> str:
-    return Value(cell, digits).text()
-
-
-def digits_of(metric: str) -> int:
-    return 3 if metric in ("mae", "corr") else 1
-
-
 def layout_for(groups: list[Group], layout: str | None) -> str:
     tasks = {g.dataset["task"] for g in groups}
     if layout is not None:
@@ -178,11 +169,13 @@ def layout_for(groups: list[Group], layout: str | None) -> str:
 
 def columns_for(groups: list[Group], layout: str) -> list[tuple[str, str]]:
     if layout == "mosei":
-        return MOSEI_COLUMNS
-    labels = groups[0].dataset["label_names"]
-    if any(g.dataset["label_names"] != labels for g in groups):
-        raise MerbenchError("the runs use different label sets; table them separately")
-    return [(f"f1_{n}", f"{n.capitalize()} F1") for n in labels] + [("acc", "ACC"), ("wf1", "WF1")]
+        names = MOSEI_METRICS
+    else:
+        labels = groups[0].dataset["label_names"]
+        if any(g.dataset["label_names"] != labels for g in groups):
+            raise MerbenchError("the runs use different label sets; table them separately")
+        names = [f"f1_{n}" for n in labels] + ["acc", "wf1"]
+    return [(name, Metric.of(name).title) for name in names]
 
 
 def by_dataset(groups: list[Group]) -> list[list[Group]]:
@@ -217,7 +210,7 @@ def results_table(groups: list[Group], layout: str | None = None, split: str = "
     layout = layout_for(groups, layout)
     columns = columns_for(groups, layout)
     labels = row_labels(groups)
-    rows = [[label] + [Value(g.cell(metric, split), digits_of(metric)) for metric, _ in columns]
+    rows = [[label] + [Value(g.cell(name, split), Metric.of(name).digits) for name, _ in columns]
             for label, g in zip(labels, groups)]
     data = f", {', '.join(differs)}" if differs else ""
     title = (f"{datasets[0]}{data} ({split}, layout {layout}: "
@@ -225,7 +218,7 @@ def results_table(groups: list[Group], layout: str | None = None, split: str = "
     notes = [f"{g.failed} failed run(s) of {lab} left out" for g, lab in zip(groups, labels) if g.failed]
     without = {(i, 0): w for i, w in enumerate(without_of(g.results) for g in groups) if w is not None}
     return Table(title, ["Model"] + [c for _, c in columns], rows,
-                 [m in LOWER_IS_BETTER for m, _ in columns], notes, without=without)
+                 [Metric.of(name).lower_is_better for name, _ in columns], notes, without=without)
 
 
 def results_tables(groups: list[Group], layout: str | None = None, split: str = "test") -> list[Table]:

@@ -33,9 +33,10 @@ from merbench import lock, runs
 from merbench.atomic import atomic_open, remove_temporaries
 from merbench.data.batching import Batch, split_tensors
 from merbench.data.types import Corpus
+from merbench.device import resolve_device
 from merbench.errors import MerbenchError
 from merbench.evaluate import flat_outputs, load_checkpoint, predict, score
-from merbench.metrics import LOWER_IS_BETTER, better
+from merbench.metrics import LOSS, LOWER_IS_BETTER, USUAL, better, metric_names
 from merbench.models.build import build_model, check_available, model_class
 from merbench.plugins import plugin_of
 from merbench.run import Predictions
@@ -47,14 +48,6 @@ log = logging.getLogger("merbench.train")
 
 FRESH = ".force-"  # .<run>.force-<pid>: a --force retrain, swapped in when it finishes ok
 REPLACED = ".replaced-"  # .<run>.replaced-<pid>: the run a --force retrain replaced, until deleted
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise MerbenchError(f"device {name!r}: CUDA is not available on this machine (use cpu or auto)")
-    return torch.device(name)
 
 
 def seed_everything(seed: int) -> None:
@@ -83,7 +76,7 @@ def load_corpus(recipe: dict) -> Corpus:
 
 def usual_metric(corpus: Corpus) -> str:
     """The corpus's usual validation metric: ``selection_metric: auto``, and always in metrics.csv."""
-    return "mae" if corpus.task == "regression" else "wf1"
+    return USUAL[corpus.task]
 
 
 def selection_metric(recipe: dict, corpus: Corpus) -> str:
@@ -91,9 +84,7 @@ def selection_metric(recipe: dict, corpus: Corpus) -> str:
     if metric == "auto":
         return usual_metric(corpus)
     # loss: the validation task loss (no aux losses), as MMSA's trainers select ("KeyEval": "Loss")
-    valid = (["acc2_has0", "acc2_non0", "f1_has0", "f1_non0", "acc5", "acc7", "mae", "corr", "loss"]
-             if corpus.task == "regression"
-             else ["acc", "wf1", "macro_f1", "loss"] + [f"f1_{n}" for n in corpus.label_names])
+    valid = metric_names(corpus.task, corpus.label_names) + [LOSS.name]
     if metric not in valid:
         raise MerbenchError(f"train.selection_metric: {metric!r} is not a {corpus.task} metric"
                             f"{closest(metric, valid)}; valid: {', '.join(valid)}")
@@ -202,7 +193,7 @@ def train(recipe: dict, out: Path, *, resume: bool = False, force: bool = False,
         raise MerbenchError(f"{out}: --out is a file; expected a folder that holds run folders")
     check_available(recipe["model"]["name"])  # a missing optional library: before any work
     cfg = recipe["train"]
-    device = resolve_device(cfg["device"])
+    device = resolve_device(cfg["device"], "train.device")
     run_dir = out / (name or runs.run_name(recipe))
     with lock.hold(run_dir):
         _tidy(run_dir)

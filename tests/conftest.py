@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+# Tests never reach a model hub: huggingface_hub reads this at import (a hub id then resolves
+# from HuggingFace's cache alone, as on an offline machine).
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pytest
 import torch

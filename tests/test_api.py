@@ -124,6 +124,30 @@ def test_load_results_records_and_frame(trained):
     assert sorted(valid["wf1"]) == sorted(r.metrics["valid"]["wf1"] for r in runs_)
 
 
+def test_table_returns_the_tables_the_cli_prints(trained, tmp_path):
+    runs_, out = trained
+    report = merbench.table(out, significance=True, resamples=50, figure=tmp_path / "confusion.png")
+    assert isinstance(report, api.TableReport) and len(report.tables) == 1
+    assert report.figure == tmp_path / "confusion.png" and report.figure.exists()
+    printed = cli("table", out, "--significance", "--resamples", "50", "--format", "csv")
+    assert printed.exit_code == 0, printed.output
+    assert printed.stdout.strip() == report.render("csv").strip()
+    assert "(2)" in report.render("markdown")  # the two seeds are one row
+
+
+def test_check_writes_then_checks_a_reference(trained, tmp_path):
+    runs_, out = trained
+    ref = tmp_path / "ref.json"
+    assert api.check(out, ref, update=True, metrics=["wf1"]).written == 1
+    report = api.check(out, ref)
+    assert [(f.metric, f.status) for f in report.findings] == [("wf1", "ok")] and report.failed == []
+    data = json.loads(ref.read_text())
+    entry, = data["entries"].values()
+    entry["metrics"]["wf1"]["reference"] += 50  # a planted regression
+    ref.write_text(json.dumps(data))
+    assert [f.status for f in api.check(out, ref).failed] == ["regression"]
+
+
 def test_overrides_are_checked_like_set(tmp_path):
     with pytest.raises(MerbenchError, match="unknown argument 'seeds'"):
         merbench.train(tiny_recipe(), out=tmp_path, seeds=3)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 
 import pytest
@@ -191,6 +192,28 @@ def test_check_bad_reference(two_seeds, tmp_path):
     assert "no such reference file" in one_line_error(cli("check", two_seeds / "runs", "--against", tmp_path / "x.json"))
     (tmp_path / "x.json").write_text("[1, 2]")
     assert "not a merbench reference file" in one_line_error(cli("check", two_seeds / "runs", "--against", tmp_path / "x.json"))
+
+
+def _no_permission(*args, **kwargs):
+    raise PermissionError(errno.EACCES, "Permission denied")
+
+
+@pytest.mark.parametrize("where", ["under a file", "not writable"])
+def test_check_update_into_a_folder_that_cannot_be_written(two_seeds, tmp_path, monkeypatch, where):
+    """One line and exit 2, never a traceback; the reference already there is kept whole. The
+    tests run as root, whom mode bits do not stop: "not writable" makes the temporary file's
+    creation fail as it does for a user without write permission."""
+    if where == "under a file":
+        (tmp_path / "file").write_text("")
+        ref = tmp_path / "file" / "ref.json"
+    else:
+        ref = tmp_path / "ref.json"
+        assert cli("check", two_seeds / "runs", "--against", ref, "--update").exit_code == 0
+        monkeypatch.setattr("tempfile.mkstemp", _no_permission)
+    before = ref.read_bytes() if ref.exists() else None
+    error = one_line_error(cli("check", two_seeds / "runs", "--against", ref, "--update", "--tolerance", "3"))
+    assert error.startswith(f"error: {ref}: cannot write the reference (") and "nothing was changed" in error
+    assert (ref.read_bytes() if before is not None else None) == before
 
 
 def test_recipes_validate_reports_bad_file(tmp_path):

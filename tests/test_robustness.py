@@ -120,6 +120,7 @@ def test_cli_table_figure_and_saved_numbers(run_dir, tmp_path):
     (["--noise", "text=1", "--noise", "text=2"], "text is given twice"),
     (["--missing", "text", "--noise", "text=1"], "text is also --missing"),
     (["--missing", "text", "--missing-mode", "median"], "--missing-mode median: expected one of zero, mean"),
+    (["--device", "tpu"], "--device tpu: expected cpu, cuda, cuda:N or auto"),  # one device rule (issue 21)
 ])
 def test_evaluate_bad_robustness_options(run_dir, args, expected):
     assert expected in one_line_error(cli("evaluate", run_dir, *args))

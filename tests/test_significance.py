@@ -170,3 +170,35 @@ def test_table_marks_cells_not_significantly_different_from_the_best(runs):
     tables = json.loads(out.stdout)
     assert [t["title"].split(" (")[0] for t in tables] == ["synthetic, dataset.seed=0", "synthetic, dataset.seed=1"]
     assert not any("marks" in cell for t in tables for row in t["rows"] for cell in row["cells"].values())
+
+
+def _with_test_outputs(run_dir: Path, dest: Path, change) -> Path:
+    """A copy of a run folder whose saved test outputs are ``change(labels, outputs)``."""
+    shutil.copytree(run_dir, dest)
+    with np.load(dest / "predictions.npz") as data:
+        arrays = dict(data)
+    arrays["test_outputs"] = change(arrays["test_labels"], arrays["test_outputs"])
+    np.savez_compressed(dest / "predictions.npz", **arrays)
+    return dest
+
+
+def test_a_clearly_worse_run_is_significantly_worse(runs, tmp_path):
+    """Against a copy of a run that predicts every test utterance right, the run itself (under
+    10 % right) and a copy predicting all wrong are significantly worse; a copy of it is not."""
+    def one_hot(labels, outputs, shift):
+        out = np.zeros_like(outputs)
+        out[np.arange(len(labels)), (np.maximum(labels, 0) + shift) % outputs.shape[1]] = 1.0
+        return out
+
+    right = _with_test_outputs(runs["a0"], tmp_path / "right", lambda y, o: one_hot(y, o, 0))
+    wrong = _with_test_outputs(runs["a0"], tmp_path / "wrong", lambda y, o: one_hot(y, o, 1))
+    same = _with_test_outputs(runs["a0"], tmp_path / "same", lambda y, o: o)
+    assert not not_significantly_worse([right], [runs["a0"]], resamples=200)
+    assert not not_significantly_worse([right], [wrong], "acc", resamples=200)
+    assert not_significantly_worse([runs["a0"]], [same], resamples=200)
+    assert not_significantly_worse([right], [right], "acc", resamples=200)
+    # result dicts read by merbench.aggregate name their runs too
+    from merbench.aggregate import collect
+
+    assert not not_significantly_worse(collect([right]), collect([runs["a0"]]), resamples=200)
+    assert not_significantly_worse(collect([runs["a0"]]), collect([same]), resamples=200)

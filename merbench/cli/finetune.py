@@ -19,7 +19,7 @@ def finetune(
     protocol: Protocol = None,
     fold: Fold = None,
     text: str = typer.Option("minilm", "--text", help="The encoder to start from: minilm (packaged, works offline) or mpnet (extra mpnet); --text-model DIR overrides it."),
-    text_model: Optional[str] = typer.Option(None, "--text-model", help="Local encoder dir (save_pretrained) to start from instead of --text."),
+    text_model: Optional[str] = typer.Option(None, "--text-model", help="The encoder to start from instead of --text: a local dir (save_pretrained) or a hub id org/name[@revision]."),
     context: int = typer.Option(0, "--context", help="Previous utterances of the dialogue (with speaker tags) read as the first segment."),
     epochs: int = typer.Option(3, "--epochs", help="Training epochs; the best one on the validation split is kept."),
     seed: int = typer.Option(0, "--seed", help="Seeds the head, dropout and batch order."),

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, List, Optional
+from typing import Annotated, Any, Callable, List, Optional
 
 import typer
 
-from merbench.cli.common import console, err_console, user_errors
+from merbench.cli.common import command_line, console, err_console, user_errors
+from merbench.device import DEFAULT_THREADS
 
 grid_app = typer.Typer(help="Inspect grid folders written by ablate, heads-sweep and compare.", no_args_is_help=True)
 
@@ -29,14 +33,67 @@ References = Annotated[bool, typer.Option("--references", help="Set the numbers 
 DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan alone (cells, how many already finished, the time estimate) and train nothing.")]
 
 
-def runner_options(jobs, threads, launcher, partition, gpus_per_job, time, mem, cpus_per_task, quiet):
-    from merbench.grid import RunnerOptions
+# The shared options as (parameter, annotation, default), in the order each command's --help
+# lists them, after the command's own options.
+GRID_OPTIONS = (
+    ("seeds", Seeds, 3), ("references", References, False), ("set_", Sets, None), ("out", Out, Path("grids")),
+    ("jobs", Jobs, None), ("threads", Threads, DEFAULT_THREADS), ("launcher", Launcher, None),
+    ("partition", Partition, None), ("gpus_per_job", GpusPerJob, 0), ("time", TimeMin, 60), ("mem", Mem, None),
+    ("cpus_per_task", CpusPerTask, None), ("format", Format, "rich"), ("quiet", Quiet, False),
+    ("dry_run", DryRun, False),
+)
 
-    options = RunnerOptions(jobs=jobs, launcher=launcher, threads=threads, partition=partition,
-                            gpus_per_job=gpus_per_job, time_min=time, mem_gb=mem,
-                            cpus_per_task=cpus_per_task, quiet=quiet)
-    options.check()
-    return options
+
+@dataclass
+class GridOptions:
+    """The shared options of one grid command line, checked: what ``merbench.api``'s grid
+    functions take besides the experiment's own arguments."""
+
+    seeds: int
+    references: bool
+    overrides: dict[str, Any]
+    out: Path
+    runner: Any  # merbench.grid.RunnerOptions
+    format: str
+    dry_run: bool
+
+    def api(self) -> dict[str, Any]:
+        """Keyword arguments for ``merbench.api.compare`` / ``ablate`` / ``heads_sweep``."""
+        return dict(seeds=self.seeds, references=self.references, out=self.out, runner=self.runner,
+                    dry_run=self.dry_run, command=command_line(), console=grid_console(self.dry_run),
+                    **self.overrides)
+
+
+def grid_options(values: dict[str, Any]) -> GridOptions:
+    """The shared options from their parsed values, every one checked before any training."""
+    from merbench.grid import RunnerOptions
+    from merbench.recipe import override_pairs
+
+    check_format(values["format"])  # a typo in --format must not cost a grid
+    runner = RunnerOptions(jobs=values["jobs"], launcher=values["launcher"], threads=values["threads"],
+                           partition=values["partition"], gpus_per_job=values["gpus_per_job"],
+                           time_min=values["time"], mem_gb=values["mem"], cpus_per_task=values["cpus_per_task"],
+                           quiet=values["quiet"])
+    runner.check()
+    return GridOptions(values["seeds"], values["references"], override_pairs(list(values["set_"] or [])),
+                       values["out"], runner, values["format"], values["dry_run"])
+
+
+def grid_command(fn: Callable) -> Callable:
+    """A grid command: its own options, then the shared ones (:data:`GRID_OPTIONS`, listed in its
+    --help as if written out); ``fn`` is called with them parsed and checked as ``grid``."""
+    own = [p for p in inspect.signature(fn, eval_str=True).parameters.values() if p.name != "grid"]
+    shared = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+              for name, annotation, default in GRID_OPTIONS]
+
+    @functools.wraps(fn)
+    def command(*args, **kwargs):
+        values = {name: kwargs.pop(name) for name, _, _ in GRID_OPTIONS}
+        return fn(*args, grid=grid_options(values), **kwargs)
+
+    command.__signature__ = inspect.Signature(own + shared, return_annotation=None)
+    command.__annotations__ = {p.name: p.annotation for p in own + shared}
+    return command
 
 
 def check_format(fmt: str) -> None:

@@ -34,7 +34,6 @@ def modality_hint(name: str) -> str:
     from merbench.registry import closest
 
     return closest(name, MODALITIES)
-TASKS = ("classification", "regression")
 
 
 @dataclass

@@ -22,6 +22,7 @@ from merbench.experiments._common import (
     Plan, base_recipe, beside, find_tables, make_cell, recipe_path, seeds_of,
 )
 from merbench.grid import GridRun
+from merbench.metrics import Metric
 from merbench.recipe_paths import recipe_roots
 from merbench.references import incomparable, run_features
 from merbench.registry import MODELS
@@ -124,8 +125,7 @@ def _table(plan: Plan, found: list[Group], differs: list[str], references: bool,
             for j, metric in enumerate(metrics):
                 value, citation = reported(usable, group.model, metric)
                 if value is not None:
-                    digits = 3 if metric in ("mae", "corr") else 1
-                    table.rows[i][j + 1] = beside(table.cells[i][j], value, digits, mark=True)
+                    table.rows[i][j + 1] = beside(table.cells[i][j], value, Metric.of(metric).digits, mark=True)
                     used += [citation] if citation not in used else []
         if used:
             table.notes += ["ours | paper (Δ = ours - paper); " + RANGE_NOTE] + [f"paper: {c}" for c in used]

@@ -81,6 +81,7 @@ def build_corpus(raw: RawCorpus, extractors: Mapping[str, ExtractorSpec] | None 
                 "options": {} if isinstance(spec, str) else {k: v for k, v in spec.items() if k != "name"},
                 "config": manifest["config"], "config_hash": manifest["config_hash"],
                 "dim": manifest["dim"], "sequence": manifest["sequence"],
+                **({"counts": manifest["counts"]} if manifest.get("counts") else {}),
             }
         elif any(m in d.features for d in raw.dialogues):
             features[m] = [_shipped(d, m) for d in raw.dialogues]

@@ -36,11 +36,13 @@ import torch
 
 from merbench.atomic import atomic_open
 from merbench.data.types import RawCorpus, RawDialogue
+from merbench.device import resolve_device
 from merbench.errors import MerbenchError
 from merbench.evaluate import load_checkpoint
-from merbench.features._common import check_model_dir, load_pretrained, model_dir_hash, resolve_device
+from merbench.features._common import check_model_dir, load_pretrained, model_dir_hash
 from merbench.features.text import TextInput, pad, pool, text_inputs, tokenize
 from merbench.lock import hold
+from merbench.metrics import USUAL, better, classification_metrics, regression_metrics
 
 RECORD = "merbench_finetune.json"
 HEAD = "head.pt"
@@ -273,8 +275,6 @@ def _loss(logits: torch.Tensor, target: torch.Tensor, regression: bool) -> torch
 def evaluate(net: Classifier, items: Sequence[Item], raw: RawCorpus, pad_id: int,
              device: torch.device, batch_size: int = 64) -> tuple[str, float]:
     """The selection metric on ``items``: weighted F1 (classification) or MAE (regression)."""
-    from merbench.metrics import classification_metrics, regression_metrics
-
     regression = raw.task == "regression"
     order = sorted(range(len(items)), key=lambda i: len(items[i].tokens["input_ids"]))
     preds = np.zeros(len(items), dtype=np.float64)
@@ -287,13 +287,14 @@ def evaluate(net: Classifier, items: Sequence[Item], raw: RawCorpus, pad_id: int
             out = logits.squeeze(-1) if regression else logits.argmax(-1)
             preds[idx] = out.float().cpu().numpy()
     net.train()
+    metric = USUAL[raw.task]
     if regression:
         true = np.array([x.value for x in items])
         keep = ~np.isnan(true)
-        return "mae", float(regression_metrics(true[keep], preds[keep])["mae"])
+        return metric, float(regression_metrics(true[keep], preds[keep])[metric])
     true = np.array([x.label for x in items])
     keep = true >= 0
-    return "wf1", float(classification_metrics(true[keep], preds[keep].astype(int), raw.label_names)["wf1"])
+    return metric, float(classification_metrics(true[keep], preds[keep].astype(int), raw.label_names)[metric])
 
 
 def _finetune_one(raw: RawCorpus, train: Sequence[RawDialogue], base: Path, folder: Path,
@@ -387,8 +388,7 @@ def _finetune_one(raw: RawCorpus, train: Sequence[RawDialogue], base: Path, fold
             metric, score = evaluate(net, valid_items, raw, pad_id, device)
             history.append({"epoch": epoch + 1, "train_loss": float(np.mean(losses)) if losses else None,
                             f"valid_{metric}": score, "seconds": round(seconds, 1)})
-            lower = metric == "mae"
-            if best["score"] is None or (score < best["score"] if lower else score > best["score"]):
+            if better(metric, score, best["score"]):
                 best = {"epoch": epoch + 1, "score": score}
                 shutil.rmtree(folder / BEST, ignore_errors=True)
                 net.encoder.save_pretrained(folder / BEST)
@@ -410,7 +410,7 @@ def _finetune_one(raw: RawCorpus, train: Sequence[RawDialogue], base: Path, fold
         "dataset": raw.name, "protocol": raw.protocol, "fold": raw.info.get("fold"),
         "task": raw.task, "label_names": list(raw.label_names), "data_fingerprint": raw.fingerprint(),
         "train_dialogues": sorted(d.id for d in train), "train_utterances": n_train,
-        "valid_utterances": len(valid_items), "selection_metric": "mae" if regression else "wf1",
+        "valid_utterances": len(valid_items), "selection_metric": USUAL[raw.task],
         "best_epoch": best["epoch"], "best_valid": best["score"], "history": history,
         "seconds": round(seconds, 1),
         "seconds_per_epoch": round(seconds / options.epochs, 1),

@@ -28,10 +28,11 @@ import numpy as np
 import torch
 
 from merbench.data.types import RawDialogue, RawUtterance
+from merbench.device import resolve_device
 from merbench.errors import MerbenchError
 from merbench.features._common import (
     Extractor, Progress, check_model_dir, length_batches, load_pretrained, model_dir_hash,
-    require, resolve_device, versions,
+    require, versions,
 )
 from merbench.registry import EXTRACTORS
 

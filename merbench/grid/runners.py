@@ -27,6 +27,7 @@ from typing import Callable
 
 from merbench import lock, runs
 from merbench.atomic import remove_temporaries
+from merbench.device import DEFAULT_THREADS
 from merbench.errors import MerbenchError
 from merbench.grid.manifest import ERROR, GridCell, unique, write_manifest
 from merbench.grid.worker import one_line, run_cell, start_worker
@@ -40,7 +41,7 @@ LOGS = "slurm_logs"  # submitit's folder inside the grid (pickled jobs, stdout /
 class RunnerOptions:
     jobs: int | None = None  # at most this many cells at once (None: 1 locally, all on Slurm)
     launcher: str | None = None  # None: this process / local processes; else a submitit cluster
-    threads: int = 1  # torch threads per cell
+    threads: int = DEFAULT_THREADS  # torch threads per cell
     partition: str | None = None
     gpus_per_job: int = 0
     time_min: int = 60
@@ -87,13 +88,6 @@ class GridRun:
 
     def result(self, cell: GridCell) -> dict | None:
         return self.results.get(cell.run)
-
-    def overhead_per_cell(self) -> float | None:
-        """Runner wall time not spent in the training loops, per trained cell (seconds)."""
-        trained = [self.results[r] for r in self.trained if r in self.results]
-        if not trained or len(trained) != len(self.trained):
-            return None
-        return (self.wall_seconds - sum(r["training"]["seconds"] for r in trained)) / len(trained)
 
 
 def run_grid(grid_dir: Path, cells: list[GridCell], kind: str, command: list[str],

@@ -1,0 +1,153 @@
+"""Every metric merbench reports, against references that share no code with merbench.metrics.
+
+Hand counts on small cases with unequal class supports (where weighted and macro F1, and F1
+and accuracy, differ), then random cases against plain-numpy definitions and scipy's Pearson r.
+Classification: ACC, WF1, macro F1, per-class F1, confusion. Regression (MMSA's definitions):
+ACC-2 / F1 "has0" and "non0", ACC-5, ACC-7, MAE, Corr.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import pearsonr
+
+from merbench.metrics import LOWER_IS_BETTER, better, classification_metrics, regression_metrics
+
+
+# --- references written from the definitions ------------------------------------------------
+
+def _f1_per_class(y: np.ndarray, p: np.ndarray, classes) -> tuple[list[float], list[int]]:
+    """F1 of each class from its counts (0 where precision and recall are both undefined)."""
+    f1s, supports = [], []
+    for c in classes:
+        tp = int(np.sum((y == c) & (p == c)))
+        predicted, support = int(np.sum(p == c)), int(np.sum(y == c))
+        f1s.append(0.0 if predicted + support == 0 else 2 * tp / (predicted + support))
+        supports.append(support)
+    return f1s, supports
+
+
+def _weighted_f1(y, p, classes) -> float:
+    f1s, supports = _f1_per_class(np.asarray(y), np.asarray(p), classes)
+    return 100 * sum(f * s for f, s in zip(f1s, supports)) / sum(supports)
+
+
+def _mmsa_reference(truth: np.ndarray, preds: np.ndarray) -> dict:
+    """MMSA's ``__eval_mosei_regression``, restated loop by loop."""
+    n = len(truth)
+    pos_t, pos_p = [t >= 0 for t in truth], [q >= 0 for q in preds]
+    keep = [i for i in range(n) if truth[i] != 0]
+    non0_t, non0_p = [truth[i] > 0 for i in keep], [preds[i] > 0 for i in keep]
+
+    def acc(a, b):
+        return 100 * sum(x == y for x, y in zip(a, b)) / len(a)
+
+    def classes(lo, hi):
+        clip = lambda v: min(max(v, lo), hi)  # noqa: E731
+        return acc([np.round(clip(q)) for q in preds], [np.round(clip(t)) for t in truth])
+
+    return {"acc2_has0": acc(pos_t, pos_p), "f1_has0": _weighted_f1(pos_t, pos_p, [False, True]),
+            "acc2_non0": acc(non0_t, non0_p), "f1_non0": _weighted_f1(non0_t, non0_p, [False, True]),
+            "acc5": classes(-2, 2), "acc7": classes(-3, 3),
+            "mae": sum(abs(q - t) for q, t in zip(preds, truth)) / n,
+            "corr": pearsonr(preds, truth)[0]}
+
+
+# --- classification ---------------------------------------------------------------------------
+
+def test_classification_hand_counts_with_unequal_supports():
+    # supports 4, 2, 1, and a class "d" that never occurs and is never predicted
+    y = np.array([0, 0, 0, 0, 1, 1, 2])
+    p = np.array([0, 0, 1, 2, 1, 0, 2])
+    m = classification_metrics(y, p, ["a", "b", "c", "d"])
+    assert m["acc"] == pytest.approx(100 * 4 / 7)
+    # a: P 2/3 R 2/4 -> 4/7; b: P 1/2 R 1/2 -> 1/2; c: P 1/2 R 1/1 -> 2/3; d: no support -> 0
+    assert (m["f1_a"], m["f1_b"], m["f1_c"], m["f1_d"]) == pytest.approx((400 / 7, 50.0, 200 / 3, 0.0))
+    # weighted by support (4, 2, 1, 0) / 7: 83/147; macro over the 4 labels: 73/168
+    assert m["wf1"] == pytest.approx(100 * 83 / 147)
+    assert m["macro_f1"] == pytest.approx(100 * 73 / 168)
+    assert m["confusion"] == [[2, 1, 1, 0], [1, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 0]]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_classification_matches_definitions_on_random_unequal_supports(seed):
+    rng = np.random.default_rng(seed)
+    n, k = 200, 5
+    y = rng.choice(k, n, p=[0.45, 0.25, 0.15, 0.1, 0.05])
+    p = np.where(rng.random(n) < 0.6, y, rng.integers(0, k, n))
+    names = list("abcde")
+    m = classification_metrics(y, p, names)
+    f1s, supports = _f1_per_class(y, p, range(k))
+    assert m["acc"] == pytest.approx(100 * np.mean(y == p))
+    assert m["wf1"] == pytest.approx(100 * np.dot(f1s, supports) / n)
+    assert m["macro_f1"] == pytest.approx(100 * np.mean(f1s))
+    assert abs(m["wf1"] - m["macro_f1"]) > 0.1  # the case tells weighted from macro apart
+    for name, f in zip(names, f1s):
+        assert m[f"f1_{name}"] == pytest.approx(100 * f)
+    assert m["confusion"] == [[int(np.sum((y == i) & (p == j))) for j in range(k)] for i in range(k)]
+
+
+# --- regression -------------------------------------------------------------------------------
+
+TRUTH = np.array([-3.0, -1.4, 0.0, 0.0, 0.6, 2.4, 1.0, -0.2])
+PREDS = np.array([-2.2, -0.6, 0.4, 0.3, 1.7, 2.8, -0.2, -0.1])
+
+
+def test_regression_hand_counts():
+    m = regression_metrics(TRUTH, PREDS)
+    # has0: truth >= 0 [F F T T T T T F], preds >= 0 [F F T T T T F F]: 7/8
+    assert m["acc2_has0"] == pytest.approx(87.5)
+    # weighted F1: True (support 5) P 4/4 R 4/5 -> 8/9; False (support 3) P 3/4 R 3/3 -> 6/7
+    assert m["f1_has0"] == pytest.approx(100 * (5 * 8 / 9 + 3 * 6 / 7) / 8)
+    # non0 drops the two zeros: truth > 0 [F F T T T F], preds > 0 [F F T T F F]: 5/6
+    assert m["acc2_non0"] == pytest.approx(100 * 5 / 6)
+    # True (support 3) P 2/2 R 2/3 -> 4/5; False (support 3) P 3/4 R 3/3 -> 6/7
+    assert m["f1_non0"] == pytest.approx(100 * (3 * 4 / 5 + 3 * 6 / 7) / 6)
+    # acc5: clip to [-2, 2], round: truth [-2 -1 0 0 1 2 1 -0], preds [-2 -1 0 0 2 2 -0 -0]: 6/8
+    assert m["acc5"] == pytest.approx(75.0)
+    # acc7: clip to [-3, 3], round: truth [-3 -1 0 0 1 2 1 -0], preds [-2 -1 0 0 2 3 -0 -0]: 4/8
+    assert m["acc7"] == pytest.approx(50.0)
+    assert m["mae"] == pytest.approx(5.1 / 8)  # |diffs| 0.8 0.8 0.4 0.3 1.1 0.4 1.2 0.1
+    assert m["corr"] == pytest.approx(pearsonr(PREDS, TRUTH)[0])
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_regression_matches_mmsa_definitions_on_random_values(seed):
+    rng = np.random.default_rng(seed)
+    truth = np.round(rng.uniform(-3.4, 3.4, 300) * 3) / 3  # MOSI-like thirds, some exactly 0
+    truth[:20] = 0.0
+    preds = truth + rng.normal(0, 1.0, 300)
+    m = regression_metrics(truth, preds)
+    expected = _mmsa_reference(truth, preds)
+    assert set(m) == set(expected)
+    for name, value in expected.items():
+        assert m[name] == pytest.approx(value, abs=1e-9), name
+
+
+def test_regression_edge_cases():
+    # every truth 0: the non0 metrics have nothing to count
+    m = regression_metrics(np.zeros(4), np.array([0.5, -0.5, 0.0, 1.0]))
+    assert np.isnan(m["acc2_non0"]) and np.isnan(m["f1_non0"])
+    assert m["acc2_has0"] == pytest.approx(75.0)
+    # constant predictions: Pearson r is undefined, reported as 0
+    assert m["corr"] == 0.0
+    assert regression_metrics(np.array([1.0, 2.0, 3.0]), np.ones(3))["corr"] == 0.0
+    assert regression_metrics(np.ones(3), np.array([1.0, 2.0, 3.0]))["corr"] == 0.0
+    # a perfect prediction
+    perfect = regression_metrics(TRUTH, TRUTH)
+    assert perfect["mae"] == 0.0 and perfect["corr"] == pytest.approx(1.0)
+    assert all(perfect[k] == pytest.approx(100.0) for k in ("acc2_has0", "acc2_non0", "f1_has0", "f1_non0", "acc5", "acc7"))
+
+
+def test_direction_of_every_reported_metric():
+    """MAE and the loss fall as a model gets better; every other reported metric rises."""
+    assert LOWER_IS_BETTER >= {"mae", "loss"}
+    higher = ["acc", "wf1", "macro_f1", "f1_happy", "acc2_has0", "acc2_non0", "f1_has0", "f1_non0",
+              "acc5", "acc7", "corr"]
+    assert not LOWER_IS_BETTER & set(higher)
+    for metric in higher:
+        assert better(metric, 50.1, 50.0) and not better(metric, 50.0, 50.0) and not better(metric, 49.9, 50.0)
+    for metric in ("mae", "loss"):
+        assert better(metric, 0.49, 0.5) and not better(metric, 0.5, 0.5) and not better(metric, 0.51, 0.5)
+    assert better("wf1", 0.0, None) and better("mae", 99.0, None)  # the first epoch is always kept

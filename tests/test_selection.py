@@ -1,0 +1,49 @@
+"""Model selection and early stopping in the training loop, read back from what a run wrote:
+the kept epoch is the best validation epoch of metrics.csv in the metric's direction, the run
+stops ``patience`` epochs after it, and the test metrics are those of the kept checkpoint."""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from merbench import runs
+from merbench.metrics import LOWER_IS_BETTER
+from merbench.recipe import validate
+from merbench.results import read_result
+from merbench.train import train
+
+from helpers import tiny_recipe
+
+PATIENCE, MAX_EPOCHS = 2, 30
+
+
+@pytest.mark.parametrize("dataset, metric", [("synthetic", "auto"), ("synthetic", "acc"),
+                                             ("synthetic_mosei", "auto"), ("synthetic_mosei", "corr")])
+def test_kept_epoch_is_the_best_validation_epoch_and_patience_stops_the_run(tmp_path, dataset, metric):
+    recipe = tiny_recipe("mlp_tiny", max_epochs=MAX_EPOCHS, patience=PATIENCE, lr=0.03, selection_metric=metric)
+    recipe["dataset"]["name"] = dataset
+    run_dir = train(validate(recipe, "test"), tmp_path, progress=False)
+    res = read_result(run_dir)
+    chosen = res["selection"]["metric"]
+    assert chosen == {"auto": "wf1" if dataset == "synthetic" else "mae"}.get(metric, metric)
+    history = list(csv.DictReader((run_dir / runs.METRICS_CSV).open()))
+    values = [float(row[f"valid_{chosen}"]) for row in history]  # rounded to 4 decimals
+    sign = 1.0 if chosen in LOWER_IS_BETTER else -1.0
+    best_epoch, best = res["selection"]["best_epoch"], res["selection"]["best_value"]
+    # The kept epoch holds the best value; no epoch before it reaches it, none after beats it.
+    assert values[best_epoch - 1] == pytest.approx(best, abs=1e-4)
+    assert all(sign * v > sign * best - 1e-4 for v in values[:best_epoch - 1])
+    assert all(sign * v >= sign * best - 1e-4 for v in values[best_epoch:])
+    # Early stopping: exactly ``patience`` epochs without a better one, before max_epochs.
+    assert res["selection"]["epochs_run"] == len(history) == best_epoch + PATIENCE < MAX_EPOCHS
+    # The valid metrics reported are the kept checkpoint's, not the last epoch's.
+    assert res["metrics"]["valid"][chosen] == pytest.approx(best, abs=1e-6)
+
+
+def test_patience_counts_epochs_without_improvement(tmp_path):
+    """With patience as large as max_epochs the run trains every epoch."""
+    recipe = tiny_recipe("mlp_tiny", max_epochs=5, patience=5, lr=0.03)
+    res = read_result(train(validate(recipe, "test"), tmp_path, progress=False))
+    assert res["selection"]["epochs_run"] == 5 and 1 <= res["selection"]["best_epoch"] <= 5

@@ -1,0 +1,80 @@
+"""The numbers a table prints and the escapes around them, each character and case on its own:
+cell text (mean, std, n, paper, delta, digits), the best cell of a column in its metric's
+direction, mean and sample std over seeds, Markdown and LaTeX escapes."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from merbench.aggregate import Cell
+from merbench.tables import Table, Value, fmt_cell, latex_escape, md_escape, render
+
+
+@pytest.mark.parametrize("char", list("\\|*`[]<>"))
+def test_markdown_escapes_every_structural_character(char):
+    assert md_escape(f"a{char}b") == f"a\\{char}b"
+
+
+def test_markdown_escapes_the_backslash_before_what_follows_it():
+    # A literal "\|" must print as backslash then bar: both escaped, or GFM reads "\|" as "|".
+    assert md_escape("x\\|y") == "x\\\\\\|y"
+    assert md_escape("C:\\dir") == "C:\\\\dir"
+    assert md_escape("mlp_tiny (a, b) + 1.0 - 2 = 3 ± 4 † # ~") == "mlp_tiny (a, b) + 1.0 - 2 = 3 ± 4 † # ~"
+
+
+LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+         "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+         "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}", "±": r"$\pm$", "Δ": r"$\Delta$",
+         "†": r"\textsuperscript{\dag}", "‡": r"\textsuperscript{\ddag}", "≥": r"$\geq$", "≤": r"$\leq$",
+         "×": r"$\times$", "→": r"$\rightarrow$", "–": "--", "—": "---"}
+
+
+@pytest.mark.parametrize("char", list(LATEX))
+def test_latex_escapes_every_special_character(char):
+    assert latex_escape(f"a{char}b") == f"a{LATEX[char]}b"
+
+
+def test_latex_leaves_plain_text_and_escapes_numbers_given_as_numbers():
+    assert latex_escape("ACC-7 (non0) 62.1 [S+T]") == "ACC-7 (non0) 62.1 [S+T]"
+    assert latex_escape(3.5) == "3.5"
+
+
+def test_cell_mean_and_sample_std():
+    cell = Cell([60.0, 62.0, 67.0])
+    assert (cell.n, cell.mean) == (3, 63.0)
+    assert cell.std == pytest.approx(math.sqrt((9 + 1 + 16) / 2))  # n - 1 in the denominator
+    assert Cell([61.5]).std == 0.0 and Cell([61.5]).mean == 61.5
+
+
+def test_value_text():
+    assert fmt_cell(None) == "-"
+    assert fmt_cell(Cell([62.14])) == "62.1"
+    assert fmt_cell(Cell([62.16]), digits=3) == "62.160"
+    assert fmt_cell(Cell([60.0, 62.0, 67.0])) == "63.0 ± 3.6 (3)"
+    assert Value(Cell([60.0, 62.0]), 1, paper=62.8).text() == "61.0 ± 1.4 (2) | 62.8 (Δ -1.8)"
+    assert Value(Cell([0.7123]), 3, paper=0.7, marks="†").text() == "0.712 | 0.700 (Δ +0.012) †"
+    assert Value(None, 1, paper=62.8).text() == "- | 62.8"
+    record = Value(Cell([60.0, 62.0]), 1, paper=62.8, marks="†").record()
+    assert record == {"mean": 61.0, "std": pytest.approx(math.sqrt(2)), "n": 2, "values": [60.0, 62.0],
+                      "paper": 62.8, "marks": "†"}
+    assert Value(None).record() == {"mean": None, "std": None, "n": 0, "values": []}
+
+
+def _table(lower_is_better):
+    rows = [["a", Value(Cell([60.0])), Value(Cell([0.9]), 3)],
+            ["b", Value(Cell([65.0])), Value(Cell([0.7]), 3)],
+            ["c", Value(Cell([65.0])), Value(None, 3)]]
+    return Table("t", ["model", "ACC-7", "MAE"], rows, lower_is_better)
+
+
+def test_best_cell_per_column_in_its_direction():
+    assert _table([False, True]).best() == {(1, 1), (2, 1), (1, 2)}  # a tie is bold twice; MAE's lowest
+    assert _table([False, False]).best() == {(1, 1), (2, 1), (0, 2)}
+    assert _table([True, True]).best() == {(0, 1), (1, 2)}
+    assert _table([False]).best() == {(1, 1), (2, 1)}  # columns past lower_is_better are not bolded
+    one_row = Table("t", ["model", "ACC-7"], [["a", Value(Cell([60.0]))]], [False])
+    assert one_row.best() == set()
+    assert "**65.0**" in render(_table([False, True]), "markdown")
+    assert "**0.700**" in render(_table([False, True]), "markdown")
