@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import errno
 import json
+import re
+from pathlib import Path
 
 import pytest
 import typer.main
@@ -266,3 +268,104 @@ def test_an_unknown_modality_suggests_what_it_means(two_seeds, given, meant):
     run = next((two_seeds / "runs").iterdir())
     error = one_line_error(cli("evaluate", run, "--missing", given))
     assert f"(did you mean {meant!r}?)" in error
+
+
+# --- The docs and --help agree ---------------------------------------------------------------
+
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+COMMAND_DOCS = sorted((DOCS / "commands").glob("*.md")) + [DOCS / "extract.md", DOCS / "finetune.md"]
+OPTION = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]*")
+
+
+def _real_options(path: tuple[str, ...]) -> set[str]:
+    command = typer.main.get_command(app)
+    for name in path:
+        command = command.commands[name]
+    return {o for p in command.params for o in [*getattr(p, "opts", []), *getattr(p, "secondary_opts", [])]
+            if o.startswith("--")} | {"--help"}
+
+
+def _usages(text: str) -> list[str]:
+    """Every `merbench ...` command line of a doc: lines of code blocks (with their
+    continuation lines) and inline code spans."""
+    out, block, lines = [], False, text.splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("```"):
+            block = not block
+        elif block and re.match(r"\s*merbench ", line):
+            full = line
+            while i + 1 < len(lines) and (full.rstrip().endswith("\\") or re.match(r"\s+[\[(-]", lines[i + 1])):
+                i += 1
+                full = full.rstrip().rstrip("\\") + " " + lines[i]
+            out.append(full.split(" #")[0])
+        elif not block:
+            out += re.findall(r"`(merbench [^`]*)`", line)
+        i += 1
+    return out
+
+
+def _commands_of(usage: str) -> list[tuple[str, ...]]:
+    """The command(s) a usage line runs: the longest command path after `merbench`, or each
+    of `merbench ablate | heads-sweep | compare ...`."""
+    words = usage.split()[1:]
+    if len(words) > 2 and words[1] == "|":
+        names = [words[0]] + [words[j + 1] for j in range(1, len(words) - 1, 2) if words[j] == "|"]
+        return [(n,) for n in names if (n,) in COMMANDS]
+    for k in (2, 1):
+        if tuple(words[:k]) in COMMANDS:
+            return [tuple(words[:k])]
+    return []
+
+
+def _documented() -> dict[tuple[str, ...], dict[Path, set[str]]]:
+    """command -> doc -> the options its usage lines there name."""
+    out: dict = {}
+    for doc in COMMAND_DOCS:
+        for usage in _usages(doc.read_text()):
+            for path in _commands_of(usage):
+                out.setdefault(path, {}).setdefault(doc, set()).update(OPTION.findall(usage))
+    return out
+
+
+def test_every_documented_option_is_a_real_option():
+    documented = _documented()
+    assert {("train",), ("table",), ("robustness",), ("ablate",), ("extract",), ("recipes", "list")} <= set(documented)
+    wrong = {(" ".join(path), doc.name, o) for path, docs in documented.items() for doc, opts in docs.items()
+             for o in opts - _real_options(path) - {"--plugin", "--version"}}
+    assert not wrong, sorted(wrong)
+
+
+def test_every_real_option_is_documented():
+    """Each option of a command is named in the docs whose usage lines show the command."""
+    documented = _documented()
+    missing = []
+    for path in COMMANDS:
+        options = _real_options(path) - {"--help"}
+        if not options:
+            continue
+        assert path in documented, f"merbench {' '.join(path)} has no usage line in docs/"
+        text = " ".join(doc.read_text() for doc in documented[path])
+        missing += [(" ".join(path), o) for o in sorted(options) if not re.search(re.escape(o) + r"(?![\w-])", text)]
+    assert not missing, missing
+
+
+def test_top_level_help_gives_each_command_one_whole_sentence(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")
+    out = cli("--help").output
+    root = typer.main.get_command(app)
+    for name, command in root.commands.items():
+        first = (command.help or "").strip().split("\n\n")[0]
+        assert "\n" not in first and first.endswith("."), (name, first)
+        assert first in out, (name, first)
+
+
+def test_docs_say_what_help_says_of_figure_formats_and_default_folders():
+    root = typer.main.get_command(app)
+    helps = {p.name: p.help for p in root.commands["robustness"].params}
+    assert "(PNG, PDF or SVG by the suffix)" in helps["figure"]
+    assert "as PNG, PDF or SVG by the\npath's suffix" in (DOCS / "commands" / "robustness.md").read_text()
+    (paths,) = root.commands["recipes"].commands["validate"].params
+    assert "default: ./recipes when present, else the packaged recipes" in paths.help
+    assert "default: ./recipes when present, else the packaged recipes" in (DOCS / "commands" / "recipes.md").read_text()
