@@ -247,3 +247,17 @@ def test_a_worker_that_imports_an_unguarded_script_says_what_to_do(tmp_path, mon
     with pytest.raises(MerbenchError, match='call the grid function under `if __name__ == "__main__":`'):
         merbench.compare("synthetic", ["mlp"], seeds=1, out=tmp_path / "g")
     assert not (tmp_path / "g").exists()
+
+
+def test_errors_with_brackets_print_whole(tmp_path, monkeypatch):
+    """Rich reads [...] as markup: a cell's error, printed by the grid's progress, keeps it."""
+    def fails(recipe, out, **kw):
+        raise KeyError("[model.name] not found; pip install 'merbench[graph]'")
+
+    monkeypatch.setattr(train_module, "train", fails)
+    write_recipe(tmp_path / "recipes" / "synthetic" / "mlp_tiny.yaml", tiny_recipe("mlp_tiny", max_epochs=1))
+    out = cli("compare", "--dataset", "synthetic", "--models", "mlp_tiny", "--seeds", "1",
+              "--recipes", tmp_path / "recipes", "--out", tmp_path / "g")
+    assert out.exit_code == 1, out.output
+    progress = [line for line in out.stderr.splitlines() if line.startswith("FAILED  1/1")]
+    assert len(progress) == 1 and "[model.name] not found; pip install 'merbench[graph]'" in progress[0]

@@ -25,8 +25,10 @@ try:  # Typer >= 0.2x carries its own copy of Click; older ones use Click itself
 except ImportError:  # pragma: no cover - depends on the installed Typer
     import click
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+# Text, never Rich markup: a path, an error or a name with brackets ("[plugin: x.py]",
+# "index [3] out of range") prints as it is.
+console = Console(highlight=False, markup=False)
+err_console = Console(stderr=True, highlight=False, markup=False)
 
 
 def user_errors(fn: Callable) -> Callable:
