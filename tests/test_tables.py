@@ -193,6 +193,9 @@ def test_runs_on_other_data_are_never_one_table(two_corpora):
     markdown = cli("table", two_corpora, "--format", "markdown").stdout
     assert "seed=3)" not in markdown and markdown.count("**synthetic, dataset.seed=") == 2
     # The Python API as a user calls it gives the same tables
+    import merbench
+
+    assert [t.title for t in merbench.table(two_corpora).tables] == [t["title"] for t in tables]
     groups = group_results(collect([two_corpora]))
     assert [t.title for t in results_tables(groups)] == [t["title"] for t in tables]
 
