@@ -4,6 +4,7 @@ Every command that trains or reads runs is a thin layer over one of these (docs/
 
 - ``train(recipe_or_path, **overrides) -> Run``: ``merbench train``;
 - ``load_run(path) -> Run`` and ``load_results(paths)``: finished runs read back;
+  ``evaluate(path) -> Evaluation``: ``merbench evaluate``;
 - ``table(paths) -> TableReport``: ``merbench table``; ``check(paths, against) -> CheckReport``:
   ``merbench check``;
 - ``compare(...)``, ``ablate(...)``, ``heads_sweep(...) -> GridReport``: the grid commands,
@@ -32,8 +33,8 @@ if TYPE_CHECKING:
     from merbench.grid import GridRun, RunnerOptions
     from merbench.tables import Table
 
-__all__ = ["CheckReport", "GridReport", "Run", "TableReport", "ablate", "check", "compare", "heads_sweep",
-           "load_results", "load_run", "plan_grid", "results_frame", "table", "train"]
+__all__ = ["CheckReport", "Evaluation", "GridReport", "Run", "TableReport", "ablate", "check", "compare",
+           "evaluate", "heads_sweep", "load_results", "load_run", "plan_grid", "results_frame", "table", "train"]
 
 
 def _registries() -> None:
@@ -86,6 +87,31 @@ def train(recipe_or_path: dict | str | Path, *, out: str | Path = "runs", resume
     run_dir = train_run(recipe, Path(out), resume=resume, force=force, progress=progress, keep_last=keep_last,
                         command=command)
     return load_run(run_dir)
+
+
+@dataclass
+class Evaluation:
+    """What ``merbench evaluate`` prints: every metric of one split, scored again."""
+
+    split: str
+    condition: str | None  # None: the inputs as they are; else what was done ("missing audio (zero)")
+    metrics: dict
+
+
+def evaluate(run_dir: str | Path, *, split: str = "test", device: str = "cpu", missing: list[str] = (),
+             noise: list[str] | dict[str, float] | None = None, missing_mode: str = "zero",
+             seed: int = 0) -> Evaluation:
+    """``merbench evaluate``: the run's best checkpoint scored again on ``split``, optionally with
+    modalities ``missing`` (``missing_mode`` zero or mean) or ``noise`` ({modality: level} or
+    ``--noise`` texts "vision=0.5"; level x the training std per dimension, drawn from ``seed``)."""
+    from merbench.robustness import evaluate_condition, make_condition, parse_noise
+
+    _registries()
+    texts = [f"{m}={level}" for m, level in noise.items()] if isinstance(noise, dict) else list(noise or [])
+    condition = make_condition(list(missing), parse_noise(texts), missing_mode, seed)
+    if condition.missing or condition.noise:
+        return Evaluation(split, condition.describe(), evaluate_condition(Path(run_dir), condition, split, device))
+    return Evaluation(split, None, load_run(run_dir).evaluate(split, device))
 
 
 # --- Finished runs as records or a table of numbers -----------------------------------------

@@ -148,6 +148,19 @@ def test_check_writes_then_checks_a_reference(trained, tmp_path):
     assert [f.status for f in api.check(out, ref).failed] == ["regression"]
 
 
+def test_evaluate_scores_again_as_the_cli_does(trained):
+    (first, _), _ = trained
+    clean = api.evaluate(first.path)
+    assert clean.condition is None and clean.metrics["wf1"] == pytest.approx(first.metrics["test"]["wf1"])
+    missing = api.evaluate(first.path, missing=["audio"], noise={"vision": 0.5}, seed=1)
+    assert missing.condition == "missing audio (zero), noise vision=0.5"
+    printed = cli("evaluate", first.path, "--missing", "audio", "--noise", "vision=0.5", "--seed", "1", "--json")
+    assert printed.exit_code == 0, printed.output
+    assert json.loads(printed.stdout) == missing.metrics
+    with pytest.raises(MerbenchError, match="--noise vision=-1: level '-1' must be a finite number"):
+        api.evaluate(first.path, noise={"vision": -1})
+
+
 def test_overrides_are_checked_like_set(tmp_path):
     with pytest.raises(MerbenchError, match="unknown argument 'seeds'"):
         merbench.train(tiny_recipe(), out=tmp_path, seeds=3)
