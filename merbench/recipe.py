@@ -196,7 +196,7 @@ def _registered_section(recipe: dict, section: str, registry, problems: Problems
         return {}
     if name not in registry:
         problems.add(f"{section}.name", f"unknown {section} {excerpt(name)}{closest(name[:EXCERPT_CHARS], registry.names())}; "
-                                        f"valid: {', '.join(registry.names())}{registry.hint}")
+                                        f"valid: {registry.listed()}{registry.hint}")
         return {}
     if section == "dataset":
         modalities = args.pop("modalities", list(MODALITIES))

@@ -86,7 +86,7 @@ class Run:
     """One run folder and its ``result.json``, typed; see the module docstring."""
 
     path: Path  # the run folder
-    result: dict  # result.json as written (plus ``_path``)
+    result: dict  # result.json as written
     run_id: str
     status: str  # ok | failed
     error: str | None
@@ -99,6 +99,16 @@ class Run:
     metrics: dict[str, dict[str, Any]]  # split -> metric -> value (confusion: a list of lists)
     _corpus: Any = field(default=None, repr=False, compare=False)
     _scoring: dict = field(default_factory=dict, repr=False, compare=False)  # device -> model
+
+    def __repr__(self) -> str:
+        """One line: folder, model on dataset and modalities, seed, status and the test score
+        of the selection metric (``Run.result`` holds everything)."""
+        from merbench.aggregate import modality_label
+
+        score = self.metrics.get("test", {}).get(self.selection.metric)
+        shown = f", test {self.selection.metric} {score:.4g}" if isinstance(score, (int, float)) else ""
+        return (f"Run({str(self.path)!r}, {self.model_info.name} on {self.dataset.name} "
+                f"[{modality_label(self.dataset.modalities)}], seed {self.seed}, {self.status}{shown})")
 
     @property
     def ok(self) -> bool:
@@ -226,7 +236,8 @@ def from_result(result: dict) -> Run:
         selection = Selection(s["split"], s["metric"], s["best_epoch"], s.get("best_value"), s["epochs_run"])
     except (KeyError, TypeError) as e:
         raise MerbenchError(f"{result['_path']}: not a complete merbench result (missing {e})") from None
-    return Run(run_dir, result, result["run_id"], result["status"], result.get("error"), int(result["seed"]),
+    written = {k: v for k, v in result.items() if k != "_path"}  # where it was read is Run.path
+    return Run(run_dir, written, result["run_id"], result["status"], result.get("error"), int(result["seed"]),
                result["recipe"], dataset, info, selection, (result.get("training") or {}).get("seconds"),
                result["metrics"])
 

@@ -193,6 +193,9 @@ def test_runs_on_other_data_are_never_one_table(two_corpora):
     markdown = cli("table", two_corpora, "--format", "markdown").stdout
     assert "seed=3)" not in markdown and markdown.count("**synthetic, dataset.seed=") == 2
     # The Python API as a user calls it gives the same tables
+    import merbench
+
+    assert [t.title for t in merbench.table(two_corpora).tables] == [t["title"] for t in tables]
     groups = group_results(collect([two_corpora]))
     assert [t.title for t in results_tables(groups)] == [t["title"] for t in tables]
 
@@ -212,3 +215,14 @@ def test_runs_whose_data_changed_are_never_pooled(two_corpora, tmp_path):
     assert [t["title"].split(" (")[0] for t in tables] == ["synthetic, data fingerprint aaaaaaaaaaaa",
                                                            "synthetic, data fingerprint bbbbbbbbbbbb"]
     assert all(t["rows"][0]["cells"]["WF1"]["n"] == 1 for t in tables)
+
+
+def test_one_run_has_no_std_in_csv_or_json(two_corpora):
+    out = cli("table", two_corpora / "corpus3", "--format", "json")
+    assert out.exit_code == 0, out.output
+    (table,) = json.loads(out.stdout)
+    cell = table["rows"][0]["cells"]["WF1"]
+    assert cell["n"] == 1 and cell["std"] is None and cell["mean"] == cell["values"][0]
+    out = cli("table", two_corpora / "corpus3", "--format", "csv")
+    (row,) = list(csv.DictReader(io.StringIO(out.stdout)))
+    assert row["WF1 std"] == "" and row["WF1 n"] == "1" and float(row["WF1 mean"]) == cell["mean"]

@@ -42,7 +42,10 @@ def train(
     run_dir, result = run.path, run.result
     if not run.ok:
         kept = f"; the finished run in {planned} is kept" if run_dir != planned and runs.is_finished(planned) else ""
-        console.print(f"[red]run failed[/red]: {result.get('error')} ({run_dir}){kept}", soft_wrap=True)
+        from rich.text import Text
+
+        console.print(Text.assemble(("run failed", "red"), f": {result.get('error')} ({run_dir}){kept}"),
+                      soft_wrap=True)
         raise typer.Exit(1)
     typer.echo(render(results_table(group_results([result]))))
     console.print(f"run folder: {run_dir}")
