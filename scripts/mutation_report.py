@@ -1,0 +1,64 @@
+"""Summarise one mutmut run for scripts/mutation.sh.
+
+Reads ``mutmut results --all true`` (one ``name: status`` line per mutant), keeps the mutants of
+the entry's functions, and prints killed / survived and the score over the non-equivalent
+mutants: a survivor is equivalent when docs/testing.md lists its name. Prints the diff of every
+survivor docs/testing.md does not list, appends the entry's line to build/mutation/summary.md,
+and exits 1 when there is such a survivor.
+
+    python scripts/mutation_report.py ENTRY RESULTS_TXT SECONDS WORKDIR [PATTERN ...]
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+NAME = re.compile(r"merbench\.[\w.]+__mutmut_\d+")
+
+
+def main() -> int:
+    entry, results, seconds, workdir, *patterns = sys.argv[1:]
+    status: dict[str, str] = {}
+    for line in Path(results).read_text().splitlines():
+        m = re.match(r"\s*(merbench\.[\w.]+__mutmut_\d+): (.+)$", line)
+        if m and (not patterns or any(fnmatch.fnmatch(m[1], p) for p in patterns)):
+            status[m[1]] = m[2].strip()
+    if not status:
+        print(f"error: {entry}: no mutant results in {results}", file=sys.stderr)
+        return 2
+    docs = ROOT / "docs" / "testing.md"
+    equivalent = set(NAME.findall(docs.read_text())) if docs.exists() else set()
+    counts = Counter(status.values())
+    survived = sorted((n for n, s in status.items() if s != "killed"), key=_natural)
+    listed = [n for n in survived if n in equivalent]
+    unexplained = [n for n in survived if n not in equivalent]
+    scored = len(status) - len(listed)
+    score = 100 * counts["killed"] / scored if scored else 100.0
+    line = (f"{entry}: {len(status)} mutants, {counts['killed']} killed, {len(survived)} not killed "
+            f"({len(listed)} equivalent, listed in docs/testing.md), score {score:.1f} % of "
+            f"{scored} non-equivalent, {seconds} s")
+    print(line)
+    print("   statuses: " + ", ".join(f"{s} {c}" for s, c in sorted(counts.items())))
+    for name in unexplained:
+        diff = subprocess.run([str(Path(sys.executable).parent / "mutmut"), "show", name], cwd=workdir,
+                              capture_output=True, text=True).stdout
+        changed = [d for d in diff.splitlines() if d[:1] in "+-" and d[:3] not in ("+++", "---")]
+        print(f"   NOT KILLED {name} ({status[name]}): " + " / ".join(c.strip() for c in changed))
+    with (ROOT / "build" / "mutation" / "summary.md").open("a") as f:
+        f.write(f"| {entry} | {len(status)} | {counts['killed']} | {len(listed)} | {len(unexplained)} "
+                f"| {score:.1f} % | {seconds} s |\n")
+    return 1 if unexplained else 0
+
+
+def _natural(name: str):
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
