@@ -23,15 +23,16 @@ JOBS=${MUTATION_JOBS:-1}
 NICE=${MUTATION_NICE:-10}
 OUT=$ROOT/build/mutation
 
-# entry | source file | functions to mutate (glob over mutmut's names, "*" = all) | test files
+# entry | source file | functions to mutate (globs over mutmut's names, "*" = all) | test files
+#   [| FUNCTION=REGEX: of FUNCTION, mutate only the lines REGEX matches]
 ENTRIES='
 metrics      | merbench/metrics.py      | *                                           | tests/test_metrics.py tests/test_metrics_reference.py
 ranges       | merbench/ranges.py       | *                                           | tests/test_ranges.py
 check        | merbench/check.py        | *                                           | tests/test_check.py
 aggregate    | merbench/aggregate.py    | *                                           | tests/test_table_values.py tests/test_aggregate.py
-significance | merbench/significance.py | *                                           | tests/test_significance.py
-tables       | merbench/tables.py       | *                                           | tests/test_table_values.py tests/test_tables.py
-train_loop   | merbench/train.py        | *x__stops* *x_selection_metric* *x_usual_metric* *x__train__* | tests/test_selection.py tests/test_train.py
+significance | merbench/significance.py | *x_confusions__* *x__confusions_of_codes__* *x_scores_from_confusions__* *x_compare__* *x_pair_by_seed__* *x_not_significantly_worse__* *x_check_same_utterances__* | tests/test_significance.py
+tables       | merbench/tables.py       | *ǁValueǁtext__* *ǁValueǁrecord__* *ǁTableǁbest__* *x_fmt_cell__* *x_digits_of__* *x_md_escape__* *x_latex_escape__* | tests/test_table_values.py tests/test_tables.py
+train_loop   | merbench/train.py        | *x__stops* *x_selection_metric* *x_usual_metric* *x__train__* | tests/test_selection.py | _train=better\(|bad_epochs|best|_stops|value = valid|isfinite\(value|BEST|state\["epoch"\] = epoch
 '
 
 field() { echo "$1" | cut -d'|' -f"$2" | xargs; }
@@ -70,6 +71,7 @@ status=0
 for entry in "${wanted[@]}"; do
   line=$(entry_line "$entry")
   src=$(field "$line" 2); funcs=$(field "$line" 3); tests=$(field "$line" 4)
+  only_lines=$(echo "$line" | cut -d'|' -f5- | xargs -0 | sed 's/^ *//; s/ *$//')
   work=$OUT/$entry
   rm -rf "$work"; mkdir -p "$work"
   # The working tree as git sees it (tracked and new files, nothing ignored), without build/.
@@ -87,6 +89,9 @@ for entry in "${wanted[@]}"; do
     for t in $tests; do [ -e "$work/$t" ] && echo "    $t"; done
     echo "use_git_change_detection = false"
   } > "$work/setup.cfg"
+  if [ -n "$only_lines" ]; then
+    "$PYTHON" scripts/mutation_report.py --restrict "$work/$src" "${only_lines%%=*}" "${only_lines#*=}"
+  fi
   patterns=()
   if [ "$funcs" != "*" ]; then
     mod=$(echo "${src%.py}" | tr / .)

@@ -7,10 +7,15 @@ survivor docs/testing.md does not list, appends the entry's line to build/mutati
 and exits 1 when there is such a survivor.
 
     python scripts/mutation_report.py ENTRY RESULTS_TXT SECONDS WORKDIR [PATTERN ...]
+
+With ``--restrict FILE FUNCTION REGEX`` it instead marks ``# pragma: no mutate`` on every line
+of FUNCTION in FILE (the scratch copy's) that REGEX does not match: an entry can mutate only
+some lines of a long function (the selection and early-stopping lines of the training loop).
 """
 
 from __future__ import annotations
 
+import ast
 import fnmatch
 import re
 import subprocess
@@ -56,9 +61,30 @@ def main() -> int:
     return 1 if unexplained else 0
 
 
+def restrict(path: str, function: str, regex: str) -> int:
+    source = Path(path).read_text()
+    lines = source.splitlines()
+    defs = [n for n in ast.walk(ast.parse(source)) if isinstance(n, ast.FunctionDef) and n.name == function]
+    if len(defs) != 1:
+        print(f"error: {path}: expected one function {function!r}, found {len(defs)}", file=sys.stderr)
+        return 2
+    node, keep = defs[0], re.compile(regex)
+    kept = 0
+    for i in range(node.body[0].lineno - 1, node.end_lineno):
+        if not lines[i].strip() or lines[i].rstrip().endswith("\\"):
+            continue
+        if keep.search(lines[i]):
+            kept += 1
+        else:
+            lines[i] += "  # pragma: no mutate"
+    Path(path).write_text("\n".join(lines) + "\n")
+    print(f"   {function}: mutating the {kept} lines that match {regex!r}")
+    return 0 if kept else 2
+
+
 def _natural(name: str):
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(restrict(*sys.argv[2:]) if sys.argv[1] == "--restrict" else main())

@@ -71,3 +71,26 @@ def test_collect_reads_folders_files_and_trees(tmp_path):
     _write(tmp_path / "failed" / "x", _result(0, status="failed"))
     with pytest.raises(MerbenchError, match="failed: holds no finished run"):
         one_group(tmp_path / "failed", "x")
+
+
+def test_grouping_leaves_results_untouched_and_ignores_key_order():
+    from merbench.aggregate import group_key
+
+    a = _result(0, 50.0)
+    b = _result(1, 52.0)
+    b["recipe"] = {"train": dict(reversed(list(b["recipe"]["train"].items()))), "model": b["recipe"]["model"],
+                   "dataset": b["recipe"]["dataset"]}
+    (group,) = group_results([a, b, _result(2, status="failed"), _result(3, status="failed")])
+    assert len(group.results) == 2 and group.failed == 2
+    assert group.key == group_key(a["recipe"])[0]
+    assert a["recipe"]["train"]["seed"] == 0 and b["recipe"]["train"]["seed"] == 1  # the results keep their seeds
+
+
+def test_row_labels_list_every_difference_and_skip_names():
+    groups = group_results([_result(0, lr=0.01, patience=3), _result(0, lr=0.02, patience=4)])
+    assert row_labels(groups) == ["mlp (lr=0.01, patience=3)", "mlp (lr=0.02, patience=4)"]
+    # a dataset key after "modalities" in sorted order still counts; the dataset's name does not
+    noisy = [_result(0), _result(0)]
+    noisy[0]["recipe"]["dataset"]["noise"], noisy[1]["recipe"]["dataset"]["noise"] = 0.1, 0.2
+    noisy[1]["recipe"]["dataset"]["name"] = "synthetic_mosei"
+    assert row_labels(group_results(noisy)) == ["mlp (noise=0.1)", "mlp (noise=0.2)"]

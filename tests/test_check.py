@@ -150,8 +150,9 @@ def test_entries_that_are_not_a_mapping_and_a_missing_file(tmp_path):
     with pytest.raises(MerbenchError) as err:
         load_reference(tmp_path / "ref.json")
     assert str(err.value).endswith(": entries: expected a non-empty mapping of entry id -> entry, got [1, 2]")
-    with pytest.raises(MerbenchError, match=r"no such reference file \(create it with --update\)"):
+    with pytest.raises(MerbenchError) as err:
         load_reference(tmp_path / "missing.json")
+    assert str(err.value).endswith("missing.json: no such reference file (create it with --update)")
 
 
 def test_a_reference_without_a_split_compares_the_test_split(tmp_path):
