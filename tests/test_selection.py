@@ -47,3 +47,39 @@ def test_patience_counts_epochs_without_improvement(tmp_path):
     recipe = tiny_recipe("mlp_tiny", max_epochs=5, patience=5, lr=0.03)
     res = read_result(train(validate(recipe, "test"), tmp_path, progress=False))
     assert res["selection"]["epochs_run"] == 5 and 1 <= res["selection"]["best_epoch"] <= 5
+
+
+CLASSIFICATION = ["acc", "wf1", "macro_f1", "loss", "f1_happy", "f1_sad", "f1_neutral", "f1_angry", "f1_excited",
+                  "f1_frustrated"]
+REGRESSION = ["acc2_has0", "acc2_non0", "f1_has0", "f1_non0", "acc5", "acc7", "mae", "corr", "loss"]
+
+
+def test_selection_metric_is_any_reported_metric_of_the_task_or_the_loss():
+    import numpy as np
+
+    from merbench.errors import MerbenchError
+    from merbench.metrics import classification_metrics, regression_metrics
+    from merbench.registry import DATASETS
+    from merbench.train import selection_metric
+
+    cls = DATASETS.get("synthetic")(n_dialogues=3, n_utterances=12)
+    reg = DATASETS.get("synthetic_mosei")(n_dialogues=3, n_utterances=12)
+    # the names offered are exactly the metrics each task reports (the confusion matrix aside), and the loss
+    reported = set(classification_metrics(np.array([0, 1]), np.array([0, 1]), cls.label_names)) - {"confusion"}
+    assert set(CLASSIFICATION) == reported | {"loss"}
+    assert set(REGRESSION) == set(regression_metrics(np.array([0.5, -1.0]), np.array([0.2, 1.0]))) | {"loss"}
+
+    def chosen(name, corpus):
+        return selection_metric({"train": {"selection_metric": name}}, corpus)
+
+    assert (chosen("auto", cls), chosen("auto", reg)) == ("wf1", "mae")
+    assert [chosen(m, cls) for m in CLASSIFICATION] == CLASSIFICATION
+    assert [chosen(m, reg) for m in REGRESSION] == REGRESSION
+    for name, corpus, task, valid, hint in (("acc7", cls, "classification", CLASSIFICATION, " (did you mean 'acc'?)"),
+                                            ("wf1", reg, "regression", REGRESSION, ""),
+                                            ("f1_happy", reg, "regression", REGRESSION, " (did you mean 'f1_has0'?)")):
+        with pytest.raises(MerbenchError) as err:
+            chosen(name, corpus)
+        message, listed = str(err.value).split("; valid: ")
+        assert message == f"train.selection_metric: {name!r} is not a {task} metric{hint}"
+        assert sorted(listed.split(", ")) == sorted(valid)
