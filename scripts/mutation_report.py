@@ -29,11 +29,19 @@ NAME = re.compile(r"merbench\.[\w.]+__mutmut_\d+")
 
 def main() -> int:
     entry, results, seconds, workdir, *patterns = sys.argv[1:]
+    lines = [p[len("lines:"):] for p in patterns if p.startswith("lines:")]
+    patterns = [p for p in patterns if not p.startswith("lines:")]
     status: dict[str, str] = {}
     for line in Path(results).read_text().splitlines():
         m = re.match(r"\s*(merbench\.[\w.]+__mutmut_\d+): (.+)$", line)
         if m and (not patterns or any(fnmatch.fnmatch(m[1], p) for p in patterns)):
             status[m[1]] = m[2].strip()
+    for spec in lines:  # FUNCTION=REGEX: of FUNCTION, only the mutants that change a matching line
+        function, regex = spec.split("=", 1)
+        outside = _outside_lines(Path(workdir), status, function, re.compile(regex))
+        print(f"   {function}: {len(outside)} mutants on lines outside {regex!r} left out")
+        for name in outside:
+            del status[name]
     if not status:
         print(f"error: {entry}: no mutant results in {results}", file=sys.stderr)
         return 2
@@ -59,6 +67,26 @@ def main() -> int:
         f.write(f"| {entry} | {len(status)} | {counts['killed']} | {len(listed)} | {len(unexplained)} "
                 f"| {score:.1f} % | {seconds} s |\n")
     return 1 if unexplained else 0
+
+
+def _outside_lines(workdir: Path, status: dict, function: str, keep: re.Pattern) -> list[str]:
+    """Mutants of ``function`` none of whose changed source lines ``keep`` matches, read from the
+    mutated copy mutmut writes (each mutant is a whole copy of the function)."""
+    prefix = f"x_{function}__mutmut_"
+    names = [n for n in status if n.rsplit(".", 1)[1].startswith(prefix)]
+    if not names:
+        return []
+    module = names[0].rsplit(".", 1)[0]
+    source = (workdir / "mutants" / (module.replace(".", "/") + ".py")).read_text()
+    bodies = {m[1]: m[2] for m in re.finditer(rf"^def ({re.escape(prefix)}\w+)\(.*?\n(.*?)(?=^\S)", source, re.S | re.M)}
+    original = bodies[prefix + "orig"].splitlines()
+    outside = []
+    for name in names:
+        mutated = bodies[name.rsplit(".", 1)[1]].splitlines()
+        changed = [a for a, b in zip(original, mutated) if a != b] + original[len(mutated):]
+        if not any(keep.search(c.split("# pragma: no mutate")[0]) for c in changed):
+            outside.append(name)
+    return outside
 
 
 def restrict(path: str, function: str, regex: str) -> int:

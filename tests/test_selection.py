@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 
 import pytest
+import torch
 
 from merbench import runs
 from merbench.metrics import LOWER_IS_BETTER
@@ -40,6 +41,16 @@ def test_kept_epoch_is_the_best_validation_epoch_and_patience_stops_the_run(tmp_
     assert res["selection"]["epochs_run"] == len(history) == best_epoch + PATIENCE < MAX_EPOCHS
     # The valid metrics reported are the kept checkpoint's, not the last epoch's.
     assert res["metrics"]["valid"][chosen] == pytest.approx(best, abs=1e-6)
+    assert res["selection"]["split"] == "valid"
+    assert torch.load(run_dir / runs.BEST, weights_only=True)["epoch"] == best_epoch
+
+
+def test_a_run_that_fails_in_its_first_epoch_kept_no_epoch(tmp_path):
+    """A non-finite training loss in epoch 1 (a learning rate of 1e12): failed, nothing selected."""
+    recipe = tiny_recipe("mlp_tiny", max_epochs=3, patience=3, lr=1e12)
+    res = read_result(train(validate(recipe, "test"), tmp_path, progress=False))
+    assert res["status"] == "failed" and res["error"] == "non-finite training loss at epoch 1"
+    assert res["selection"] == {"split": "valid", "metric": "wf1", "best_epoch": 0, "best_value": None, "epochs_run": 0}
 
 
 def test_patience_counts_epochs_without_improvement(tmp_path):
