@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import shutil
 import subprocess
 
 import pytest
@@ -17,6 +16,7 @@ from merbench.recipe import validate
 from merbench.tables import Table, Value, latex_escape, md_escape, render, render_all, results_tables
 from merbench.train import train
 
+from conftest import needs_tool
 from helpers import cli, one_line_error, tiny_recipe
 
 
@@ -89,7 +89,7 @@ def test_latex_aligns_numbers_and_bolds_the_best():
     assert ">" not in inside  # never a raw > in text (OT1 prints it as ¿)
 
 
-@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="no TeX engine (CI installs texlive-latex-recommended)")
+@needs_tool("pdflatex", "Debian: apt install texlive-latex-base texlive-latex-recommended")
 @pytest.mark.parametrize("columns", [3, 9])
 def test_latex_compiles_in_a_two_column_paper_without_overfull_boxes(tmp_path, columns):
     body = render_all([references_table(columns)], "latex")
