@@ -18,6 +18,7 @@ from merbench.errors import MerbenchError
 EXTRAS = {
     "torch_geometric": "graph",
     "transformers": "extract",
+    "huggingface_hub": "extract",
     "librosa": "extract",
     "soundfile": "extract",
     "av": "extract",

@@ -305,7 +305,7 @@ def _registered_section(recipe: Mapping, section: str, registry, problems: Probl
         return {}
     if name not in registry:
         problems.add(f"{section}.name", f"unknown {section} {excerpt(name)}{closest(name[:EXCERPT_CHARS], registry.names())}; "
-                                        f"valid: {', '.join(registry.names())}{registry.hint}")
+                                        f"valid: {registry.listed()}{registry.hint}")
         return {}
     if section == "dataset":
         modalities = args.pop("modalities", list(MODALITIES))

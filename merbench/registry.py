@@ -54,10 +54,16 @@ class Registry(Generic[T]):
         try:
             return self._entries[name]
         except KeyError:
-            valid = ", ".join(sorted(self._entries))
             raise MerbenchError(
-                f"unknown {self.kind} {name!r}{closest(name, self._entries)}; valid: {valid}{self.hint}"
+                f"unknown {self.kind} {name!r}{closest(name, self._entries)}; valid: {self.listed()}{self.hint}"
             ) from None
+
+    def listed(self) -> str:
+        """The names an error offers: the tiny test variants (``tiny=True``) counted, not named."""
+        shown = [n for n in self.names() if not self._entries[n].meta.get("tiny")]
+        hidden = len(self._entries) - len(shown)
+        return ", ".join(shown) + (f" (and {hidden} tiny test variants: merbench {self.kind}s --tiny)"
+                                   if hidden else "")
 
     def get(self, name: str) -> T:
         return self.entry(name).obj

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from merbench.data.batching import Batch, SplitTensors
-from merbench.data.types import MODALITIES
+from merbench.data.types import MODALITIES, modality_hint
 from merbench.errors import MerbenchError
 from merbench.registry import closest
 from merbench.run import Run, load_run
@@ -62,7 +62,7 @@ class Condition:
 def parse_modality(text: str, option: str) -> str:
     name = text.strip()
     if name not in MODALITIES:
-        raise MerbenchError(f"{option} {text}: unknown modality{closest(name, MODALITIES)}; "
+        raise MerbenchError(f"{option} {text}: unknown modality{modality_hint(name)}; "
                             f"expected one of {', '.join(MODALITIES)}")
     return name
 
@@ -377,8 +377,9 @@ def plan_robustness(paths: list[Path], modalities: list[str] | None = None,
     if not finished:
         raise MerbenchError("no finished runs to score")
     tasks = {r.dataset.task for r in finished}
-    if metric is None and len(tasks) > 1:
-        raise MerbenchError("the runs mix classification and regression datasets; pass --metric")
+    if len(tasks) > 1:
+        raise MerbenchError(f"the runs are of two tasks, and no metric scores both: {_by_task(finished)}; "
+                            f"score each task's runs apart (merbench robustness RUN... with the runs of one task)")
     metric = metric or default_metric(tasks.pop())
     groups = group_results(finished)
     label_of = {id(r): f"{label} seed{r.seed}" for g, label in zip(groups, row_labels(groups)) for r in g.results}
@@ -391,6 +392,16 @@ def plan_robustness(paths: list[Path], modalities: list[str] | None = None,
         seen.add(run_dir.resolve())
         targets.append((run_dir, label_of[id(r)], list(modalities or r.dataset.modalities)))
     return RobustnessPlan(targets, list(levels), metric, notes)
+
+
+def _by_task(results: list) -> str:
+    """'2 classification runs (runs/a, runs/b), 1 regression run (runs/c)': a few folders each."""
+    parts = []
+    for task in sorted({r.dataset.task for r in results}):
+        folders = [str(r.run_dir) for r in results if r.dataset.task == task]
+        shown = ", ".join(folders[:2]) + (f", ... {len(folders) - 2} more" if len(folders) > 2 else "")
+        parts.append(f"{len(folders)} {task} run{'s' if len(folders) != 1 else ''} ({shown})")
+    return ", ".join(parts)
 
 
 def robustness_report(paths: list[Path] | RobustnessPlan, modalities: list[str] | None = None,

@@ -64,6 +64,16 @@ class Run:
     _corpus: Any = field(default=None, repr=False, compare=False)
     _scoring: dict = field(default_factory=dict, repr=False, compare=False)  # device -> model
 
+    def __repr__(self) -> str:
+        """One line: folder, model on dataset and modalities, seed, status and the test score
+        of the selection metric (``Run.result`` holds everything)."""
+        from merbench.aggregate import modality_label
+
+        score = self.metrics.get("test", {}).get(self.selection.metric)
+        shown = f", test {self.selection.metric} {score:.4g}" if isinstance(score, (int, float)) else ""
+        return (f"Run({str(self.path)!r}, {self.model_info.name} on {self.dataset.name} "
+                f"[{modality_label(self.dataset.modalities)}], seed {self.seed}, {self.status}{shown})")
+
     @property
     def ok(self) -> bool:
         return self.status == "ok"

@@ -62,7 +62,9 @@ class Value:
         """The numbers behind the cell, for JSON."""
         out: dict = {"mean": None, "std": None, "n": 0, "values": []}
         if self.ours is not None:
-            out.update(mean=self.ours.mean, std=self.ours.std, n=self.ours.n, values=list(self.ours.values))
+            # One run has no spread: std is null (empty in CSV), as rich and Markdown show none.
+            out.update(mean=self.ours.mean, std=self.ours.std if self.ours.n > 1 else None, n=self.ours.n,
+                       values=list(self.ours.values))
         if self.paper is not None:
             out["paper"] = self.paper
         if self.marks:
@@ -335,23 +337,29 @@ def _json(table: Table) -> dict:
 
 
 def _rich(table: Table) -> str:
-    """A rich table at the terminal's width; bold best cells when writing to a terminal."""
-    import shutil
+    """A rich table at merbench's one width (``merbench.width``: COLUMNS, the terminal's, or
+    when piped as wide as the rows need); no word cut, the title on one line above; bold best
+    cells when writing to a terminal."""
     import sys
 
     from rich.console import Console
     from rich.table import Table as RichTable
+    from rich.text import Text
 
-    rt = RichTable(title=table.title)
+    from merbench.width import fit_columns, output_width
+
+    rt = RichTable()
     for i, c in enumerate(table.columns):
         rt.add_column(c, justify="left" if i == 0 else "right")
     best = table.best()
-    for i, row in enumerate(table.rows):
-        rt.add_row(*[_rich_text(table.marked(i, j, _text(c)), (i, j) in best) for j, c in enumerate(row)])
+    texts = [[table.marked(i, j, _text(c)) for j, c in enumerate(row)] for i, row in enumerate(table.rows)]
+    for i, row in enumerate(texts):
+        rt.add_row(*[_rich_text(text, (i, j) in best) for j, text in enumerate(row)])
     terminal = sys.stdout.isatty()
-    console = Console(width=shutil.get_terminal_size((120, 24)).columns, force_terminal=terminal,
-                      no_color=not terminal, highlight=False)
+    width = fit_columns(rt, texts, output_width())
+    console = Console(width=width, force_terminal=terminal, no_color=not terminal, highlight=False)
     with console.capture() as cap:
+        console.print(Text(table.title), soft_wrap=True)
         console.print(rt)
         for n in table.notes + table.without_notes():
             console.print(n, markup=False)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+from importlib import metadata
 from pathlib import Path
 
 # Tests never reach a model hub: huggingface_hub reads this at import (a hub id then resolves
@@ -21,6 +23,37 @@ IEMOCAP_PKL = SHARED / "data" / "iemocap" / "iemocap.pkl"
 MOSI_ROOT = SHARED / "data" / "mosi"  # the bc-LSTM release, read in place (never copied)
 
 torch.set_num_threads(1)
+
+# CI sets MERBENCH_REQUIRE_ALL=1 (.ci/run): a test whose data or tool is absent then fails
+# instead of skipping, so a missing ../shared or a failed install cannot pass in silence. On a
+# user's clone, without the variable, the same tests skip with their reason.
+REQUIRE_ALL = os.environ.get("MERBENCH_REQUIRE_ALL", "") not in ("", "0")
+
+
+def require(present: bool, reason: str) -> None:
+    """Inside a test: skip with ``reason`` when what it needs is absent, or fail under MERBENCH_REQUIRE_ALL."""
+    if present:
+        return
+    if REQUIRE_ALL:
+        pytest.fail(f"{reason}; MERBENCH_REQUIRE_ALL is set, so this test must run", pytrace=False)
+    pytest.skip(reason)
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "needs(present, reason): skip when absent, fail under MERBENCH_REQUIRE_ALL")
+
+
+def pytest_runtest_setup(item):
+    for mark in item.iter_markers("needs"):
+        require(*mark.args)
+
+
+def needs(present: bool, reason: str):
+    """The decorator form of ``require`` (a plain skipif on a user's clone, so that the skip
+    summary names the test)."""
+    if REQUIRE_ALL:
+        return pytest.mark.needs(bool(present), reason)
+    return pytest.mark.skipif(not present, reason=reason)
 
 
 @pytest.fixture(autouse=True)
@@ -54,10 +87,21 @@ def tiny_frames_corpus():
 
 
 def needs_shared_iemocap():
-    return pytest.mark.skipif(not IEMOCAP_PKL.exists(),
-                              reason=f"{IEMOCAP_PKL} is absent (../shared is not checked out)")
+    return needs(IEMOCAP_PKL.exists(), f"{IEMOCAP_PKL} is absent (../shared is not checked out)")
 
 
 def needs_shared_mosi():
-    return pytest.mark.skipif(not (MOSI_ROOT / "transcripts.csv").exists(),
-                              reason=f"{MOSI_ROOT} is absent (../shared is not checked out)")
+    return needs((MOSI_ROOT / "transcripts.csv").exists(), f"{MOSI_ROOT} is absent (../shared is not checked out)")
+
+
+def needs_tool(name: str, install: str):
+    """A program on PATH that .ci/run installs (espeak-ng, pdflatex)."""
+    return needs(shutil.which(name) is not None, f"{name} is not installed ({install})")
+
+
+def has_distribution(name: str) -> bool:
+    try:
+        metadata.distribution(name)
+    except metadata.PackageNotFoundError:
+        return False
+    return True

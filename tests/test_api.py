@@ -49,6 +49,16 @@ def test_train_returns_the_run_and_load_run_reads_the_same_numbers(trained):
     assert load_run(first.path / runs.RESULT).path == first.path  # the file or its folder
 
 
+def test_a_run_prints_short_and_its_result_is_the_file_as_written(trained):
+    (first, _), _ = trained
+    written = json.loads((first.path / runs.RESULT).read_text())
+    for run in (first, load_run(first.path), merbench.load_results([first.path])[0]):
+        assert run.result == written  # no private key added on reading
+        text = repr(run)
+        assert "\n" not in text and len(text) < 200 and "confusion" not in text
+        assert text.startswith(f"Run({str(run.path)!r}, mlp_tiny on synthetic [S+T+V], seed 4, ok, test ")
+
+
 def test_model_is_built_from_the_run_folder_alone_and_reproduces_the_saved_predictions(trained, monkeypatch):
     run = trained[0][0]
 
@@ -250,3 +260,17 @@ def test_a_worker_that_imports_an_unguarded_script_says_what_to_do(tmp_path, mon
     with pytest.raises(MerbenchError, match='call the grid function under `if __name__ == "__main__":`'):
         merbench.compare("synthetic", ["mlp"], seeds=1, out=tmp_path / "g")
     assert not (tmp_path / "g").exists()
+
+
+def test_errors_with_brackets_print_whole(tmp_path, monkeypatch):
+    """Rich reads [...] as markup: a cell's error, printed by the grid's progress, keeps it."""
+    def fails(recipe, out, **kw):
+        raise KeyError("[model.name] not found; pip install 'merbench[graph]'")
+
+    monkeypatch.setattr(train_module, "train", fails)
+    write_recipe(tmp_path / "recipes" / "synthetic" / "mlp_tiny.yaml", tiny_recipe("mlp_tiny", max_epochs=1))
+    out = cli("compare", "--dataset", "synthetic", "--models", "mlp_tiny", "--seeds", "1",
+              "--recipes", tmp_path / "recipes", "--out", tmp_path / "g")
+    assert out.exit_code == 1, out.output
+    progress = [line for line in out.stderr.splitlines() if line.startswith("FAILED  1/1")]
+    assert len(progress) == 1 and "[model.name] not found; pip install 'merbench[graph]'" in progress[0]

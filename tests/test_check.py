@@ -9,7 +9,7 @@ import math
 import pytest
 
 from merbench.aggregate import Group
-from merbench.check import DEFAULT_TOLERANCE, build_reference, compare, load_reference, write_reference
+from merbench.check import DEFAULT_TOLERANCE, build_reference, compare, entry_id, load_reference, write_reference
 from merbench.errors import MerbenchError
 
 
@@ -64,10 +64,12 @@ def test_nan_missing_and_new_entries():
     assert _statuses(compare([_group("classification", acc=60.0)], ref)) == {"acc": "ok", "wf1": "missing"}
     assert set(_statuses(compare([_group("classification", split="valid", acc=60.0, wf1=55.0)], ref)).values()) == {"missing"}
     # another recipe: the reference's entry is missing, the group is new
-    findings = compare([_group("classification", model="tfn", acc=60.0, wf1=55.0)], ref)
+    group = _group("classification", model="tfn", acc=60.0, wf1=55.0)
+    findings = compare([group], ref)
     assert sorted(f.status for f in findings) == ["missing", "missing", "new"]
     (new,) = [f for f in findings if f.status == "new"]
-    assert new.entry == "synthetic_classification/tfn [S+T]" and new.metric == "-"
+    # a new entry is named by its own identity: label and entry id (issue 24)
+    assert new.entry == f"synthetic_classification/tfn [S+T] entry {entry_id(group)}" and new.metric == "-"
 
 
 def test_reference_split_is_the_one_compared():
@@ -111,3 +113,97 @@ def test_written_reference_reads_back_and_bad_entries_are_named(tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps(ref))
     with pytest.raises(MerbenchError, match="mae.tolerance: missing"):
         load_reference(tmp_path / "bad.json")
+
+
+def test_every_problem_of_a_reference_in_one_message(tmp_path):
+    path = tmp_path / "ref.json"
+    path.write_text(json.dumps({"schema_version": 1, "split": "tset", "entries": {
+        "e1": [1],
+        "e2": {"label": 3, "metrics": {}},
+        "e3": {"label": "x", "metrics": {
+            "acc": 60.0,
+            "wf1": {"reference": "a", "lower_is_better": "no"},
+            "mae": {"reference": 1.0, "tolerance": -1, "lower_is_better": True}}}}}))
+    with pytest.raises(MerbenchError) as err:
+        load_reference(path)
+    assert str(err.value) == (
+        f"{path}: split: expected one of train, valid, test, got 'tset'; "
+        "entries.e1: expected a mapping with label and metrics, got [1]; "
+        "entries.e2.label: expected a string, got 3; "
+        "entries.e2.metrics: expected a non-empty mapping of metric -> reference, got {}; "
+        "entries.e3.metrics.acc: expected a mapping with reference and tolerance, got 60.0; "
+        "entries.e3.metrics.wf1.reference: expected a number, got 'a'; "
+        "entries.e3.metrics.wf1.tolerance: missing; "
+        "entries.e3.metrics.wf1.lower_is_better: expected true or false, got 'no'; "
+        "entries.e3.metrics.mae.tolerance: -1 is not >= 0")
+
+
+@pytest.mark.parametrize("data", [[1], {"schema_version": 2, "entries": {}}, {"schema_version": 1}, "x"])
+def test_not_a_reference_file(tmp_path, data):
+    (tmp_path / "ref.json").write_text(json.dumps(data))
+    with pytest.raises(MerbenchError) as err:
+        load_reference(tmp_path / "ref.json")
+    assert str(err.value) == (f"{tmp_path / 'ref.json'}: not a merbench reference file (expected "
+                              "schema_version 1 and an 'entries' mapping)")
+
+
+def test_entries_that_are_not_a_mapping_and_a_missing_file(tmp_path):
+    (tmp_path / "ref.json").write_text(json.dumps({"schema_version": 1, "entries": [1, 2]}))
+    with pytest.raises(MerbenchError) as err:
+        load_reference(tmp_path / "ref.json")
+    assert str(err.value).endswith(": entries: expected a non-empty mapping of entry id -> entry, got [1, 2]")
+    with pytest.raises(MerbenchError) as err:
+        load_reference(tmp_path / "missing.json")
+    assert str(err.value).endswith("missing.json: no such reference file (create it with --update)")
+
+
+def test_a_reference_without_a_split_compares_the_test_split(tmp_path):
+    ref = build_reference([_group("classification", acc=60.0, wf1=55.0)], "test", 1.0, None)
+    del ref["split"]
+    write_reference(tmp_path / "ref.json", ref)
+    ref = load_reference(tmp_path / "ref.json")
+    assert _statuses(compare([_group("classification", acc=60.0, wf1=50.0)], ref)) == {"acc": "ok", "wf1": "regression"}
+
+
+def test_reference_file_contents():
+    ref = build_reference([_group("classification", acc=60.123456, wf1=55.0)], "test", 1.0, None)
+    assert set(ref) == {"schema_version", "created_utc", "split", "entries"} and ref["schema_version"] == 1
+    (entry,) = ref["entries"].values()
+    assert set(entry) == {"label", "recipe", "metrics", "runs"}
+    assert entry["recipe"] == _group("classification").recipe
+    assert entry["metrics"]["acc"]["reference"] == 60.1235  # rounded to 4 decimals
+    group = _group("classification", acc=60.0)
+    with pytest.raises(MerbenchError) as err:
+        build_reference([group], "tset", 1.0, None)
+    assert str(err.value) == "--split tset: expected one of train, valid, test"
+    with pytest.raises(MerbenchError, match=r"^no results to build a reference from$"):
+        build_reference([], "test", 1.0, None)
+
+
+def test_findings_name_their_entry_reference_and_tolerance():
+    from merbench.check import Finding
+
+    ref = build_reference([_group("classification", acc=60.0, wf1=55.0)], "test", 1.0, None)
+    findings = compare([_group("classification", acc=58.5)], ref)
+    label = "synthetic_classification/mlp [S+T]"
+    assert findings == [Finding(label, "acc", 60.0, 1.0, pytest.approx(58.5), "regression"),
+                        Finding(label, "wf1", 55.0, 1.0, None, "missing")]
+
+
+def test_entry_id_is_the_recipe_with_default_train_keys_left_out():
+    from merbench.check import entry_id
+    from merbench.recipe import TRAIN_DEFAULTS
+
+    def eid(recipe):
+        return entry_id(Group("k", recipe))
+
+    base = {"dataset": {"name": "synthetic"}, "model": {"name": "mlp"}, "train": {"lr": 1e-3, "patience": 5}}
+    reordered = {"train": {"patience": 5, "lr": 1e-3}, "model": {"name": "mlp"}, "dataset": {"name": "synthetic"}}
+    assert eid(base) == eid(reordered) and len(eid(base)) == 12
+    default = next(k for k, v in TRAIN_DEFAULTS.items() if k not in base["train"] and isinstance(v, (int, float, str)))
+    with_default = {**base, "train": {**base["train"], default: TRAIN_DEFAULTS[default]}}
+    assert eid(with_default) == eid(base)
+    other = TRAIN_DEFAULTS[default] + 1 if not isinstance(TRAIN_DEFAULTS[default], str) else TRAIN_DEFAULTS[default] + "x"
+    assert eid({**base, "train": {**base["train"], default: other}}) != eid(base)
+    assert eid({**base, "train": {**base["train"], "lr": 2e-3}}) != eid(base)
+    assert eid({**base, "model": {"name": "tfn"}}) != eid(base)

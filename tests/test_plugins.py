@@ -139,7 +139,7 @@ def test_models_listing_prints_bracketed_notes_whole(monkeypatch):
     # Rich reads "[...]" as markup: the plugin note and the extra's name must survive it.
     import merbench.optional
 
-    monkeypatch.setattr("merbench.cli.common.console.width", 250)  # no cell cut by the test's terminal
+    monkeypatch.delenv("COLUMNS", raising=False)  # piped: as wide as the rows need
     result = cli("--plugin", EXAMPLE, "models")
     assert result.exit_code == 0, result.output
     assert "[plugin: gated_attention.py]" in result.output

@@ -87,3 +87,15 @@ def test_temperature_and_epsilon_must_be_positive(tmp_path, model, arg, value):
     line = one_line_error(cli("train", path, "--out", tmp_path / "runs", "--quiet"))
     assert f"model.{arg}: {value} is not > 0" in line, line
     assert not (tmp_path / "runs").exists()
+
+
+def test_bounds_print_as_written_and_partials_keep_their_declared_ranges():
+    import functools
+
+    assert str(Range(1.0)) == ">= 1" and str(Range(0.0, 2.5)) == "in [0, 2.5]"
+
+    class Model:
+        arg_ranges = {"heads": NON_NEGATIVE}
+
+    tiny = functools.partial(functools.partial(Model, hidden=3), heads=0)  # a registered tiny variant
+    assert argument_ranges(tiny, {"heads": 0, "hidden": 3}) == {"heads": NON_NEGATIVE, "hidden": SIZE}

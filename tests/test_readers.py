@@ -16,7 +16,7 @@ from merbench.data._common import carve_validation, fix_mojibake
 from merbench.data.readers import FORMATS, detect_format, options_of, read_corpus
 from merbench.errors import MerbenchError
 
-from conftest import MOSI_ROOT, needs_shared_mosi
+from conftest import MOSI_ROOT, needs_shared_iemocap, needs_shared_mosi
 from fixtures import (
     IEMOCAP_KEPT, MELD_CLEAN, MELD_ROWS, MOSI_BCLSTM, write_csd, write_iemocap_cosmic, write_iemocap_dialoguernn,
     write_iemocap_raw, write_meld_dialoguernn, write_meld_raw, write_mmsa, write_mosi_bclstm, mosi_bclstm_features,
@@ -874,7 +874,7 @@ def test_raw_fingerprint_covers_splits(tmp_path):
 
 
 @pytest.mark.shared_data
-@pytest.mark.skipif(not IEMOCAP_PKL.exists(), reason=f"{IEMOCAP_PKL} is absent (../shared is not checked out)")
+@needs_shared_iemocap()
 def test_real_iemocap_cosmic_pickle():
     corpus = read_corpus("iemocap", IEMOCAP_PKL)
     assert corpus.info["format"] == "iemocap_cosmic"
@@ -889,7 +889,7 @@ def test_real_iemocap_cosmic_pickle():
 
 
 @pytest.mark.shared_data
-@pytest.mark.skipif(not IEMOCAP_PKL.exists(), reason=f"{IEMOCAP_PKL} is absent (../shared is not checked out)")
+@needs_shared_iemocap()
 @pytest.mark.parametrize("labels", ["iemocap6", "iemocap4"])
 def test_real_iemocap_leave_one_session_out_matches_the_release_counts(labels):
     for fold in (1, 2, 3, 4, 5):

@@ -163,3 +163,14 @@ def test_a_frames_model_scores_finite_numbers_with_a_modality_missing(tmp_path):
                       Condition(noise={"audio": 1.0, "text": 0.5})):
         preds = predict(run.model, run.tensors, run.device, Perturbation(condition, run.stats))
         assert np.isfinite(preds.outputs).all() and len(preds.outputs) == run.tensors.size, condition
+
+
+def test_runs_of_two_tasks_say_so_and_how_to_split_them(text_only_run, tmp_path):
+    recipe = tiny_recipe("mlp_tiny", max_epochs=1)
+    recipe["dataset"]["name"] = "synthetic_mosei"
+    regression = train(validate(recipe, "test"), tmp_path, progress=False)
+    for extra in ([], ["--metric", "wf1"], ["--dry-run"]):
+        error = one_line_error(cli("robustness", text_only_run, regression, *extra))
+        assert "the runs are of two tasks, and no metric scores both" in error
+        assert f"1 classification run ({text_only_run})" in error and f"1 regression run ({regression})" in error
+        assert "score each task's runs apart" in error

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 
 import pytest
+import torch
 
 from merbench import runs
 from merbench.metrics import LOWER_IS_BETTER
@@ -40,6 +41,16 @@ def test_kept_epoch_is_the_best_validation_epoch_and_patience_stops_the_run(tmp_
     assert res["selection"]["epochs_run"] == len(history) == best_epoch + PATIENCE < MAX_EPOCHS
     # The valid metrics reported are the kept checkpoint's, not the last epoch's.
     assert res["metrics"]["valid"][chosen] == pytest.approx(best, abs=1e-6)
+    assert res["selection"]["split"] == "valid"
+    assert torch.load(run_dir / runs.BEST, weights_only=True)["epoch"] == best_epoch
+
+
+def test_a_run_that_fails_in_its_first_epoch_kept_no_epoch(tmp_path):
+    """A non-finite training loss in epoch 1 (a learning rate of 1e12): failed, nothing selected."""
+    recipe = tiny_recipe("mlp_tiny", max_epochs=3, patience=3, lr=1e12)
+    res = read_result(train(validate(recipe, "test"), tmp_path, progress=False))
+    assert res["status"] == "failed" and res["error"] == "non-finite training loss at epoch 1"
+    assert res["selection"] == {"split": "valid", "metric": "wf1", "best_epoch": 0, "best_value": None, "epochs_run": 0}
 
 
 def test_patience_counts_epochs_without_improvement(tmp_path):
@@ -47,3 +58,39 @@ def test_patience_counts_epochs_without_improvement(tmp_path):
     recipe = tiny_recipe("mlp_tiny", max_epochs=5, patience=5, lr=0.03)
     res = read_result(train(validate(recipe, "test"), tmp_path, progress=False))
     assert res["selection"]["epochs_run"] == 5 and 1 <= res["selection"]["best_epoch"] <= 5
+
+
+CLASSIFICATION = ["acc", "wf1", "macro_f1", "loss", "f1_happy", "f1_sad", "f1_neutral", "f1_angry", "f1_excited",
+                  "f1_frustrated"]
+REGRESSION = ["acc2_has0", "acc2_non0", "f1_has0", "f1_non0", "acc5", "acc7", "mae", "corr", "loss"]
+
+
+def test_selection_metric_is_any_reported_metric_of_the_task_or_the_loss():
+    import numpy as np
+
+    from merbench.errors import MerbenchError
+    from merbench.metrics import classification_metrics, regression_metrics
+    from merbench.registry import DATASETS
+    from merbench.train import selection_metric
+
+    cls = DATASETS.get("synthetic")(n_dialogues=3, n_utterances=12)
+    reg = DATASETS.get("synthetic_mosei")(n_dialogues=3, n_utterances=12)
+    # the names offered are exactly the metrics each task reports (the confusion matrix aside), and the loss
+    reported = set(classification_metrics(np.array([0, 1]), np.array([0, 1]), cls.label_names)) - {"confusion"}
+    assert set(CLASSIFICATION) == reported | {"loss"}
+    assert set(REGRESSION) == set(regression_metrics(np.array([0.5, -1.0]), np.array([0.2, 1.0]))) | {"loss"}
+
+    def chosen(name, corpus):
+        return selection_metric({"train": {"selection_metric": name}}, corpus)
+
+    assert (chosen("auto", cls), chosen("auto", reg)) == ("wf1", "mae")
+    assert [chosen(m, cls) for m in CLASSIFICATION] == CLASSIFICATION
+    assert [chosen(m, reg) for m in REGRESSION] == REGRESSION
+    for name, corpus, task, valid, hint in (("acc7", cls, "classification", CLASSIFICATION, " (did you mean 'acc'?)"),
+                                            ("wf1", reg, "regression", REGRESSION, ""),
+                                            ("f1_happy", reg, "regression", REGRESSION, " (did you mean 'f1_has0'?)")):
+        with pytest.raises(MerbenchError) as err:
+            chosen(name, corpus)
+        message, listed = str(err.value).split("; valid: ")
+        assert message == f"train.selection_metric: {name!r} is not a {task} metric{hint}"
+        assert sorted(listed.split(", ")) == sorted(valid)

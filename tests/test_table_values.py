@@ -9,7 +9,7 @@ import math
 import pytest
 
 from merbench.aggregate import Cell
-from merbench.tables import Table, Value, fmt_cell, latex_escape, md_escape, render
+from merbench.tables import Table, Value, latex_escape, md_escape, render
 
 
 @pytest.mark.parametrize("char", list("\\|*`[]<>"))
@@ -49,10 +49,10 @@ def test_cell_mean_and_sample_std():
 
 
 def test_value_text():
-    assert fmt_cell(None) == "-"
-    assert fmt_cell(Cell([62.14])) == "62.1"
-    assert fmt_cell(Cell([62.16]), digits=3) == "62.160"
-    assert fmt_cell(Cell([60.0, 62.0, 67.0])) == "63.0 ± 3.6 (3)"
+    assert Value(None).text() == "-"
+    assert Value(Cell([62.14])).text() == "62.1"
+    assert Value(Cell([62.16]), digits=3).text() == "62.160"
+    assert Value(Cell([60.0, 62.0, 67.0])).text() == "63.0 ± 3.6 (3)"
     assert Value(Cell([60.0, 62.0]), 1, paper=62.8).text() == "61.0 ± 1.4 (2) | 62.8 (Δ -1.8)"
     assert Value(Cell([0.7123]), 3, paper=0.7, marks="†").text() == "0.712 | 0.700 (Δ +0.012) †"
     assert Value(None, 1, paper=62.8).text() == "- | 62.8"
@@ -78,3 +78,29 @@ def test_best_cell_per_column_in_its_direction():
     assert one_row.best() == set()
     assert "**65.0**" in render(_table([False, True]), "markdown")
     assert "**0.700**" in render(_table([False, True]), "markdown")
+
+
+def test_best_with_two_rows_short_rows_and_a_sparse_first_column():
+    two = Table("t", ["model", "ACC-7"], [["a", Value(Cell([60.0]))], ["b", Value(Cell([61.0]))]], [False])
+    assert two.best() == {(1, 1)}
+    rows = [["a", Value(None), Value(Cell([0.9]), 3)], ["b", Value(Cell([65.0])), Value(Cell([0.7]), 3)],
+            ["c"]]  # a row with no cells: a text row
+    assert Table("t", ["model", "ACC-7", "MAE"], rows, [False, True]).best() == {(1, 2)}
+
+
+def test_mosei_layout_prints_mae_and_corr_with_three_decimals_and_bolds_the_lowest_mae():
+    from merbench.aggregate import Group
+    from merbench.tables import results_table
+
+    def group(model, mae):
+        metrics = {"acc7": 45.25, "acc2_has0": 80.0, "acc2_non0": 81.0, "f1_non0": 80.5, "mae": mae, "corr": 0.7123}
+        result = {"run_id": model, "dataset": {"name": "mosei", "task": "regression", "modalities": ["text"],
+                                                  "fingerprint": "f"},
+                  "model": {}, "metrics": {"test": metrics}}
+        return Group(model, {"dataset": {"name": "mosei", "modalities": ["text"]}, "model": {"name": model},
+                             "train": {}}, [result])
+
+    table = results_table([group("tfn", 0.61234), group("lmf", 0.7)], "mosei")
+    assert table.columns == ["Model", "ACC-7", "ACC-2 (has0)", "ACC-2 (non0)", "F1 (non0)", "MAE", "Corr"]
+    assert [table.rows[0][j].text() for j in range(1, 7)] == ["45.2", "80.0", "81.0", "80.5", "0.612", "0.712"]
+    assert (0, 5) in table.best() and (1, 5) not in table.best()

@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import shutil
 import subprocess
 
 import pytest
@@ -17,6 +16,7 @@ from merbench.recipe import validate
 from merbench.tables import Table, Value, latex_escape, md_escape, render, render_all, results_tables
 from merbench.train import train
 
+from conftest import needs_tool
 from helpers import cli, one_line_error, tiny_recipe
 
 
@@ -89,7 +89,7 @@ def test_latex_aligns_numbers_and_bolds_the_best():
     assert ">" not in inside  # never a raw > in text (OT1 prints it as ¿)
 
 
-@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="no TeX engine (CI installs texlive-latex-recommended)")
+@needs_tool("pdflatex", "Debian: apt install texlive-latex-base texlive-latex-recommended")
 @pytest.mark.parametrize("columns", [3, 9])
 def test_latex_compiles_in_a_two_column_paper_without_overfull_boxes(tmp_path, columns):
     body = render_all([references_table(columns)], "latex")
@@ -193,6 +193,9 @@ def test_runs_on_other_data_are_never_one_table(two_corpora):
     markdown = cli("table", two_corpora, "--format", "markdown").stdout
     assert "seed=3)" not in markdown and markdown.count("**synthetic, dataset.seed=") == 2
     # The Python API as a user calls it gives the same tables
+    import merbench
+
+    assert [t.title for t in merbench.table(two_corpora).tables] == [t["title"] for t in tables]
     groups = group_results(collect([two_corpora]))
     assert [t.title for t in results_tables(groups)] == [t["title"] for t in tables]
 
@@ -212,3 +215,14 @@ def test_runs_whose_data_changed_are_never_pooled(two_corpora, tmp_path):
     assert [t["title"].split(" (")[0] for t in tables] == ["synthetic, data fingerprint aaaaaaaaaaaa",
                                                            "synthetic, data fingerprint bbbbbbbbbbbb"]
     assert all(t["rows"][0]["cells"]["WF1"]["n"] == 1 for t in tables)
+
+
+def test_one_run_has_no_std_in_csv_or_json(two_corpora):
+    out = cli("table", two_corpora / "corpus3", "--format", "json")
+    assert out.exit_code == 0, out.output
+    (table,) = json.loads(out.stdout)
+    cell = table["rows"][0]["cells"]["WF1"]
+    assert cell["n"] == 1 and cell["std"] is None and cell["mean"] == cell["values"][0]
+    out = cli("table", two_corpora / "corpus3", "--format", "csv")
+    (row,) = list(csv.DictReader(io.StringIO(out.stdout)))
+    assert row["WF1 std"] == "" and row["WF1 n"] == "1" and float(row["WF1 mean"]) == cell["mean"]

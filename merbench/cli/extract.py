@@ -74,22 +74,25 @@ def extract(
                        f"(left out); {counts['utterances_without_face']} utterances had none in any frame "
                        f"(zero features)", err=True)
     console.print(f"{n} utterances in {seconds:.1f} s ({n / max(seconds, 1e-9):.0f} utt/s, cached features are free)")
-    features = ", ".join(f"{m}: {s['name']}" for m, s in specs.items())
+    import yaml
+
+    features = ", ".join(f"{m}: {s['name'] if len(s) == 1 else yaml.safe_dump(s, default_flow_style=True, sort_keys=False, width=1 << 16).strip()}"
+                         for m, s in specs.items())
     console.print(f"recipe: dataset: {{name: {dataset}, root: {root}"
                   + (f", format: {format}" if format else "") + (f", features: {{{features}}}" if features else "") + "}")
 
 
 def _option(text: str) -> tuple[str, str, object]:
     """``audio.layer=6`` -> ("audio", "layer", 6): the value read as YAML, as ``--set`` reads it."""
-    from merbench.data.types import MODALITIES
-    from merbench.errors import MerbenchError
     import yaml
 
+    from merbench.data.types import MODALITIES
+    from merbench.errors import MerbenchError
     from merbench.recipe import load_yaml
 
-    where, _, raw = text.partition("=")
-    modality, _, key = where.strip().partition(".")
-    if not _ or modality not in MODALITIES or not key or "." in key:
+    where, equals, raw = text.partition("=")
+    modality, dot, key = where.strip().partition(".")
+    if not equals or not dot or modality not in MODALITIES or not key or "." in key:
         raise MerbenchError(f"--option {text}: expected MODALITY.KEY=VALUE with MODALITY one of "
                             f"{', '.join(MODALITIES)}, e.g. audio.feature_set=ComParE_2016")
     try:

@@ -1,4 +1,4 @@
-"""merbench recipes validate [PATH...]"""
+"""merbench recipes validate [PATH...] | merbench recipes list [DATASET]"""
 
 from __future__ import annotations
 
@@ -52,6 +52,29 @@ def validate(
             typer.echo(f"invalid  {e}", err=True)
     if errors:
         raise typer.Exit(2)
+
+
+@recipes_app.command("list")
+@user_errors
+def list_(dataset: Optional[str] = typer.Argument(None, help="Only this dataset's recipes, e.g. synthetic.")) -> None:
+    """List the recipes a command finds by name: ./recipes/<dataset>/<model>.yaml, then the packaged ones."""
+    from tabulate import tabulate
+
+    from merbench.errors import MerbenchError
+    from merbench.recipe_paths import LOCAL, PACKAGED, runnable_names
+
+    rows = []
+    if LOCAL.is_dir() and LOCAL.resolve() != PACKAGED:
+        rows += [(str(p.relative_to(LOCAL).with_suffix("")), str(p)) for p in sorted(LOCAL.glob("*/*.yaml"))
+                 if p.parent.name not in ("base", "references")]
+    local = {name for name, _ in rows}
+    rows += [(name, "packaged") for name in runnable_names() if name not in local]
+    if dataset is not None:
+        rows = [r for r in rows if r[0].split("/")[0] == dataset]
+        if not rows:
+            datasets = sorted({n.split("/")[0] for n in runnable_names()})
+            raise MerbenchError(f"no recipe of dataset {dataset!r}; datasets with recipes: {', '.join(datasets)}")
+    typer.echo(tabulate(rows, ["recipe", "file"], disable_numparse=True))
 
 
 def register(app: typer.Typer) -> None:

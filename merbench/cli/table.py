@@ -21,9 +21,10 @@ def table(
     resamples: int = typer.Option(10_000, "--resamples", min=1, help="Permutations per comparison for --significance."),
     figure: Optional[Path] = typer.Option(None, "--figure", help="Also write each row's row-normalised confusion matrix (mean over seeds) as one figure (PNG, PDF or SVG by the suffix)."),
 ) -> None:
-    """Print runs in the HFF paper's table layout, one table per dataset and data; runs that differ
-    only by seed become mean ± std (n). A row whose model went without some of its components (a paper
-    model on one modality) is marked ‡, with a note saying which."""
+    """Print runs in the HFF paper's table layouts, one table per dataset and data.
+
+    Runs that differ only by seed become one row, mean ± std (n). A row whose model went without
+    some of its components (a paper model on one modality) is marked ‡, with a note saying which."""
     from merbench import api
     from merbench.tables import FORMATS
 

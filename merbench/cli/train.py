@@ -36,7 +36,9 @@ def train(
     if not run.ok:
         planned = out / runs.run_name(run.recipe)  # a failed --force retrain left the finished run there
         kept = f"; the finished run in {planned} is kept" if run.path != planned and runs.is_finished(planned) else ""
-        console.print(f"[red]run failed[/red]: {run.error} ({run.path}){kept}", soft_wrap=True)
+        from rich.text import Text
+
+        console.print(Text.assemble(("run failed", "red"), f": {run.error} ({run.path}){kept}"), soft_wrap=True)
         raise typer.Exit(1)
     typer.echo(render(results_table(group_results([run.result]))))
     console.print(f"run folder: {run.path}")

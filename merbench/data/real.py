@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from merbench.data.readers import read_corpus
-from merbench.data.types import Corpus, MODALITIES
+from merbench.data.types import Corpus, MODALITIES, modality_hint
 from merbench.errors import MerbenchError
 from merbench.registry import DATASETS
 
@@ -48,7 +48,7 @@ def load_real(dataset: str, root: str, format: str, labels: str, protocol: str, 
 
     for m in features:
         if m not in MODALITIES:
-            raise MerbenchError(f"dataset.features.{m}: unknown modality; valid: {', '.join(MODALITIES)}")
+            raise MerbenchError(f"dataset.features.{m}: unknown modality{modality_hint(m)}; valid: {', '.join(MODALITIES)}")
     raw = read_corpus(dataset, resolve_root(dataset, root), format or None, labels or None,
                       protocol or None, fold or None, modalities=tuple(features), **options)
     corpus = build_corpus(raw, features, cache_root=cache or None,

@@ -12,11 +12,11 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from merbench.data.types import MODALITIES, Corpus, Dialogue, RawCorpus, RawDialogue
+from merbench.data.types import MODALITIES, Corpus, Dialogue, RawCorpus, RawDialogue, modality_hint
 from merbench.errors import MerbenchError
 from merbench.features._common import Extractor
 from merbench.features.cache import SHARD_SIZE, extract_cached
-from merbench.registry import EXTRACTORS, closest
+from merbench.registry import EXTRACTORS
 from merbench.signature import check_kwargs, keyword_defaults
 
 ExtractorSpec = str | Mapping[str, Any]  # "minilm" or {"name": "resnet", "model": DIR, ...}
@@ -39,7 +39,7 @@ def make_extractor(modality: str, spec: ExtractorSpec, device: str | None = None
     """An extractor from a name or ``{"name": ..., **options}``, checked against the registry."""
     where = f"features.{modality}"
     if modality not in MODALITIES:
-        raise MerbenchError(f"{where}: unknown modality {modality!r}{closest(modality, MODALITIES)}; "
+        raise MerbenchError(f"{where}: unknown modality {modality!r}{modality_hint(modality)}; "
                             f"valid: {', '.join(MODALITIES)}")
     if isinstance(spec, str):
         name, options = spec, {}

@@ -284,7 +284,7 @@ def _lost(grid_dir: Path, cell: GridCell, error: BaseException) -> dict:
 def _stderr_console():
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, markup=False)  # errors and paths as they are
 
 
 class GridProgress:
