@@ -41,3 +41,23 @@ def tiny_recipe(model: str = "mlp_tiny", **train) -> dict:
         "model": {"name": model},
         "train": {"max_epochs": 4, "patience": 4, "batch_size": 32, "threads": 1, **train},
     }
+
+
+def result_record(**parts):
+    """A ``merbench.results.Result`` as ``read_result`` gives it, from a complete small file in
+    which ``parts`` replace top-level keys (a dict part is merged into the template's)."""
+    from merbench.results import SCHEMA_VERSION, Result
+
+    data = {"schema_version": SCHEMA_VERSION, "run_id": "r", "status": "ok", "created_utc": "2026-01-01T00:00:00+00:00",
+            "command": ["merbench"], "provenance": {},
+            "recipe": {"dataset": {"name": "synthetic", "modalities": ["audio", "text"]}, "model": {"name": "mlp"},
+                       "train": {}},
+            "recipe_hash": "h", "seed": 0,
+            "dataset": {"name": "synthetic", "task": "classification", "protocol": None,
+                        "modalities": ["audio", "text"], "dims": {}, "fingerprint": "f" * 64, "label_names": []},
+            "model": {"name": "mlp"},
+            "selection": {"split": "valid", "metric": "wf1", "best_epoch": 1, "best_value": 0.0, "epochs_run": 1},
+            "metrics": {}}
+    for key, value in parts.items():
+        data[key] = {**data[key], **value} if isinstance(value, dict) and isinstance(data.get(key), dict) else value
+    return Result.from_json(data, Path("runs") / data["run_id"] / "result.json")

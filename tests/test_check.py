@@ -12,13 +12,15 @@ from merbench.aggregate import Group
 from merbench.check import DEFAULT_TOLERANCE, build_reference, compare, entry_id, load_reference, write_reference
 from merbench.errors import MerbenchError
 
+from helpers import result_record
+
 
 def _group(task: str, model: str = "mlp", split: str = "test", **means) -> Group:
     """Two seeds whose ``metric`` values average to ``means[metric]`` (0.2 apart)."""
     recipe = {"dataset": {"name": f"synthetic_{task}", "modalities": ["audio", "text"]},
               "model": {"name": model}, "train": {"lr": 0.001}}
-    results = [{"run_id": f"r{seed}", "dataset": {"task": task},
-                "metrics": {split: {k: v + d for k, v in means.items()}}}
+    results = [result_record(run_id=f"r{seed}", dataset={"task": task},
+                             metrics={split: {k: v + d for k, v in means.items()}})
                for seed, d in ((0, -0.1), (1, 0.1))]
     return Group("k", recipe, results)
 

@@ -11,6 +11,8 @@ import pytest
 from merbench.aggregate import Cell
 from merbench.tables import Table, Value, latex_escape, md_escape, render
 
+from helpers import result_record
+
 
 @pytest.mark.parametrize("char", list("\\|*`[]<>"))
 def test_markdown_escapes_every_structural_character(char):
@@ -94,9 +96,9 @@ def test_mosei_layout_prints_mae_and_corr_with_three_decimals_and_bolds_the_lowe
 
     def group(model, mae):
         metrics = {"acc7": 45.25, "acc2_has0": 80.0, "acc2_non0": 81.0, "f1_non0": 80.5, "mae": mae, "corr": 0.7123}
-        result = {"run_id": model, "dataset": {"name": "mosei", "task": "regression", "modalities": ["text"],
-                                                  "fingerprint": "f"},
-                  "model": {}, "metrics": {"test": metrics}}
+        result = result_record(run_id=model, dataset={"name": "mosei", "task": "regression", "modalities": ["text"],
+                                                      "fingerprint": "f"},
+                               metrics={"test": metrics})
         return Group(model, {"dataset": {"name": "mosei", "modalities": ["text"]}, "model": {"name": model},
                              "train": {}}, [result])
 
