@@ -80,8 +80,10 @@ def usual_metric(corpus: Corpus) -> str:
     return USUAL[corpus.task]
 
 
-def selection_metric(recipe: Recipe, corpus: Corpus) -> str:
-    metric = recipe.train.selection_metric
+def selection_metric(cfg: TrainOptions, corpus: Corpus) -> str:
+    """``train.selection_metric`` resolved for the corpus's task (checked here: the task is
+    known only once the corpus is read)."""
+    metric = cfg.selection_metric
     if metric == "auto":
         return usual_metric(corpus)
     # loss: the validation task loss (no aux losses), as MMSA's trainers select ("KeyEval": "Loss")
@@ -187,7 +189,7 @@ def train(recipe: Recipe | dict, out: Path, *, resume: bool = False, force: bool
                 torch.set_num_threads(recipe.train.threads)
             seed_everything(recipe.train.seed)
             corpus = corpus if corpus is not None else load_corpus(recipe)
-            metric = selection_metric(recipe, corpus)
+            metric = selection_metric(recipe.train, corpus)
             prepare_run_dir(target, recipe, resume)
             handler = run_files.open_log(target)
             try:

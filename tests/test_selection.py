@@ -11,7 +11,7 @@ import torch
 
 from merbench import runs
 from merbench.metrics import LOWER_IS_BETTER
-from merbench.recipe import validate
+from merbench.recipe import TrainOptions, validate
 from merbench.results import read_result
 from merbench.train import train
 
@@ -81,7 +81,7 @@ def test_selection_metric_is_any_reported_metric_of_the_task_or_the_loss():
     assert set(REGRESSION) == set(regression_metrics(np.array([0.5, -1.0]), np.array([0.2, 1.0]))) | {"loss"}
 
     def chosen(name, corpus):
-        return selection_metric({"train": {"selection_metric": name}}, corpus)
+        return selection_metric(TrainOptions(selection_metric=name), corpus)
 
     assert (chosen("auto", cls), chosen("auto", reg)) == ("wf1", "mae")
     assert [chosen(m, cls) for m in CLASSIFICATION] == CLASSIFICATION
