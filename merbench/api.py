@@ -20,7 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from merbench.aggregate import modality_label
 from merbench.errors import MerbenchError
+from merbench.experiments.efficiency import device_label, latency_ms
+from merbench.experiments.sizing import estimate
+from merbench.figures import figure_path
+from merbench.grid import RunnerOptions, run_grid
+from merbench.recipe import apply_overrides, load_recipe, override_text, validate
 from merbench.run import Run, find_runs, load_run
 
 if TYPE_CHECKING:
@@ -31,12 +37,6 @@ if TYPE_CHECKING:
 
 __all__ = ["GridReport", "Run", "ablate", "compare", "heads_sweep", "load_results", "load_run", "plan_grid",
            "results_frame", "train"]
-
-
-def _registries() -> None:
-    """Import the model and dataset modules so their registrations run (imports torch)."""
-    import merbench.data  # noqa: F401
-    import merbench.models  # noqa: F401
 
 
 def _override_list(overrides: dict[str, Any], where: str) -> list[tuple[str, Any]]:
@@ -51,9 +51,6 @@ def _override_list(overrides: dict[str, Any], where: str) -> list[tuple[str, Any
 def resolve_recipe(recipe_or_path: dict | str | Path, overrides: dict[str, Any] | None = None) -> dict:
     """A validated recipe from a file (``merbench.recipe_paths`` finds packaged ones) or a dict,
     with overrides applied as ``--set`` applies them."""
-    from merbench.recipe import apply_overrides, load_recipe, override_text, validate
-
-    _registries()
     pairs = _override_list(overrides or {}, "train()")
     if isinstance(recipe_or_path, dict):
         raw = copy.deepcopy(recipe_or_path)
@@ -72,12 +69,11 @@ def train(recipe_or_path: dict | str | Path, *, out: str | Path = "runs", resume
     A run that ended failed (a NaN loss) is returned with ``status == "failed"``; bad input
     raises ``MerbenchError`` before any work.
     """
+    # start-up: torch and sklearn only when this runs
     from merbench.train import train as train_run
 
     recipe = resolve_recipe(recipe_or_path, overrides)
     if command is None:  # what result.json records as the command: this call, spelt as the CLI's
-        from merbench.recipe import override_text
-
         source = "<recipe dict>" if isinstance(recipe_or_path, dict) else str(recipe_or_path)
         command = ["merbench.train", source] + [f"--set={override_text(item)}" for item in overrides.items()]
     run_dir = train_run(recipe, Path(out), resume=resume, force=force, progress=progress, keep_last=keep_last,
@@ -104,7 +100,6 @@ def results_frame(found: list[Run], split: str = "test"):
         import pandas as pd
     except ImportError:
         raise MerbenchError("as_frame=True needs pandas (pip install merbench[frame])") from None
-    from merbench.aggregate import modality_label
 
     rows = []
     for run in found:
@@ -137,6 +132,7 @@ class GridReport:
 
     def render(self, fmt: str = "rich") -> str:
         """The tables as the command prints them (rich, markdown, latex, csv or json)."""
+        # start-up: sklearn and tabulate only when this runs
         from merbench.tables import render_all
 
         return render_all(self.tables, fmt)
@@ -152,9 +148,6 @@ def plan_grid(plan: "Plan", kind: str, out: str | Path = "grids", runner: "Runne
               dry_run: bool = False, command: list[str] | None = None, console=None) -> tuple[GridReport, bool]:
     """Size ``plan`` (printed to ``console`` when given) and, unless ``dry_run``, train its
     unfinished cells. Returns the report (no tables yet) and whether anything finished."""
-    from merbench.experiments.sizing import estimate
-    from merbench.grid import RunnerOptions, run_grid
-
     runner = runner or RunnerOptions(quiet=True)
     runner.check()
     grid_dir = Path(out) / plan.name
@@ -181,9 +174,9 @@ def compare(dataset: str, models: str | list[str], *, seeds: int = 3, references
             out: str | Path = "grids", runner: "RunnerOptions | None" = None, dry_run: bool = False,
             command: list[str] | None = None, console=None, **overrides: Any) -> GridReport:
     """Train (or reuse) every model on ``dataset`` (``merbench compare``): the dataset's paper table."""
+    # start-up: sklearn and tabulate only when this runs
     from merbench.experiments import compare as experiment
 
-    _registries()
     names = models if isinstance(models, str) else ",".join(models)
     plan = experiment.plan(dataset, names, _cell_overrides(overrides, runner), seeds,
                            Path(recipes) if recipes else None)
@@ -191,8 +184,6 @@ def compare(dataset: str, models: str | list[str], *, seeds: int = 3, references
     if finished:
         measured = None
         if efficiency:
-            from merbench.experiments.efficiency import device_label, latency_ms
-
             threads = runner.threads if runner is not None else 1
             latency = {}
             for name in plan.info["models"]:
@@ -210,9 +201,9 @@ def ablate(model: str, drop: str | list[str], *, dataset: str | None = None, rec
            references: bool = False, out: str | Path = "grids", runner: "RunnerOptions | None" = None,
            dry_run: bool = False, command: list[str] | None = None, console=None, **overrides: Any) -> GridReport:
     """The full model and each component switched off, per modality subset (``merbench ablate``)."""
+    # start-up: torch, sklearn, tabulate only when this runs
     from merbench.experiments import ablate as experiment
 
-    _registries()
     drops = [drop] if isinstance(drop, str) else list(drop)
     plan = experiment.plan(model, drops, dataset, Path(recipe) if recipe else None,
                            _cell_overrides(overrides, runner), seeds, modalities,
@@ -232,13 +223,11 @@ def heads_sweep(model: str, heads: str | list[int] = "4,6,8,10", *, datasets: li
                 runner: "RunnerOptions | None" = None, dry_run: bool = False, command: list[str] | None = None,
                 console=None, **overrides: Any) -> GridReport:
     """The model at each head count on each dataset (``merbench heads-sweep``): tables and a plot."""
+    # start-up: torch, sklearn, tabulate only when this runs
     from merbench.experiments import heads as experiment
 
-    _registries()
     counts = heads if isinstance(heads, str) else ",".join(str(h) for h in heads)
     if figure is not None:
-        from merbench.figures import figure_path
-
         figure_path(Path(figure))
     plan = experiment.plan(model, counts, list(datasets), [Path(r) for r in recipe],
                            _cell_overrides(overrides, runner), seeds, Path(recipes) if recipes else None)

@@ -39,6 +39,7 @@ def ablate(
     dry_run: DryRun = False,
 ) -> None:
     """Train the full model and each variant with a component switched off, on every modality subset: HFF Table 4."""
+    # start-up: numpy and yaml only for this command, not for --help
     from merbench import api
     from merbench.recipe import override_pairs
 

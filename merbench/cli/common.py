@@ -88,11 +88,5 @@ def _given(param, args: list[str]) -> str:
     return ""
 
 
-def load_registries() -> None:
-    """Import model and dataset modules so their registrations run (torch import: slow-ish)."""
-    import merbench.data  # noqa: F401
-    import merbench.models  # noqa: F401
-
-
 def command_line() -> list[str]:
     return ["merbench", *sys.argv[1:]]

@@ -38,6 +38,7 @@ def compare(
     dry_run: DryRun = False,
 ) -> None:
     """Train (or reuse) every listed model on one dataset: the dataset's paper table (HFF Table 2 or 3 layout)."""
+    # start-up: numpy and yaml only for this command, not for --help
     from merbench import api
     from merbench.recipe import override_pairs
 

@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from merbench.cli.common import console, load_registries, user_errors
+from merbench.cli.common import console, user_errors
 
 
 @user_errors
@@ -22,7 +22,7 @@ def evaluate(
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of the test-time noise."),
 ) -> None:
     """Reload the best checkpoint of a run and score it again on one split, optionally with a modality missing or noisy."""
-    load_registries()
+    # start-up: torch only for this command, not for --help
     import json
 
     from merbench.robustness import evaluate_condition, make_condition, parse_noise

@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from merbench.cli.common import Dataset, DatasetFormat, Fold, Labels, Protocol, console, user_errors
+from merbench.errors import MerbenchError
 
 
 @user_errors
@@ -31,14 +32,11 @@ def extract(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Read a dataset release and extract (or reuse cached) features for the named extractors."""
+    # start-up: torch only for this command, not for --help
     import time
 
     from merbench.data.readers import read_corpus
-    from merbench.errors import MerbenchError
     from merbench.features.build import build_corpus
-    import merbench.features.audio  # noqa: F401
-    import merbench.features.text  # noqa: F401
-    import merbench.features.vision  # noqa: F401
 
     if text_model and not text:
         text = "bert"  # any encoder dir, a fine-tuned one included; its record fixes the input

@@ -8,6 +8,10 @@ from typing import Annotated, List, Optional
 import typer
 
 from merbench.cli.common import console, err_console, user_errors
+from merbench.errors import MerbenchError
+from merbench.experiments.sizing import estimate
+from merbench.grid import RunnerOptions, grid_status
+from merbench.grid.status import STATES
 
 grid_app = typer.Typer(help="Inspect grid folders written by ablate, heads-sweep and compare.", no_args_is_help=True)
 
@@ -30,8 +34,6 @@ DryRun = Annotated[bool, typer.Option("--dry-run", help="Print the plan alone (c
 
 
 def runner_options(jobs, threads, launcher, partition, gpus_per_job, time, mem, cpus_per_task, quiet):
-    from merbench.grid import RunnerOptions
-
     options = RunnerOptions(jobs=jobs, launcher=launcher, threads=threads, partition=partition,
                             gpus_per_job=gpus_per_job, time_min=time, mem_gb=mem,
                             cpus_per_task=cpus_per_task, quiet=quiet)
@@ -41,7 +43,7 @@ def runner_options(jobs, threads, launcher, partition, gpus_per_job, time, mem, 
 
 def check_format(fmt: str) -> None:
     """Before any training: a typo in --format must not cost a grid."""
-    from merbench.errors import MerbenchError
+    # start-up: sklearn and tabulate only for this command, not for --help
     from merbench.tables import FORMATS
 
     if fmt not in FORMATS:
@@ -82,9 +84,6 @@ def status(grid: Path = typer.Argument(..., help="A grid folder (holds grid.json
     """Which cells are done, running, interrupted, failed (with the error) or pending."""
     from tabulate import tabulate
 
-    from merbench.grid import grid_status
-    from merbench.grid.status import STATES
-
     manifest, states = grid_status(grid)
     rows = [(s.state, s.cell.describe(), s.cell.run, s.detail) for s in states]
     typer.echo(tabulate(rows, ["state", "cell", "run folder", "detail"], disable_numparse=True))
@@ -92,8 +91,6 @@ def status(grid: Path = typer.Argument(..., help="A grid folder (holds grid.json
     typer.echo(f"{grid} ({manifest.get('kind')}, updated {manifest.get('updated_utc')}): {counts} "
                f"of {len(states)} cells")
     if any(s.state != "done" for s in states):
-        from merbench.experiments.sizing import estimate
-
         typer.echo(f"to finish: {estimate(manifest['cells'], grid).describe()}")
 
 

@@ -7,12 +7,14 @@ from typing import List, Optional
 
 import typer
 
+from merbench import api
 from merbench.api import HEADS_FIGURE as FIGURE
 from merbench.cli.common import command_line, user_errors
 from merbench.cli.grid import (
     CpusPerTask, DryRun, Format, GpusPerJob, Jobs, Launcher, Mem, Out, Partition, Quiet, References, Seeds, Sets,
     Threads, TimeMin, check_format, finish, grid_console, runner_options,
 )
+from merbench.recipe import override_pairs
 
 
 @user_errors
@@ -40,9 +42,6 @@ def heads_sweep(
     dry_run: DryRun = False,
 ) -> None:
     """Train the model at each head count on each dataset: HFF Table 5 (ACC and F1 per dataset) and a plot."""
-    from merbench import api
-    from merbench.recipe import override_pairs
-
     check_format(format)
     options = runner_options(jobs, threads, launcher, partition, gpus_per_job, time, mem, cpus_per_task, quiet)
     report = api.heads_sweep(model, heads, datasets=list(dataset or []), recipe=list(recipe or []), recipes=recipes,

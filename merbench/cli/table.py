@@ -24,6 +24,7 @@ def table(
     """Print runs in the HFF paper's table layout, one table per dataset; runs that differ only by
     seed become mean ± std (n). A row whose model went without some of its components (a paper
     model on one modality) is marked ‡, with a note saying which."""
+    # start-up: sklearn and tabulate only for this command, not for --help
     from merbench.aggregate import collect, group_results, row_labels
     from merbench.tables import FORMATS, by_dataset, layout_for, render_all, results_tables
 
@@ -32,11 +33,13 @@ def table(
     groups = group_results(_with_components(collect(runs)))
     tables = results_tables(groups, layout, split)
     if figure is not None:
+        # start-up: numpy only for this command, not for --help
         from merbench.figures import confusion_plot, group_confusions, figure_path
 
         figure_path(figure)
         panels = group_confusions(groups, row_labels(groups), split)  # errors before any output
     if significance:
+        # start-up: sklearn only for this command, not for --help
         from merbench.significance import mark_not_significant
 
         for result, part in zip(tables, by_dataset(groups)):
@@ -52,10 +55,9 @@ def _with_components(results: list[dict]) -> list[dict]:
     when the model went without some of its components."""
     if all("inactive_components" in (r.get("model") or {}) for r in results):
         return results
-    from merbench.cli.common import load_registries
+    # start-up: torch only for this command, not for --help
     from merbench.models.build import fill_components
 
-    load_registries()
     return [fill_components(r) for r in results]
 
 

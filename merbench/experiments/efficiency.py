@@ -13,6 +13,7 @@ from pathlib import Path
 
 
 def device_label(device: str, threads: int) -> str:
+    # start-up: torch and sklearn only when this runs
     import torch
 
     from merbench.train import resolve_device
@@ -25,6 +26,7 @@ def device_label(device: str, threads: int) -> str:
 
 def latency_ms(run_dir: Path, device: str = "auto", threads: int = 1, repeats: int = 3) -> float:
     """Milliseconds per test utterance of the run's best checkpoint."""
+    # start-up: numpy and yaml only when this runs
     import torch
 
     from merbench.run import load_run
