@@ -19,28 +19,30 @@ as the Python values they are (no YAML reading of strings).
 from __future__ import annotations
 
 import copy
+import multiprocessing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from merbench import check as regression
+from merbench.aggregate import collect, group_results, modality_label, row_labels
 from merbench.device import DEFAULT_THREADS
 from merbench.errors import MerbenchError
+from merbench.experiments.efficiency import device_label, latency_ms
+from merbench.experiments.sizing import estimate
+from merbench.figures import confusion_plot, figure_path, group_confusions
+from merbench.grid import RunnerOptions, run_grid
+from merbench.recipe import apply_overrides, load_recipe, override_text, validate
 from merbench.run import Run, find_runs, load_run
+from merbench.tables import Table, by_dataset, data_parts, layout_for, render_all, results_tables
 
 if TYPE_CHECKING:
     from merbench.experiments._common import Plan
     from merbench.experiments.sizing import Estimate
-    from merbench.grid import GridRun, RunnerOptions
-    from merbench.tables import Table
+    from merbench.grid import GridRun
 
 __all__ = ["CheckReport", "Evaluation", "GridReport", "Run", "TableReport", "ablate", "check", "compare",
            "evaluate", "heads_sweep", "load_results", "load_run", "plan_grid", "results_frame", "table", "train"]
-
-
-def _registries() -> None:
-    """Import the model and dataset modules so their registrations run (imports torch)."""
-    import merbench.data  # noqa: F401
-    import merbench.models  # noqa: F401
 
 
 def _override_list(overrides: dict[str, Any], where: str) -> list[tuple[str, Any]]:
@@ -55,9 +57,6 @@ def _override_list(overrides: dict[str, Any], where: str) -> list[tuple[str, Any
 def resolve_recipe(recipe_or_path: dict | str | Path, overrides: dict[str, Any] | None = None) -> dict:
     """A validated recipe from a file (``merbench.recipe_paths`` finds packaged ones) or a dict,
     with overrides applied as ``--set`` applies them."""
-    from merbench.recipe import apply_overrides, load_recipe, override_text, validate
-
-    _registries()
     pairs = _override_list(overrides or {}, "train()")
     if isinstance(recipe_or_path, dict):
         raw = copy.deepcopy(recipe_or_path)
@@ -76,12 +75,11 @@ def train(recipe_or_path: dict | str | Path, *, out: str | Path = "runs", resume
     A run that ended failed (a NaN loss) is returned with ``status == "failed"``; bad input
     raises ``MerbenchError`` before any work.
     """
+    # start-up: torch and sklearn only when this runs
     from merbench.train import train as train_run
 
     recipe = resolve_recipe(recipe_or_path, overrides)
     if command is None:  # what result.json records as the command: this call, spelt as the CLI's
-        from merbench.recipe import override_text
-
         source = "<recipe dict>" if isinstance(recipe_or_path, dict) else str(recipe_or_path)
         command = ["merbench.train", source] + [f"--set={override_text(item)}" for item in overrides.items()]
     run_dir = train_run(recipe, Path(out), resume=resume, force=force, progress=progress, keep_last=keep_last,
@@ -104,9 +102,9 @@ def evaluate(run_dir: str | Path, *, split: str = "test", device: str = "cpu", m
     """``merbench evaluate``: the run's best checkpoint scored again on ``split``, optionally with
     modalities ``missing`` (``missing_mode`` zero or mean) or ``noise`` ({modality: level} or
     ``--noise`` texts "vision=0.5"; level x the training std per dimension, drawn from ``seed``)."""
+    # start-up: torch only when this runs
     from merbench.robustness import evaluate_condition, make_condition, parse_noise
 
-    _registries()
     texts = [f"{m}={level}" for m, level in noise.items()] if isinstance(noise, dict) else list(noise or [])
     condition = make_condition(list(missing), parse_noise(texts), missing_mode, seed)
     if condition.missing or condition.noise:
@@ -133,7 +131,6 @@ def results_frame(found: list[Run], split: str = "test"):
         import pandas as pd
     except ImportError:
         raise MerbenchError("as_frame=True needs pandas (pip install merbench[frame])") from None
-    from merbench.aggregate import modality_label
 
     rows = []
     for run in found:
@@ -154,8 +151,6 @@ class TableReport:
 
     def render(self, fmt: str = "rich") -> str:
         """The tables as the command prints them (rich, markdown, latex, csv or json)."""
-        from merbench.tables import render_all
-
         return render_all(self.tables, fmt)
 
 
@@ -166,16 +161,11 @@ def table(paths, *, layout: str | None = None, split: str = "test", significance
     marks with † the cells not significantly different from their column's best; ``figure``
     (.png, .pdf or .svg) also writes each row's row-normalised confusion matrix. Every error
     comes before the figure is written."""
-    from merbench.aggregate import collect, group_results, row_labels
-    from merbench.tables import by_dataset, data_parts, layout_for, results_tables
-
     if isinstance(paths, (str, Path)):
         paths = [paths]
     groups = group_results(_with_components(collect([Path(p) for p in paths])))
     report = TableReport(results_tables(groups, layout, split))
     if figure is not None:
-        from merbench.figures import confusion_plot, figure_path, group_confusions
-
         figure_path(Path(figure))
         # One panel per row of every table, labelled as in its table plus what its data differs by.
         parts = data_parts(groups)
@@ -183,6 +173,7 @@ def table(paths, *, layout: str | None = None, split: str = "test", significance
                   for part in parts for label in row_labels(part.groups)]
         panels = group_confusions([g for part in parts for g in part.groups], labels, split)  # errors before any output
     if significance:
+        # start-up: sklearn's permutation tests only when asked for
         from merbench.significance import mark_not_significant
 
         for result, part in zip(report.tables, by_dataset(groups)):
@@ -212,9 +203,6 @@ def check(paths, against: str | Path, *, update: bool = False, tolerance: float 
     """``merbench check``: the runs under ``paths`` against the reference file ``against``;
     ``update=True`` writes the reference from them instead (``tolerance`` in points, ``metrics``
     to guard, default per task, of ``split``)."""
-    from merbench.aggregate import collect, group_results
-    from merbench import check as regression
-
     if isinstance(paths, (str, Path)):
         paths = [paths]
     groups = group_results(collect([Path(p) for p in paths]))
@@ -231,9 +219,9 @@ def _with_components(results: list[dict]) -> list[dict]:
     when the model went without some of its components."""
     if all("inactive_components" in (r.get("model") or {}) for r in results):
         return results
+    # start-up: torch only for result files written before components were recorded
     from merbench.models.build import fill_components
 
-    _registries()
     return [fill_components(r) for r in results]
 
 
@@ -258,8 +246,7 @@ class GridReport:
 
     def render(self, fmt: str = "rich") -> str:
         """The tables as the command prints them (rich, markdown, latex, csv or json)."""
-        from merbench.tables import render_all
-
+        # start-up: sklearn and tabulate only when this runs
         return render_all(self.tables, fmt)
 
     def runs(self) -> list[Run]:
@@ -293,11 +280,6 @@ def plan_grid(plan: "Plan", kind: str, out: str | Path = "grids", runner: "Runne
     """Size ``plan`` (printed to ``console`` when given) and, unless ``dry_run``, train its
     unfinished cells. Returns the report (no tables yet) and whether anything finished; raises
     :class:`GridFailed` when cells were to be trained and none finished."""
-    import multiprocessing
-
-    from merbench.experiments.sizing import estimate
-    from merbench.grid import RunnerOptions, run_grid
-
     # The flag multiprocessing itself checks before refusing to start processes from a worker
     # that is still importing the main module.
     if getattr(multiprocessing.current_process(), "_inheriting", False):
@@ -330,9 +312,9 @@ def compare(dataset: str, models: str | list[str], *, seeds: int = 3, references
             out: str | Path = "grids", runner: "RunnerOptions | None" = None, dry_run: bool = False,
             command: list[str] | None = None, console=None, **overrides: Any) -> GridReport:
     """Train (or reuse) every model on ``dataset`` (``merbench compare``): the dataset's paper table."""
+    # start-up: sklearn and tabulate only when this runs
     from merbench.experiments import compare as experiment
 
-    _registries()
     names = models if isinstance(models, str) else ",".join(models)
     plan = experiment.plan(dataset, names, _cell_overrides(overrides, runner), seeds,
                            Path(recipes) if recipes else None)
@@ -340,8 +322,6 @@ def compare(dataset: str, models: str | list[str], *, seeds: int = 3, references
     if finished:
         measured = None
         if efficiency:
-            from merbench.experiments.efficiency import device_label, latency_ms
-
             threads = runner.threads if runner is not None else DEFAULT_THREADS
             latency = {}
             for name in plan.info["models"]:
@@ -359,9 +339,9 @@ def ablate(model: str, drop: str | list[str], *, dataset: str | None = None, rec
            references: bool = False, out: str | Path = "grids", runner: "RunnerOptions | None" = None,
            dry_run: bool = False, command: list[str] | None = None, console=None, **overrides: Any) -> GridReport:
     """The full model and each component switched off, per modality subset (``merbench ablate``)."""
+    # start-up: torch, sklearn, tabulate only when this runs
     from merbench.experiments import ablate as experiment
 
-    _registries()
     drops = [drop] if isinstance(drop, str) else list(drop)
     plan = experiment.plan(model, drops, dataset, Path(recipe) if recipe else None,
                            _cell_overrides(overrides, runner), seeds, modalities,
@@ -381,13 +361,11 @@ def heads_sweep(model: str, heads: str | list[int] = "4,6,8,10", *, datasets: li
                 runner: "RunnerOptions | None" = None, dry_run: bool = False, command: list[str] | None = None,
                 console=None, **overrides: Any) -> GridReport:
     """The model at each head count on each dataset (``merbench heads-sweep``): tables and a plot."""
+    # start-up: torch, sklearn, tabulate only when this runs
     from merbench.experiments import heads as experiment
 
-    _registries()
     counts = heads if isinstance(heads, str) else ",".join(str(h) for h in heads)
     if figure is not None:
-        from merbench.figures import figure_path
-
         figure_path(Path(figure))
     plan = experiment.plan(model, counts, list(datasets), [Path(r) for r in recipe],
                            _cell_overrides(overrides, runner), seeds, Path(recipes) if recipes else None)

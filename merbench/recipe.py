@@ -209,6 +209,7 @@ def _registered_section(recipe: dict, section: str, registry, problems: Problems
                                                f"got {excerpt(bad)}{closest(str(bad), MODALITIES)}")
         defaults = keyword_defaults(registry.get(name))
     else:
+        # start-up: torch only when this runs
         from merbench.models.build import model_defaults  # models import torch: only when needed
 
         defaults = model_defaults(name)

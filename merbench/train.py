@@ -29,7 +29,8 @@ import numpy as np
 import torch
 import yaml
 
-from merbench import lock, runs
+from merbench import lock
+from merbench import run_folder as runs  # the run folder's names and layout
 from merbench.atomic import atomic_open, remove_temporaries
 from merbench.data.batching import Batch, split_tensors
 from merbench.data.types import Corpus
@@ -37,9 +38,9 @@ from merbench.device import resolve_device
 from merbench.errors import MerbenchError
 from merbench.evaluate import flat_outputs, load_checkpoint, predict, score
 from merbench.metrics import LOSS, LOWER_IS_BETTER, USUAL, better, metric_names
-from merbench.models.build import build_model, check_available, model_class
+from merbench.models.build import build_model, built_components, check_available, model_class, model_defaults
 from merbench.plugins import plugin_of
-from merbench.run import Predictions
+from merbench.predictions import Predictions
 from merbench.recipe import recipe_hash
 from merbench.registry import DATASETS, closest
 from merbench.results import atomic_write_text, provenance, utc_now, write_json, SCHEMA_VERSION
@@ -398,8 +399,6 @@ def _train(recipe, corpus, metric, run_dir, device, resume, progress, command, k
 
 
 def _resolved_args(recipe: dict) -> dict:
-    from merbench.models.build import model_defaults
-
     defaults = model_defaults(recipe["model"]["name"])
     return _json_safe({**defaults, **{k: v for k, v in recipe["model"].items() if k != "name"}})
 
@@ -407,8 +406,6 @@ def _resolved_args(recipe: dict) -> dict:
 def _components(recipe: dict, modalities: list[str]) -> dict:
     """The ablation switches that were on, split into those built with these modalities and
     those that built nothing (a paper model on one modality: not the paper's model)."""
-    from merbench.models.build import built_components
-
     args = {k: v for k, v in recipe["model"].items() if k != "name"}
     built, unbuilt = built_components(recipe["model"]["name"], modalities, args)
     return {"active_components": built, "inactive_components": unbuilt}
@@ -444,17 +441,3 @@ def _progress(enabled: bool):
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("loss {task.fields[loss]:.4f}"), TextColumn("{task.fields[rate]:.0f} utt/s"),
                     TimeElapsedColumn(), transient=False, console=Console(stderr=True))
-
-
-class _CallableModule(type(sys)):
-    """``merbench.train(...)`` is the Python API's ``train`` (``merbench.api.train``, returning a
-    ``Run``): importing this module makes the package attribute ``merbench.train`` name the
-    module, so the module itself calls through to the API function."""
-
-    def __call__(self, *args, **kwargs):
-        from merbench.api import train as api_train
-
-        return api_train(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

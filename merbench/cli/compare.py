@@ -23,6 +23,7 @@ def compare(
     grid: GridOptions,
 ) -> None:
     """Train (or reuse) every listed model on one dataset: the dataset's paper table (HFF Table 2 or 3 layout)."""
+    # start-up: numpy and yaml only for this command, not for --help
     from merbench import api
 
     report = api.compare(dataset, models, efficiency=efficiency, device=device, recipes=recipes, **grid.api())

@@ -10,8 +10,13 @@ from typing import Annotated, Any, Callable, List, Optional
 
 import typer
 
-from merbench.cli.common import command_line, console, err_console, user_errors
+from merbench.cli.common import command_line, console, err_console, finish, user_errors  # noqa: F401 (finish: the grid commands')
 from merbench.device import DEFAULT_THREADS
+from merbench.errors import MerbenchError
+from merbench.experiments.sizing import estimate
+from merbench.grid import RunnerOptions, grid_status
+from merbench.grid.status import STATES
+from merbench.recipe import override_pairs
 
 grid_app = typer.Typer(help="Inspect grid folders written by ablate, heads-sweep and compare.", no_args_is_help=True)
 
@@ -66,9 +71,6 @@ class GridOptions:
 
 def grid_options(values: dict[str, Any]) -> GridOptions:
     """The shared options from their parsed values, every one checked before any training."""
-    from merbench.grid import RunnerOptions
-    from merbench.recipe import override_pairs
-
     check_format(values["format"])  # a typo in --format must not cost a grid
     runner = RunnerOptions(jobs=values["jobs"], launcher=values["launcher"], threads=values["threads"],
                            partition=values["partition"], gpus_per_job=values["gpus_per_job"],
@@ -98,7 +100,7 @@ def grid_command(fn: Callable) -> Callable:
 
 def check_format(fmt: str) -> None:
     """Before any training: a typo in --format must not cost a grid."""
-    from merbench.errors import MerbenchError
+    # start-up: sklearn and tabulate only for this command, not for --help
     from merbench.tables import FORMATS
 
     if fmt not in FORMATS:
@@ -110,37 +112,11 @@ def grid_console(dry_run: bool):
     return console if dry_run else err_console
 
 
-def finish(report, fmt: str) -> None:
-    """After ``merbench.api``'s grid function: a summary line, the tables, then every failed
-    cell; exit 1 when any cell failed. A dry run printed its plan already."""
-    if report.grid is None:
-        typer.echo("dry run: nothing trained")
-        return
-    run = report.grid
-    err_console.print(f"grid {run.grid_dir}: {len(run.cells)} cells, {len(run.trained)} trained, {run.reused} reused, "
-                      f"{len(run.failed)} failed ({run.wall_seconds:.1f} s)", soft_wrap=True)
-    for note in report.notes:
-        err_console.print(note, soft_wrap=True)
-    if report.figure is not None:
-        err_console.print(f"figure: {report.figure}", soft_wrap=True)
-    if report.tables:
-        typer.echo(report.render(fmt))
-    if run.failed:
-        for cell in run.failed:
-            typer.echo(f"failed: {cell.describe()} ({cell.run}): {run.errors.get(cell.run)}", err=True)
-        typer.echo(f"FAILED: {len(run.failed)} of {len(run.cells)} cells; merbench grid status {run.grid_dir}",
-                   err=True)
-        raise typer.Exit(1)
-
-
 @grid_app.command("status")
 @user_errors
 def status(grid: Path = typer.Argument(..., help="A grid folder (holds grid.json).")) -> None:
     """Which cells are done, running, interrupted, failed (with the error) or pending."""
     from tabulate import tabulate
-
-    from merbench.grid import grid_status
-    from merbench.grid.status import STATES
 
     manifest, states = grid_status(grid)
     rows = [(s.state, s.cell.describe(), s.cell.run, s.detail) for s in states]
@@ -149,8 +125,6 @@ def status(grid: Path = typer.Argument(..., help="A grid folder (holds grid.json
     typer.echo(f"{grid} ({manifest.get('kind')}, updated {manifest.get('updated_utc')}): {counts} "
                f"of {len(states)} cells")
     if any(s.state != "done" for s in states):
-        from merbench.experiments.sizing import estimate
-
         typer.echo(f"to finish: {estimate(manifest['cells'], grid).describe()}")
 
 

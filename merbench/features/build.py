@@ -16,6 +16,7 @@ from merbench.data.types import MODALITIES, Corpus, Dialogue, RawCorpus, RawDial
 from merbench.errors import MerbenchError
 from merbench.features._common import Extractor
 from merbench.features.cache import SHARD_SIZE, extract_cached
+from merbench.features.finetune import ensure_finetuned
 from merbench.registry import EXTRACTORS
 from merbench.signature import check_kwargs, keyword_defaults
 
@@ -113,7 +114,6 @@ def _finetuned(raw: RawCorpus, modality: str, spec: ExtractorSpec, cache_root: s
         return spec
     if modality != "text":
         raise MerbenchError(f"features.{modality}.finetune: only text encoders are fine-tuned")
-    from merbench.features.finetune import ensure_finetuned
 
     folder = ensure_finetuned(raw, dict(spec), cache_root, device, progress)
     return {**{k: v for k, v in spec.items() if k != "finetune"}, "model": str(folder)}
