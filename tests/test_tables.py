@@ -230,11 +230,13 @@ def test_one_run_has_no_std_in_csv_or_json(two_corpora):
 
 def test_a_result_without_a_fingerprint_still_tabulates(two_corpora, tmp_path):
     """A hand-made or foreign result.json without dataset.fingerprint: one table, no traceback."""
-    src = next((two_corpora / "corpus3").rglob("result.json"))
-    result = json.loads(src.read_text())
-    del result["dataset"]["fingerprint"]
-    (tmp_path / "run").mkdir()
-    (tmp_path / "run" / "result.json").write_text(json.dumps(result))
+    for corpus in ("corpus0", "corpus3"):  # other corpora: still two tables, by their recipes
+        for src in (two_corpora / corpus).rglob("result.json"):
+            result = json.loads(src.read_text())
+            del result["dataset"]["fingerprint"]
+            (tmp_path / result["run_id"]).mkdir()
+            (tmp_path / result["run_id"] / "result.json").write_text(json.dumps(result))
     out = cli("table", tmp_path, "--format", "json")
     assert out.exit_code == 0, out.output
-    assert len(json.loads(out.stdout)) == 1
+    assert sorted(t["title"].split(" (")[0] for t in json.loads(out.stdout)) == ["synthetic, dataset.seed=0",
+                                                                                "synthetic, dataset.seed=3"]
