@@ -167,12 +167,12 @@ def by_fingerprint(groups: list[Group]) -> list[Group]:
     or files that changed): runs on different data are never one mean."""
     out = []
     for g in groups:
-        if len({r["dataset"]["fingerprint"] for r in g.results}) <= 1:
+        if len({r["dataset"].get("fingerprint", "") for r in g.results}) <= 1:
             out.append(g)
             continue
         prints: dict[str, Group] = {}
         for r in g.results:
-            sub = prints.setdefault(r["dataset"]["fingerprint"], Group(g.key, g.recipe))
+            sub = prints.setdefault(r["dataset"].get("fingerprint", ""), Group(g.key, g.recipe))
             sub.results.append(r)
         parts = list(prints.values())
         parts[0].failed = g.failed
@@ -216,7 +216,7 @@ def by_data(groups: list[Group]) -> list[DataPart]:
     read different data is split by fingerprint."""
     found = by_fingerprint(groups)
     traits = [data_traits(g) for g in found]
-    prints = [g.results[0]["dataset"]["fingerprint"] for g in found]
+    prints = [g.results[0]["dataset"].get("fingerprint", "") for g in found]
     root = list(range(len(found)))
 
     def top(i: int) -> int:
@@ -226,7 +226,7 @@ def by_data(groups: list[Group]) -> list[DataPart]:
 
     for i in range(len(found)):
         for j in range(i):
-            if prints[i] == prints[j] or traits[i] == traits[j]:
+            if (prints[i] and prints[i] == prints[j]) or traits[i] == traits[j]:
                 root[top(i)] = top(j)
     members: dict[int, list[int]] = {}
     for i in range(len(found)):
