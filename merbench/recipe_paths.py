@@ -46,7 +46,7 @@ def find_recipe(path: Path | str) -> Path:
         packaged = PACKAGED / (name if name.suffix == ".yaml" else name.with_suffix(".yaml"))
         if packaged.is_file():
             return packaged
-    names = [n for n in packaged_names() if not n.startswith(("base/", "references/"))]
+    names = [n for n in packaged_names() if not n.startswith(("base/", "references/", "spaces/"))]
     key = "/".join(parts[-2:]).removesuffix(".yaml")
     # The packaged recipes of the same dataset when there are any, else all of them.
     shown = [n for n in names if n.split("/")[0] == key.split("/")[0]] or names

@@ -21,7 +21,7 @@ rm -rf build  # setuptools' staging folder in the clone
 WHEEL=$(ls "$WORK"/dist/merbench-*.whl)
 for member in merbench/recipes/synthetic/hff.yaml merbench/recipes/base/synthetic.yaml \
               merbench/recipes/references/hff.yaml merbench/recipes/iemocap/tfn.yaml \
-              merbench/recipes/mosi/hff.yaml merbench/recipes/base/mosi.yaml; do
+              merbench/recipes/mosi/hff.yaml merbench/recipes/base/mosi.yaml merbench/recipes/spaces/mlp.yaml; do
   "$PYTHON" -c "import sys, zipfile; sys.exit(sys.argv[2] not in zipfile.ZipFile(sys.argv[1]).namelist())" "$WHEEL" "$member" \
     || { echo "wheel_check: $WHEEL lacks $member"; exit 1; }
 done

@@ -47,10 +47,10 @@ def _options(
 def _register() -> None:
     from merbench.cli import check, evaluate, extract, finetune, listing, recipes, table, train
     from merbench.cli import figure, robustness, significance
-    from merbench.cli import ablate, compare, grid, heads_sweep
+    from merbench.cli import ablate, compare, grid, heads_sweep, tune
 
     for module in (extract, finetune, train, evaluate, table, check, listing, recipes, robustness, significance, figure,
-                   ablate, heads_sweep, compare, grid):
+                   ablate, heads_sweep, compare, tune, grid):
         module.register(app)
 
 

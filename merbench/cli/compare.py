@@ -19,6 +19,7 @@ def compare(
     dataset: str = typer.Option(..., "--dataset", help="Dataset name: each model's recipe is recipes/<dataset>/<model>.yaml."),
     models: str = typer.Option(..., "--models", help="Comma-separated registered models, or all (every model with a recipe for the dataset)."),
     recipes: Optional[Path] = typer.Option(None, "--recipes", help="Folder of recipes laid out as <dataset>/<model>.yaml (default: ./recipes/<dataset>/<model>.yaml when present, else the packaged recipe)."),
+    tuned: Optional[Path] = typer.Option(None, "--tuned", help="Folder of merbench tune folders: each model's recipe is its tune-<model>-<dataset>/best.yaml, and the table shows each row's tuning budget."),
     efficiency: bool = typer.Option(False, "--efficiency", help="Add parameters, training seconds per epoch and inference latency per utterance."),
     device: str = typer.Option("auto", "--device", help="With --efficiency: where latency is measured (auto = CUDA when present)."),
     seeds: Seeds = 3,
@@ -44,7 +45,7 @@ def compare(
     check_format(format)
     options = runner_options(jobs, threads, launcher, partition, gpus_per_job, time, mem, cpus_per_task, quiet)
     report = api.compare(dataset, models, seeds=seeds, references=references, efficiency=efficiency, device=device,
-                         recipes=recipes, out=out, runner=options, dry_run=dry_run, command=command_line(),
+                         recipes=recipes, tuned=tuned, out=out, runner=options, dry_run=dry_run, command=command_line(),
                          console=grid_console(dry_run), **override_pairs(list(set_ or [])))
     finish(report, format)
 
