@@ -211,7 +211,7 @@ def importance_plot(scores: dict[str, float], path: Path, *, title: str | None =
     fig = _figure(5.0, 0.45 * len(items) + 1.2)
     ax = fig.subplots()
     ax.barh([k for k, _ in items], [v for _, v in items], color="tab:blue")
-    ax.set_xlabel("importance (fANOVA, share of the score's variance)")
+    ax.set_xlabel("importance (fANOVA)")
     ax.grid(alpha=0.3, axis="x")
     if title:
         ax.set_title(title, fontsize=8)

@@ -59,7 +59,7 @@ def tune(
         return
     done = sum(t.state in ("complete", "pruned", "failed") for t in report.trials)
     err_console.print(f"tune {report.tune_dir}: {done} trials done ({len(report.trained)} run by this command), "
-                      f"{len(report.errors)} failed to run ({report.wall_seconds:.1f} s)", soft_wrap=True)
+                      f"{len(report.errors)} failed to run (search {report.wall_seconds:.1f} s)", soft_wrap=True)
     if report.best is not None:
         err_console.print(f"best: trial {report.best.number}, validation {report.metric} {report.best.value:.4g}: "
                           f"{report.best_recipe}", soft_wrap=True)
