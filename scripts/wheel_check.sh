@@ -57,6 +57,12 @@ if "$BIN/merbench" train synthetic/cogmen --out runs 2>err.txt; then
 fi
 grep -q "pip install 'merbench\[graph\]'" err.txt || { cat err.txt; exit 1; }
 
+step "tune without optuna (no extras): one line naming the extra"
+if "$BIN/merbench" tune mlp --dataset synthetic --trials 1 --out grids 2>err.txt; then
+  echo "wheel_check: merbench tune ran without optuna"; exit 1
+fi
+grep -q "pip install 'merbench\[tune\]'" err.txt || { cat err.txt; exit 1; }
+
 step "a plugin model, its recipe in ./recipes (extends the packaged base)"
 mkdir -p recipes/synthetic
 printf '# merbench --plugin gated_attention.py train recipes/synthetic/gated_attention.yaml\nextends: ../base/synthetic.yaml\nmodel:\n  name: gated_attention\n' \

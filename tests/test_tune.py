@@ -278,3 +278,20 @@ def test_parallel_trials_share_the_study(recipes, tmp_path):
                               storage=f"sqlite:///{report.tune_dir / 'study.db'}")
     # each worker process reported its epochs to the shared storage
     assert all(sorted(t.intermediate_values) == [1, 2, 3] for t in study.trials)
+
+
+def test_without_optuna_one_line_names_the_extra(recipes, tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "optuna", None)  # as if not installed
+    line = one_line_error(cli("tune", "mlp", "--dataset", "synthetic", "--trials", "1", "--recipes", recipes,
+                              "--out", tmp_path / "grids"))
+    assert "merbench tune needs optuna, which is not installed: pip install 'merbench[tune]'" in line
+
+
+def test_submitit_launcher_runs_trials(recipes, tmp_path):
+    from merbench.grid import RunnerOptions
+
+    report = tune(recipes, tmp_path / "grids", trials=1, runner=RunnerOptions(launcher="debug", quiet=True))
+    assert report.trained == [0] and report.trials[0].state == "complete"
+    assert (report.tune_dir / "slurm_logs").is_dir()

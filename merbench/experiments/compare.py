@@ -61,6 +61,9 @@ def plan(dataset: str, models: str, overrides: list[str], n_seeds: int, recipes:
     """Validated cells: models x seeds, each from <recipes>/<dataset>/<model>.yaml (default: ./recipes
     when it holds one, else the packaged recipe); with ``tuned``, from each model's
     <tuned>/tune-<model>-<dataset>/best.yaml, the tuning budget of each kept for the table."""
+    if tuned is not None and recipes is not None:
+        raise MerbenchError("--tuned and --recipes: choose one (--tuned takes each model's recipe from its "
+                            "tune folder's best.yaml)")
     names = model_names(dataset, models, recipes) if tuned is None or models.strip() != "all" \
         else tuned_names(dataset, tuned)
     cells, budgets = [], {}

@@ -62,8 +62,17 @@ def shown_url(url: str) -> str:
         return url
 
 
+_storages: dict = {}  # (url, create) -> RDBStorage: one engine per database and process
+
+
 def open_storage(url: str, create: bool = True):
     """Optuna's RDBStorage for ``url``; one line naming the URL when it cannot be opened."""
+    if (url, create) not in _storages:
+        _storages[(url, create)] = _open_storage(url, create)
+    return _storages[(url, create)]
+
+
+def _open_storage(url: str, create: bool):
     import optuna
 
     kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
