@@ -47,6 +47,7 @@ def tune(
     """Tune a model's settings on the validation split (Optuna), then train seeds of the best and table their test numbers."""
     from merbench import api
     from merbench.recipe import override_pairs
+    from merbench.tuning.tune import score
 
     check_format(format)
     options = runner_options(jobs, threads, launcher, partition, gpus_per_job, time, mem, cpus_per_task, quiet)
@@ -61,7 +62,7 @@ def tune(
     err_console.print(f"tune {report.tune_dir}: {done} trials done ({len(report.trained)} run by this command), "
                       f"{len(report.errors)} failed to run (search {report.wall_seconds:.1f} s)", soft_wrap=True)
     if report.best is not None:
-        err_console.print(f"best: trial {report.best.number}, validation {report.metric} {report.best.value:.4g}: "
+        err_console.print(f"best: trial {report.best.number}, validation {report.metric} {score(report.metric, report.best.value)}: "
                           f"{report.best_recipe}", soft_wrap=True)
     for note in report.notes:
         err_console.print(note, soft_wrap=True)

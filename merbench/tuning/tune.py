@@ -40,6 +40,11 @@ HISTORY = "history.png"
 TUNE_SCHEMA = 1
 
 
+def score(metric: str, value: float) -> str:
+    """A validation score as the lines print it: 2 decimals for percentages, 4 for MAE, Corr, loss."""
+    return f"{value:.4f}" if metric in ("mae", "corr", "loss") else f"{value:.2f}"
+
+
 def folder_name(model: str, dataset: str) -> str:
     return f"tune-{model}-{dataset}"
 
@@ -168,7 +173,7 @@ def describe(s: Size, metric: str) -> str:
         head += f", {s.resumed} of them resumed"
     head += ")"
     if s.best is not None:
-        head += f", best so far valid {metric} {s.best.value:.4g} (trial {s.best.number})"
+        head += f", best so far valid {metric} {score(metric, s.best.value)} (trial {s.best.number})"
     head += f", then {s.seeds_final} final seed{'s' if s.seeds_final != 1 else ''}"
     if s.final_todo < s.seeds_final:
         head += f" ({s.seeds_final - s.final_todo} finished)"
@@ -361,8 +366,8 @@ class Ticker:
         self.done += 1
         if self.console is None or (self.quiet and outcome["state"] != "error"):
             return
-        value = "" if outcome.get("value") is None else f" valid {self.metric} {outcome['value']:.4g}"
-        shown = f" (best {best[1]:.4g}, trial {best[0]})" if best else ""
+        value = "" if outcome.get("value") is None else f" valid {self.metric} {score(self.metric, outcome['value'])}"
+        shown = f" (best {score(self.metric, best[1])}, trial {best[0]})" if best else ""
         took = f" {outcome['seconds']:.1f} s" if outcome.get("seconds") is not None else ""
         elapsed = self.clock() - self.started
         left = max(0, self.total - self.done)
@@ -394,7 +399,7 @@ def final_table(tune_plan: TunePlan, result: studies.Search, final: GridRun):
     budget = manifest(tune_plan, result, [], [], 0.0)["budget"]
     table.notes += [
         f"{tune_plan.model}: {BEST} = trial {best.number} of study {tune_plan.info['name']} "
-        f"(validation {tune_plan.info['metric']} {best.value:.4g}); budget {budget_text(budget)}",
+        f"(validation {tune_plan.info['metric']} {score(tune_plan.info['metric'], best.value)}); budget {budget_text(budget)}",
         f"test: {len(found)} seed(s) ({', '.join(map(str, tune_plan.final_seeds))}) of {BEST}; the search's seed "
         f"{tune_plan.base['train']['seed']} is left out and no trial scored the test split",
     ]
