@@ -241,9 +241,9 @@ def test_int_keys_need_whole_bounds_and_booleans_need_choices(recipes, tmp_path)
 
 
 def test_every_shipped_space_fits_its_models_recipes():
-    from merbench.recipe import read_recipe_file
+    from merbench.recipe import read_recipe_file, validate
     from merbench.recipe_paths import PACKAGED
-    from merbench.tuning.space import load_space
+    from merbench.tuning.space import _current, _defaults, load_space
 
     spaces = sorted((PACKAGED / "spaces").glob("*.yaml"))
     assert spaces
@@ -252,7 +252,14 @@ def test_every_shipped_space_fits_its_models_recipes():
         recipes = [r for r in recipes if r.parent.name not in ("spaces", "references", "base")]
         assert recipes, space
         for recipe in recipes:
-            assert load_space(space, read_recipe_file(recipe)).params, (space, recipe)
+            raw = read_recipe_file(recipe)
+            searched = load_space(space, raw)
+            # the recipe's own setting is one the search can find: tuning starts no row below its baseline
+            own = _defaults(validate(raw, str(recipe)))
+            for p in searched.params:
+                value = _current(own, p.key)
+                inside = value in p.choices if p.kind == "categorical" else p.low <= value <= p.high
+                assert inside, f"{recipe}: {p.key} = {value} is outside {space}"
 
 
 def test_compare_tuned_tables_each_row_from_its_best_yaml_with_its_budget(recipes, tmp_path):
