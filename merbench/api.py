@@ -343,6 +343,9 @@ def tune(model: str, dataset: str, trials: int, *, space: str | Path | None = No
     report.trials, report.best, report.best_recipe = search.trials, search.best, outcome.best_recipe
     report.final, report.figures, report.errors = outcome.final, outcome.figures, search.errors
     report.trained, report.wall_seconds, report.timed_out = search.trained, search.wall_seconds, search.timed_out
+    if search.best is None:
+        report.notes.append(f"no trial of study {plan.info['name']} is complete (pruned, failed or not run): "
+                            f"no best.yaml and no final runs yet; run more trials")
     if search.timed_out:
         report.notes.append(f"--timeout {timeout} min passed: {search.timed_out} trial(s) not started "
                             f"(run the command again to go on)")

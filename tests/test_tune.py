@@ -272,6 +272,13 @@ def test_compare_tuned_tables_each_row_from_its_best_yaml_with_its_budget(recipe
     line = one_line_error(cli("compare", "--dataset", "synthetic", "--models", "tfn", "--tuned", out,
                               "--out", out))
     assert "tune-tfn-synthetic/best.yaml: no tuned recipe for model 'tfn'" in line
+    # a best.yaml left by an earlier study is not taken for the best of a study with no complete trial
+    manifest_path = out / "tune-mlp-synthetic" / "tune.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["best"] = None
+    manifest_path.write_text(json.dumps(manifest))
+    line = one_line_error(cli("compare", "--dataset", "synthetic", "--models", "mlp", "--tuned", out, "--out", out))
+    assert "has no complete trial" in line
 
 
 def test_parallel_trials_share_the_study(recipes, tmp_path):

@@ -102,6 +102,9 @@ def tuned_recipe(tuned: Path, model: str, dataset: str) -> tuple[Path, dict]:
         raise MerbenchError(f"{path}: no tuned recipe for model {model!r} on {dataset!r} (run merbench tune "
                             f"{model} --dataset {dataset} --out {tuned} first)")
     manifest = read_manifest(folder)
+    if not manifest.get("best"):
+        raise MerbenchError(f"{folder / 'tune.json'}: the study {manifest['study']['name']} has no complete trial, so "
+                            f"{path} is not its best (run merbench tune {model} --dataset {dataset} with more trials)")
     return path, {**manifest["budget"], "study": manifest["study"]["name"], "sampler": manifest["study"]["sampler"],
                   "best_trial": (manifest.get("best") or {}).get("number")}
 
