@@ -93,12 +93,17 @@ def test_a_rerun_trains_nothing_and_best_yaml_gives_the_best_trial_back(recipes,
     assert final.seed == 1 and "test" in final.metrics
 
 
-def test_more_trials_runs_only_the_new_ones(recipes, tmp_path, frozen_source):
+def test_more_trials_runs_only_the_new_ones_and_grid_status_shows_the_study(recipes, tmp_path, frozen_source):
     out = tmp_path / "grids"
-    tune(recipes, out, trials=2)
+    first = tune(recipes, out, trials=2)
     more = tune(recipes, out, trials=3)
     assert more.trained == [2]
     assert more.size.done == 2 and more.size.to_run == 1
+    status = cli("grid", "status", first.tune_dir)  # no final runs: the study alone
+    assert status.exit_code == 0, status.output
+    best = more.best
+    assert (f"study {more.study_name} (live): 3 of 3 trials requested (3 complete, 0 pruned, 0 failed, 0 running); "
+            f"best trial {best.number}, valid wf1 {best.value:.2f}") in status.output
 
 
 def test_the_test_split_never_reaches_a_trial(recipes, tmp_path, monkeypatch):

@@ -85,12 +85,23 @@ def status(grid: Path = typer.Argument(..., help="A grid folder (holds grid.json
     from merbench.grid import grid_status
     from merbench.grid.status import STATES
 
+    if not (grid / "grid.json").exists() and (grid / "tune.json").exists():
+        from merbench.tuning.tune import status_line
+
+        typer.echo(status_line(grid))  # a study still searching: no final runs yet
+        return
     manifest, states = grid_status(grid)
     rows = [(s.state, s.cell.describe(), s.cell.run, s.detail) for s in states]
     typer.echo(tabulate(rows, ["state", "cell", "run folder", "detail"], disable_numparse=True))
     counts = ", ".join(f"{sum(s.state == name for s in states)} {name}" for name in STATES)
     typer.echo(f"{grid} ({manifest.get('kind')}, updated {manifest.get('updated_utc')}): {counts} "
                f"of {len(states)} cells")
+    if manifest.get("kind") == "tune":
+        from merbench.tuning.tune import status_line
+
+        line = status_line(grid)
+        if line:
+            typer.echo(line)
     if any(s.state != "done" for s in states):
         from merbench.experiments.sizing import estimate
 

@@ -183,8 +183,9 @@ class TrialRecord:
 class Search:
     """What one command did to a study, and the study as it stands after it."""
 
-    study: object  # optuna.Study
+    study: object  # optuna.Study (None: trials read back without opening the study)
     trials: list[TrialRecord]
+    direction: str = "maximize"
     trained: list[int] = field(default_factory=list)  # trial numbers run (or tried) by this command
     errors: dict[int, str] = field(default_factory=dict)  # trial -> one-line error (left to resume)
     wall_seconds: float = 0.0
@@ -192,13 +193,13 @@ class Search:
 
     @property
     def best(self) -> TrialRecord | None:
-        from optuna.trial import TrialState
-
-        complete = [t for t in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+        """The best complete trial (the lowest number among equals)."""
+        complete = [t for t in self.trials if t.state == "complete"]
         if not complete:
             return None
-        best = self.study.best_trial
-        return next(t for t in self.trials if t.number == best.number)
+        if self.direction == "minimize":
+            return min(complete, key=lambda t: (t.value, t.number))
+        return max(complete, key=lambda t: (t.value, -t.number))
 
     def count(self, *states: str) -> int:
         return sum(t.state in states for t in self.trials)
@@ -282,7 +283,7 @@ def search(info: dict, raw: dict, space: Space, source: str, tune_dir: Path, tri
     left = max(0, trials - done)
     resume = [t.number for t in stale][:left]
     to_ask = left - len(resume)
-    out = Search(study, [])
+    out = Search(study, [], info["direction"])
     deadline = time.monotonic() + timeout_min * 60 if timeout_min else None
     started = time.perf_counter()
     in_flight: dict = {}  # future -> (trial number, run folder)

@@ -275,6 +275,33 @@ def read_manifest(tune_dir: Path) -> dict:
     return data
 
 
+def status_line(tune_dir: Path) -> str | None:
+    """The study of a tune folder in one line (``merbench grid status``): trials by state and the
+    best, read live from ``study.db`` when the study is stored there, else from ``tune.json``."""
+    path = Path(tune_dir) / TUNE_JSON
+    if not path.is_file():
+        return None
+    manifest = read_manifest(tune_dir)
+    study = manifest["study"]
+    trials = [studies.TrialRecord(t["number"], t["state"], t["params"], t["value"], t.get("run"), t.get("seconds"),
+                                  t.get("epochs")) for t in manifest["trials"]]
+    source = "tune.json"
+    if (Path(tune_dir) / studies.STUDY_DB).is_file():
+        try:
+            trials = studies.peek({"name": study["name"], "url": studies.storage_url(tune_dir, None)}, tune_dir, None)
+            source = "live"
+        except ImportError:  # no optuna here: what the last command wrote
+            pass
+    states = ", ".join(f"{sum(t.state == s for t in trials)} {s}" for s in ("complete", "pruned", "failed", "running"))
+    complete = [t for t in trials if t.state == "complete"]
+    best = ""
+    if complete:
+        b = (min if study["direction"] == "minimize" else max)(complete, key=lambda t: t.value)
+        best = f"; best trial {b.number}, valid {study['metric']} {score(study['metric'], b.value)}"
+    return (f"study {study['name']} ({source}): {len(trials)} of {manifest['trials_requested']} trials requested "
+            f"({states}){best}")
+
+
 def figures(tune_plan: TunePlan, result: studies.Search, history: Path) -> list[Path]:
     from merbench.figures import importance_plot, tune_history_plot
 
@@ -331,6 +358,10 @@ def run(tune_plan: TunePlan, options: RunnerOptions, parallel: int, command: lis
     with lock.hold(tune_dir):
         tune_dir.mkdir(parents=True, exist_ok=True)
         remove_temporaries(tune_dir)
+        # tune.json at once, so that merbench grid status finds the study while it runs
+        before = studies.Search(None, studies.peek(tune_plan.info, tune_dir, tune_plan.storage),
+                                tune_plan.info["direction"])
+        write_json(tune_dir / TUNE_JSON, manifest(tune_plan, before, command, [], 0.0))
         ticker = Ticker(tune_plan, console, options.quiet, to_run)
         result = studies.search(tune_plan.info, tune_plan.raw, tune_plan.space, str(tune_plan.source), tune_dir,
                                 tune_plan.trials, options, parallel, command, timeout_min, ticker)
