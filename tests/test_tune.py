@@ -314,3 +314,12 @@ def test_submitit_launcher_runs_trials(recipes, tmp_path):
     report = tune(recipes, tmp_path / "grids", trials=1, runner=RunnerOptions(launcher="debug", quiet=True))
     assert report.trained == [0] and report.trials[0].state == "complete"
     assert (report.tune_dir / "slurm_logs").is_dir()
+
+
+def test_timeout_starts_no_new_trial_and_a_rerun_goes_on(recipes, tmp_path):
+    out = tmp_path / "grids"
+    stopped = tune(recipes, out, trials=2, timeout=1e-9)
+    assert stopped.trained == [] and stopped.timed_out == 2
+    assert any("--timeout" in n and "2 trial(s) not started" in n for n in stopped.notes)
+    rest = tune(recipes, out, trials=2)
+    assert rest.trained == [0, 1] and rest.timed_out == 0
