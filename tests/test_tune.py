@@ -323,3 +323,12 @@ def test_timeout_starts_no_new_trial_and_a_rerun_goes_on(recipes, tmp_path):
     assert any("--timeout" in n and "2 trial(s) not started" in n for n in stopped.notes)
     rest = tune(recipes, out, trials=2)
     assert rest.trained == [0, 1] and rest.timed_out == 0
+
+
+def test_a_storage_url_holds_the_study_instead_of_study_db(recipes, tmp_path):
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    first = tune(recipes, tmp_path / "grids", trials=1, storage=url)
+    assert (tmp_path / "shared.db").is_file() and not (first.tune_dir / "study.db").exists()
+    again = tune(recipes, tmp_path / "grids", trials=1, storage=url, dry_run=True)
+    assert again.size.done == 1 and again.size.to_run == 0
+    assert json.loads((first.tune_dir / "tune.json").read_text())["study"]["storage"] == url

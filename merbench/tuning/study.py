@@ -391,14 +391,34 @@ def peek(info: dict, tune_dir: Path, storage: str | None) -> list[TrialRecord]:
 
     if storage is None and not (Path(tune_dir) / STUDY_DB).exists():
         return []
+    if not _has_studies(info["url"]):
+        return []
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         study = optuna.load_study(study_name=info["name"], storage=open_storage(info["url"], create=False))
-    except MerbenchError:
-        raise
-    except Exception:  # no such study (or no tables yet) in the storage
+    except KeyError:  # no study of that name in the storage yet
         return []
     return records(study)
+
+
+def _has_studies(url: str) -> bool:
+    """Whether the database at ``url`` holds Optuna's tables, without creating anything (an
+    SQLite file that does not exist is not created); one line when it cannot be opened."""
+    from sqlalchemy import create_engine, inspect
+    from sqlalchemy.engine import make_url
+
+    try:
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite" and parsed.database and not Path(parsed.database).exists():
+            return False
+        engine = create_engine(url)
+        try:
+            return inspect(engine).has_table("studies")
+        finally:
+            engine.dispose()
+    except Exception as e:  # a bad URL, a missing driver, a server that does not answer
+        raise MerbenchError(f"--storage {shown_url(url)}: cannot be opened ({one_line(str(e) or type(e).__name__)})"
+                            ) from None
 
 
 def importances(study) -> dict[str, float]:
