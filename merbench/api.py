@@ -8,7 +8,8 @@ Every command that trains or reads runs is a thin layer over one of these (docs/
 - ``table(paths) -> TableReport``: ``merbench table``; ``check(paths, against) -> CheckReport``:
   ``merbench check``;
 - ``compare(...)``, ``ablate(...)``, ``heads_sweep(...) -> GridReport``: the grid commands,
-  whose ``tables`` are the tables the command prints (``dry_run=True`` sizes them only).
+  whose ``tables`` are the tables the command prints (``dry_run=True`` sizes them only);
+- ``tune(model, dataset, trials, ...) -> TuneReport``: ``merbench tune``.
 
 Overrides are the recipe keys ``--set`` takes, spelt as dotted keyword names, each the exact
 equivalent of one ``--set``: ``train("synthetic/tfn", **{"train.seed": 1, "model.hidden": 16})``
@@ -29,9 +30,10 @@ from merbench.aggregate import collect, group_results, modality_label, row_label
 from merbench.device import DEFAULT_THREADS
 from merbench.errors import MerbenchError
 from merbench.experiments.efficiency import device_label, latency_ms
-from merbench.experiments.sizing import estimate
+from merbench.experiments.sizing import estimate, parallelism
 from merbench.figures import confusion_plot, figure_path, group_confusions
 from merbench.grid import RunnerOptions, run_grid
+from merbench.optional import import_optional
 from merbench.recipe import apply_overrides, load_recipe, override_text, validate
 from merbench.run import Run, find_runs, load_run
 from merbench.tables import Table, by_dataset, data_parts, layout_for, render_all, results_tables
@@ -41,8 +43,9 @@ if TYPE_CHECKING:
     from merbench.experiments.sizing import Estimate
     from merbench.grid import GridRun
 
-__all__ = ["CheckReport", "Evaluation", "GridReport", "Run", "TableReport", "ablate", "check", "compare",
-           "evaluate", "heads_sweep", "load_results", "load_run", "plan_grid", "results_frame", "table", "train"]
+__all__ = ["CheckReport", "Evaluation", "GridReport", "Run", "TableReport", "TuneReport", "ablate", "check", "compare",
+           "evaluate", "heads_sweep", "load_results", "load_run", "plan_grid", "results_frame", "table", "train",
+           "tune"]
 
 
 def _override_list(overrides: dict[str, Any], where: str) -> list[tuple[str, Any]]:
@@ -309,15 +312,17 @@ def _cell_overrides(overrides: dict[str, Any], runner: "RunnerOptions | None") -
 
 def compare(dataset: str, models: str | list[str], *, seeds: int = 3, references: bool = False,
             efficiency: bool = False, device: str = "auto", recipes: str | Path | None = None,
-            out: str | Path = "grids", runner: "RunnerOptions | None" = None, dry_run: bool = False,
-            command: list[str] | None = None, console=None, **overrides: Any) -> GridReport:
-    """Train (or reuse) every model on ``dataset`` (``merbench compare``): the dataset's paper table."""
+            tuned: str | Path | None = None, out: str | Path = "grids", runner: "RunnerOptions | None" = None,
+            dry_run: bool = False, command: list[str] | None = None, console=None, **overrides: Any) -> GridReport:
+    """Train (or reuse) every model on ``dataset`` (``merbench compare``): the dataset's paper table.
+    ``tuned``: a folder of ``merbench tune`` folders; each model's recipe is then its
+    ``tune-<model>-<dataset>/best.yaml``, and the table shows each row's tuning budget."""
     # start-up: sklearn and tabulate only when this runs
     from merbench.experiments import compare as experiment
 
     names = models if isinstance(models, str) else ",".join(models)
     plan = experiment.plan(dataset, names, _cell_overrides(overrides, runner), seeds,
-                           Path(recipes) if recipes else None)
+                           Path(recipes) if recipes else None, Path(tuned) if tuned else None)
     report, finished = plan_grid(plan, "compare", out, runner, dry_run, command, console)
     if finished:
         measured = None
@@ -375,3 +380,100 @@ def heads_sweep(model: str, heads: str | list[int] = "4,6,8,10", *, datasets: li
         report.figure = experiment.figure(plan, report.grid, Path(figure or report.grid_dir / HEADS_FIGURE),
                                           references)
     return report
+
+
+# --- Tuning -------------------------------------------------------------------------------
+
+@dataclass
+class TuneReport:
+    """What ``merbench tune`` produced: the study's trials, the best recipe, the final runs' table."""
+
+    tune_dir: Path
+    study_name: str
+    metric: str  # the validation metric searched on
+    direction: str  # maximize | minimize
+    size: Any  # merbench.tuning.tune.Size, before the command ran
+    trials: list = field(default_factory=list)  # merbench.tuning.study.TrialRecord, every trial of the study
+    best: Any = None  # the best complete TrialRecord (None: none complete yet)
+    best_recipe: Path | None = None  # best.yaml
+    final: "GridRun | None" = None  # the --seeds-final runs of best.yaml
+    tables: list["Table"] = field(default_factory=list)  # their test numbers
+    figures: list[Path] = field(default_factory=list)
+    errors: dict = field(default_factory=dict)  # trial number -> error (resumed by the next command)
+    trained: list[int] = field(default_factory=list)  # trials run by this command
+    wall_seconds: float = 0.0
+    timed_out: int = 0  # trials not started: --timeout passed
+    dry_run: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list:
+        """Trials that raised, then final runs that did not finish."""
+        return list(self.errors) + (self.final.failed if self.final is not None else [])
+
+    def render(self, fmt: str = "rich") -> str:
+        return render_all(self.tables, fmt)
+
+    def runs(self) -> list[Run]:
+        """The finished final runs as ``Run`` objects."""
+        if self.final is None:
+            return []
+        return [load_run(self.tune_dir / c.run) for c in self.final.cells if self.final.result(c)]
+
+
+def tune(model: str, dataset: str, trials: int, *, space: str | Path | None = None,
+         recipes: str | Path | None = None, recipe: str | Path | None = None, seeds_final: int = 3,
+         sampler: str = "tpe", seed: int = 0, pruner: str = "median", prune_after: int = 5,
+         storage: str | None = None, timeout: float | None = None, figure: str | Path | None = None,
+         out: str | Path = "grids", runner: "RunnerOptions | None" = None, dry_run: bool = False,
+         command: list[str] | None = None, console=None, **overrides: Any) -> TuneReport:
+    """Search ``model``'s settings on ``dataset``'s validation split (``merbench tune``), then
+    train ``seeds_final`` seeds of the best and table their test numbers.
+
+    ``trials``: the study's size (trials already done count; a rerun runs only what is
+    missing). ``space``: a search space file (default ``recipes/spaces/<model>.yaml``).
+    ``timeout``: minutes after which no new trial starts. ``storage``: an Optuna storage URL
+    (default: ``study.db`` in the tune folder).
+    """
+    # optional: optuna (merbench[tune]) only when a study runs
+    from merbench.tuning.study import peek
+    from merbench.tuning import tune as tuning
+
+    runner = runner or _quiet_runner()
+    runner.check()
+    if figure is not None:
+        figure_path(Path(figure))
+    import_optional("optuna", "merbench tune")  # a one-line error naming the extra, before any work
+    plan = tuning.plan(model, dataset, trials, overrides=_override_list(overrides, "tune()"),
+                       threads=runner.threads, out=Path(out), space=Path(space) if space else None,
+                       recipes=Path(recipes) if recipes else None, recipe=Path(recipe) if recipe else None,
+                       seeds_final=seeds_final, sampler=sampler, seed=seed, pruner=pruner,
+                       prune_after=prune_after, storage=storage, timeout_min=timeout)
+    parallel = parallelism(runner, max(1, trials))
+    records = peek(plan.info, plan.tune_dir, storage)
+    sized = tuning.size(plan, records, parallel, Path(out), tuning.final_todo(plan, runner.threads))
+    report = TuneReport(plan.tune_dir, plan.info["name"], plan.info["metric"], plan.info["direction"], sized,
+                        trials=records, dry_run=dry_run)
+    if console is not None:
+        console.print(f"tune {plan.tune_dir}: {tuning.describe(sized, plan.info['metric'])}", soft_wrap=True)
+    if dry_run:
+        return report
+    outcome = tuning.run(plan, runner, parallel, command or ["merbench.tune", model, dataset], console,
+                         timeout, Path(figure) if figure else None, sized.to_run)
+    search = outcome.search
+    report.trials, report.best, report.best_recipe = search.trials, search.best, outcome.best_recipe
+    report.final, report.figures, report.errors = outcome.final, outcome.figures, search.errors
+    report.trained, report.wall_seconds, report.timed_out = search.trained, search.wall_seconds, search.timed_out
+    if search.best is None:
+        report.notes.append(f"no trial of study {plan.info['name']} is complete (pruned, failed or not run): "
+                            f"no best.yaml and no final runs yet; run more trials")
+    if search.timed_out:
+        report.notes.append(f"--timeout {timeout} min passed: {search.timed_out} trial(s) not started "
+                            f"(run the command again to go on)")
+    if outcome.final is not None and outcome.final.results:
+        report.tables = [tuning.final_table(plan, search, outcome.final)]
+    return report
+
+
+def _quiet_runner():
+    return RunnerOptions(quiet=True)

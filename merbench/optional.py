@@ -28,6 +28,7 @@ EXTRAS = {
     "sentence_transformers": "extract",
     "opensmile": "opensmile",
     "cv2": "face",
+    "optuna": "tune",
 }
 
 

@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -177,7 +178,7 @@ def prepare_run_dir(run_dir: Path, recipe: dict, resume: bool) -> Path:
 
 def train(recipe: dict, out: Path, *, resume: bool = False, force: bool = False, progress: bool = True,
           command: list[str] | None = None, corpus: Corpus | None = None, name: str | None = None,
-          keep_last: bool = False) -> Path:
+          keep_last: bool = False, on_epoch: Callable[[int, dict], None] | None = None) -> Path:
     """Train one model on one dataset; returns the run folder holding result.json.
 
     A finished run of the same recipe, seed, code and data is reused as it is unless ``force``.
@@ -185,6 +186,8 @@ def train(recipe: dict, out: Path, *, resume: bool = False, force: bool = False,
     killed or failed retrain leaves the old run intact (a failed retrain's folder is returned,
     and kept until the next train of this run). ``name`` overrides the run folder's name (grids
     pass the name they planned). ``last.pt`` is deleted when the run ends unless ``keep_last``.
+    ``on_epoch(epoch, valid_scores)`` is called after each epoch's checkpoint (``merbench tune``
+    reports to its pruner there); an exception it raises stops the run as a kill would.
     """
     if resume and force:
         raise MerbenchError("--resume and --force: choose one (--resume continues an interrupted "
@@ -214,7 +217,7 @@ def train(recipe: dict, out: Path, *, resume: bool = False, force: bool = False,
             prepare_run_dir(target, recipe, resume)
             handler = _setup_log(target)
             try:
-                _train(recipe, corpus, metric, target, device, resume, progress, command, keep_last)
+                _train(recipe, corpus, metric, target, device, resume, progress, command, keep_last, on_epoch)
             finally:
                 log.removeHandler(handler)
                 handler.close()
@@ -260,7 +263,7 @@ def _swap_in(fresh: Path, run_dir: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _train(recipe, corpus, metric, run_dir, device, resume, progress, command, keep_last) -> None:
+def _train(recipe, corpus, metric, run_dir, device, resume, progress, command, keep_last, on_epoch=None) -> None:
     cfg = recipe["train"]
     model_args = {k: v for k, v in recipe["model"].items() if k != "name"}
     num_outputs = 1 if corpus.task == "regression" else len(corpus.label_names)
@@ -352,6 +355,8 @@ def _train(recipe, corpus, metric, run_dir, device, resume, progress, command, k
             log.info("epoch %d loss %.4f valid %s %.2f (%.0f utt/s)", epoch, total / max(seen, 1), metric, value, rate)
             if bar:
                 bar.update(task, advance=1, loss=total / max(seen, 1), rate=rate)
+            if on_epoch is not None:  # the caller's hook (merbench tune's pruner); it may raise to stop
+                on_epoch(epoch, valid)
 
     # A plugin model: the file that defines it and its sha256 (None for merbench's own).
     plugin_source = plugin_of(recipe["model"]["name"])

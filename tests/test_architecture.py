@@ -31,7 +31,7 @@ LAYERS: list[tuple[str, list[str]]] = [
     ("runs", ["merbench.run", "merbench.aggregate", "merbench.tables", "merbench.figures", "merbench.check",
               "merbench.significance", "merbench.robustness", "merbench.probes"]),
     ("grids", ["merbench.grid", "merbench.grid.*"]),
-    ("experiments", ["merbench.experiments", "merbench.experiments.*"]),
+    ("experiments", ["merbench.experiments", "merbench.experiments.*", "merbench.tuning", "merbench.tuning.*"]),
     ("api", ["merbench.api"]),
     ("cli", ["merbench.cli", "merbench.cli.*", "merbench.__main__", "merbench"]),
 ]

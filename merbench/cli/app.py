@@ -10,7 +10,7 @@ import typer
 from merbench import __version__
 from merbench.cli import (
     ablate, check, compare, evaluate, extract, figure, finetune, grid, heads_sweep, listing, recipes, robustness,
-    significance, table, train,
+    significance, table, train, tune,
 )
 from merbench.cli.common import MerbenchGroup
 from merbench.plugins import use_plugins
@@ -48,7 +48,7 @@ def _options(
 
 def _register() -> None:
     for module in (extract, finetune, train, evaluate, table, check, listing, recipes, robustness, significance, figure,
-                   ablate, heads_sweep, compare, grid):
+                   ablate, heads_sweep, compare, tune, grid):
         module.register(app)
 
 

@@ -62,11 +62,12 @@ class GridOptions:
     format: str
     dry_run: bool
 
-    def api(self) -> dict[str, Any]:
-        """Keyword arguments for ``merbench.api.compare`` / ``ablate`` / ``heads_sweep``."""
-        return dict(seeds=self.seeds, references=self.references, out=self.out, runner=self.runner,
-                    dry_run=self.dry_run, command=command_line(), console=grid_console(self.dry_run),
-                    **self.overrides)
+    def api(self, *, seeds: bool = True) -> dict[str, Any]:
+        """Keyword arguments for ``merbench.api.compare`` / ``ablate`` / ``heads_sweep`` (``tune``
+        with ``seeds=False``: a study has no seeds or references of its own)."""
+        own = dict(seeds=self.seeds, references=self.references) if seeds else {}
+        return dict(**own, out=self.out, runner=self.runner, dry_run=self.dry_run, command=command_line(),
+                    console=grid_console(self.dry_run), **self.overrides)
 
 
 def grid_options(values: dict[str, Any]) -> GridOptions:
@@ -81,16 +82,20 @@ def grid_options(values: dict[str, Any]) -> GridOptions:
                        values["out"], runner, values["format"], values["dry_run"])
 
 
-def grid_command(fn: Callable) -> Callable:
-    """A grid command: its own options, then the shared ones (:data:`GRID_OPTIONS`, listed in its
-    --help as if written out); ``fn`` is called with them parsed and checked as ``grid``."""
+def grid_command(fn: Callable | None = None, *, without: tuple[str, ...] = ()) -> Callable:
+    """A grid command: its own options, then the shared ones (:data:`GRID_OPTIONS` less
+    ``without``, listed in its --help as if written out); ``fn`` is called with them parsed and
+    checked as ``grid`` (an option left out takes its default)."""
+    if fn is None:
+        return functools.partial(grid_command, without=without)
     own = [p for p in inspect.signature(fn, eval_str=True).parameters.values() if p.name != "grid"]
+    options = [option for option in GRID_OPTIONS if option[0] not in without]
     shared = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
-              for name, annotation, default in GRID_OPTIONS]
+              for name, annotation, default in options]
 
     @functools.wraps(fn)
     def command(*args, **kwargs):
-        values = {name: kwargs.pop(name) for name, _, _ in GRID_OPTIONS}
+        values = {name: kwargs.pop(name) if name in kwargs else default for name, _, default in GRID_OPTIONS}
         return fn(*args, grid=grid_options(values), **kwargs)
 
     command.__signature__ = inspect.Signature(own + shared, return_annotation=None)
@@ -118,12 +123,25 @@ def status(grid: Path = typer.Argument(..., help="A grid folder (holds grid.json
     """Which cells are done, running, interrupted, failed (with the error) or pending."""
     from tabulate import tabulate
 
+    if not (grid / "grid.json").exists() and (grid / "tune.json").exists():
+        # start-up: a study's storage only for a tune folder
+        from merbench.tuning.tune import status_line
+
+        typer.echo(status_line(grid))  # a study still searching: no final runs yet
+        return
     manifest, states = grid_status(grid)
     rows = [(s.state, s.cell.describe(), s.cell.run, s.detail) for s in states]
     typer.echo(tabulate(rows, ["state", "cell", "run folder", "detail"], disable_numparse=True))
     counts = ", ".join(f"{sum(s.state == name for s in states)} {name}" for name in STATES)
     typer.echo(f"{grid} ({manifest.get('kind')}, updated {manifest.get('updated_utc')}): {counts} "
                f"of {len(states)} cells")
+    if manifest.get("kind") == "tune":
+        # start-up: a study's storage only for a tune folder
+        from merbench.tuning.tune import status_line
+
+        line = status_line(grid)
+        if line:
+            typer.echo(line)
     if any(s.state != "done" for s in states):
         typer.echo(f"to finish: {estimate(manifest['cells'], grid).describe()}")
 

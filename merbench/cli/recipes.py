@@ -18,7 +18,7 @@ def recipe_files(paths: list[Path]) -> list[Path]:
     files: list[Path] = []
     for p in paths:
         if p.is_dir():
-            files += sorted(f for f in p.rglob("*.yaml") if "references" not in f.parts and "base" not in f.parts)
+            files += sorted(f for f in p.rglob("*.yaml") if not {"references", "base", "spaces"} & set(f.parts))
         else:
             files.append(p)
     return files
