@@ -211,7 +211,7 @@ def _doc_grid_script() -> str:
 
     doc = (Path(__file__).resolve().parents[1] / "docs" / "python.md").read_text()
     blocks = [b.split("```")[0] for b in doc.split("```python\n")[1:]]
-    (script,) = [b for b in blocks if "RunnerOptions(jobs=2)" in b]
+    (script,) = [b for b in blocks if "# ablate_hff.py" in b]
     return script
 
 
