@@ -198,3 +198,33 @@ def test_a_clearly_worse_run_is_significantly_worse(runs, tmp_path):
 
     assert not not_significantly_worse(collect([right]), collect([runs["a0"]]), resamples=200)
     assert not_significantly_worse(collect([runs["a0"]]), collect([same]), resamples=200)
+
+
+def test_scores_of_empty_and_one_item_confusions():
+    """Edges of the division: no item at all scores 0 everywhere; one right item scores 100,
+    the classes with neither items nor predictions 0 (scikit-learn's zero_division=0)."""
+    import warnings
+
+    names = ["a", "b", "c"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no 0/0 anywhere
+        for metric in metric_names(names):
+            assert scores_from_confusions(np.zeros((2, 3, 3), dtype=np.int64), metric, names).tolist() == [0.0, 0.0]
+        one = confusions(np.array([[0]]), np.array([[0]]), 3)
+        assert [scores_from_confusions(one, m, names)[0] for m in metric_names(names)] == pytest.approx(
+            [100.0, 100.0, 100 / 3, 100.0, 0.0, 0.0])
+
+
+def test_not_significantly_worse_reads_its_split_seed_resamples_and_alpha(runs, tmp_path):
+    right = _with_test_outputs(runs["a0"], tmp_path / "right", lambda y, o: np.eye(o.shape[1])[np.maximum(y, 0)])
+    # only the test outputs changed: on the validation split the two runs are the same
+    assert not_significantly_worse([right], [runs["a0"]], split="valid", resamples=200)
+    # p = alpha is "not significantly different"; p just under alpha is significant
+    a, b = load_predictions(runs["a0"]), load_predictions(runs["b0"])
+    p = compare([a], [b], ["wf1"], resamples=300, seed=3)["wf1"].p_value
+    assert not_significantly_worse([runs["a0"]], [runs["b0"]], resamples=300, seed=3, alpha=p)
+    assert not not_significantly_worse([runs["a0"]], [runs["b0"]], resamples=300, seed=3, alpha=p + 1e-12)
+    # the defaults: 10,000 resamples, seed 0
+    p_default = compare([a], [b], ["wf1"], resamples=10_000, seed=0)["wf1"].p_value
+    assert not_significantly_worse([runs["a0"]], [runs["b0"]], alpha=p_default)
+    assert not not_significantly_worse([runs["a0"]], [runs["b0"]], alpha=p_default + 1e-12)
