@@ -233,7 +233,11 @@ def test_not_significantly_worse_reads_its_split_seed_resamples_and_alpha(runs, 
 def test_compare_defaults_and_bounds():
     labels = np.array([0, 1, 2, 3, 4, 5] * 5)
     a, b = _fake(0, labels, labels), _fake(0, labels, np.roll(labels, 1))
-    assert compare([a], [b], ["acc"])["acc"] == compare([a], [b], ["acc"], resamples=10_000, seed=0)["acc"]
+    rng = np.random.default_rng(4)
+    noisy_a, noisy_b = _fake(0, labels, rng.integers(0, 6, 30)), _fake(0, labels, rng.integers(0, 6, 30))
+    default = compare([noisy_a], [noisy_b], ["acc"])["acc"]
+    assert default == compare([noisy_a], [noisy_b], ["acc"], resamples=10_000, seed=0)["acc"]
+    assert default != compare([noisy_a], [noisy_b], ["acc"], resamples=10_000, seed=1)["acc"]  # the seed matters here
     assert compare([a], [b], ["acc"], resamples=1)["acc"].resamples == 1
     for confidence in (0.0, 1.0, 1.5):
         with pytest.raises(MerbenchError, match=f"--confidence {confidence}: expected a number between 0 and 1"):
@@ -244,8 +248,9 @@ def test_compare_defaults_and_bounds():
     same = compare([a], [a], ["acc"], resamples=1200)["acc"]
     assert (same.p_value, same.resamples, same.utterances) == (1.0, 1200, 30)
     empty = _fake(0, labels[:0], labels[:0])
+    empty_b = RunPredictions(Path("runB"), 0, "f" * 64, LABELS, labels[:0], labels[:0], labels[:0])
     with pytest.raises(MerbenchError) as err:
-        compare([empty], [empty], ["acc"])
+        compare([empty], [empty_b], ["acc"])
     assert str(err.value) == "run0: no labelled utterances to compare"
 
 
@@ -268,6 +273,19 @@ def test_permutation_p_value_of_a_known_null():
     a_pred[:8] = 1
     result = compare([_fake(0, labels, a_pred)], [_fake(0, labels, labels)], ["acc"], resamples=4000, seed=2)["acc"]
     assert result.difference == pytest.approx(2.0)
+    assert 0.003 < result.p_value < 0.015
+
+
+def test_permutation_null_averages_the_seed_pairs():
+    """Seed 0: B right on 8 utterances where A is wrong; seed 1: the two runs agree. The gap is
+    (2 + 0) / 2 = 1 point; under the null it is half of seed 0's swapped gap, which reaches 1
+    only when all 8 swap alike: p near 2/256 (not 1/(R+1), nor near 0.73 for an unaveraged null)."""
+    labels = np.zeros(400, dtype=int)
+    a_pred = labels.copy()
+    a_pred[:8] = 1
+    result = compare([_fake(0, labels, a_pred), _fake(1, labels, labels)],
+                     [_fake(0, labels, labels), _fake(1, labels, labels)], ["acc"], resamples=4000, seed=2)["acc"]
+    assert result.difference == pytest.approx(1.0)
     assert 0.003 < result.p_value < 0.015
 
 
