@@ -124,19 +124,159 @@ def row_labels(groups: list[Group]) -> list[str]:
         if same:
             if any(o.modalities != g.modalities for o in same):
                 label += f" [{modality_label(g.modalities)}]"
-            diffs = _differences(g, same)
+            diffs = differences(g, same)
             if diffs:
                 label += f" ({', '.join(diffs)})"
         labels.append(label)
     return labels
 
 
-def _differences(g: Group, others: list[Group]) -> list[str]:
+def differences(g: Group, others: list[Group]) -> list[str]:
+    """The recipe values of ``g`` that some of ``others`` do not share, as ``key=value``
+    (a dataset key as ``dataset.key=value``)."""
     diffs = []
     for section in ("model", "dataset", "train"):
         for key, value in sorted(g.recipe[section].items()):
             if key in ("name", "modalities"):
                 continue
             if any(o.recipe[section].get(key) != value for o in others):
-                diffs.append(f"{key}={value}")
+                # dataset.seed is the corpus's seed, never to be read as the training seed
+                diffs.append(f"{key}={value}" if section != "dataset" else f"dataset.{key}={value}")
     return diffs
+
+
+# --- Which runs share their data --------------------------------------------------------------
+
+# Recipe dataset keys that never name other data: the modalities read (the rows of one table
+# may differ by them: "does fusion help?") and where the files lie (the fingerprint says
+# whether two roots held the same data).
+_NOT_DATA_KEYS = ("name", "modalities", "root")
+
+
+@dataclass
+class DataPart:
+    """Groups scored on the same data: one table. ``differs`` says what sets this part apart
+    from the other parts of its dataset (empty when it is the only one)."""
+
+    groups: list[Group]
+    differs: list[str] = field(default_factory=list)
+
+
+def by_fingerprint(groups: list[Group]) -> list[Group]:
+    """Each group split where its runs read different data (the same recipe on another root,
+    or files that changed): runs on different data are never one mean."""
+    out = []
+    for g in groups:
+        if len({r["dataset"].get("fingerprint", "") for r in g.results}) <= 1:
+            out.append(g)
+            continue
+        prints: dict[str, Group] = {}
+        for r in g.results:
+            sub = prints.setdefault(r["dataset"].get("fingerprint", ""), Group(g.key, g.recipe))
+            sub.results.append(r)
+        parts = list(prints.values())
+        parts[0].failed = g.failed
+        out += parts
+    return out
+
+
+def _flat(value, prefix: str) -> dict[str, object]:
+    if isinstance(value, dict) and value:
+        out: dict[str, object] = {}
+        for k, v in value.items():
+            out.update(_flat(v, f"{prefix}.{k}"))
+        return out
+    return {prefix: value}
+
+
+def data_traits(group: Group) -> dict[str, object]:
+    """What names the data a group was scored on, modalities aside: dataset, task, protocol,
+    label set, the recipe's dataset arguments (features, labels, the synthetic corpus's seed
+    and size, flattened to dotted keys) and the utterance counts per split."""
+    d = group.dataset
+    traits: dict[str, object] = {"dataset": d["name"], "task": d["task"], "protocol": d.get("protocol"),
+                                 "labels": tuple(d.get("label_names") or ())}
+    for key, value in sorted(group.recipe["dataset"].items()):
+        if key not in _NOT_DATA_KEYS and key != "protocol":
+            traits.update(_flat(value, f"dataset.{key}"))
+    counts = d.get("counts") or {}
+    traits["utterances"] = "/".join(f"{s} {counts[s]}" for s in ("train", "valid", "test") if s in counts)
+    return traits
+
+
+def by_data(groups: list[Group]) -> list[DataPart]:
+    """Groups split into the sets scored on the same data (first-seen order), each to be its
+    own table: runs on other data (fingerprint), features or protocol are never pooled, bolded
+    or ranked against each other.
+
+    Two groups share their data when their fingerprints are equal (the same utterances and
+    features), or when every trait of :func:`data_traits` agrees: runs of other modalities
+    read other features of the same utterances, so their fingerprints differ by design (a
+    table's rows may differ by modalities). A set in which runs of the same modalities still
+    read different data is split by fingerprint."""
+    found = by_fingerprint(groups)
+    traits = [data_traits(g) for g in found]
+    prints = [g.results[0]["dataset"].get("fingerprint", "") for g in found]
+    root = list(range(len(found)))
+
+    def top(i: int) -> int:
+        while root[i] != i:
+            i = root[i]
+        return i
+
+    for i in range(len(found)):
+        for j in range(i):
+            if (prints[i] and prints[i] == prints[j]) or traits[i] == traits[j]:
+                root[top(i)] = top(j)
+    members: dict[int, list[int]] = {}
+    for i in range(len(found)):
+        members.setdefault(top(i), []).append(i)
+    parts: list[tuple[dict, list[int]]] = []
+    for ids in members.values():
+        shared = _common(traits[i] for i in ids)
+        by_modalities: dict[tuple, set] = {}
+        for i in ids:
+            by_modalities.setdefault(tuple(found[i].modalities), set()).add(prints[i])
+        if all(len(p) == 1 for p in by_modalities.values()):
+            parts.append((shared, ids))
+            continue
+        split: dict[str, list[int]] = {}
+        for i in ids:
+            split.setdefault(prints[i], []).append(i)
+        for fingerprint, subset in split.items():
+            parts.append(({**_common(traits[i] for i in subset), "data fingerprint": fingerprint[:12]}, subset))
+    out = []
+    for k, (shared, ids) in enumerate(parts):
+        rivals = [t for m, (t, _) in enumerate(parts) if m != k
+                  and (t.get("dataset"), t.get("task")) == (shared.get("dataset"), shared.get("task"))]
+        fingerprints = sorted({prints[i][:12] for i in ids})
+        out.append(DataPart([found[i] for i in ids], _differences_of(shared, rivals, fingerprints)))
+    return out
+
+
+def _common(traits) -> dict:
+    """The traits on which every one of ``traits`` agrees."""
+    traits = list(traits)
+    return {k: v for k, v in traits[0].items() if all(t.get(k, _ABSENT) == v for t in traits[1:])}
+
+
+def _differences_of(traits: dict, rivals: list[dict], fingerprints: list[str]) -> list[str]:
+    """'dataset.seed=3', 'protocol loso': the traits in which this part differs from another
+    part of its dataset (at most five, then how many more)."""
+    if not rivals:
+        return []
+    out = []
+    for key, value in traits.items():
+        if key in ("dataset", "task") or all(r.get(key, _ABSENT) == value for r in rivals):
+            continue
+        if key == "labels":
+            value = ", ".join(value)
+        out.append(f"{key}={value}" if key.startswith("dataset.") else f"{key} {value}")
+    if len(out) > 1:  # other counts follow from another corpus: name the cause only
+        out = [d for d in out if not d.startswith("utterances ")]
+    if not out:  # what sets it apart is not one of its own traits (another part's extra key)
+        out = [f"data fingerprint {', '.join(fingerprints)}"]
+    return out[:5] + ([f"{len(out) - 5} more"] if len(out) > 5 else [])
+
+
+_ABSENT = object()

@@ -14,7 +14,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from merbench.aggregate import Group, modality_label
+from merbench.aggregate import Group, differences, modality_label
 from merbench.errors import MerbenchError, excerpt
 from merbench.metrics import LOWER_IS_BETTER
 from merbench.ranges import FINITE, NON_NEGATIVE
@@ -47,6 +47,14 @@ def entry_id(group: Group) -> str:
 
 def entry_label(group: Group) -> str:
     return f"{group.recipe['dataset']['name']}/{group.model} [{modality_label(group.modalities)}]"
+
+
+def new_label(group: Group, groups: list[Group]) -> str:
+    """A group the reference lacks, named by its own identity: its label, what tells it apart
+    from groups of the same label (``lr=0.001``, ``dataset.seed=3``) and its entry id."""
+    same = [g for g in groups if g is not group and entry_label(g) == entry_label(group)]
+    diffs = differences(group, same) if same else []
+    return f"{entry_label(group)}{' (' + ', '.join(diffs) + ')' if diffs else ''} entry {entry_id(group)}"
 
 
 def load_reference(path: Path) -> dict:
@@ -138,11 +146,16 @@ def compare(groups: list[Group], reference: dict) -> list[Finding]:
             findings.append(Finding(entry["label"], metric, spec["reference"], spec["tolerance"], cell.mean, status))
     for eid, g in by_id.items():
         if eid not in reference["entries"]:
-            findings.append(Finding(entry_label(g), "-", None, None, None, "new"))
+            findings.append(Finding(new_label(g, list(by_id.values())), "-", None, None, None, "new"))
     return findings
 
 
 def write_reference(path: Path, reference: dict) -> None:
+    """Written atomically: a reference already there stays whole when the write fails."""
     if Path(path).is_dir():
         raise MerbenchError(f"{path}: is a folder, expected the reference JSON file to write")
-    write_json(Path(path), reference)
+    try:
+        write_json(Path(path), reference)
+    except OSError as e:
+        raise MerbenchError(f"{path}: cannot write the reference ({e.strerror or e}); expected a path in a "
+                            f"writable folder; nothing was changed") from None

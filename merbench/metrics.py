@@ -8,11 +8,55 @@ round; F1 is weighted; MAE; Pearson correlation.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric as every table, selection rule and check reads it."""
+
+    name: str  # the key in result.json's ``metrics[split]``
+    title: str  # the column header of the papers' tables
+    digits: int = 1  # decimals printed
+    lower_is_better: bool = False
+
+    @staticmethod
+    def of(name: str) -> Metric:
+        """The catalogue's entry; ``f1_<class>`` is that class's F1 ("Happy F1"). A name the
+        catalogue lacks (a results file's own key) reads as a higher-is-better number, one decimal."""
+        if name in CATALOGUE:
+            return CATALOGUE[name]
+        if name.startswith("f1_"):
+            return Metric(name, f"{name[len('f1_'):].capitalize()} F1")
+        return Metric(name, name)
+
+
+# The catalogue. Per-class F1
+# (``f1_<class>``) is classification's too: see :meth:`Metric.of`.
+CLASSIFICATION = (Metric("acc", "ACC"), Metric("wf1", "WF1"), Metric("macro_f1", "Macro F1"))
+REGRESSION = (
+    Metric("acc2_has0", "ACC-2 (has0)"), Metric("acc2_non0", "ACC-2 (non0)"),
+    Metric("f1_has0", "F1 (has0)"), Metric("f1_non0", "F1 (non0)"),
+    Metric("acc5", "ACC-5"), Metric("acc7", "ACC-7"),
+    Metric("mae", "MAE", digits=3, lower_is_better=True), Metric("corr", "Corr", digits=3),
+)
+# The validation task loss (no aux losses), a selection metric as MMSA's trainers use it.
+LOSS = Metric("loss", "Loss", digits=4, lower_is_better=True)
+CATALOGUE = {m.name: m for m in (*CLASSIFICATION, *REGRESSION, LOSS)}
 # Metrics where lower is better; every other metric is higher-is-better.
-LOWER_IS_BETTER = {"mae", "loss"}
+LOWER_IS_BETTER = frozenset(m.name for m in CATALOGUE.values() if m.lower_is_better)
+# A task's usual validation metric: ``selection_metric: auto``, and always in metrics.csv.
+USUAL = {"classification": "wf1", "regression": "mae"}
+
+
+def metric_names(task: str, label_names: list[str] = ()) -> list[str]:
+    """Every metric a run of ``task`` writes per split (per-class F1 after the others)."""
+    if task == "regression":
+        return [m.name for m in REGRESSION]
+    return [m.name for m in CLASSIFICATION] + [f"f1_{n}" for n in label_names]
 
 
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, label_names: list[str]) -> dict:
@@ -50,7 +94,8 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
     return {k: float(v) for k, v in out.items()}
 
 
-def better(metric: str, new: float, old: float | None) -> bool:
+def better(name: str, new: float, old: float | None) -> bool:
+    """``new`` beats ``old`` (None: nothing yet) on metric ``name``."""
     if old is None:
         return True
-    return new < old if metric in LOWER_IS_BETTER else new > old
+    return new < old if Metric.of(name).lower_is_better else new > old

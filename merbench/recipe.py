@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from merbench.data.types import MODALITIES
+from merbench.device import DEFAULT_THREADS
 from merbench.errors import EXCERPT_CHARS, MerbenchError, excerpt, read_text
 from merbench.ranges import FACTOR, NON_NEGATIVE, POSITIVE, SIZE, Range, argument_ranges
 from merbench.recipe_paths import find_recipe
@@ -48,7 +49,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "lr_schedule_on": "selection",
     "aux_weights": {},  # aux loss name -> weight; unlisted aux losses weigh 1.0
     "device": "auto",  # auto = cuda when present, else cpu
-    "threads": 1,  # torch CPU threads (0 = torch's default); 1 measured fastest: docs/benchmarks.md#threads
+    "threads": DEFAULT_THREADS,  # torch CPU threads (0 = torch's default)
 }
 OPTIMIZERS = ("adam", "adamw")  # torch.optim.Adam / torch.optim.AdamW
 LR_SCHEDULE_ON = ("selection", "loss")  # the selection metric / the validation task loss
@@ -195,7 +196,7 @@ def _registered_section(recipe: dict, section: str, registry, problems: Problems
         return {}
     if name not in registry:
         problems.add(f"{section}.name", f"unknown {section} {excerpt(name)}{closest(name[:EXCERPT_CHARS], registry.names())}; "
-                                        f"valid: {', '.join(registry.names())}{registry.hint}")
+                                        f"valid: {registry.listed()}{registry.hint}")
         return {}
     if section == "dataset":
         modalities = args.pop("modalities", list(MODALITIES))
@@ -208,6 +209,7 @@ def _registered_section(recipe: dict, section: str, registry, problems: Problems
                                                f"got {excerpt(bad)}{closest(str(bad), MODALITIES)}")
         defaults = keyword_defaults(registry.get(name))
     else:
+        # start-up: torch only when this runs
         from merbench.models.build import model_defaults  # models import torch: only when needed
 
         defaults = model_defaults(name)

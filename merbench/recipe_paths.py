@@ -17,6 +17,7 @@ clone, ``merbench/recipes`` is a symlink to the top-level ``recipes/`` folder.
 
 from __future__ import annotations
 
+import difflib
 import os
 from pathlib import Path
 
@@ -46,12 +47,20 @@ def find_recipe(path: Path | str) -> Path:
         packaged = PACKAGED / (name if name.suffix == ".yaml" else name.with_suffix(".yaml"))
         if packaged.is_file():
             return packaged
-    names = [n for n in packaged_names() if not n.startswith(("base/", "references/"))]
+    names = runnable_names()
     key = "/".join(parts[-2:]).removesuffix(".yaml")
-    # The packaged recipes of the same dataset when there are any, else all of them.
-    shown = [n for n in names if n.split("/")[0] == key.split("/")[0]] or names
-    raise MerbenchError(f"{path}: no such recipe file, nor a packaged recipe of that name{closest(key, names)} "
-                        f"(packaged: {', '.join(shown)})")
+    # The few nearest names (of the same dataset first), then where to see them all.
+    same = [n for n in names if n.split("/")[0] == key.split("/")[0]]
+    near = difflib.get_close_matches(key, same, n=3, cutoff=0) if same else difflib.get_close_matches(key, names, n=3)
+    raise MerbenchError(f"{path}: no such recipe file, nor a packaged recipe of that name{closest(key, names)}"
+                        f"{'; nearest: ' + ', '.join(near) if near else ''} (every packaged recipe: "
+                        f"merbench recipes list)")
+
+
+def runnable_names() -> list[str]:
+    """The packaged recipes a command can run, as ``<dataset>/<model>`` (no ``base/``,
+    ``references/``, ``spaces/``)."""
+    return [n for n in packaged_names() if not n.startswith(("base/", "references/", "spaces/"))]
 
 
 def recipe_for(dataset: str, model: str, root: Path | str | None = None) -> Path:

@@ -19,7 +19,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import merbench
+from merbench._version import __version__
 from merbench.atomic import atomic_open
 from merbench.errors import MerbenchError, excerpt, read_text
 
@@ -29,7 +29,7 @@ REQUIRED_KEYS = (
     "recipe_hash", "seed", "dataset", "model", "selection", "metrics",
 )
 PACKAGES = ("torch", "numpy", "scikit-learn", "transformers", "torch_geometric")
-PACKAGE_ROOT = Path(merbench.__file__).resolve().parent
+PACKAGE_ROOT = Path(__file__).resolve().parent  # the merbench package folder
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -160,7 +160,7 @@ def provenance(threads: int, device: str) -> dict:
     commit = _git("rev-parse", "HEAD")
     dirty = _git("status", "--porcelain", "--", str(PACKAGE_ROOT))
     return {
-        "merbench_version": merbench.__version__,
+        "merbench_version": __version__,
         "git_commit": commit,
         "git_dirty": bool(dirty) if dirty is not None else None,
         "source_hash": source_hash(),

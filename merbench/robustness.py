@@ -28,10 +28,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from merbench.aggregate import Cell, collect, group_results, row_labels
 from merbench.data.batching import Batch, SplitTensors
-from merbench.data.types import MODALITIES
+from merbench.data.types import MODALITIES, modality_hint
 from merbench.errors import MerbenchError
+from merbench.figures import robustness_plot
 from merbench.registry import closest
+from merbench.results import utc_now, write_json
 from merbench.run import Run, load_run
 
 MISSING_MODES = ("zero", "mean")
@@ -62,7 +65,7 @@ class Condition:
 def parse_modality(text: str, option: str) -> str:
     name = text.strip()
     if name not in MODALITIES:
-        raise MerbenchError(f"{option} {text}: unknown modality{closest(name, MODALITIES)}; "
+        raise MerbenchError(f"{option} {text}: unknown modality{modality_hint(name)}; "
                             f"expected one of {', '.join(MODALITIES)}")
     return name
 
@@ -316,7 +319,7 @@ class RobustnessReport:
 
     def table(self):
         """rows = run x modality; columns = noise levels, then the modality missing."""
-        from merbench.aggregate import Cell
+        # start-up: sklearn and tabulate only when this runs
         from merbench.tables import Table, Value
 
         columns = (["Run", "Modality"] + [f"noise {level:g}" for level in self.rows[0].levels]
@@ -327,15 +330,11 @@ class RobustnessReport:
         return Table(title, columns, body, notes=list(self.notes), per_run=True)
 
     def figure(self, path: Path) -> Path:
-        from merbench.figures import robustness_plot
-
         curves = [(f"{r.label} / {r.modality}", r.levels, r.values, r.missing) for r in self.rows]
         return robustness_plot(curves, path, ylabel=self.metric,
                                title=f"{self.metric} on {self.split}, missing = {self.missing_mode}")
 
     def save(self, path: Path) -> Path:
-        from merbench.results import utc_now, write_json
-
         write_json(path, {
             "kind": "robustness", "created_utc": utc_now(), "metric": self.metric, "split": self.split,
             "missing_mode": self.missing_mode, "noise_seed": self.seed,
@@ -369,16 +368,15 @@ def plan_robustness(paths: list[Path], modalities: list[str] | None = None,
                     levels: tuple[float, ...] | list[float] = DEFAULT_LEVELS,
                     metric: str | None = None) -> RobustnessPlan:
     """The finished runs under ``paths`` (run folders or folders of runs), labelled for the table."""
-    from merbench.aggregate import collect, group_results, row_labels
-
     results = collect(paths)
     finished = [r for r in results if r["status"] == "ok"]
     notes = [f"{len(results) - len(finished)} failed run(s) left out"] if len(finished) < len(results) else []
     if not finished:
         raise MerbenchError("no finished runs to score")
     tasks = {r["dataset"]["task"] for r in finished}
-    if metric is None and len(tasks) > 1:
-        raise MerbenchError("the runs mix classification and regression datasets; pass --metric")
+    if len(tasks) > 1:
+        raise MerbenchError(f"the runs are of two tasks, and no metric scores both: {_by_task(finished)}; "
+                            f"score each task's runs apart (merbench robustness RUN... with the runs of one task)")
     metric = metric or default_metric(tasks.pop())
     groups = group_results(finished)
     label_of = {id(r): f"{label} seed{r['seed']}" for g, label in zip(groups, row_labels(groups)) for r in g.results}
@@ -391,6 +389,16 @@ def plan_robustness(paths: list[Path], modalities: list[str] | None = None,
         seen.add(run_dir.resolve())
         targets.append((run_dir, label_of[id(r)], list(modalities or r["dataset"]["modalities"])))
     return RobustnessPlan(targets, list(levels), metric, notes)
+
+
+def _by_task(results: list[dict]) -> str:
+    """'2 classification runs (runs/a, runs/b), 1 regression run (runs/c)': a few folders each."""
+    parts = []
+    for task in sorted({r["dataset"]["task"] for r in results}):
+        folders = [str(Path(r["_path"]).parent) for r in results if r["dataset"]["task"] == task]
+        shown = ", ".join(folders[:2]) + (f", ... {len(folders) - 2} more" if len(folders) > 2 else "")
+        parts.append(f"{len(folders)} {task} run{'s' if len(folders) != 1 else ''} ({shown})")
+    return ", ".join(parts)
 
 
 def robustness_report(paths: list[Path] | RobustnessPlan, modalities: list[str] | None = None,

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from merbench import runs
+from merbench import run_folder as runs  # the run folder's names and layout
+from merbench.aggregate import collect, modality_label
 from merbench.errors import MerbenchError
-from merbench.recipe import SPLITS
+from merbench.predictions import Predictions
+from merbench.recipe import SPLITS, validate
 from merbench.results import load_arrays, read_result
 
 if TYPE_CHECKING:  # torch-importing types, for annotations only
@@ -33,16 +33,6 @@ if TYPE_CHECKING:  # torch-importing types, for annotations only
     from merbench.data.batching import SplitTensors
     from merbench.data.types import Corpus
     from merbench.models.base import MerModel
-
-@dataclass
-class Predictions:
-    index: np.ndarray  # (N,) flat utterance index within the split
-    labels: np.ndarray  # (N,) true class ids (-1 where the corpus has none)
-    values: np.ndarray  # (N,) true regression values (NaN when none)
-    outputs: np.ndarray  # (N, C) logits, or (N,) regression predictions
-
-    def predicted_labels(self) -> np.ndarray:
-        return self.outputs.argmax(-1)
 
 
 @dataclass(frozen=True)
@@ -86,7 +76,7 @@ class Run:
     """One run folder and its ``result.json``, typed; see the module docstring."""
 
     path: Path  # the run folder
-    result: dict  # result.json as written (plus ``_path``)
+    result: dict  # result.json as written
     run_id: str
     status: str  # ok | failed
     error: str | None
@@ -99,6 +89,14 @@ class Run:
     metrics: dict[str, dict[str, Any]]  # split -> metric -> value (confusion: a list of lists)
     _corpus: Any = field(default=None, repr=False, compare=False)
     _scoring: dict = field(default_factory=dict, repr=False, compare=False)  # device -> model
+
+    def __repr__(self) -> str:
+        """One line: folder, model on dataset and modalities, seed, status and the test score
+        of the selection metric (``Run.result`` holds everything)."""
+        score = self.metrics.get("test", {}).get(self.selection.metric)
+        shown = f", test {self.selection.metric} {score:.4g}" if isinstance(score, (int, float)) else ""
+        return (f"Run({str(self.path)!r}, {self.model_info.name} on {self.dataset.name} "
+                f"[{modality_label(self.dataset.modalities)}], seed {self.seed}, {self.status}{shown})")
 
     @property
     def ok(self) -> bool:
@@ -134,10 +132,10 @@ class Run:
     def model(self, device: str = "cpu") -> "MerModel":
         """The model with its best weights, in eval mode; reads no data."""
         self.require_ok("it has no best checkpoint")
-        import merbench.models  # noqa: F401  (registrations)
+        # start-up: torch and sklearn only when this runs
         from merbench.evaluate import load_checkpoint
         from merbench.models.build import build_model
-        from merbench.train import resolve_device
+        from merbench.device import resolve_device
 
         args = {k: v for k, v in self.recipe["model"].items() if k != "name"}
         model = build_model(self.model_info.name, self.dataset.dims, self.model_info.num_outputs, **args)
@@ -155,8 +153,7 @@ class Run:
     def corpus(self) -> "Corpus":
         """The run's data read again (once per Run); an error if it differs from what it trained on."""
         if self._corpus is None:
-            import merbench.data  # noqa: F401  (registrations)
-            from merbench.recipe import validate
+            # start-up: torch and sklearn only when this runs
             from merbench.train import load_corpus
 
             corpus = load_corpus(validate(self.recipe, f"{self.path / runs.RESULT}: recipe"))
@@ -168,6 +165,7 @@ class Run:
 
     def tensors(self, split: str = "test") -> "SplitTensors":
         """``split`` of the run's data in the form its model takes (vectors or frames)."""
+        # start-up: torch only when this runs
         from merbench.data.batching import split_tensors
         from merbench.models.build import model_class
 
@@ -190,6 +188,7 @@ class Run:
     def predict(self, split: str = "test", device: str = "cpu", transform=None,
                 tensors: "SplitTensors | None" = None) -> Predictions:
         """Predict ``split`` again with the best weights; ``transform`` may alter each batch."""
+        # start-up: torch and sklearn only when this runs
         import torch
 
         from merbench.evaluate import predict
@@ -201,6 +200,7 @@ class Run:
     def evaluate(self, split: str = "test", device: str = "cpu", transform=None,
                  tensors: "SplitTensors | None" = None) -> dict:
         """Every metric of ``split`` re-scored from the best checkpoint (``merbench evaluate``)."""
+        # start-up: torch and sklearn only when this runs
         from merbench.evaluate import score
 
         preds = self.predict(split, device, transform, tensors)
@@ -226,7 +226,8 @@ def from_result(result: dict) -> Run:
         selection = Selection(s["split"], s["metric"], s["best_epoch"], s.get("best_value"), s["epochs_run"])
     except (KeyError, TypeError) as e:
         raise MerbenchError(f"{result['_path']}: not a complete merbench result (missing {e})") from None
-    return Run(run_dir, result, result["run_id"], result["status"], result.get("error"), int(result["seed"]),
+    written = {k: v for k, v in result.items() if k != "_path"}  # where it was read is Run.path
+    return Run(run_dir, written, result["run_id"], result["status"], result.get("error"), int(result["seed"]),
                result["recipe"], dataset, info, selection, (result.get("training") or {}).get("seconds"),
                result["metrics"])
 
@@ -242,6 +243,4 @@ def load_run(path: Path | str) -> Run:
 
 def find_runs(paths) -> list[Run]:
     """Runs from run folders, result.json files, or folders holding run folders (grids)."""
-    from merbench.aggregate import collect
-
     return [from_result(r) for r in collect(paths)]

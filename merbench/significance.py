@@ -32,9 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
-from merbench import runs
+from merbench import run_folder
+from merbench.aggregate import one_group
 from merbench.errors import MerbenchError
-from merbench.metrics import classification_metrics
+from merbench.metrics import classification_metrics, metric_names as catalogue_names
 from merbench.registry import closest
 
 CHUNK = 500  # resamples per vectorised step: bounds memory at CHUNK x N indices
@@ -75,6 +76,7 @@ class Comparison:
 
 
 def load_predictions(run_dir: Path, split: str = "test") -> RunPredictions:
+    # start-up: yaml only when this runs
     from merbench.run import load_run
 
     run = load_run(run_dir)
@@ -127,7 +129,7 @@ def pair_by_seed(a_runs: list[RunPredictions], b_runs: list[RunPredictions]
 # --- Metrics from confusion matrices, for many resamples at once ---------------------------
 
 def metric_names(label_names: list[str]) -> list[str]:
-    return ["acc", "wf1", "macro_f1"] + [f"f1_{n}" for n in label_names]
+    return catalogue_names("classification", label_names)
 
 
 def check_metric(metric: str, label_names: list[str]) -> None:
@@ -239,13 +241,11 @@ def _run_dir(run) -> Path:
     if isinstance(run, dict):
         return Path(run["_path"]).parent
     path = Path(run)
-    return path.parent if path.name == runs.RESULT else path
+    return path.parent if path.name == run_folder.RESULT else path
 
 
 def load_side(path: Path, split: str = "test") -> list[RunPredictions]:
     """A run folder, or a folder holding the seeds of one recipe (seed-matched later)."""
-    from merbench.aggregate import one_group
-
     group = one_group(Path(path), "give one run folder or a folder of seeds of one recipe")
     return [load_predictions(_run_dir(r), split) for r in group.results]
 
@@ -281,6 +281,7 @@ def mark_not_significant(table, groups, layout: str, split: str = "test", *, res
     row by ``compare`` on seed-matched pairs of runs (lowest seeds when none is shared);
     a cell gets a dagger when p >= ``alpha``. Rows are the table's groups, in order.
     """
+    # start-up: tabulate only when this runs
     from merbench.tables import columns_for
 
     if layout != "iemocap":

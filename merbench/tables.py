@@ -27,15 +27,15 @@ from dataclasses import dataclass, field
 
 from tabulate import tabulate
 
-from merbench.aggregate import Cell, Group, row_labels
+from merbench.aggregate import Cell, DataPart, Group, by_data, row_labels
 from merbench.errors import MerbenchError
-from merbench.metrics import LOWER_IS_BETTER
+from merbench.metrics import Metric
+from merbench.width import fit_columns, output_width
 
 FORMATS = ("rich", "markdown", "latex", "csv", "json")
 LAYOUTS = ("iemocap", "mosei")
 LAYOUT_TASK = {"iemocap": "classification", "mosei": "regression"}
-MOSEI_COLUMNS = [("acc7", "ACC-7"), ("acc2_has0", "ACC-2 (has0)"), ("acc2_non0", "ACC-2 (non0)"),
-                 ("f1_non0", "F1 (non0)"), ("mae", "MAE"), ("corr", "Corr")]
+MOSEI_METRICS = ["acc7", "acc2_has0", "acc2_non0", "f1_non0", "mae", "corr"]
 
 
 @dataclass
@@ -63,7 +63,9 @@ class Value:
         """The numbers behind the cell, for JSON."""
         out: dict = {"mean": None, "std": None, "n": 0, "values": []}
         if self.ours is not None:
-            out.update(mean=self.ours.mean, std=self.ours.std, n=self.ours.n, values=list(self.ours.values))
+            # One run has no spread: std is null (empty in CSV), as rich and Markdown show none.
+            out.update(mean=self.ours.mean, std=self.ours.std if self.ours.n > 1 else None, n=self.ours.n,
+                       values=list(self.ours.values))
         if self.paper is not None:
             out["paper"] = self.paper
         if self.marks:
@@ -150,14 +152,6 @@ class Table:
         return out
 
 
-def fmt_cell(cell: Cell | None, digits: int = 1) -> str:
-    return Value(cell, digits).text()
-
-
-def digits_of(metric: str) -> int:
-    return 3 if metric in ("mae", "corr") else 1
-
-
 def layout_for(groups: list[Group], layout: str | None) -> str:
     tasks = {g.dataset["task"] for g in groups}
     if layout is not None:
@@ -176,50 +170,67 @@ def layout_for(groups: list[Group], layout: str | None) -> str:
 
 def columns_for(groups: list[Group], layout: str) -> list[tuple[str, str]]:
     if layout == "mosei":
-        return MOSEI_COLUMNS
-    labels = groups[0].dataset["label_names"]
-    if any(g.dataset["label_names"] != labels for g in groups):
-        raise MerbenchError("the runs use different label sets; table them separately")
-    return [(f"f1_{n}", f"{n.capitalize()} F1") for n in labels] + [("acc", "ACC"), ("wf1", "WF1")]
+        names = MOSEI_METRICS
+    else:
+        labels = groups[0].dataset["label_names"]
+        if any(g.dataset["label_names"] != labels for g in groups):
+            raise MerbenchError("the runs use different label sets; table them separately")
+        names = [f"f1_{n}" for n in labels] + ["acc", "wf1"]
+    return [(name, Metric.of(name).title) for name in names]
 
 
 def by_dataset(groups: list[Group]) -> list[list[Group]]:
-    """Groups split per dataset and task (first-seen order): one table per dataset, never a best
+    """Groups split per dataset, task and data (first-seen order): one table each, never a best
     cell across two. A dataset whose task depends on its format (MOSI: bc-LSTM classification,
-    MMSA / SDK regression) gets one table per task."""
-    out: dict[tuple[str, str], list[Group]] = defaultdict(list)
-    for g in groups:
-        out[(g.dataset["name"], g.dataset["task"])].append(g)
-    return list(out.values())
+    MMSA / SDK regression) gets one table per task; runs on other data of one dataset (another
+    fingerprint, features, protocol, corpus seed) one table each (:func:`merbench.aggregate.by_data`)."""
+    return [part.groups for part in data_parts(groups)]
 
 
-def results_table(groups: list[Group], layout: str | None = None, split: str = "test") -> Table:
-    """One dataset's runs in a paper layout; use :func:`results_tables` for runs of several."""
+def data_parts(groups: list[Group]) -> list[DataPart]:
+    out: dict[tuple[str, str], list[DataPart]] = defaultdict(list)
+    for part in by_data(groups):
+        g = part.groups[0]
+        out[(g.dataset["name"], g.dataset["task"])].append(part)
+    return [part for parts in out.values() for part in parts]
+
+
+def results_table(groups: list[Group], layout: str | None = None, split: str = "test",
+                  differs: list[str] | None = None) -> Table:
+    """One dataset's runs on one set of data in a paper layout (``differs``: what sets that
+    data apart from other tables'); use :func:`results_tables` for any runs."""
     if not groups:
         raise MerbenchError("no finished runs to tabulate")
     datasets = sorted({g.dataset["name"] for g in groups})
     if len(datasets) > 1:
         raise MerbenchError(f"runs of {len(datasets)} datasets ({', '.join(datasets)}) in one table")
+    parts = by_data(groups)
+    if len(parts) > 1:
+        raise MerbenchError(f"runs on {len(parts)} sets of {datasets[0]} data in one table "
+                            f"({'; '.join(', '.join(p.differs) for p in parts)}); table them separately")
     layout = layout_for(groups, layout)
     columns = columns_for(groups, layout)
     labels = row_labels(groups)
-    rows = [[label] + [Value(g.cell(metric, split), digits_of(metric)) for metric, _ in columns]
+    rows = [[label] + [Value(g.cell(name, split), Metric.of(name).digits) for name, _ in columns]
             for label, g in zip(labels, groups)]
-    title = f"{datasets[0]} ({split}, layout {layout}: " + ("HFF Table 2)" if layout == "mosei" else "HFF Table 3)")
+    data = f", {', '.join(differs)}" if differs else ""
+    title = (f"{datasets[0]}{data} ({split}, layout {layout}: "
+             + ("HFF Table 2)" if layout == "mosei" else "HFF Table 3)"))
     notes = [f"{g.failed} failed run(s) of {lab} left out" for g, lab in zip(groups, labels) if g.failed]
     without = {(i, 0): w for i, w in enumerate(without_of(g.results) for g in groups) if w is not None}
     return Table(title, ["Model"] + [c for _, c in columns], rows,
-                 [m in LOWER_IS_BETTER for m, _ in columns], notes, without=without)
+                 [Metric.of(name).lower_is_better for name, _ in columns], notes, without=without)
 
 
 def results_tables(groups: list[Group], layout: str | None = None, split: str = "test") -> list[Table]:
-    """One :func:`results_table` per dataset."""
+    """One :func:`results_table` per dataset, task and data, titled with what sets its data
+    apart from the others' (``synthetic, dataset.seed=3``)."""
     if not groups:
         raise MerbenchError("no finished runs to tabulate")
-    parts = by_dataset(groups)
+    parts = data_parts(groups)
     for part in parts:  # every layout error before any table
-        layout_for(part, layout)
-    return [results_table(part, layout, split) for part in parts]
+        layout_for(part.groups, layout)
+    return [results_table(part.groups, layout, split, part.differs) for part in parts]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -327,23 +338,27 @@ def _json(table: Table) -> dict:
 
 
 def _rich(table: Table) -> str:
-    """A rich table at the terminal's width; bold best cells when writing to a terminal."""
-    import shutil
+    """A rich table at merbench's one width (``merbench.width``: COLUMNS, the terminal's, or
+    when piped as wide as the rows need); no word cut, the title on one line above; bold best
+    cells when writing to a terminal."""
     import sys
 
     from rich.console import Console
     from rich.table import Table as RichTable
+    from rich.text import Text
 
-    rt = RichTable(title=table.title)
+    rt = RichTable()
     for i, c in enumerate(table.columns):
         rt.add_column(c, justify="left" if i == 0 else "right")
     best = table.best()
-    for i, row in enumerate(table.rows):
-        rt.add_row(*[_rich_text(table.marked(i, j, _text(c)), (i, j) in best) for j, c in enumerate(row)])
+    texts = [[table.marked(i, j, _text(c)) for j, c in enumerate(row)] for i, row in enumerate(table.rows)]
+    for i, row in enumerate(texts):
+        rt.add_row(*[_rich_text(text, (i, j) in best) for j, text in enumerate(row)])
     terminal = sys.stdout.isatty()
-    console = Console(width=shutil.get_terminal_size((120, 24)).columns, force_terminal=terminal,
-                      no_color=not terminal, highlight=False)
+    width = fit_columns(rt, texts, output_width())
+    console = Console(width=width, force_terminal=terminal, no_color=not terminal, highlight=False)
     with console.capture() as cap:
+        console.print(Text(table.title), soft_wrap=True)
         console.print(rt)
         for n in table.notes + table.without_notes():
             console.print(n, markup=False)

@@ -24,21 +24,24 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 import yaml
 
-from merbench import lock, runs
+from merbench import lock
+from merbench import run_folder as runs  # the run folder's names and layout
 from merbench.atomic import atomic_open, remove_temporaries
 from merbench.data.batching import Batch, split_tensors
 from merbench.data.types import Corpus
+from merbench.device import resolve_device
 from merbench.errors import MerbenchError
 from merbench.evaluate import flat_outputs, load_checkpoint, predict, score
-from merbench.metrics import LOWER_IS_BETTER, better
-from merbench.models.build import build_model, check_available, model_class
+from merbench.metrics import LOSS, LOWER_IS_BETTER, USUAL, better, metric_names
+from merbench.models.build import build_model, built_components, check_available, model_class, model_defaults
 from merbench.plugins import plugin_of
-from merbench.run import Predictions
+from merbench.predictions import Predictions
 from merbench.recipe import recipe_hash
 from merbench.registry import DATASETS, closest
 from merbench.results import atomic_write_text, provenance, utc_now, write_json, SCHEMA_VERSION
@@ -47,14 +50,6 @@ log = logging.getLogger("merbench.train")
 
 FRESH = ".force-"  # .<run>.force-<pid>: a --force retrain, swapped in when it finishes ok
 REPLACED = ".replaced-"  # .<run>.replaced-<pid>: the run a --force retrain replaced, until deleted
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise MerbenchError(f"device {name!r}: CUDA is not available on this machine (use cpu or auto)")
-    return torch.device(name)
 
 
 def seed_everything(seed: int) -> None:
@@ -83,7 +78,7 @@ def load_corpus(recipe: dict) -> Corpus:
 
 def usual_metric(corpus: Corpus) -> str:
     """The corpus's usual validation metric: ``selection_metric: auto``, and always in metrics.csv."""
-    return "mae" if corpus.task == "regression" else "wf1"
+    return USUAL[corpus.task]
 
 
 def selection_metric(recipe: dict, corpus: Corpus) -> str:
@@ -91,9 +86,7 @@ def selection_metric(recipe: dict, corpus: Corpus) -> str:
     if metric == "auto":
         return usual_metric(corpus)
     # loss: the validation task loss (no aux losses), as MMSA's trainers select ("KeyEval": "Loss")
-    valid = (["acc2_has0", "acc2_non0", "f1_has0", "f1_non0", "acc5", "acc7", "mae", "corr", "loss"]
-             if corpus.task == "regression"
-             else ["acc", "wf1", "macro_f1", "loss"] + [f"f1_{n}" for n in corpus.label_names])
+    valid = metric_names(corpus.task, corpus.label_names) + [LOSS.name]
     if metric not in valid:
         raise MerbenchError(f"train.selection_metric: {metric!r} is not a {corpus.task} metric"
                             f"{closest(metric, valid)}; valid: {', '.join(valid)}")
@@ -185,7 +178,7 @@ def prepare_run_dir(run_dir: Path, recipe: dict, resume: bool) -> Path:
 
 def train(recipe: dict, out: Path, *, resume: bool = False, force: bool = False, progress: bool = True,
           command: list[str] | None = None, corpus: Corpus | None = None, name: str | None = None,
-          keep_last: bool = False) -> Path:
+          keep_last: bool = False, on_epoch: Callable[[int, dict], None] | None = None) -> Path:
     """Train one model on one dataset; returns the run folder holding result.json.
 
     A finished run of the same recipe, seed, code and data is reused as it is unless ``force``.
@@ -193,6 +186,8 @@ def train(recipe: dict, out: Path, *, resume: bool = False, force: bool = False,
     killed or failed retrain leaves the old run intact (a failed retrain's folder is returned,
     and kept until the next train of this run). ``name`` overrides the run folder's name (grids
     pass the name they planned). ``last.pt`` is deleted when the run ends unless ``keep_last``.
+    ``on_epoch(epoch, valid_scores)`` is called after each epoch's checkpoint (``merbench tune``
+    reports to its pruner there); an exception it raises stops the run as a kill would.
     """
     if resume and force:
         raise MerbenchError("--resume and --force: choose one (--resume continues an interrupted "
@@ -202,7 +197,7 @@ def train(recipe: dict, out: Path, *, resume: bool = False, force: bool = False,
         raise MerbenchError(f"{out}: --out is a file; expected a folder that holds run folders")
     check_available(recipe["model"]["name"])  # a missing optional library: before any work
     cfg = recipe["train"]
-    device = resolve_device(cfg["device"])
+    device = resolve_device(cfg["device"], "train.device")
     run_dir = out / (name or runs.run_name(recipe))
     with lock.hold(run_dir):
         _tidy(run_dir)
@@ -222,7 +217,7 @@ def train(recipe: dict, out: Path, *, resume: bool = False, force: bool = False,
             prepare_run_dir(target, recipe, resume)
             handler = _setup_log(target)
             try:
-                _train(recipe, corpus, metric, target, device, resume, progress, command, keep_last)
+                _train(recipe, corpus, metric, target, device, resume, progress, command, keep_last, on_epoch)
             finally:
                 log.removeHandler(handler)
                 handler.close()
@@ -268,7 +263,7 @@ def _swap_in(fresh: Path, run_dir: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _train(recipe, corpus, metric, run_dir, device, resume, progress, command, keep_last) -> None:
+def _train(recipe, corpus, metric, run_dir, device, resume, progress, command, keep_last, on_epoch=None) -> None:
     cfg = recipe["train"]
     model_args = {k: v for k, v in recipe["model"].items() if k != "name"}
     num_outputs = 1 if corpus.task == "regression" else len(corpus.label_names)
@@ -360,6 +355,8 @@ def _train(recipe, corpus, metric, run_dir, device, resume, progress, command, k
             log.info("epoch %d loss %.4f valid %s %.2f (%.0f utt/s)", epoch, total / max(seen, 1), metric, value, rate)
             if bar:
                 bar.update(task, advance=1, loss=total / max(seen, 1), rate=rate)
+            if on_epoch is not None:  # the caller's hook (merbench tune's pruner); it may raise to stop
+                on_epoch(epoch, valid)
 
     # A plugin model: the file that defines it and its sha256 (None for merbench's own).
     plugin_source = plugin_of(recipe["model"]["name"])
@@ -407,8 +404,6 @@ def _train(recipe, corpus, metric, run_dir, device, resume, progress, command, k
 
 
 def _resolved_args(recipe: dict) -> dict:
-    from merbench.models.build import model_defaults
-
     defaults = model_defaults(recipe["model"]["name"])
     return _json_safe({**defaults, **{k: v for k, v in recipe["model"].items() if k != "name"}})
 
@@ -416,8 +411,6 @@ def _resolved_args(recipe: dict) -> dict:
 def _components(recipe: dict, modalities: list[str]) -> dict:
     """The ablation switches that were on, split into those built with these modalities and
     those that built nothing (a paper model on one modality: not the paper's model)."""
-    from merbench.models.build import built_components
-
     args = {k: v for k, v in recipe["model"].items() if k != "name"}
     built, unbuilt = built_components(recipe["model"]["name"], modalities, args)
     return {"active_components": built, "inactive_components": unbuilt}
@@ -453,17 +446,3 @@ def _progress(enabled: bool):
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("loss {task.fields[loss]:.4f}"), TextColumn("{task.fields[rate]:.0f} utt/s"),
                     TimeElapsedColumn(), transient=False, console=Console(stderr=True))
-
-
-class _CallableModule(type(sys)):
-    """``merbench.train(...)`` is the Python API's ``train`` (``merbench.api.train``, returning a
-    ``Run``): importing this module makes the package attribute ``merbench.train`` name the
-    module, so the module itself calls through to the API function."""
-
-    def __call__(self, *args, **kwargs):
-        from merbench.api import train as api_train
-
-        return api_train(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -9,7 +9,7 @@ import math
 import pytest
 
 from merbench.aggregate import Group
-from merbench.check import DEFAULT_TOLERANCE, build_reference, compare, load_reference, write_reference
+from merbench.check import DEFAULT_TOLERANCE, build_reference, compare, entry_id, load_reference, write_reference
 from merbench.errors import MerbenchError
 
 
@@ -64,10 +64,12 @@ def test_nan_missing_and_new_entries():
     assert _statuses(compare([_group("classification", acc=60.0)], ref)) == {"acc": "ok", "wf1": "missing"}
     assert set(_statuses(compare([_group("classification", split="valid", acc=60.0, wf1=55.0)], ref)).values()) == {"missing"}
     # another recipe: the reference's entry is missing, the group is new
-    findings = compare([_group("classification", model="tfn", acc=60.0, wf1=55.0)], ref)
+    group = _group("classification", model="tfn", acc=60.0, wf1=55.0)
+    findings = compare([group], ref)
     assert sorted(f.status for f in findings) == ["missing", "missing", "new"]
     (new,) = [f for f in findings if f.status == "new"]
-    assert new.entry == "synthetic_classification/tfn [S+T]" and new.metric == "-"
+    # a new entry is named by its own identity: label and entry id (issue 24)
+    assert new.entry == f"synthetic_classification/tfn [S+T] entry {entry_id(group)}" and new.metric == "-"
 
 
 def test_reference_split_is_the_one_compared():

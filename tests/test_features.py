@@ -18,9 +18,9 @@ import pytest
 import torch
 
 from merbench.data.types import RawCorpus, RawDialogue, RawUtterance
+from merbench.device import resolve_device
 from merbench.errors import MerbenchError
 from merbench.features import cache as feature_cache
-from merbench.features._common import resolve_device
 from merbench.features.audio import MFCC, Wav2Vec2, load_audio
 from merbench.features.build import build_corpus, make_extractor
 from merbench.features.text import BertText, MiniLM
@@ -298,7 +298,7 @@ def test_bad_model_dir_is_a_one_line_error(cls, option, tmp_path, models):
             cls(model=str(path))
         message = str(err.value)
         assert "\n" not in message and message.startswith(f"{option} {path}") and expected in message
-        assert "never downloaded" in message
+        assert "save_pretrained or a hub id org/name[@revision]" in message
     with pytest.raises(MerbenchError, match="PATH is required"):
         cls()
     wrong = models["bert"] if cls is not BertText else models["resnet"]

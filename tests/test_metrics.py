@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from merbench.metrics import classification_metrics, regression_metrics
+from merbench.metrics import LOWER_IS_BETTER, Metric, classification_metrics, metric_names, regression_metrics
 
 
 def test_classification_metrics_match_hand_counts():
@@ -28,3 +28,18 @@ def test_regression_metrics_follow_mmsa_definitions():
     assert m["acc7"] == pytest.approx(60.0)
     assert m["mae"] == pytest.approx(np.mean(np.abs(preds - truth)))
     assert m["corr"] == pytest.approx(np.corrcoef(preds, truth)[0, 1])
+
+
+def test_the_catalogue_names_every_metric_the_scorers_write():
+    """One catalogue (issue 21): a metric added to a scorer without an entry would print with
+    the wrong digits, title or direction, so the names must match."""
+    y = np.array([0, 1, 2, 1])
+    assert metric_names("classification", ["a", "b", "c"]) == [
+        k for k in classification_metrics(y, y, ["a", "b", "c"]) if k != "confusion"]
+    assert sorted(metric_names("regression")) == sorted(regression_metrics(np.array([-1.0, 0.5, 2.0]),
+                                                                           np.array([0.0, 1.0, 2.0])))
+    assert LOWER_IS_BETTER == {"mae", "loss"}
+    assert (Metric.of("mae").digits, Metric.of("corr").digits, Metric.of("wf1").digits) == (3, 3, 1)
+    assert Metric.of("f1_happy").title == "Happy F1" and Metric.of("f1_has0").title == "F1 (has0)"
+    assert Metric.of("acc7").title == "ACC-7" and not Metric.of("acc7").lower_is_better
+

@@ -145,6 +145,9 @@ def test_iemocap_raw_records_video_cut_by_interval(tmp_path):
      r"Ses03F_impro01\.txt: utterance 'Ses03F_impro01_M000' has no transcript"),
     (lambda r: _replace(r / "Session1/dialog/EmoEvaluation/Ses01F_impro01.txt", "[1.0000 - 2.0000]", "[1.0000 - ]"),
      r"Ses01F_impro01\.txt line \d+: .*expected '\[start - end\]<TAB>utt_id<TAB>label<TAB>\[V, A, D\]'"),
+    # An utterance line that lost its opening bracket: an error, never an utterance skipped unsaid.
+    (lambda r: _replace(r / "Session1/dialog/EmoEvaluation/Ses01F_impro01.txt", "[1.0000 - 2.0000]", "1.0000 - 2.0000]"),
+     r"Ses01F_impro01\.txt line 19: '1\.0000 - 2\.0000\]\\tSes01F_impro01_F000\\tneu.*; expected '\[start - end\]"),
     (lambda r: [_replace(r / f"Session1/dialog/{folder}/Ses01F_impro01.txt", "_F000", "_X000")
                 for folder in ("EmoEvaluation", "transcriptions")],
      r"EmoEvaluation/Ses01F_impro01\.txt: utterance 'Ses01F_impro01_X000' has no speaker letter"),

@@ -120,6 +120,7 @@ def test_cli_table_figure_and_saved_numbers(run_dir, tmp_path):
     (["--noise", "text=1", "--noise", "text=2"], "text is given twice"),
     (["--missing", "text", "--noise", "text=1"], "text is also --missing"),
     (["--missing", "text", "--missing-mode", "median"], "--missing-mode median: expected one of zero, mean"),
+    (["--device", "tpu"], "--device tpu: expected cpu, cuda, cuda:N or auto"),  # one device rule (issue 21)
 ])
 def test_evaluate_bad_robustness_options(run_dir, args, expected):
     assert expected in one_line_error(cli("evaluate", run_dir, *args))
@@ -162,3 +163,14 @@ def test_a_frames_model_scores_finite_numbers_with_a_modality_missing(tmp_path):
                       Condition(noise={"audio": 1.0, "text": 0.5})):
         preds = predict(run.model, run.tensors, run.device, Perturbation(condition, run.stats))
         assert np.isfinite(preds.outputs).all() and len(preds.outputs) == run.tensors.size, condition
+
+
+def test_runs_of_two_tasks_say_so_and_how_to_split_them(text_only_run, tmp_path):
+    recipe = tiny_recipe("mlp_tiny", max_epochs=1)
+    recipe["dataset"]["name"] = "synthetic_mosei"
+    regression = train(validate(recipe, "test"), tmp_path, progress=False)
+    for extra in ([], ["--metric", "wf1"], ["--dry-run"]):
+        error = one_line_error(cli("robustness", text_only_run, regression, *extra))
+        assert "the runs are of two tasks, and no metric scores both" in error
+        assert f"1 classification run ({text_only_run})" in error and f"1 regression run ({regression})" in error
+        assert "score each task's runs apart" in error

@@ -164,8 +164,12 @@ def test_table_marks_cells_not_significantly_different_from_the_best(runs):
     side = {"mlp_tiny": load_side(runs["a"]), "late_mlp": load_side(runs["b0"])}
     p = compare(side[best], side[other], ["wf1"], resamples=300)["wf1"].p_value
     assert ("†" in wf1[other]) == (p >= 0.05)
-    error = one_line_error(cli("table", runs["a0"], runs["other"], "--significance", "--resamples", "10"))
-    assert "not scored on the same utterances" in error
+    # Runs on another corpus are another table (issue 24), never tested against this one's best.
+    out = cli("table", runs["a0"], runs["other"], "--significance", "--resamples", "10", "--format", "json")
+    assert out.exit_code == 0, out.output
+    tables = json.loads(out.stdout)
+    assert [t["title"].split(" (")[0] for t in tables] == ["synthetic, dataset.seed=0", "synthetic, dataset.seed=1"]
+    assert not any("marks" in cell for t in tables for row in t["rows"] for cell in row["cells"].values())
 
 
 def _with_test_outputs(run_dir: Path, dest: Path, change) -> Path:

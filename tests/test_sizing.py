@@ -7,7 +7,7 @@ import statistics
 
 import pytest
 
-from merbench import runs
+from merbench import run_folder
 from merbench.experiments.sizing import Estimate, duration, estimate, parallelism
 from merbench.grid import RunnerOptions
 
@@ -50,13 +50,13 @@ def test_estimate_comes_from_finished_cells_of_the_same_model(recipes_dir, tmp_p
     # A real run prints its size before training.
     assert "4 cells (0 finished, 4 to train); no estimate" in first.stderr
     seconds = [json.loads(p.read_text())["training"]["seconds"] for p in tmp_path.glob("*/*/result.json")]
-    assert len(seconds) == 4
+    assert len(seconds) == 4  # one epoch each (max_epochs 1)
 
     planned = cli(*ablate_args(recipes_dir, tmp_path, "--seeds", "3", "--dry-run"))
     assert planned.exit_code == 0, planned.output
     expected = duration(8 * statistics.mean(seconds))  # 8 new cells (seeds 1, 2) at the mean time
-    assert f"12 cells (4 finished, 8 to train); estimate {expected} (from the training time of 4 runs of " \
-           f"hff_tiny on synthetic)" in planned.stdout
+    assert f"12 cells (4 finished, 8 to train); estimate {expected} for up to 1 epoch a cell (from the time " \
+           f"per epoch of 4 runs of hff_tiny on synthetic)" in planned.stdout
     with_jobs = cli(*ablate_args(recipes_dir, tmp_path, "--seeds", "3", "--dry-run", "--jobs", "2"))
     assert f"estimate {duration(4 * statistics.mean(seconds))}, 2 at a time" in with_jobs.stdout
     assert len(list(tmp_path.glob("*/*/result.json"))) == 4  # the dry runs trained nothing
@@ -76,9 +76,22 @@ def test_estimate_comes_from_finished_cells_of_the_same_model(recipes_dir, tmp_p
     status = cli("grid", "status", grid)
     assert status.exit_code == 0 and len(manifest["cells"]) == 4
     assert "to finish" not in status.stdout  # every cell of this grid's manifest is done
-    (grid / manifest["cells"][0]["run"] / runs.RESULT).unlink()
+    (grid / manifest["cells"][0]["run"] / run_folder.RESULT).unlink()
     status = cli("grid", "status", grid)
     assert "to finish: 4 cells (3 finished, 1 to train); estimate" in status.stdout
+
+
+def test_estimate_is_per_epoch(recipes_dir, tmp_path):
+    """2-epoch smoke runs size a 50-epoch grid: time per epoch x each cell's max_epochs."""
+    first = cli(*ablate_args(recipes_dir, tmp_path, "--seeds", "1", "--set", "train.max_epochs=2"))
+    assert first.exit_code == 0, first.output
+    results = [json.loads(p.read_text()) for p in tmp_path.glob("*/*/result.json")]
+    assert {r["selection"]["epochs_run"] for r in results} == {2}
+    per_epoch = statistics.mean(r["training"]["seconds"] / 2 for r in results)
+    planned = cli(*ablate_args(recipes_dir, tmp_path, "--seeds", "1", "--set", "train.max_epochs=50", "--dry-run"))
+    assert planned.exit_code == 0, planned.output
+    assert (f"4 cells (0 finished, 4 to train); estimate {duration(4 * 50 * per_epoch)} for up to 50 epochs "
+            f"a cell (from the time per epoch of 4 runs of hff_tiny on synthetic)") in planned.stdout
 
 
 def test_heads_sweep_and_robustness_print_their_size(recipes_dir, tmp_path):
@@ -110,9 +123,9 @@ def test_estimate_reads_no_foreign_or_failed_results(tmp_path):
 
     cell = GridCell(validate(tiny_recipe(), "test"))
     (tmp_path / "x").mkdir()
-    (tmp_path / "x" / runs.RESULT).write_text("{not json")
+    (tmp_path / "x" / run_folder.RESULT).write_text("{not json")
     (tmp_path / "y").mkdir()
-    (tmp_path / "y" / runs.RESULT).write_text(json.dumps({"status": "failed", "training": {"seconds": 5.0},
+    (tmp_path / "y" / run_folder.RESULT).write_text(json.dumps({"status": "failed", "training": {"seconds": 5.0},
                                                           "recipe": cell.recipe}))
     sized = estimate([cell], tmp_path / "grid", tmp_path)
     assert sized.seconds is None and sized.untimed == ["mlp_tiny on synthetic"]

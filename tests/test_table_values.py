@@ -9,7 +9,7 @@ import math
 import pytest
 
 from merbench.aggregate import Cell
-from merbench.tables import Table, Value, fmt_cell, latex_escape, md_escape, render
+from merbench.tables import Table, Value, latex_escape, md_escape, render
 
 
 @pytest.mark.parametrize("char", list("\\|*`[]<>"))
@@ -49,10 +49,10 @@ def test_cell_mean_and_sample_std():
 
 
 def test_value_text():
-    assert fmt_cell(None) == "-"
-    assert fmt_cell(Cell([62.14])) == "62.1"
-    assert fmt_cell(Cell([62.16]), digits=3) == "62.160"
-    assert fmt_cell(Cell([60.0, 62.0, 67.0])) == "63.0 ± 3.6 (3)"
+    assert Value(None).text() == "-"
+    assert Value(Cell([62.14])).text() == "62.1"
+    assert Value(Cell([62.16]), digits=3).text() == "62.160"
+    assert Value(Cell([60.0, 62.0, 67.0])).text() == "63.0 ± 3.6 (3)"
     assert Value(Cell([60.0, 62.0]), 1, paper=62.8).text() == "61.0 ± 1.4 (2) | 62.8 (Δ -1.8)"
     assert Value(Cell([0.7123]), 3, paper=0.7, marks="†").text() == "0.712 | 0.700 (Δ +0.012) †"
     assert Value(None, 1, paper=62.8).text() == "- | 62.8"
@@ -94,7 +94,8 @@ def test_mosei_layout_prints_mae_and_corr_with_three_decimals_and_bolds_the_lowe
 
     def group(model, mae):
         metrics = {"acc7": 45.25, "acc2_has0": 80.0, "acc2_non0": 81.0, "f1_non0": 80.5, "mae": mae, "corr": 0.7123}
-        result = {"run_id": model, "dataset": {"name": "mosei", "task": "regression", "modalities": ["text"]},
+        result = {"run_id": model, "dataset": {"name": "mosei", "task": "regression", "modalities": ["text"],
+                                                  "fingerprint": "f"},
                   "model": {}, "metrics": {"test": metrics}}
         return Group(model, {"dataset": {"name": "mosei", "modalities": ["text"]}, "model": {"name": model},
                              "train": {}}, [result])

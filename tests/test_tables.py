@@ -165,3 +165,78 @@ def test_a_layout_that_does_not_fit_the_task_is_an_error(two_datasets):
     assert "--layout iemocap" in error and "synthetic_mosei" in error
     error = one_line_error(cli("table", two_datasets / "cls", "--layout", "mosei"))
     assert "--layout mosei" in error and "classification" not in error.split(":")[0]
+
+
+@pytest.fixture(scope="module")
+def two_corpora(tmp_path_factory):
+    """MLP runs on two synthetic corpora (dataset.seed 0 and 3: other test sets), one of them
+    also on text alone (other features of the same utterances)."""
+    tmp = tmp_path_factory.mktemp("corpora")
+    for corpus in (0, 3):
+        recipe = tiny_recipe("mlp_tiny", max_epochs=2)
+        recipe["dataset"]["seed"] = corpus
+        train(validate(recipe, "test"), tmp / f"corpus{corpus}", progress=False)
+    recipe = tiny_recipe("mlp_tiny", max_epochs=2)
+    recipe["dataset"]["modalities"] = ["text"]
+    train(validate(recipe, "test"), tmp / "corpus0", progress=False)
+    return tmp
+
+
+def test_runs_on_other_data_are_never_one_table(two_corpora):
+    out = cli("table", two_corpora, "--format", "json")
+    assert out.exit_code == 0, out.output
+    tables = json.loads(out.stdout)
+    assert [t["title"].split(" (")[0] for t in tables] == ["synthetic, dataset.seed=0", "synthetic, dataset.seed=3"]
+    # T and S+T+V on the same corpus share a table; the corpus's seed is never a row's label
+    assert sorted(r["label"] for r in tables[0]["rows"]) == ["mlp_tiny [S+T+V]", "mlp_tiny [T]"]
+    assert [r["label"] for r in tables[1]["rows"]] == ["mlp_tiny"]
+    markdown = cli("table", two_corpora, "--format", "markdown").stdout
+    assert "seed=3)" not in markdown and markdown.count("**synthetic, dataset.seed=") == 2
+    # The Python API as a user calls it gives the same tables
+    import merbench
+
+    assert [t.title for t in merbench.table(two_corpora).tables] == [t["title"] for t in tables]
+    groups = group_results(collect([two_corpora]))
+    assert [t.title for t in results_tables(groups)] == [t["title"] for t in tables]
+
+
+def test_runs_whose_data_changed_are_never_pooled(two_corpora, tmp_path):
+    """The same recipe on other data (another root, files that changed): another fingerprint."""
+    src = next((two_corpora / "corpus3").rglob("result.json"))
+    for n, fingerprint in enumerate(("a" * 64, "b" * 64)):
+        result = json.loads(src.read_text())
+        result["dataset"]["fingerprint"] = fingerprint
+        result["run_id"] = f"run{n}"
+        (tmp_path / f"run{n}").mkdir()
+        (tmp_path / f"run{n}" / "result.json").write_text(json.dumps(result))
+    out = cli("table", tmp_path, "--format", "json")
+    assert out.exit_code == 0, out.output
+    tables = json.loads(out.stdout)
+    assert [t["title"].split(" (")[0] for t in tables] == ["synthetic, data fingerprint aaaaaaaaaaaa",
+                                                           "synthetic, data fingerprint bbbbbbbbbbbb"]
+    assert all(t["rows"][0]["cells"]["WF1"]["n"] == 1 for t in tables)
+
+
+def test_one_run_has_no_std_in_csv_or_json(two_corpora):
+    out = cli("table", two_corpora / "corpus3", "--format", "json")
+    assert out.exit_code == 0, out.output
+    (table,) = json.loads(out.stdout)
+    cell = table["rows"][0]["cells"]["WF1"]
+    assert cell["n"] == 1 and cell["std"] is None and cell["mean"] == cell["values"][0]
+    out = cli("table", two_corpora / "corpus3", "--format", "csv")
+    (row,) = list(csv.DictReader(io.StringIO(out.stdout)))
+    assert row["WF1 std"] == "" and row["WF1 n"] == "1" and float(row["WF1 mean"]) == cell["mean"]
+
+
+def test_a_result_without_a_fingerprint_still_tabulates(two_corpora, tmp_path):
+    """A hand-made or foreign result.json without dataset.fingerprint: one table, no traceback."""
+    for corpus in ("corpus0", "corpus3"):  # other corpora: still two tables, by their recipes
+        for src in (two_corpora / corpus).rglob("result.json"):
+            result = json.loads(src.read_text())
+            del result["dataset"]["fingerprint"]
+            (tmp_path / result["run_id"]).mkdir()
+            (tmp_path / result["run_id"] / "result.json").write_text(json.dumps(result))
+    out = cli("table", tmp_path, "--format", "json")
+    assert out.exit_code == 0, out.output
+    assert sorted(t["title"].split(" (")[0] for t in json.loads(out.stdout)) == ["synthetic, dataset.seed=0",
+                                                                                "synthetic, dataset.seed=3"]

@@ -20,29 +20,33 @@ def check(
     split: str = typer.Option("test", "--split", help="With --update: which split's metrics to guard."),
 ) -> None:
     """Exit 1 and list every metric that fell below its reference by more than its tolerance."""
+    # start-up: sklearn only for this command, not for --help
     from tabulate import tabulate
 
-    from merbench.aggregate import collect, group_results
-    from merbench.check import build_reference, compare, load_reference, write_reference
+    # start-up: numpy and yaml only for this command, not for --help
+    from merbench import api
 
-    groups = group_results(collect(results))
+    report = api.check(results, against, update=update, tolerance=tolerance, metrics=metric, split=split)
     if update:
-        reference = build_reference(groups, split, tolerance, metric)
-        write_reference(against, reference)
-        console.print(f"wrote {against}: {len(reference['entries'])} entries")
+        console.print(f"wrote {against}: {report.written} entries")
         return
-    findings = compare(groups, load_reference(against))
+    findings, bad = report.findings, report.failed
     num = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
-    rows = [(f.entry, f.metric, num(f.reference), num(f.tolerance), num(f.got),
-             "-" if f.got is None or f.reference is None else f"{f.got - f.reference:+.3f}", f.status)
+    # The change between the numbers as shown: both rounded first, so 30.059 beside 30.060 is
+    # +0.001, never -0.000.
+    change = lambda f: "-" if f.got is None or f.reference is None else f"{round(f.got, 3) - round(f.reference, 3):+.3f}"  # noqa: E731
+    rows = [(f.entry, f.metric, num(f.reference), num(f.tolerance), num(f.got), change(f), f.status)
             for f in findings]
-    bad = [f for f in findings if f.status in ("regression", "missing")]
     shown = [r for r, f in zip(rows, findings) if f.status != "ok"] if bad else rows
     typer.echo(tabulate(shown, ["entry", "metric", "reference", "tolerance", "got", "change", "status"], disable_numparse=True))
     if bad:
         typer.echo(f"FAILED: {len(bad)} metric(s) regressed or missing against {against}", err=True)
         raise typer.Exit(1)
-    typer.echo(f"ok: {len(findings)} metric(s) within tolerance of {against}")
+    checked = sum(f.status == "ok" for f in findings)
+    new = sum(f.status == "new" for f in findings)
+    extra = (f"; {new} new entr{'y' if new == 1 else 'ies'} not in the reference, not checked "
+             f"(--update adds them)") if new else ""
+    typer.echo(f"ok: {checked} metric(s) within tolerance of {against}{extra}")
 
 
 def register(app: typer.Typer) -> None:

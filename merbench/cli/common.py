@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import functools
 import sys
-from typing import Annotated, Callable, Optional
+from pathlib import Path
+from typing import Annotated, Callable, Optional, get_args, get_origin
 
 import typer
 from rich.console import Console
@@ -24,8 +25,10 @@ try:  # Typer >= 0.2x carries its own copy of Click; older ones use Click itself
 except ImportError:  # pragma: no cover - depends on the installed Typer
     import click
 
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+# Text, never Rich markup: a path, an error or a name with brackets ("[plugin: x.py]",
+# "index [3] out of range") prints as it is.
+console = Console(highlight=False, markup=False)
+err_console = Console(stderr=True, highlight=False, markup=False)
 
 
 def user_errors(fn: Callable) -> Callable:
@@ -36,6 +39,9 @@ def user_errors(fn: Callable) -> Callable:
         try:
             return fn(*args, **kwargs)
         except MerbenchError as e:
+            report = getattr(e, "report", None)  # merbench.api.GridFailed: training failures, not bad input
+            if report is not None and report.grid is not None:
+                finish(report, "rich")  # the summary and every failed cell, exit 1
             print_error(str(e))
             raise typer.Exit(2) from None
 
@@ -47,12 +53,17 @@ def print_error(message: str) -> None:
     typer.echo(f"error: {one_line(message)}", err=True)
 
 
+# Options of merbench itself (cli/app.py's callback), given before the command's name.
+GROUP_OPTIONS = ("--plugin", "--version")
+
+
 class MerbenchGroup(TyperGroup):
     """The top-level command group: a bad option or argument (Click's usage errors: a missing
     argument, ``--seeds x``, a value out of its range) is merbench's own one-line ``error:``
     and exit 2, like every other bad input, instead of Click's multi-line box."""
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        plain_types(self)
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except getattr(click.exceptions, "NoArgsIsHelpError", ()) as e:  # ``merbench`` alone: the help, as before
@@ -61,6 +72,10 @@ class MerbenchGroup(TyperGroup):
         except click.ClickException as e:
             command = e.ctx.command_path if getattr(e, "ctx", None) else "merbench"
             given = _given(getattr(e, "param", None), sys.argv[1:] if args is None else list(args))
+            if getattr(e, "option_name", None) in GROUP_OPTIONS:  # `merbench models --plugin x.py`
+                root = e.ctx.find_root().command_path
+                given += (f"; {e.option_name} is an option of merbench itself and goes before the command: "
+                          f"{root} {e.option_name} ... {command[len(root):].strip()}")
             print_error(f"{command}: {e.format_message()}{given} (see {command} --help)")
             code = 2
         except getattr(click, "Abort", ()):  # Typer 0.29's own Click copy has no Abort
@@ -73,6 +88,38 @@ class MerbenchGroup(TyperGroup):
         if standalone_mode:
             sys.exit(code)
         return code
+
+
+# What help shows for a value instead of Typer's Python annotation (<list[str]>, <bool>):
+# Click's plain names; a flag shows nothing.
+_TYPE_LABELS = {str: "TEXT", int: "INTEGER", float: "FLOAT", Path: "PATH", bool: "BOOLEAN"}
+
+
+def plain_types(command) -> None:
+    """Every option and argument of ``command`` and its subcommands (help options included)
+    shown with a plain value name (TEXT, PATH, INTEGER) or, for a flag, none."""
+    for param in getattr(command, "params", []):
+        _plain_type(param)
+    original = command.get_help_option
+    command.get_help_option = lambda ctx: _plain_type(original(ctx))
+    for sub in getattr(command, "commands", {}).values():
+        plain_types(sub)
+
+
+def _plain_type(param):
+    if param is None or getattr(param, "metavar", None) is not None:
+        return param
+    if getattr(param, "is_flag", False):
+        label = ""
+    else:
+        annotation = getattr(getattr(param, "type_descriptor", None), "annotation", None)
+        repeated = get_origin(annotation) is list
+        label = _TYPE_LABELS.get(get_args(annotation)[0] if repeated else annotation)
+        if label is None:
+            return param
+        label += "..." if repeated and not hasattr(param, "is_flag") else ""  # an argument taking several
+    param.display_type_rich = lambda ctx: label
+    return param
 
 
 def _given(param, args: list[str]) -> str:
@@ -88,11 +135,28 @@ def _given(param, args: list[str]) -> str:
     return ""
 
 
-def load_registries() -> None:
-    """Import model and dataset modules so their registrations run (torch import: slow-ish)."""
-    import merbench.data  # noqa: F401
-    import merbench.models  # noqa: F401
-
-
 def command_line() -> list[str]:
     return ["merbench", *sys.argv[1:]]
+
+
+def finish(report, fmt: str) -> None:
+    """After ``merbench.api``'s grid function: a summary line, the tables, then every failed
+    cell; exit 1 when any cell failed. A dry run printed its plan already."""
+    if report.grid is None:
+        typer.echo("dry run: nothing trained")
+        return
+    run = report.grid
+    err_console.print(f"grid {run.grid_dir}: {len(run.cells)} cells, {len(run.trained)} trained, {run.reused} reused, "
+                      f"{len(run.failed)} failed ({run.wall_seconds:.1f} s)", soft_wrap=True)
+    for note in report.notes:
+        err_console.print(note, soft_wrap=True)
+    if report.figure is not None:
+        err_console.print(f"figure: {report.figure}", soft_wrap=True)
+    if report.tables:
+        typer.echo(report.render(fmt))
+    if run.failed:
+        for cell in run.failed:
+            typer.echo(f"failed: {cell.describe()} ({cell.run}): {run.errors.get(cell.run)}", err=True)
+        typer.echo(f"FAILED: {len(run.failed)} of {len(run.cells)} cells; merbench grid status {run.grid_dir}",
+                   err=True)
+        raise typer.Exit(1)

@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from merbench.cli.common import console, load_registries, user_errors
+from merbench.cli.common import console, user_errors
 
 
 @user_errors
@@ -22,25 +22,20 @@ def evaluate(
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of the test-time noise."),
 ) -> None:
     """Reload the best checkpoint of a run and score it again on one split, optionally with a modality missing or noisy."""
-    load_registries()
+    # start-up: torch only for this command, not for --help
     import json
 
-    from merbench.robustness import evaluate_condition, make_condition, parse_noise
-    from merbench.run import load_run
+    from merbench import api
 
-    condition = make_condition(list(missing or []), parse_noise(list(noise or [])), missing_mode, seed)
-    if condition.missing or condition.noise:
-        metrics = evaluate_condition(run_dir, condition, split, device)
-        header = f"{split} ({condition.describe()})"
-    else:
-        metrics = load_run(run_dir).evaluate(split, device)
-        header = split
+    result = api.evaluate(run_dir, split=split, device=device, missing=list(missing or []), noise=list(noise or []),
+                          missing_mode=missing_mode, seed=seed)
     if as_json:
-        typer.echo(json.dumps(metrics, indent=2))
+        typer.echo(json.dumps(result.metrics, indent=2))
         return
     from tabulate import tabulate
 
-    rows = [(k, f"{v:.4f}" if isinstance(v, float) else v) for k, v in metrics.items() if k != "confusion"]
+    header = split if result.condition is None else f"{split} ({result.condition})"
+    rows = [(k, f"{v:.4f}" if isinstance(v, float) else v) for k, v in result.metrics.items() if k != "confusion"]
     console.print(tabulate(rows, ["metric", header], tablefmt="simple"))
 
 

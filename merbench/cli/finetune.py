@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from merbench.cli.common import Dataset, DatasetFormat, Fold, Labels, Protocol, command_line, console, user_errors
+from merbench.errors import MerbenchError
 
 
 @user_errors
@@ -19,7 +20,7 @@ def finetune(
     protocol: Protocol = None,
     fold: Fold = None,
     text: str = typer.Option("minilm", "--text", help="The encoder to start from: minilm (packaged, works offline) or mpnet (extra mpnet); --text-model DIR overrides it."),
-    text_model: Optional[str] = typer.Option(None, "--text-model", help="Local encoder dir (save_pretrained) to start from instead of --text."),
+    text_model: Optional[str] = typer.Option(None, "--text-model", help="The encoder to start from instead of --text: a local dir (save_pretrained) or a hub id org/name[@revision]."),
     context: int = typer.Option(0, "--context", help="Previous utterances of the dialogue (with speaker tags) read as the first segment."),
     epochs: int = typer.Option(3, "--epochs", help="Training epochs; the best one on the validation split is kept."),
     seed: int = typer.Option(0, "--seed", help="Seeds the head, dropout and batch order."),
@@ -34,11 +35,11 @@ def finetune(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Fine-tune a text encoder as an utterance classifier (regressor on MOSEI) on the training split."""
+    # start-up: torch only for this command, not for --help
     import json
 
     from merbench.data.readers import read_corpus
-    from merbench.data.real import resolve_root
-    from merbench.errors import MerbenchError
+    from merbench.data.readers import resolve_root
     from merbench.features.finetune import CROSSFIT_EVAL, RECORD, FinetuneOptions, finetune as run
     from merbench.features.text import NAMED_MODELS, named_model_dir
 

@@ -7,15 +7,14 @@ from typing import List, Optional
 
 import typer
 
+from merbench import api
 from merbench.api import HEADS_FIGURE as FIGURE
-from merbench.cli.common import command_line, user_errors
-from merbench.cli.grid import (
-    CpusPerTask, DryRun, Format, GpusPerJob, Jobs, Launcher, Mem, Out, Partition, Quiet, References, Seeds, Sets,
-    Threads, TimeMin, check_format, finish, grid_console, runner_options,
-)
+from merbench.cli.common import user_errors
+from merbench.cli.grid import GridOptions, finish, grid_command
 
 
 @user_errors
+@grid_command
 def heads_sweep(
     model: str = typer.Argument(..., help="Registered model with a 'heads' argument, e.g. hff."),
     heads: str = typer.Option("4,6,8,10", "--heads", help="Head counts, comma-separated whole numbers of at least 1."),
@@ -23,33 +22,14 @@ def heads_sweep(
     recipe: Optional[List[Path]] = typer.Option(None, "--recipe", help="A base recipe (repeatable, one per dataset), besides or instead of --dataset."),
     recipes: Optional[Path] = typer.Option(None, "--recipes", help="Folder of recipes laid out as <dataset>/<model>.yaml (default: ./recipes/<dataset>/<model>.yaml when present, else the packaged recipe)."),
     figure: Optional[Path] = typer.Option(None, "--figure", help=f"F1 against heads as PNG, PDF or SVG by the suffix (default: <grid folder>/{FIGURE})."),
-    seeds: Seeds = 3,
-    references: References = False,
-    set_: Sets = None,
-    out: Out = Path("grids"),
-    jobs: Jobs = None,
-    threads: Threads = 1,
-    launcher: Launcher = None,
-    partition: Partition = None,
-    gpus_per_job: GpusPerJob = 0,
-    time: TimeMin = 60,
-    mem: Mem = None,
-    cpus_per_task: CpusPerTask = None,
-    format: Format = "rich",
-    quiet: Quiet = False,
-    dry_run: DryRun = False,
+    *,
+    grid: GridOptions,
 ) -> None:
     """Train the model at each head count on each dataset: HFF Table 5 (ACC and F1 per dataset) and a plot."""
-    from merbench import api
-    from merbench.recipe import override_pairs
-
-    check_format(format)
-    options = runner_options(jobs, threads, launcher, partition, gpus_per_job, time, mem, cpus_per_task, quiet)
     report = api.heads_sweep(model, heads, datasets=list(dataset or []), recipe=list(recipe or []), recipes=recipes,
-                             figure=figure, seeds=seeds, references=references, out=out, runner=options,
-                             dry_run=dry_run, command=command_line(), console=grid_console(dry_run),
-                             **override_pairs(list(set_ or [])))
-    finish(report, format)
+                             figure=figure, **grid.api())
+    finish(report, grid.format)
+
 
 def register(app: typer.Typer) -> None:
     app.command("heads-sweep")(heads_sweep)

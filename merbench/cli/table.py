@@ -21,42 +21,21 @@ def table(
     resamples: int = typer.Option(10_000, "--resamples", min=1, help="Permutations per comparison for --significance."),
     figure: Optional[Path] = typer.Option(None, "--figure", help="Also write each row's row-normalised confusion matrix (mean over seeds) as one figure (PNG, PDF or SVG by the suffix)."),
 ) -> None:
-    """Print runs in the HFF paper's table layout, one table per dataset; runs that differ only by
-    seed become mean ± std (n). A row whose model went without some of its components (a paper
-    model on one modality) is marked ‡, with a note saying which."""
-    from merbench.aggregate import collect, group_results, row_labels
-    from merbench.tables import FORMATS, by_dataset, layout_for, render_all, results_tables
+    """Print runs in the HFF paper's table layouts, one table per dataset and data.
 
-    if format not in FORMATS:
+    Runs that differ only by seed become one row, mean ± std (n). A row whose model went without
+    some of its components (a paper model on one modality) is marked ‡, with a note saying which."""
+    # start-up: numpy and yaml only for this command, not for --help
+    from merbench import api
+    from merbench.tables import FORMATS
+
+    if format not in FORMATS:  # before the runs are read and the tables built
         raise MerbenchError(f"--format {format}: expected one of {', '.join(FORMATS)}")
-    groups = group_results(_with_components(collect(runs)))
-    tables = results_tables(groups, layout, split)
-    if figure is not None:
-        from merbench.figures import confusion_plot, group_confusions, figure_path
-
-        figure_path(figure)
-        panels = group_confusions(groups, row_labels(groups), split)  # errors before any output
-    if significance:
-        from merbench.significance import mark_not_significant
-
-        for result, part in zip(tables, by_dataset(groups)):
-            mark_not_significant(result, part, layout_for(part, layout), split, resamples=resamples)
-    typer.echo(render_all(tables, format))
-    if figure is not None:
-        typer.echo(f"figure: {confusion_plot(panels, figure)}", err=True)
-
-
-def _with_components(results: list[dict]) -> list[dict]:
-    """Files written before result.json recorded ``model.inactive_components`` get it from
-    today's model code (which imports torch: only for such files), so their rows are marked ‡
-    when the model went without some of its components."""
-    if all("inactive_components" in (r.get("model") or {}) for r in results):
-        return results
-    from merbench.cli.common import load_registries
-    from merbench.models.build import fill_components
-
-    load_registries()
-    return [fill_components(r) for r in results]
+    report = api.table(runs, layout=layout, split=split, significance=significance, resamples=resamples,
+                       figure=figure)
+    typer.echo(report.render(format))
+    if report.figure is not None:
+        typer.echo(f"figure: {report.figure}", err=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -6,8 +6,10 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
+from rich.text import Text
 
-from merbench.cli.common import command_line, console, load_registries, user_errors
+from merbench import run_folder
+from merbench.cli.common import command_line, console, user_errors
 
 
 @user_errors
@@ -23,7 +25,7 @@ def train(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Train one model on one dataset and write one run folder (result.json, metrics.csv, log, checkpoints)."""
-    load_registries()
+    # start-up: sklearn and tabulate only for this command, not for --help
     from merbench import api
     from merbench.recipe import override_pairs
     from merbench.tables import render, results_table
@@ -32,17 +34,17 @@ def train(
     overrides = (list(set_ or []) + ([f"train.device={device}"] if device else [])
                  + ([f"train.threads={threads}"] if threads is not None else []))
     resolved = api.resolve_recipe(recipe, override_pairs(overrides))
-    from merbench import runs
 
-    planned = out / runs.run_name(resolved)
-    if runs.is_finished(planned) and not force:
+    planned = out / run_folder.run_name(resolved)
+    if run_folder.is_finished(planned) and not force:
         console.print("this recipe, seed, code and data already finished: showing that run (--force trains again)")
     run = api.train(resolved, out=out, resume=resume, force=force, progress=not quiet, command=command_line(),
                     keep_last=keep_last)
     run_dir, result = run.path, run.result
     if not run.ok:
-        kept = f"; the finished run in {planned} is kept" if run_dir != planned and runs.is_finished(planned) else ""
-        console.print(f"[red]run failed[/red]: {result.get('error')} ({run_dir}){kept}", soft_wrap=True)
+        kept = f"; the finished run in {planned} is kept" if run_dir != planned and run_folder.is_finished(planned) else ""
+        console.print(Text.assemble(("run failed", "red"), f": {result.get('error')} ({run_dir}){kept}"),
+                      soft_wrap=True)
         raise typer.Exit(1)
     typer.echo(render(results_table(group_results([result]))))
     console.print(f"run folder: {run_dir}")

@@ -49,12 +49,16 @@ def _evaluations(path: Path, dialogue: str) -> list[tuple[float, float, str, str
     """(start, end, utterance id, code) per utterance line of an EmoEvaluation file."""
     rows, seen = [], set()
     for number, line in enumerate(_read_lines(path), 1):
-        if not line.startswith("["):
+        line = line.strip()
+        # The header (%), blank lines and the annotator lines (C-E1:, A-F1: ...) name no
+        # utterance; a line that names one of the dialogue's utterances is an utterance line
+        # and must parse, or that utterance would vanish from the corpus without a word.
+        if not line.startswith("[") and f"{dialogue}_" not in line:
             continue
         m = _EVAL_LINE.match(line)
         if not m:
             raise MerbenchError(
-                f"{FORMAT}: {path} line {number}: {line.strip()[:60]!r}; expected "
+                f"{FORMAT}: {path} line {number}: {line[:60]!r}; expected "
                 f"'[start - end]<TAB>utt_id<TAB>label<TAB>[V, A, D]'"
             )
         start, end, utt, code = float(m.group(1)), float(m.group(2)), m.group(3), m.group(4)

@@ -13,10 +13,27 @@ from typing import Any
 
 import numpy as np
 
+from merbench.registry import closest
+
 MODALITIES = ("audio", "text", "vision")
 # Short names used in the papers' ablation tables (S = speech).
 MODALITY_LETTERS = {"audio": "S", "text": "T", "vision": "V"}
-TASKS = ("classification", "regression")
+# What users call a modality instead of its key: a hint by meaning, where spelling would
+# suggest the wrong one ("sound" is closer to "vision" than to "audio" letter by letter).
+MODALITY_SYNONYMS = {
+    **dict.fromkeys(("speech", "sound", "voice", "acoustic", "acoustics", "wav", "s", "a"), "audio"),
+    **dict.fromkeys(("language", "lexical", "transcript", "transcription", "words", "t", "txt"), "text"),
+    **dict.fromkeys(("video", "visual", "face", "faces", "image", "images", "v"), "vision"),
+}
+
+
+def modality_hint(name: str) -> str:
+    """`` (did you mean 'audio'?)`` for a name that is not a modality key: by meaning first
+    (MODALITY_SYNONYMS), else by spelling."""
+    meant = MODALITY_SYNONYMS.get(str(name).strip().lower())
+    if meant is not None:
+        return f" (did you mean {meant!r}?)"
+    return closest(name, MODALITIES)
 
 
 @dataclass

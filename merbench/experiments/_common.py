@@ -12,14 +12,13 @@ from merbench.grid import GridCell, GridRun
 from merbench.recipe import apply_overrides, override_text, read_recipe_file, validate
 from merbench.recipe_paths import recipe_for
 from merbench.references import load_reference, reference_names
-from merbench.tables import Value, Without, without_of
+from merbench.tables import Table, Value, Without, without_of
 
 SPLIT = "test"
 # Classification tables report weighted F1; for a regression dataset (MOSEI) the F1 and ACC-2
 # that the HFF paper's MOSEI columns use, with zero counted as positive (has0).
 MAIN_METRIC = {"classification": "wf1", "regression": "f1_has0"}
 ACC_METRIC = {"classification": "acc", "regression": "acc2_has0"}
-METRIC_TITLES = {"wf1": "WF1", "acc": "ACC", "f1_has0": "F1 (has0)", "acc2_has0": "ACC-2 (has0)"}
 
 
 @dataclass
@@ -42,6 +41,7 @@ def base_recipe(path: Path, overrides: list[str]) -> tuple[dict, str]:
     resolved = validate(raw, str(path))
     if overrides:
         resolved = validate(apply_overrides(raw, overrides), f"{path} --set {' '.join(map(override_text, overrides))}")
+    # start-up: torch only when this runs
     from merbench.models.build import check_available
 
     check_available(resolved["model"]["name"])  # a missing optional library stops the grid before it starts
@@ -109,3 +109,23 @@ def find_tables(match) -> list[tuple[str, str, dict]]:
             if isinstance(table, dict) and match(table):
                 found.append((ref["citation"], key, table))
     return found
+
+
+def paper_tail(out: list[Table], paper: dict | None, side: bool, missing: str, reported) -> list[Table]:
+    """With ``--references``, after our tables: a note when recipes/references/ holds no
+    ``missing`` ("ablation of 'hff'"), or, when the paper's numbers could not stand beside ours
+    (``side`` False), the paper's own table below ours, built by ``reported()``."""
+    if paper is None:
+        out[0].notes.append(f"no reported {missing} in recipes/references/")
+    elif not side:
+        out.append(reported())
+    return out
+
+
+def paper_table(paper: dict, citation: str, context: str, corner: str, rows: list[tuple[str, object]],
+                columns: list[str]) -> Table:
+    """The paper's numbers as it printed them: ``rows`` are (label, key of ``paper["rows"]``),
+    ``context`` says in the title why they are not set beside ours."""
+    text = [[label] + [str(paper["rows"][key].get(c, "-")) for c in columns] for label, key in rows]
+    return Table(f"Reported by the paper: {paper.get('title', '')} ({context})", [corner] + list(columns), text,
+                 notes=[f"paper: {citation}"])

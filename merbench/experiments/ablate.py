@@ -15,10 +15,11 @@ from merbench.aggregate import modality_label
 from merbench.data.types import MODALITIES, MODALITY_LETTERS
 from merbench.errors import MerbenchError
 from merbench.experiments._common import (
-    MAIN_METRIC, METRIC_TITLES, Plan, base_recipe, beside, find_tables, make_cell, metric_cell,
-    recipe_path, seeds_of, task_of, without_cell,
+    MAIN_METRIC, Plan, base_recipe, beside, find_tables, make_cell, metric_cell,
+    paper_table, paper_tail, recipe_path, seeds_of, task_of, without_cell,
 )
 from merbench.grid import GridRun
+from merbench.metrics import Metric
 from merbench.models.build import model_class, model_defaults
 from merbench.references import incomparable, run_features
 from merbench.registry import MODELS, closest
@@ -156,7 +157,7 @@ def tables(plan: Plan, run: GridRun, references: bool) -> list[Table]:
         for j, c in enumerate(columns):
             if (r, c) in shared:
                 text[i][j + 1].marks = "="
-    title = (f"Ablation of {info['model']} on {info['dataset']}: {METRIC_TITLES[metric]} (test), "
+    title = (f"Ablation of {info['model']} on {info['dataset']}: {Metric.of(metric).title} (test), "
              f"mean ± std (n) over seeds (layout: HFF Table 4)")
     notes = []
     if side:
@@ -173,11 +174,10 @@ def tables(plan: Plan, run: GridRun, references: bool) -> list[Table]:
     without = {(i, j + 1): w for i, r in enumerate(rows) for j, c in enumerate(columns)
                if (w := without_cell(run, by_key[(r, c)])) is not None}
     out = [Table(title, ["Model"] + columns, text, [False] * len(columns), notes, without=without)]
-    if references and paper is None:
-        out[0].notes.append(f"no reported ablation of {info['model']!r} in recipes/references/")
-    elif references and not side:
-        out.append(reference_table(paper, citation, rows, columns, why or f"metric {metric}"))
-    return out
+    if not references:
+        return out
+    return paper_tail(out, paper, side, f"ablation of {info['model']!r}",
+                      lambda: reference_table(paper, citation, rows, columns, why or f"metric {metric}"))
 
 
 def reference_table(paper: dict, citation: str, rows: list[str], columns: list[str], why: str) -> Table:
@@ -186,7 +186,5 @@ def reference_table(paper: dict, citation: str, rows: list[str], columns: list[s
     keys = [("full" if r == FULL else r) for r in rows]
     keys = [k for k in keys if k in paper["rows"]] or list(paper["rows"])
     titles = paper.get("row_titles", {})
-    text = [[titles.get(k, k)] + [f"{paper['rows'][k].get(c, '-')}" for c in cols] for k in keys]
-    title = (f"Reported by the paper: {paper.get('title', '')} ({paper.get('dataset')}, {paper.get('metric')}; "
-             f"not comparable: {why})")
-    return Table(title, ["Model"] + cols, text, notes=[f"paper: {citation}"])
+    return paper_table(paper, citation, f"{paper.get('dataset')}, {paper.get('metric')}; not comparable: {why}",
+                       "Model", [(titles.get(k, k), k) for k in keys], cols)

@@ -11,11 +11,14 @@ import statistics
 import time
 from pathlib import Path
 
+from merbench.device import DEFAULT_THREADS
+
 
 def device_label(device: str, threads: int) -> str:
+    # start-up: torch and sklearn only when this runs
     import torch
 
-    from merbench.train import resolve_device
+    from merbench.device import resolve_device
 
     dev = resolve_device(device)
     if dev.type == "cuda":
@@ -23,8 +26,9 @@ def device_label(device: str, threads: int) -> str:
     return f"CPU, {threads} thread{'s' if threads != 1 else ''}"
 
 
-def latency_ms(run_dir: Path, device: str = "auto", threads: int = 1, repeats: int = 3) -> float:
+def latency_ms(run_dir: Path, device: str = "auto", threads: int = DEFAULT_THREADS, repeats: int = 3) -> float:
     """Milliseconds per test utterance of the run's best checkpoint."""
+    # start-up: numpy and yaml only when this runs
     import torch
 
     from merbench.run import load_run

@@ -17,10 +17,12 @@ from pathlib import Path
 
 from merbench.errors import MerbenchError
 from merbench.experiments._common import (
-    ACC_METRIC, MAIN_METRIC, METRIC_TITLES, Plan, base_recipe, beside, find_tables, make_cell,
-    metric_cell, recipe_path, seeds_of, task_of, without_cell,
+    ACC_METRIC, MAIN_METRIC, Plan, base_recipe, beside, find_tables, make_cell,
+    metric_cell, paper_table, paper_tail, recipe_path, seeds_of, task_of, without_cell,
 )
+from merbench.figures import heads_plot
 from merbench.grid import GridRun
+from merbench.metrics import Metric
 from merbench.models.build import build_model, model_defaults
 from merbench.references import incomparable, run_features
 from merbench.registry import MODELS
@@ -138,7 +140,7 @@ def tables(plan: Plan, run: GridRun, references: bool) -> list[Table]:
     refused = refusals(plan, paper)
     columns, cells, text, without = [], [], [], {}
     for ds in info["datasets"]:
-        columns += [f"{ds} {METRIC_TITLES[m]}" for m in data[ds]["metrics"]]
+        columns += [f"{ds} {Metric.of(m).title}" for m in data[ds]["metrics"]]
     side = False
     for i, h in enumerate(info["heads"]):
         row_cells, row_text = [], [str(h)]
@@ -166,22 +168,20 @@ def tables(plan: Plan, run: GridRun, references: bool) -> list[Table]:
     if run.failed:
         notes.append(f"{len(run.failed)} failed cell(s) left out (merbench grid status {run.grid_dir})")
     out = [Table(title, ["Heads"] + columns, text, [False] * len(columns), notes, without=without)]
-    if references and paper is None:
-        out[0].notes.append(f"no reported head sweep of {info['model']!r} in recipes/references/")
-    elif references and not side:
+    if not references:
+        return out
+
+    def reference_table() -> Table:
         keys = list(paper.get("metrics") or next(iter(paper["rows"].values())))
-        rows = [[str(h)] + [str(paper["rows"][h].get(k, "-")) for k in keys] for h in paper["rows"]]
         why = "; ".join(refused.values()) or f"no numbers for {', '.join(info['datasets'])}"
-        out.append(Table(f"Reported by the paper: {paper.get('title', '')} (not comparable with "
-                         f"{', '.join(info['datasets'])}: {why})", ["Heads"] + keys, rows,
-                         notes=[f"paper: {citation}"]))
-    return out
+        return paper_table(paper, citation, f"not comparable with {', '.join(info['datasets'])}: {why}", "Heads",
+                           [(str(h), h) for h in paper["rows"]], keys)
+
+    return paper_tail(out, paper, side, f"head sweep of {info['model']!r}", reference_table)
 
 
 def figure(plan: Plan, run: GridRun, path: Path, references: bool) -> Path:
     """F1 against head count, one line per dataset (and the paper's F1, with --references)."""
-    from merbench.figures import heads_plot
-
     data = series(plan, run)
     _, _, paper = _paper(plan.info["model"]) if references else (None, None, None)
     refused = refusals(plan, paper)
@@ -192,7 +192,7 @@ def figure(plan: Plan, run: GridRun, path: Path, references: bool) -> Path:
             metric = d["metrics"][1]
             cell = d["cells"][h][metric]
             if cell is not None:
-                scores[f"{ds} {METRIC_TITLES[metric]}"] = (cell.mean, cell.std)
+                scores[f"{ds} {Metric.of(metric).title}"] = (cell.mean, cell.std)
             value = None if ds in refused else reported(paper, ds, metric, h)
             if value is not None:
                 scores[f"{ds} F1 (paper)"] = (value, 0.0)

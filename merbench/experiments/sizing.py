@@ -1,12 +1,14 @@
 """How big a grid is before it starts: its cells, how many already finished, and the time left.
 
 The estimate comes from runs that already finished: for each cell still to train, the mean
-``training.seconds`` (the training loop's wall time, from result.json) of the finished runs
-of the same model on the same dataset found under the grid's ``--out`` folder (this grid's
-cells and other grids'). Cells of a model never timed there have no estimate, and the line
-says so rather than guess. Cells trained side by side (``--jobs N``) divide the time by N.
-It is a rough figure: process start, data loading and feature extraction are not in it, and
-a run with other modalities or arguments of the same model counts as the same model.
+time per epoch (``training.seconds`` over ``selection.epochs_run``, from result.json) of the
+finished runs of the same model on the same dataset found under the grid's ``--out`` folder
+(this grid's cells and other grids'), times the cell's ``train.max_epochs``: 2-epoch smoke runs
+size a 50-epoch grid, and early stopping can only make it shorter. Cells of a model never
+timed there have no estimate, and the line says so rather than guess. Cells trained side by
+side (``--jobs N``) divide the time by N. It is a rough figure: process start, data loading
+and feature extraction are not in it, and a run with other modalities, arguments or corpus
+size of the same model counts as the same model.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from merbench import runs
+from merbench import run_folder
 from merbench.grid.manifest import GridCell, unique
 
 
@@ -32,6 +34,7 @@ class Estimate:
     timed: int  # cells still to train that have a basis
     basis: dict[str, int] = field(default_factory=dict)  # "model on dataset" -> finished runs timed
     untimed: list[str] = field(default_factory=list)  # "model on dataset" with no finished run
+    epochs: list[int] = field(default_factory=list)  # max_epochs of the timed cells still to train
 
     @property
     def todo(self) -> int:
@@ -46,7 +49,10 @@ class Estimate:
         if self.seconds is None:
             return head + f"; no estimate (no finished run of {', '.join(self.untimed)} to time from)"
         sources = ", ".join(f"{n} run{'s' if n != 1 else ''} of {key}" for key, n in self.basis.items())
-        text = f"{head}; estimate {duration(self.seconds)}{at_once} (from the training time of {sources})"
+        epochs = sorted(set(self.epochs))
+        up_to = "/".join(str(e) for e in epochs) if len(epochs) <= 3 else f"{epochs[0]}-{epochs[-1]}"
+        text = (f"{head}; estimate {duration(self.seconds)}{at_once} for up to {up_to} epoch"
+                f"{'s' if epochs != [1] else ''} a cell (from the time per epoch of {sources})")
         if self.untimed:
             text += (f"; {self.todo - self.timed} cell(s) of {', '.join(self.untimed)} not included "
                      f"(no finished run to time from)")
@@ -67,16 +73,16 @@ def _key(recipe: dict) -> str:
 
 
 def finished_seconds(search: Path) -> dict[str, list[float]]:
-    """"model on dataset" -> training seconds of every finished run found under ``search``."""
+    """"model on dataset" -> training seconds per epoch of every finished run under ``search``."""
     out: dict[str, list[float]] = {}
     if not Path(search).is_dir():
         return out
-    for path in Path(search).rglob(runs.RESULT):
+    for path in Path(search).rglob(run_folder.RESULT):
         try:
             result = json.loads(path.read_text(encoding="utf-8"))
             if result.get("status") != "ok":
                 continue
-            seconds = float(result["training"]["seconds"])
+            seconds = float(result["training"]["seconds"]) / max(1, int(result["selection"]["epochs_run"]))
             out.setdefault(_key(result["recipe"]), []).append(seconds)
         except (OSError, ValueError, KeyError, TypeError):
             continue  # a damaged or foreign file times nothing
@@ -101,17 +107,18 @@ def estimate(cells: list[GridCell], grid_dir: Path, search: Path | None = None, 
     (default: the grid's parent, the command's ``--out``)."""
     cells = unique(cells)
     grid_dir = Path(grid_dir)
-    todo = [c for c in cells if not runs.is_finished(grid_dir / c.run)]
+    todo = [c for c in cells if not run_folder.is_finished(grid_dir / c.run)]
     timings = finished_seconds(search if search is not None else grid_dir.parent)
-    total, timed, basis, untimed = 0.0, 0, {}, []
+    total, timed, basis, untimed, epochs = 0.0, 0, {}, [], []
     for cell in todo:
         key = _key(cell.recipe)
         if timings.get(key):
-            total += statistics.mean(timings[key])
+            epochs.append(int(cell.recipe["train"]["max_epochs"]))
+            total += statistics.mean(timings[key]) * epochs[-1]
             timed += 1
             basis[key] = len(timings[key])
         elif key not in untimed:
             untimed.append(key)
     parallel = parallelism(options, len(todo))
     seconds = total / parallel if timed else None
-    return Estimate(len(cells), len(cells) - len(todo), parallel, seconds, timed, basis, untimed)
+    return Estimate(len(cells), len(cells) - len(todo), parallel, seconds, timed, basis, untimed, epochs)

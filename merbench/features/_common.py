@@ -1,7 +1,10 @@
-"""Plumbing shared by the extractors: the Extractor base class, devices, local model dirs.
+"""Plumbing shared by the extractors: the Extractor base class, devices, model dirs and hub ids.
 
-Model weights are never downloaded: every model comes from a local directory saved with
-``save_pretrained``, checked here before any work so a bad path is a one-line error.
+A model is a local directory saved with ``save_pretrained`` (never reaching the network), or
+a hub id ``org/name[@revision]`` resolved by huggingface_hub in HuggingFace's own cache
+(HF_HOME; ``HF_HUB_OFFLINE=1``: the cache alone). Either is checked here before any work, so
+a bad path or a model missing offline is a one-line error. A hub model is identified by the
+commit its revision resolved to (the snapshot folder's name), which goes into the cache key.
 """
 
 from __future__ import annotations
@@ -9,20 +12,15 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
-import os
+import re
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
-import torch
 
 from merbench.data.types import RawDialogue, RawUtterance
 from merbench.errors import MerbenchError
 from merbench.optional import import_optional
-
-# transformers and huggingface_hub read these at import: no network, ever.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json",
                 "pytorch_model.bin.index.json")
@@ -63,17 +61,10 @@ class Extractor:
                 progress: Progress | None = None) -> list[np.ndarray]:
         raise NotImplementedError
 
-
-def resolve_device(device: str | None) -> torch.device:
-    """``None`` / ``"auto"``: CUDA when available, else CPU; ``"cuda"`` without CUDA is an error."""
-    if device in (None, "", "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device not in ("cpu", "cuda") and not str(device).startswith("cuda:"):
-        raise MerbenchError(f"--device {device}: expected cpu, cuda or auto")
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise MerbenchError(f"--device {device}: CUDA is not available to torch {torch.__version__}; "
-                            "pass --device cpu")
-    return torch.device(device)
+    def take_counts(self) -> dict[str, int]:
+        """What the extractor counted since the last call (the face step: frames without a
+        face), then reset; the cache keeps it per shard and sums it in the manifest."""
+        return {}
 
 
 def versions(*packages: str) -> dict[str, str]:
@@ -87,19 +78,75 @@ def versions(*packages: str) -> dict[str, str]:
     return found
 
 
+# A hub id: ``org/name`` with an optional ``@revision`` (branch, tag or commit hash).
+HUB_ID = re.compile(r"^(?P<repo>[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*)(?:@(?P<revision>[\w./-]+))?$")
+# What resolving a hub id fetches before any work: configs, tokenizer and preprocessor files
+# (the weights come when the model is loaded, so a fully cached extraction fetches none).
+HUB_SMALL_FILES = ["*.json", "*.txt", "*.model", "*.tiktoken"]
+COMMIT = re.compile(r"^[0-9a-f]{40}$")
+
+
+def hub_snapshot(root: Path) -> tuple[str, str, Path] | None:
+    """``(repo id, commit, hub cache dir)`` when ``root`` is a snapshot folder of HuggingFace's
+    cache (``<cache>/models--org--name/snapshots/<commit>``), else None."""
+    repo_dir = root.parent.parent
+    if root.parent.name != "snapshots" or not repo_dir.name.startswith("models--") or not COMMIT.match(root.name):
+        return None
+    return repo_dir.name[len("models--"):].replace("--", "/"), root.name, repo_dir.parent
+
+
+def resolve_hub_id(spec: str, option: str) -> Path:
+    """The snapshot folder of hub id ``org/name[@revision]`` with its small files, fetched into
+    HuggingFace's cache unless ``HF_HUB_OFFLINE=1`` (then the cache alone); one-line errors."""
+    hub = import_optional("huggingface_hub", f"{option} {spec} (a hub id)")
+    match = HUB_ID.match(spec)
+    assert match is not None
+    repo, revision = match["repo"], match["revision"]
+    offline = hub.constants.HF_HUB_OFFLINE
+    where = f"{option} {spec}"
+    try:
+        folder = Path(hub.snapshot_download(repo, revision=revision, allow_patterns=HUB_SMALL_FILES))
+    except hub.errors.LocalEntryNotFoundError:
+        at = f" at revision {revision}" if revision else ""
+        if offline:
+            raise MerbenchError(f"{where}: no such directory, and {repo}{at} is not in the HuggingFace cache "
+                                f"({hub.constants.HF_HUB_CACHE}) while HF_HUB_OFFLINE=1; fetch it once on a "
+                                f"connected machine (hf download {repo}{f' --revision {revision}' if revision else ''}) "
+                                f"or pass a local directory saved with save_pretrained") from None
+        raise MerbenchError(f"{where}: no such directory, and the hub could not be reached for {repo}{at}, "
+                            f"which is not in the HuggingFace cache; connect, or pass a local directory") from None
+    except hub.errors.RevisionNotFoundError:
+        raise MerbenchError(f"{where}: the hub has no revision {revision!r} of {repo}") from None
+    except hub.errors.RepositoryNotFoundError:
+        raise MerbenchError(f"{where}: no such directory, and no model {repo} on the hub (or it is "
+                            f"private: log in with hf auth login)") from None
+    except (hub.errors.HfHubHTTPError, OSError, ValueError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise MerbenchError(f"{where}: could not fetch it from the hub ({first})") from None
+    if offline and not any(hub.try_to_load_from_cache(repo, w, revision=folder.name) for w in WEIGHT_FILES):
+        raise MerbenchError(f"{where}: the weights of {repo}@{folder.name[:12]} are not in the HuggingFace "
+                            f"cache while HF_HUB_OFFLINE=1; fetch them once on a connected machine "
+                            f"(hf download {repo} --revision {folder.name})")
+    return folder
+
+
 def check_model_dir(path: str | Path | None, option: str,
                     model_types: tuple[str, ...] | None = None) -> Path:
-    """A local dir saved with ``save_pretrained``, else a one-line MerbenchError naming ``option``."""
-    tail = "pass a local directory saved with save_pretrained (models are never downloaded)"
+    """A local dir saved with ``save_pretrained``, or the snapshot folder of a hub id
+    ``org/name[@revision]``; else a one-line MerbenchError naming ``option``."""
+    tail = "pass a local directory saved with save_pretrained or a hub id org/name[@revision]"
     if path in (None, ""):
         raise MerbenchError(f"{option} PATH is required; {tail}")
     root = Path(path).expanduser()
+    hub = False
+    if not root.exists() and HUB_ID.match(str(path)):
+        root, hub = resolve_hub_id(str(path), option), True
     if not root.is_dir():
         raise MerbenchError(f"{option} {path}: no such directory; {tail}")
     config_file = root / "config.json"
     if not config_file.is_file():
-        raise MerbenchError(f"{option} {path}: no config.json in {path}; {tail}")
-    if not any((root / w).is_file() for w in WEIGHT_FILES):
+        raise MerbenchError(f"{option} {path}: no config.json in {root}; {tail}")
+    if not hub and not any((root / w).is_file() for w in WEIGHT_FILES):
         raise MerbenchError(f"{option} {path}: no weights ({' or '.join(WEIGHT_FILES[:2])}) "
                             f"in {path}; {tail}")
     try:
@@ -117,7 +164,11 @@ def model_config(root: Path) -> dict[str, Any]:
 
 
 def model_dir_hash(root: Path) -> str:
-    """sha256 identifying a model dir's content: configs, tokenizer / preprocessor files, weights."""
+    """sha256 identifying a model dir's content: configs, tokenizer / preprocessor files, weights;
+    for a hub snapshot, ``hub:org/name@<commit>`` (the commit fixes every file of the repo)."""
+    snapshot = hub_snapshot(root)
+    if snapshot is not None:
+        return f"hub:{snapshot[0]}@{snapshot[1]}"
     h = hashlib.sha256()
     for file in sorted(p for p in root.rglob("*") if p.is_file()):
         rel = file.relative_to(root).as_posix()
@@ -140,7 +191,14 @@ def load_pretrained(kind: str, root: Path) -> Any:
     transformers = import_optional("transformers", f"loading a pretrained {kind.lower()}")
     transformers.utils.logging.disable_progress_bar()  # merbench's own bar shows progress
     loader = getattr(transformers, f"Auto{kind}")
+    snapshot = hub_snapshot(root)
     try:
+        if snapshot is not None:  # the weights come now, into HuggingFace's cache (unless offline)
+            from huggingface_hub import constants
+
+            repo, commit, cache_dir = snapshot
+            return loader.from_pretrained(repo, revision=commit, cache_dir=str(cache_dir),
+                                          local_files_only=constants.HF_HUB_OFFLINE)
         return loader.from_pretrained(str(root), local_files_only=True)
     except (OSError, ValueError, KeyError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__

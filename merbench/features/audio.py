@@ -1,8 +1,10 @@
-"""Audio extractors: MFCC frame sequences (HFF) and self-supervised speech models.
+"""Audio extractors: MFCC frame sequences (HFF), openSMILE, and pretrained speech encoders.
 
 ``mfcc`` follows HFF's speech pipeline (Eq. 1-5: STFT, mel filter bank, log, DCT) computed
-batched with torch and pinned to ``librosa.feature.mfcc`` by a test. ``wav2vec2`` runs a local
-wav2vec 2.0 / HuBERT / WavLM checkpoint. Audio is read with soundfile (wav, flac, ogg), or
+batched with torch and pinned to ``librosa.feature.mfcc`` by a test. ``opensmile`` runs
+audEERING's openSMILE sets (eGeMAPS, ComParE, IS09-IS13). ``encoder`` runs any transformers
+audio encoder (wav2vec 2.0, HuBERT, WavLM, data2vec-audio, Whisper's encoder);
+``wav2vec2`` is the same for the wav2vec 2.0 family. Audio is read with soundfile (wav, flac, ogg), or
 PyAV for containers (mp4, avi), mixed to mono, cut to the utterance's interval when the
 release gives one, and resampled to 16 kHz with soxr.
 """
@@ -16,13 +18,14 @@ import numpy as np
 import torch
 
 from merbench.data.types import RawUtterance
+from merbench.device import resolve_device
 from merbench.errors import MerbenchError
 from merbench.features._common import (
     Extractor, Progress, check_model_dir, length_batches, load_pretrained, model_config,
-    model_dir_hash, require, resolve_device, versions,
+    model_dir_hash, require, versions,
 )
 from merbench.optional import import_optional
-from merbench.registry import EXTRACTORS
+from merbench.registry import EXTRACTORS, closest
 
 SAMPLE_RATE = 16000
 
@@ -200,27 +203,38 @@ class MFCC(Extractor):
 
 WAV2VEC2_TYPES = ("wav2vec2", "wav2vec2-conformer", "hubert", "wavlm", "data2vec-audio",
                   "unispeech", "unispeech-sat")
+# Every model_type the ``encoder`` extractor runs: the wav2vec 2.0 family and its relatives
+# (raw waveform in, a convolutional front end at 50 frames/s), and Whisper's encoder.
+ENCODER_TYPES = WAV2VEC2_TYPES + ("sew", "sew-d", "whisper")
 # wav2vec 2.0's convolutional front end needs one 25 ms receptive field.
 MIN_SAMPLES = 400
+# Whisper reads 30 s windows of log-mel frames (100 per second) and gives 1500 frames per window.
+WHISPER_WINDOW = 30 * SAMPLE_RATE
+WHISPER_HOP = 320  # samples per encoder frame (50 frames/s)
 
 
-class Wav2Vec2(Extractor):
-    """A local wav2vec 2.0 / HuBERT / WavLM model: the mean over time of one layer, ``(D,)``,
-    or its frames ``(T, D)`` (``pool="frames"``, 50 frames/s)."""
+class AudioEncoder(Extractor):
+    """Any transformers audio encoder (wav2vec 2.0, HuBERT, WavLM, data2vec-audio, UniSpeech,
+    SEW, or Whisper's encoder), a local directory or a hub id: the mean over time of one layer,
+    ``(D,)``, or its frames ``(T, D)`` (``pool="frames"``, 50 frames/s)."""
 
-    name = "wav2vec2"
+    name = "encoder"
     modality = "audio"
+    model_types = ENCODER_TYPES
 
     def __init__(self, *, model: str | None = None, layer: int = -1, pool: str = "mean",
                  batch_size: int = 8, device: str | None = None) -> None:
         if pool not in ("mean", "frames"):
-            raise MerbenchError(f"wav2vec2 pool={pool!r}: expected 'mean' or 'frames'")
-        self.root = check_model_dir(model, "--audio-model", WAV2VEC2_TYPES)
+            raise MerbenchError(f"{self.name} pool={pool!r}: expected 'mean' or 'frames'")
+        self.root = check_model_dir(model, "--audio-model", self.model_types)
         self.model_hash = model_dir_hash(self.root)
-        layers = int(model_config(self.root).get("num_hidden_layers", 0))
+        config = model_config(self.root)
+        self.model_type = config["model_type"]
+        self.whisper = self.model_type == "whisper"
+        layers = int(config.get("encoder_layers" if self.whisper else "num_hidden_layers", 0))
         if not -1 <= layer <= layers:
-            raise MerbenchError(f"wav2vec2 layer={layer}: expected -1 (last) or 0..{layers} "
-                                f"(0 = input to the transformer) for {self.root}")
+            raise MerbenchError(f"{self.name} layer={layer}: expected -1 (last) or 0..{layers} "
+                                f"(0 = input to the transformer) for {model}")
         self.layer, self.pool, self.batch_size = layer, pool, batch_size
         self.sequence = pool == "frames"
         self.device = resolve_device(device)
@@ -228,37 +242,51 @@ class Wav2Vec2(Extractor):
 
     def config(self) -> dict[str, Any]:
         return {
-            "extractor": self.name, "model_hash": self.model_hash, "layer": self.layer,
-            "pool": self.pool, "sample_rate": SAMPLE_RATE, "min_samples": MIN_SAMPLES,
+            "extractor": self.name, "model_hash": self.model_hash, "model_type": self.model_type,
+            "layer": self.layer, "pool": self.pool, "sample_rate": SAMPLE_RATE,
+            "min_samples": MIN_SAMPLES, "whisper_window": WHISPER_WINDOW if self.whisper else None,
             "versions": versions("numpy", "torch", "transformers", "soundfile", "soxr", "av"),
         }
 
     def load(self) -> tuple[Any, Any]:
         if self._loaded is None:
+            transformers = import_optional("transformers", f"the {self.name} extractor")
             if (self.root / "preprocessor_config.json").is_file():
                 processor = load_pretrained("FeatureExtractor", self.root)
+            elif self.whisper:
+                processor = transformers.WhisperFeatureExtractor(
+                    feature_size=model_config(self.root).get("num_mel_bins", 80))
             else:
-                transformers = import_optional("transformers", "the wav2vec2 extractor")
                 processor = transformers.Wav2Vec2FeatureExtractor()  # zero mean, unit variance per utterance
-            net = load_pretrained("Model", self.root).eval().to(self.device)
-            self._loaded = (processor, net)
+            net = load_pretrained("Model", self.root)
+            if self.whisper:
+                net = net.get_encoder()  # the decoder is never run
+            self._loaded = (processor, net.eval().to(self.device))
         return self._loaded
 
     def extract(self, utterances: Sequence[RawUtterance],
                 progress: Progress | None = None) -> list[np.ndarray]:
         processor, net = self.load()
         signals = [np.pad(s, (0, max(0, MIN_SAMPLES - len(s)))) for s in load_batch(utterances)]
-        # Models with group norm in the front end (wav2vec2-base) see the padding of a batch:
-        # their preprocessor says return_attention_mask=False, and they run one utterance at a
-        # time so an utterance's features never depend on its batch mates.
-        batch_size = self.batch_size if processor.return_attention_mask else 1
+        if self.whisper:
+            # Every window is padded to 30 s and the encoder takes no mask: batching changes nothing.
+            batch_size, forward = self.batch_size, self._forward_whisper
+        else:
+            # Models with group norm in the front end (wav2vec2-base) see the padding of a batch:
+            # their preprocessor says return_attention_mask=False, and they run one utterance at a
+            # time so an utterance's features never depend on its batch mates.
+            batch_size = self.batch_size if processor.return_attention_mask else 1
+            forward = self._forward
         out: list[np.ndarray | None] = [None] * len(signals)
         for idx in length_batches([len(s) for s in signals], batch_size):
-            for i, feats in zip(idx, self._forward(processor, net, [signals[i] for i in idx])):
+            for i, feats in zip(idx, forward(processor, net, [signals[i] for i in idx])):
                 out[i] = feats
             if progress:
                 progress(len(idx))
         return out  # type: ignore[return-value]
+
+    def _hidden(self, result: Any) -> Any:
+        return result.last_hidden_state if self.layer == -1 else result.hidden_states[self.layer]
 
     @torch.inference_mode()
     def _forward(self, processor: Any, net: Any, signals: list[np.ndarray]) -> list[np.ndarray]:
@@ -268,14 +296,117 @@ class Wav2Vec2(Extractor):
         mask = inputs["attention_mask"].to(self.device)  # (B, N)
         result = net(values, attention_mask=mask if len(signals) > 1 else None,
                      output_hidden_states=self.layer != -1)
-        hidden = result.last_hidden_state if self.layer == -1 else result.hidden_states[self.layer]
+        hidden = self._hidden(result)  # (B, T, D)
         frames = net._get_feat_extract_output_lengths(mask.sum(-1)).tolist()  # valid frames per utterance
-        feats = []
-        for i, t in enumerate(frames):
-            h = hidden[i, : int(t)].float()  # (T, D)
-            feats.append((h if self.sequence else h.mean(0)).cpu().numpy())
-        return feats
+        return [self._pool(hidden[i, : int(t)]) for i, t in enumerate(frames)]
+
+    @torch.inference_mode()
+    def _forward_whisper(self, processor: Any, net: Any, signals: list[np.ndarray]) -> list[np.ndarray]:
+        # Paper: Whisper's encoder reads 30 s windows; MER work that uses it (MERBench) pools
+        # its states over the utterance. merbench cuts a longer utterance into 30 s windows,
+        # keeps each window's frames that cover speech (not the window's padding) and
+        # pools over all of them.
+        pieces, owner = [], []
+        for i, s in enumerate(signals):
+            for start in range(0, len(s), WHISPER_WINDOW):
+                pieces.append(s[start:start + WHISPER_WINDOW])
+                owner.append(i)
+        inputs = processor(pieces, sampling_rate=SAMPLE_RATE, return_tensors="pt")
+        result = net(inputs["input_features"].to(self.device),  # (P, mels, 3000)
+                     output_hidden_states=self.layer != -1)
+        hidden = self._hidden(result)  # (P, 1500, D)
+        kept: list[list[torch.Tensor]] = [[] for _ in signals]
+        for p, (piece, i) in enumerate(zip(pieces, owner)):
+            frames = min(hidden.shape[1], -(-len(piece) // WHISPER_HOP))  # ceil: frames holding speech
+            kept[i].append(hidden[p, :frames])
+        return [self._pool(torch.cat(k)) for k in kept]
+
+    def _pool(self, h: torch.Tensor) -> np.ndarray:
+        h = h.float()  # (T, D)
+        return (h if self.sequence else h.mean(0)).cpu().numpy()
+
+
+class Wav2Vec2(AudioEncoder):
+    """``encoder`` restricted to the wav2vec 2.0 family (wav2vec 2.0, HuBERT, WavLM,
+    data2vec-audio, UniSpeech), under the name merbench first gave it; its cache key is
+    unchanged."""
+
+    name = "wav2vec2"
+    model_types = WAV2VEC2_TYPES
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "extractor": self.name, "model_hash": self.model_hash, "layer": self.layer,
+            "pool": self.pool, "sample_rate": SAMPLE_RATE, "min_samples": MIN_SAMPLES,
+            "versions": versions("numpy", "torch", "transformers", "soundfile", "soxr", "av"),
+        }
+
+
+# openSMILE's feature sets (opensmile.FeatureSet) and merbench's names for its levels.
+OPENSMILE_LEVELS = {"functionals": "Functionals", "lld": "LowLevelDescriptors"}
+# The shortest signal every packaged set computes on: shorter ones came back as NaN rows
+# (IS10-IS12 need 75 ms, ComParE and eGeMAPS 62.5 ms), so they are zero-padded to 100 ms.
+OPENSMILE_MIN_SAMPLES = 1600
+
+
+class OpenSMILE(Extractor):
+    """openSMILE (audEERING's ``opensmile`` package) on the 16 kHz utterance: one vector of
+    functionals ``(D,)`` (eGeMAPSv02: 88, ComParE_2016: 6373, IS09: 384, IS10: 1582), or the
+    low-level descriptors as frames ``(T, D)`` (``level="lld"``, 100 frames/s; eGeMAPSv02: 25,
+    ComParE_2016: 65) for the models that take sequences."""
+
+    name = "opensmile"
+    modality = "audio"
+
+    # Paper: the MER releases run SMILExtract on the file at its own rate; merbench reads every
+    # utterance as the other extractors do (mono, cut to its interval, 16 kHz), so an
+    # utterance's features do not depend on how its release stored it.
+    def __init__(self, *, feature_set: str = "eGeMAPSv02", level: str = "functionals",
+                 device: str | None = None) -> None:
+        opensmile = import_optional("opensmile", "the opensmile extractor")
+        sets = [f.name for f in opensmile.FeatureSet]
+        if feature_set not in sets:
+            raise MerbenchError(f"opensmile feature_set={feature_set!r}: unknown"
+                                f"{closest(feature_set, sets)}; expected one of {', '.join(sets)}")
+        if level not in OPENSMILE_LEVELS:
+            raise MerbenchError(f"opensmile level={level!r}: expected "
+                                f"{' or '.join(repr(k) for k in OPENSMILE_LEVELS)}")
+        self.feature_set, self.level = feature_set, level
+        self.sequence = level == "lld"
+        self._smile: Any = None  # openSMILE runs on the CPU: ``device`` is accepted and unused
+
+    def config(self) -> dict[str, Any]:
+        return {
+            "extractor": self.name, "feature_set": self.feature_set, "level": self.level,
+            "sample_rate": SAMPLE_RATE, "min_samples": OPENSMILE_MIN_SAMPLES,
+            "versions": versions("numpy", "opensmile", "soundfile", "soxr", "av"),
+        }
+
+    def load(self) -> Any:
+        if self._smile is None:
+            opensmile = import_optional("opensmile", "the opensmile extractor")
+            self._smile = opensmile.Smile(feature_set=opensmile.FeatureSet[self.feature_set],
+                                          feature_level=opensmile.FeatureLevel[OPENSMILE_LEVELS[self.level]])
+        return self._smile
+
+    def extract(self, utterances: Sequence[RawUtterance],
+                progress: Progress | None = None) -> list[np.ndarray]:
+        smile = self.load()
+        out = []
+        for utterance in utterances:
+            signal = load_audio(utterance)
+            signal = np.pad(signal, (0, max(0, OPENSMILE_MIN_SAMPLES - len(signal))))
+            feats = smile.process_signal(signal, SAMPLE_RATE).to_numpy(np.float32)  # (T, D) or (1, D)
+            if not np.isfinite(feats).all():
+                raise MerbenchError(f"utterance {utterance.id}: openSMILE {self.feature_set} "
+                                    f"{self.level} gave NaN or infinite values")
+            out.append(np.ascontiguousarray(feats if self.sequence else feats[0]))
+            if progress:
+                progress(1)
+        return out
 
 
 EXTRACTORS.register("mfcc", MFCC, modality="audio")
 EXTRACTORS.register("wav2vec2", Wav2Vec2, modality="audio")
+EXTRACTORS.register("encoder", AudioEncoder, modality="audio")
+EXTRACTORS.register("opensmile", OpenSMILE, modality="audio")

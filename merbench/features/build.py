@@ -12,11 +12,12 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from merbench.data.types import MODALITIES, Corpus, Dialogue, RawCorpus, RawDialogue
+from merbench.data.types import MODALITIES, Corpus, Dialogue, RawCorpus, RawDialogue, modality_hint
 from merbench.errors import MerbenchError
 from merbench.features._common import Extractor
 from merbench.features.cache import SHARD_SIZE, extract_cached
-from merbench.registry import EXTRACTORS, closest
+from merbench.features.finetune import ensure_finetuned
+from merbench.registry import EXTRACTORS
 from merbench.signature import check_kwargs, keyword_defaults
 
 ExtractorSpec = str | Mapping[str, Any]  # "minilm" or {"name": "resnet", "model": DIR, ...}
@@ -31,7 +32,7 @@ def make_extractor(modality: str, spec: ExtractorSpec, device: str | None = None
     """An extractor from a name or ``{"name": ..., **options}``, checked against the registry."""
     where = f"features.{modality}"
     if modality not in MODALITIES:
-        raise MerbenchError(f"{where}: unknown modality {modality!r}{closest(modality, MODALITIES)}; "
+        raise MerbenchError(f"{where}: unknown modality {modality!r}{modality_hint(modality)}; "
                             f"valid: {', '.join(MODALITIES)}")
     if isinstance(spec, str):
         name, options = spec, {}
@@ -81,6 +82,7 @@ def build_corpus(raw: RawCorpus, extractors: Mapping[str, ExtractorSpec] | None 
                 "options": {} if isinstance(spec, str) else {k: v for k, v in spec.items() if k != "name"},
                 "config": manifest["config"], "config_hash": manifest["config_hash"],
                 "dim": manifest["dim"], "sequence": manifest["sequence"],
+                **({"counts": manifest["counts"]} if manifest.get("counts") else {}),
             }
         elif any(m in d.features for d in raw.dialogues):
             features[m] = [_shipped(d, m) for d in raw.dialogues]
@@ -112,7 +114,6 @@ def _finetuned(raw: RawCorpus, modality: str, spec: ExtractorSpec, cache_root: s
         return spec
     if modality != "text":
         raise MerbenchError(f"features.{modality}.finetune: only text encoders are fine-tuned")
-    from merbench.features.finetune import ensure_finetuned
 
     folder = ensure_finetuned(raw, dict(spec), cache_root, device, progress)
     return {**{k: v for k, v in spec.items() if k != "finetune"}, "model": str(folder)}

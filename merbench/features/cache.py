@@ -141,7 +141,11 @@ def _extract(extractor: Extractor, utterances: Sequence[RawUtterance], directory
                             completed=done)
         for k in missing:
             lo, hi = shards[k]
+            extractor.take_counts()  # counts belong to the shard they were made for
             feats = extractor.extract(utterances[lo:hi], progress=lambda n: bar.advance(task, n))
+            counts = extractor.take_counts()
+            if counts:  # written before the shard, so a whole shard always has its counts
+                _atomic_write(_counts_path(directory, shard_size, k), json.dumps(counts).encode())
             _write_shard(directory, shard_size, k, feats, extractor.sequence)
             extracted += hi - lo
     seconds = time.perf_counter() - started
@@ -155,6 +159,9 @@ def _extract(extractor: Extractor, utterances: Sequence[RawUtterance], directory
         "extracted": extracted, "extract_seconds": round(seconds, 3),
         "utterances_per_second": round(extracted / seconds, 2) if extracted and seconds > 0 else None,
     }
+    counts = _shard_counts(directory, shard_size, len(shards))
+    if counts:
+        manifest["counts"] = counts
     _remove_other_shards(directory, shard_size, len(shards))
     _atomic_write(directory / MANIFEST, json.dumps(manifest, indent=2, sort_keys=True).encode())
 
@@ -291,6 +298,24 @@ def _shard_path(directory: Path, size: int, k: int) -> Path:
 
 def _offsets_path(directory: Path, size: int, k: int) -> Path:
     return directory / f"shard-{size}-{k:05d}.offsets.npy"
+
+
+def _counts_path(directory: Path, size: int, k: int) -> Path:
+    return directory / f"shard-{size}-{k:05d}.counts.json"
+
+
+def _shard_counts(directory: Path, size: int, shards: int) -> dict[str, int]:
+    """The extractor's counts summed over the shards (the face step's frames without a face)."""
+    total: dict[str, int] = {}
+    for k in range(shards):
+        try:
+            counts = json.loads(_counts_path(directory, size, k).read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            continue
+        for key, value in counts.items() if isinstance(counts, dict) else ():
+            if _whole(value):
+                total[key] = total.get(key, 0) + value
+    return total
 
 
 def _shard_complete(directory: Path, size: int, k: int, count: int, sequence: bool) -> bool:

@@ -20,12 +20,14 @@ import multiprocessing
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from merbench import lock, runs
+from merbench import lock, run_folder
 from merbench.atomic import remove_temporaries
+from merbench.device import DEFAULT_THREADS
 from merbench.errors import MerbenchError
 from merbench.grid.manifest import ERROR, GridCell, unique, write_manifest
 from merbench.grid.worker import one_line, run_cell, start_worker
@@ -39,7 +41,7 @@ LOGS = "slurm_logs"  # submitit's folder inside the grid (pickled jobs, stdout /
 class RunnerOptions:
     jobs: int | None = None  # at most this many cells at once (None: 1 locally, all on Slurm)
     launcher: str | None = None  # None: this process / local processes; else a submitit cluster
-    threads: int = 1  # torch threads per cell
+    threads: int = DEFAULT_THREADS  # torch threads per cell
     partition: str | None = None
     gpus_per_job: int = 0
     time_min: int = 60
@@ -87,13 +89,6 @@ class GridRun:
     def result(self, cell: GridCell) -> dict | None:
         return self.results.get(cell.run)
 
-    def overhead_per_cell(self) -> float | None:
-        """Runner wall time not spent in the training loops, per trained cell (seconds)."""
-        trained = [self.results[r] for r in self.trained if r in self.results]
-        if not trained or len(trained) != len(self.trained):
-            return None
-        return (self.wall_seconds - sum(r["training"]["seconds"] for r in trained)) / len(trained)
-
 
 def run_grid(grid_dir: Path, cells: list[GridCell], kind: str, command: list[str],
              options: RunnerOptions, console=None, extra: dict | None = None) -> GridRun:
@@ -112,7 +107,7 @@ def _run_grid(grid_dir: Path, cells: list[GridCell], kind: str, command: list[st
     outcomes: dict[str, dict] = {}
     todo = []
     for cell in cells:
-        if runs.is_finished(grid_dir / cell.run):
+        if run_folder.is_finished(grid_dir / cell.run):
             continue
         holder = lock.holder(grid_dir / cell.run)
         if holder is None:
@@ -161,7 +156,7 @@ def _run_grid(grid_dir: Path, cells: list[GridCell], kind: str, command: list[st
         write_manifest(grid_dir, kind, command, cells, extra)
     for cell in cells:
         run_dir = grid_dir / cell.run
-        if runs.is_finished(run_dir):
+        if run_folder.is_finished(run_dir):
             run.results[cell.run] = read_result(run_dir)
         else:
             outcome = outcomes.get(cell.run)
@@ -278,6 +273,10 @@ def run_submitit(executor, todo: list[GridCell], grid_dir: Path, command: list[s
 
 def _lost(grid_dir: Path, cell: GridCell, error: BaseException) -> dict:
     line = one_line(error)
+    if isinstance(error, BrokenProcessPool):
+        line = (f"{type(error).__name__}: a worker process ended abruptly (killed, out of memory, or, "
+                f"from a Python script, the script ran again in the worker: call the grid under "
+                f"`if __name__ == \"__main__\":`)")
     atomic_write_text(grid_dir / cell.run / ERROR, f"{line}\n\n(raised in the runner, not in training)\n")
     return {"run": cell.run, "ok": False, "error": line, "seconds": None}
 
@@ -285,7 +284,7 @@ def _lost(grid_dir: Path, cell: GridCell, error: BaseException) -> dict:
 def _stderr_console():
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, markup=False)  # errors and paths as they are
 
 
 class GridProgress:

@@ -1,7 +1,9 @@
 """Generic plumbing shared by model files: masked pooling, small MLPs, a dropout for wide
-tensors. No paper logic here."""
+tensors, sinusoidal positions and a post-norm attention block. No paper logic here."""
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -39,3 +41,40 @@ class WideDropout(nn.Dropout):
             return super().forward(x)
         keep = torch.rand_like(x).ge_(self.p).div_(1 - self.p)  # 0 or 1 / (1 - p), no grad
         return x * keep
+
+
+def sinusoidal_positions(positions: torch.Tensor, dim: int) -> torch.Tensor:
+    """Fixed sine / cosine encodings of utterance indices: ``(B, L)`` -> ``(B, L, dim)``."""
+    half = dim // 2
+    freq = torch.exp(-math.log(10000.0) * torch.arange(half, device=positions.device) / half)
+    angles = positions.float().unsqueeze(-1) * freq  # (B, L, dim / 2)
+    return torch.cat([angles.sin(), angles.cos()], dim=-1)
+
+
+class AttentionBlock(nn.Module):
+    """Post-norm Transformer block: ``query`` attends to ``memory``, then a feed-forward layer
+    four times as wide. Self-attention when ``memory`` is ``query``.
+
+    ``extra_residual`` (optional, shaped as ``query``) is added to the attention's residual sum
+    (HRDF-MER's cross-modal residual).
+    """
+
+    def __init__(self, dim: int, heads: int, dropout: float) -> None:
+        super().__init__()
+        self.attention = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
+        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.feed_forward = nn.Sequential(nn.Linear(dim, 4 * dim), nn.ReLU(), nn.Dropout(dropout),
+                                          nn.Linear(4 * dim, dim))
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, query: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor,
+                extra_residual: torch.Tensor | None = None) -> torch.Tensor:
+        """``query`` ``(B, Lq, H)``, ``memory`` ``(B, Lm, H)``, ``memory_mask`` ``(B, Lm)`` (True =
+        present) -> ``(B, Lq, H)``."""
+        attended, _ = self.attention(query, memory, memory, key_padding_mask=~memory_mask,
+                                     need_weights=False)  # (B, Lq, H)
+        x = query + self.drop(attended)
+        if extra_residual is not None:
+            x = x + extra_residual
+        x = self.norm1(x)
+        return self.norm2(x + self.drop(self.feed_forward(x)))

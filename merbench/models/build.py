@@ -50,10 +50,6 @@ def build_model(name: str, dims: dict[str, int], num_outputs: int, **args: Any) 
         raise MerbenchError(f"model {name!r}: {e}") from None
 
 
-def components(name: str) -> tuple[str, ...]:
-    return model_class(name).components
-
-
 def built_components(name: str, modalities, args: dict[str, Any]) -> tuple[list[str], list[str]]:
     """(built, unbuilt): the switches that are on in ``args`` (defaults filled in) split by
     ``active_components(modalities)``. ``unbuilt`` is what a run on these modalities went

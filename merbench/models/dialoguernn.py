@@ -129,7 +129,9 @@ MODELS.register("dialoguernn", DialogueRNN)
 MODELS.register("dialoguernn_tiny", partial(DialogueRNN, global_size=8, party_size=6, emotion_size=5,
                                             hidden=4), tiny=True)
 # The paper's best IEMOCAP row: BiDialogueRNN+Att.
-MODELS.register("bidialoguernn", partial(DialogueRNN, bidirectional=True, emotion_attention=True))
+MODELS.register("bidialoguernn", partial(DialogueRNN, bidirectional=True, emotion_attention=True),
+                summary="BiDialogueRNN+Att: DialogueRNN read in both directions, with attention over "
+                        "the emotion states.")
 MODELS.register("bidialoguernn_tiny", partial(DialogueRNN, global_size=8, party_size=6, emotion_size=5,
                                               hidden=4, bidirectional=True, emotion_attention=True),
                 tiny=True)

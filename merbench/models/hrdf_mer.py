@@ -18,7 +18,6 @@ The walk of one batch of dialogues:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from functools import partial
 from typing import ClassVar
@@ -28,46 +27,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from merbench.data.batching import Batch
-from merbench.models._blocks import mlp
+from merbench.models._blocks import AttentionBlock, mlp, sinusoidal_positions
 from merbench.models.base import MerModel, Output
 from merbench.registry import MODELS
 
 # Paper: the abstract fixes no order for the cascade; text leads (the strongest modality on
 # IEMOCAP and MELD), audio follows (it is aligned with text by CAA), vision enters last.
 CASCADE_ORDER = ("text", "audio", "vision")
-
-
-def sinusoidal_positions(positions: torch.Tensor, dim: int) -> torch.Tensor:
-    """Fixed sine / cosine encodings of utterance indices: ``(B, L)`` -> ``(B, L, dim)``."""
-    half = dim // 2
-    freq = torch.exp(-math.log(10000.0) * torch.arange(half, device=positions.device) / half)
-    angles = positions.float().unsqueeze(-1) * freq  # (B, L, dim / 2)
-    return torch.cat([angles.sin(), angles.cos()], dim=-1)
-
-
-class AttentionBlock(nn.Module):
-    """Post-norm Transformer block: ``query`` attends to ``memory``, then a feed-forward layer.
-
-    ``extra_residual`` is added to the attention's residual sum (HFE's cross-modal residual).
-    """
-
-    def __init__(self, dim: int, heads: int, dropout: float) -> None:
-        super().__init__()
-        self.attention = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
-        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
-        self.feed_forward = nn.Sequential(nn.Linear(dim, 4 * dim), nn.ReLU(), nn.Dropout(dropout),
-                                          nn.Linear(4 * dim, dim))
-        self.drop = nn.Dropout(dropout)
-
-    def forward(self, query: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor,
-                extra_residual: torch.Tensor | None = None) -> torch.Tensor:
-        attended, _ = self.attention(query, memory, memory, key_padding_mask=~memory_mask,
-                                     need_weights=False)  # (B, Lq, H)
-        x = query + self.drop(attended)
-        if extra_residual is not None:
-            x = x + extra_residual
-        x = self.norm1(x)
-        return self.norm2(x + self.drop(self.feed_forward(x)))
 
 
 class HFELayer(nn.Module):

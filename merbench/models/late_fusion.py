@@ -43,6 +43,8 @@ class FusionMLP(MerModel):
         return Output(logits)
 
 
-MODELS.register("mlp", FusionMLP)
+MODELS.register("mlp", FusionMLP, summary="Early fusion: an MLP encoder per modality, the encodings "
+                                          "concatenated, then an MLP.")
 MODELS.register("mlp_tiny", partial(FusionMLP, hidden=8), tiny=True)
-MODELS.register("late_mlp", partial(FusionMLP, fusion="late"))
+MODELS.register("late_mlp", partial(FusionMLP, fusion="late"),
+                summary="Late fusion: an MLP per modality, their logits averaged.")

@@ -9,7 +9,6 @@ form of the loss are merbench's choices, marked ``Paper:`` here and in docs/mode
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from functools import partial
 from typing import ClassVar
@@ -20,7 +19,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from merbench.data.batching import Batch
-from merbench.models._blocks import masked_mean
+from merbench.models._blocks import AttentionBlock, masked_mean, sinusoidal_positions
 from merbench.models.base import MerModel, Output
 from merbench.registry import MODELS
 
@@ -29,39 +28,12 @@ VISION_AXES = ("dialogue", "frames")
 EXCLUDED = -1.0e4
 
 
-def sinusoidal_positions(positions: torch.Tensor, dim: int) -> torch.Tensor:
-    """Fixed sine / cosine encodings of utterance indices: ``(B, L)`` -> ``(B, L, dim)``."""
-    half = dim // 2
-    freq = torch.exp(-math.log(10000.0) * torch.arange(half, device=positions.device) / half)
-    angles = positions.float().unsqueeze(-1) * freq  # (B, L, dim / 2)
-    return torch.cat([angles.sin(), angles.cos()], dim=-1)
-
-
 def run_gru(gru: nn.GRU, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """A GRU over the valid (leading) steps of each sequence; padded steps come back as zeros."""
     lengths = mask.sum(1).clamp(min=1).cpu()
     packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
     out, _ = pad_packed_sequence(gru(packed)[0], batch_first=True, total_length=x.shape[1])
     return out  # (N, T, H)
-
-
-class CrossAttentionBlock(nn.Module):
-    """Post-norm Transformer block: ``query`` attends to ``memory``, then a feed-forward layer."""
-
-    def __init__(self, dim: int, heads: int, dropout: float) -> None:
-        super().__init__()
-        self.attention = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
-        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
-        self.feed_forward = nn.Sequential(nn.Linear(dim, 4 * dim), nn.ReLU(), nn.Dropout(dropout),
-                                          nn.Linear(4 * dim, dim))
-        self.drop = nn.Dropout(dropout)
-
-    def forward(self, query: torch.Tensor, memory: torch.Tensor, memory_mask: torch.Tensor
-                ) -> torch.Tensor:
-        attended, _ = self.attention(query, memory, memory, key_padding_mask=~memory_mask,
-                                     need_weights=False)  # (B, Lq, H)
-        x = self.norm1(query + self.drop(attended))
-        return self.norm2(x + self.drop(self.feed_forward(x)))
 
 
 def hard_negative_contrastive(z: torch.Tensor, labels: torch.Tensor, temperature: float,
@@ -152,7 +124,7 @@ class MCNCL(MerModel):
         # Each modality queries the other two (with two modalities, the other one; with one,
         # there is nothing to query and nothing is built). Off: each stream goes on as it is.
         self.triple_query = nn.ModuleDict({
-            m: CrossAttentionBlock(hidden, heads, dropout) for m in dims
+            m: AttentionBlock(hidden, heads, dropout) for m in dims
         }) if triple_query and "triple_query" in active else None
         self.fusion = nn.Sequential(nn.Linear(hidden * len(dims), hidden), nn.ReLU(),
                                     nn.Dropout(dropout))

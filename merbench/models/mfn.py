@@ -170,7 +170,8 @@ class MFN(MerModel):
         return Output(self.output(self.encoder(batch)))  # (B, sum H + M) -> (B, C)
 
 
-MODELS.register("mfn", MFN)
+MODELS.register("mfn", MFN, summary="Memory Fusion Network: an LSTM per modality, joined by delta-memory "
+                                     "attention and a multi-view gated memory.")
 MODELS.register("mfn_tiny", partial(MFN, audio_hidden=3, text_hidden=4, vision_hidden=3, memory=4,
                                     attention_hidden=4, memory_hidden=4, retain_hidden=4,
                                     update_hidden=4, output_hidden=4), tiny=True)
