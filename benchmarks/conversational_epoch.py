@@ -39,8 +39,6 @@ def one_model(name: str, batch: int, device: str, threads: int) -> dict:
     """Build, warm up and time one epoch; run inside a fresh process."""
     import torch
 
-    import merbench.data  # noqa: F401  (registers datasets)
-    import merbench.models  # noqa: F401  (registers models)
     from merbench.data.batching import split_tensors
     from merbench.models.build import build_model
     from merbench.recipe import load_recipe

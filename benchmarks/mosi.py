@@ -74,7 +74,6 @@ def finished(folders: list[Path]) -> dict:
     so a new grid would train every cell again). Only runs with the model's recipe settings
     (``train.standardize`` as recipes/mosi/<model>.yaml has it) count."""
     import merbench
-    import merbench.models  # noqa: F401  (registrations: recipes name models)
     from merbench.recipe import load_recipe
     from merbench.recipe_paths import recipe_for
 

@@ -34,8 +34,6 @@ def measure(recipe_path: str, threads: int, epochs: int, iemocap_size: bool) -> 
     """One training run in this (fresh) process; threads 0 = torch's default."""
     import torch
 
-    import merbench.data  # noqa: F401
-    import merbench.models  # noqa: F401
     from merbench.recipe import load_recipe
     from merbench.train import train
 

@@ -24,8 +24,6 @@ OUT = Path(__file__).resolve().parent / "out"
 def measure(name: str, threads: int, epochs: int, device: str) -> dict:
     import torch
 
-    import merbench.data  # noqa: F401
-    import merbench.models  # noqa: F401
     from merbench.data.batching import split_tensors
     from merbench.models.build import build_model, model_class
     from merbench.recipe import TRAIN_DEFAULTS
@@ -80,7 +78,6 @@ def main() -> None:
     if args.one:
         print(json.dumps(measure(args.one, args.threads, args.epochs, args.device)))
         return
-    import merbench.models  # noqa: F401
     from merbench.registry import MODELS
 
     names = args.models.split(",") if args.models else [e.name for e in MODELS.entries() if not e.meta.get("tiny")]

@@ -226,7 +226,7 @@ def by_data(groups: list[Group]) -> list[DataPart]:
 
     for i in range(len(found)):
         for j in range(i):
-            if prints[i] == prints[j] or traits[i] == traits[j]:
+            if (prints[i] and prints[i] == prints[j]) or traits[i] == traits[j]:
                 root[top(i)] = top(j)
     members: dict[int, list[int]] = {}
     for i in range(len(found)):

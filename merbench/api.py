@@ -8,7 +8,8 @@ Every command that trains or reads runs is a thin layer over one of these (docs/
 - ``table(paths) -> TableReport``: ``merbench table``; ``check(paths, against) -> CheckReport``:
   ``merbench check``;
 - ``compare(...)``, ``ablate(...)``, ``heads_sweep(...) -> GridReport``: the grid commands,
-  whose ``tables`` are the tables the command prints (``dry_run=True`` sizes them only).
+  whose ``tables`` are the tables the command prints (``dry_run=True`` sizes them only);
+- ``tune(model, dataset, trials, ...) -> TuneReport``: ``merbench tune``.
 
 Overrides are the recipe keys ``--set`` takes, spelt as dotted keyword names, each the exact
 equivalent of one ``--set``: ``train("synthetic/tfn", **{"train.seed": 1, "model.hidden": 16})``
@@ -19,29 +20,33 @@ as the Python values they are (no YAML reading of strings).
 from __future__ import annotations
 
 import copy
+import multiprocessing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from merbench import check as regression
+from merbench import run_folder
+from merbench.aggregate import collect, group_results, modality_label, row_labels
 from merbench.device import DEFAULT_THREADS
 from merbench.errors import MerbenchError
+from merbench.experiments.efficiency import device_label, latency_ms
+from merbench.experiments.sizing import estimate, parallelism
+from merbench.figures import confusion_plot, figure_path, group_confusions
+from merbench.grid import RunnerOptions, run_grid
+from merbench.optional import import_optional
+from merbench.recipe import Recipe, apply_overrides, load_recipe, override_text, validate
 from merbench.run import Run, find_runs, load_run
+from merbench.tables import Table, by_dataset, data_parts, layout_for, render_all, results_tables
 
 if TYPE_CHECKING:
     from merbench.experiments._common import Plan
-    from merbench.recipe import Recipe
     from merbench.experiments.sizing import Estimate
-    from merbench.grid import GridRun, RunnerOptions
-    from merbench.tables import Table
+    from merbench.grid import GridRun
 
-__all__ = ["CheckReport", "Evaluation", "GridReport", "Run", "TableReport", "ablate", "check", "compare",
-           "evaluate", "heads_sweep", "load_results", "load_run", "plan_grid", "results_frame", "table", "train"]
-
-
-def _registries() -> None:
-    """Import the model and dataset modules so their registrations run (imports torch)."""
-    import merbench.data  # noqa: F401
-    import merbench.models  # noqa: F401
+__all__ = ["CheckReport", "Evaluation", "GridReport", "Run", "TableReport", "TuneReport", "ablate", "check", "compare",
+           "evaluate", "heads_sweep", "load_results", "load_run", "plan_grid", "results_frame", "table", "train",
+           "tune"]
 
 
 def _override_list(overrides: dict[str, Any], where: str) -> list[tuple[str, Any]]:
@@ -53,13 +58,10 @@ def _override_list(overrides: dict[str, Any], where: str) -> list[tuple[str, Any
     return list(overrides.items())
 
 
-def resolve_recipe(recipe_or_path: "Recipe | dict | str | Path", overrides: dict[str, Any] | None = None) -> "Recipe":
+def resolve_recipe(recipe_or_path: Recipe | dict | str | Path, overrides: dict[str, Any] | None = None) -> Recipe:
     """A validated recipe from a file (``merbench.recipe_paths`` finds packaged ones), a dict or
     a ``Recipe``, with overrides applied as ``--set`` applies them. Checked once: a ``Recipe``
     without overrides is returned as it is."""
-    from merbench.recipe import Recipe, apply_overrides, load_recipe, override_text, validate
-
-    _registries()
     pairs = _override_list(overrides or {}, "train()")
     if isinstance(recipe_or_path, Recipe) and not pairs:
         return recipe_or_path
@@ -72,7 +74,7 @@ def resolve_recipe(recipe_or_path: "Recipe | dict | str | Path", overrides: dict
     return load_recipe(recipe_or_path, pairs)
 
 
-def train(recipe_or_path: "Recipe | dict | str | Path", *, out: str | Path = "runs", resume: bool = False,
+def train(recipe_or_path: Recipe | dict | str | Path, *, out: str | Path = "runs", resume: bool = False,
           force: bool = False, progress: bool = True, keep_last: bool = False,
           command: list[str] | None = None, console=None, **overrides: Any) -> Run:
     """Train one model on one dataset (``merbench train``) and return the finished ``Run``.
@@ -81,15 +83,13 @@ def train(recipe_or_path: "Recipe | dict | str | Path", *, out: str | Path = "ru
     raises ``MerbenchError`` before any work. The recipe is validated once, here. ``console``
     (a rich Console) is told when the run is already finished and is shown as it is.
     """
-    from merbench import runs
+    # start-up: torch and sklearn only when this runs
     from merbench.train import train as train_run
 
     recipe = resolve_recipe(recipe_or_path, overrides)
-    if console is not None and not force and runs.is_finished(Path(out) / runs.run_name(recipe.data)):
+    if console is not None and not force and run_folder.is_finished(Path(out) / run_folder.run_name(recipe.data)):
         console.print("this recipe, seed, code and data already finished: showing that run (--force trains again)")
     if command is None:  # what result.json records as the command: this call, spelt as the CLI's
-        from merbench.recipe import override_text
-
         source = "<recipe dict>" if isinstance(recipe_or_path, dict) else str(recipe_or_path)
         command = ["merbench.train", source] + [f"--set={override_text(item)}" for item in overrides.items()]
     run_dir = train_run(recipe, Path(out), resume=resume, force=force, progress=progress, keep_last=keep_last,
@@ -112,9 +112,9 @@ def evaluate(run_dir: str | Path, *, split: str = "test", device: str = "cpu", m
     """``merbench evaluate``: the run's best checkpoint scored again on ``split``, optionally with
     modalities ``missing`` (``missing_mode`` zero or mean) or ``noise`` ({modality: level} or
     ``--noise`` texts "vision=0.5"; level x the training std per dimension, drawn from ``seed``)."""
+    # start-up: torch only when this runs
     from merbench.robustness import evaluate_condition, make_condition, parse_noise
 
-    _registries()
     texts = [f"{m}={level}" for m, level in noise.items()] if isinstance(noise, dict) else list(noise or [])
     condition = make_condition(list(missing), parse_noise(texts), missing_mode, seed)
     if condition.missing or condition.noise:
@@ -141,7 +141,6 @@ def results_frame(found: list[Run], split: str = "test"):
         import pandas as pd
     except ImportError:
         raise MerbenchError("as_frame=True needs pandas (pip install merbench[frame])") from None
-    from merbench.aggregate import modality_label
 
     rows = []
     for run in found:
@@ -162,8 +161,6 @@ class TableReport:
 
     def render(self, fmt: str = "rich") -> str:
         """The tables as the command prints them (rich, markdown, latex, csv or json)."""
-        from merbench.tables import render_all
-
         return render_all(self.tables, fmt)
 
 
@@ -174,16 +171,11 @@ def table(paths, *, layout: str | None = None, split: str = "test", significance
     marks with † the cells not significantly different from their column's best; ``figure``
     (.png, .pdf or .svg) also writes each row's row-normalised confusion matrix. Every error
     comes before the figure is written."""
-    from merbench.aggregate import collect, group_results, row_labels
-    from merbench.tables import by_dataset, data_parts, layout_for, results_tables
-
     if isinstance(paths, (str, Path)):
         paths = [paths]
     groups = group_results(_with_components(collect([Path(p) for p in paths])))
     report = TableReport(results_tables(groups, layout, split))
     if figure is not None:
-        from merbench.figures import confusion_plot, figure_path, group_confusions
-
         figure_path(Path(figure))
         # One panel per row of every table, labelled as in its table plus what its data differs by.
         parts = data_parts(groups)
@@ -191,6 +183,7 @@ def table(paths, *, layout: str | None = None, split: str = "test", significance
                   for part in parts for label in row_labels(part.groups)]
         panels = group_confusions([g for part in parts for g in part.groups], labels, split)  # errors before any output
     if significance:
+        # start-up: sklearn's permutation tests only when asked for
         from merbench.significance import mark_not_significant
 
         for result, part in zip(report.tables, by_dataset(groups)):
@@ -220,9 +213,6 @@ def check(paths, against: str | Path, *, update: bool = False, tolerance: float 
     """``merbench check``: the runs under ``paths`` against the reference file ``against``;
     ``update=True`` writes the reference from them instead (``tolerance`` in points, ``metrics``
     to guard, default per task, of ``split``)."""
-    from merbench.aggregate import collect, group_results
-    from merbench import check as regression
-
     if isinstance(paths, (str, Path)):
         paths = [paths]
     groups = group_results(collect([Path(p) for p in paths]))
@@ -239,9 +229,9 @@ def _with_components(results: list) -> list:
     when the model went without some of its components."""
     if all(r.model.inactive_components is not None for r in results):
         return results
+    # start-up: torch only for result files written before components were recorded
     from merbench.models.build import fill_components
 
-    _registries()
     return [fill_components(r) for r in results]
 
 
@@ -266,8 +256,7 @@ class GridReport:
 
     def render(self, fmt: str = "rich") -> str:
         """The tables as the command prints them (rich, markdown, latex, csv or json)."""
-        from merbench.tables import render_all
-
+        # start-up: sklearn and tabulate only when this runs
         return render_all(self.tables, fmt)
 
     def runs(self) -> list[Run]:
@@ -301,11 +290,6 @@ def plan_grid(plan: "Plan", kind: str, out: str | Path = "grids", runner: "Runne
     """Size ``plan`` (printed to ``console`` when given) and, unless ``dry_run``, train its
     unfinished cells. Returns the report (no tables yet) and whether anything finished; raises
     :class:`GridFailed` when cells were to be trained and none finished."""
-    import multiprocessing
-
-    from merbench.experiments.sizing import estimate
-    from merbench.grid import RunnerOptions, run_grid
-
     # The flag multiprocessing itself checks before refusing to start processes from a worker
     # that is still importing the main module.
     if getattr(multiprocessing.current_process(), "_inheriting", False):
@@ -335,21 +319,21 @@ def _cell_overrides(overrides: dict[str, Any], runner: "RunnerOptions | None") -
 
 def compare(dataset: str, models: str | list[str], *, seeds: int = 3, references: bool = False,
             efficiency: bool = False, device: str = "auto", recipes: str | Path | None = None,
-            out: str | Path = "grids", runner: "RunnerOptions | None" = None, dry_run: bool = False,
-            command: list[str] | None = None, console=None, **overrides: Any) -> GridReport:
-    """Train (or reuse) every model on ``dataset`` (``merbench compare``): the dataset's paper table."""
+            tuned: str | Path | None = None, out: str | Path = "grids", runner: "RunnerOptions | None" = None,
+            dry_run: bool = False, command: list[str] | None = None, console=None, **overrides: Any) -> GridReport:
+    """Train (or reuse) every model on ``dataset`` (``merbench compare``): the dataset's paper table.
+    ``tuned``: a folder of ``merbench tune`` folders; each model's recipe is then its
+    ``tune-<model>-<dataset>/best.yaml``, and the table shows each row's tuning budget."""
+    # start-up: sklearn and tabulate only when this runs
     from merbench.experiments import compare as experiment
 
-    _registries()
     names = models if isinstance(models, str) else ",".join(models)
     plan = experiment.plan(dataset, names, _cell_overrides(overrides, runner), seeds,
-                           Path(recipes) if recipes else None)
+                           Path(recipes) if recipes else None, Path(tuned) if tuned else None)
     report, finished = plan_grid(plan, "compare", out, runner, dry_run, command, console)
     if finished:
         measured = None
         if efficiency:
-            from merbench.experiments.efficiency import device_label, latency_ms
-
             threads = runner.threads if runner is not None else DEFAULT_THREADS
             latency = {}
             for name in plan.info["models"]:
@@ -367,9 +351,9 @@ def ablate(model: str, drop: str | list[str], *, dataset: str | None = None, rec
            references: bool = False, out: str | Path = "grids", runner: "RunnerOptions | None" = None,
            dry_run: bool = False, command: list[str] | None = None, console=None, **overrides: Any) -> GridReport:
     """The full model and each component switched off, per modality subset (``merbench ablate``)."""
+    # start-up: torch, sklearn, tabulate only when this runs
     from merbench.experiments import ablate as experiment
 
-    _registries()
     drops = [drop] if isinstance(drop, str) else list(drop)
     plan = experiment.plan(model, drops, dataset, Path(recipe) if recipe else None,
                            _cell_overrides(overrides, runner), seeds, modalities,
@@ -389,13 +373,11 @@ def heads_sweep(model: str, heads: str | list[int] = "4,6,8,10", *, datasets: li
                 runner: "RunnerOptions | None" = None, dry_run: bool = False, command: list[str] | None = None,
                 console=None, **overrides: Any) -> GridReport:
     """The model at each head count on each dataset (``merbench heads-sweep``): tables and a plot."""
+    # start-up: torch, sklearn, tabulate only when this runs
     from merbench.experiments import heads as experiment
 
-    _registries()
     counts = heads if isinstance(heads, str) else ",".join(str(h) for h in heads)
     if figure is not None:
-        from merbench.figures import figure_path
-
         figure_path(Path(figure))
     plan = experiment.plan(model, counts, list(datasets), [Path(r) for r in recipe],
                            _cell_overrides(overrides, runner), seeds, Path(recipes) if recipes else None)
@@ -405,3 +387,100 @@ def heads_sweep(model: str, heads: str | list[int] = "4,6,8,10", *, datasets: li
         report.figure = experiment.figure(plan, report.grid, Path(figure or report.grid_dir / HEADS_FIGURE),
                                           references)
     return report
+
+
+# --- Tuning -------------------------------------------------------------------------------
+
+@dataclass
+class TuneReport:
+    """What ``merbench tune`` produced: the study's trials, the best recipe, the final runs' table."""
+
+    tune_dir: Path
+    study_name: str
+    metric: str  # the validation metric searched on
+    direction: str  # maximize | minimize
+    size: Any  # merbench.tuning.tune.Size, before the command ran
+    trials: list = field(default_factory=list)  # merbench.tuning.study.TrialRecord, every trial of the study
+    best: Any = None  # the best complete TrialRecord (None: none complete yet)
+    best_recipe: Path | None = None  # best.yaml
+    final: "GridRun | None" = None  # the --seeds-final runs of best.yaml
+    tables: list["Table"] = field(default_factory=list)  # their test numbers
+    figures: list[Path] = field(default_factory=list)
+    errors: dict = field(default_factory=dict)  # trial number -> error (resumed by the next command)
+    trained: list[int] = field(default_factory=list)  # trials run by this command
+    wall_seconds: float = 0.0
+    timed_out: int = 0  # trials not started: --timeout passed
+    dry_run: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list:
+        """Trials that raised, then final runs that did not finish."""
+        return list(self.errors) + (self.final.failed if self.final is not None else [])
+
+    def render(self, fmt: str = "rich") -> str:
+        return render_all(self.tables, fmt)
+
+    def runs(self) -> list[Run]:
+        """The finished final runs as ``Run`` objects."""
+        if self.final is None:
+            return []
+        return [load_run(self.tune_dir / c.run) for c in self.final.cells if self.final.result(c)]
+
+
+def tune(model: str, dataset: str, trials: int, *, space: str | Path | None = None,
+         recipes: str | Path | None = None, recipe: str | Path | None = None, seeds_final: int = 3,
+         sampler: str = "tpe", seed: int = 0, pruner: str = "median", prune_after: int = 5,
+         storage: str | None = None, timeout: float | None = None, figure: str | Path | None = None,
+         out: str | Path = "grids", runner: "RunnerOptions | None" = None, dry_run: bool = False,
+         command: list[str] | None = None, console=None, **overrides: Any) -> TuneReport:
+    """Search ``model``'s settings on ``dataset``'s validation split (``merbench tune``), then
+    train ``seeds_final`` seeds of the best and table their test numbers.
+
+    ``trials``: the study's size (trials already done count; a rerun runs only what is
+    missing). ``space``: a search space file (default ``recipes/spaces/<model>.yaml``).
+    ``timeout``: minutes after which no new trial starts. ``storage``: an Optuna storage URL
+    (default: ``study.db`` in the tune folder).
+    """
+    # optional: optuna (merbench[tune]) only when a study runs
+    from merbench.tuning.study import peek
+    from merbench.tuning import tune as tuning
+
+    runner = runner or _quiet_runner()
+    runner.check()
+    if figure is not None:
+        figure_path(Path(figure))
+    import_optional("optuna", "merbench tune")  # a one-line error naming the extra, before any work
+    plan = tuning.plan(model, dataset, trials, overrides=_override_list(overrides, "tune()"),
+                       threads=runner.threads, out=Path(out), space=Path(space) if space else None,
+                       recipes=Path(recipes) if recipes else None, recipe=Path(recipe) if recipe else None,
+                       seeds_final=seeds_final, sampler=sampler, seed=seed, pruner=pruner,
+                       prune_after=prune_after, storage=storage, timeout_min=timeout)
+    parallel = parallelism(runner, max(1, trials))
+    records = peek(plan.info, plan.tune_dir, storage)
+    sized = tuning.size(plan, records, parallel, Path(out), tuning.final_todo(plan, runner.threads))
+    report = TuneReport(plan.tune_dir, plan.info["name"], plan.info["metric"], plan.info["direction"], sized,
+                        trials=records, dry_run=dry_run)
+    if console is not None:
+        console.print(f"tune {plan.tune_dir}: {tuning.describe(sized, plan.info['metric'])}", soft_wrap=True)
+    if dry_run:
+        return report
+    outcome = tuning.run(plan, runner, parallel, command or ["merbench.tune", model, dataset], console,
+                         timeout, Path(figure) if figure else None, sized.to_run)
+    search = outcome.search
+    report.trials, report.best, report.best_recipe = search.trials, search.best, outcome.best_recipe
+    report.final, report.figures, report.errors = outcome.final, outcome.figures, search.errors
+    report.trained, report.wall_seconds, report.timed_out = search.trained, search.wall_seconds, search.timed_out
+    if search.best is None:
+        report.notes.append(f"no trial of study {plan.info['name']} is complete (pruned, failed or not run): "
+                            f"no best.yaml and no final runs yet; run more trials")
+    if search.timed_out:
+        report.notes.append(f"--timeout {timeout} min passed: {search.timed_out} trial(s) not started "
+                            f"(run the command again to go on)")
+    if outcome.final is not None and outcome.final.results:
+        report.tables = [tuning.final_table(plan, search, outcome.final)]
+    return report
+
+
+def _quiet_runner():
+    return RunnerOptions(quiet=True)

@@ -1,5 +1,5 @@
 """Figures as PNG, PDF or SVG files (by the path's suffix): confusion matrices, F1 against
-attention heads, robustness curves.
+attention heads, robustness curves, a tuning study's history and parameter importances.
 
 Drawn with matplotlib's object API on the Agg canvas (no pyplot, no display, no global
 backend switch), and written atomically: a temporary file in the target folder, then
@@ -160,6 +160,61 @@ def robustness_plot(curves: Sequence[tuple[str, Sequence[float], Sequence[float]
     ax.legend(fontsize=7, loc="best")
     if title:
         ax.set_title(title, fontsize=9)
+    return save_figure(fig, path)
+
+
+def tune_history_plot(points: Sequence[tuple[int, float, str]], path: Path, *, ylabel: str,
+                      lower_is_better: bool = False, title: str | None = None) -> Path:
+    """A study's optimisation history: each trial's validation score by trial number, and the
+    best score so far as a step line (Optuna's plot_optimization_history, drawn here).
+
+    ``points``: ``[(trial number, value, state), ...]`` with ``state`` ``complete`` (a dot) or
+    ``pruned`` (a cross at its last reported score; not a candidate for the best).
+    """
+    if not points:
+        raise MerbenchError("no trial with a score to plot")
+    points = sorted(points)
+    fig = _figure(5.6, 3.4)
+    ax = fig.subplots()
+    complete = [(n, v) for n, v, state in points if state == "complete"]
+    pruned = [(n, v) for n, v, state in points if state == "pruned"]
+    if complete:
+        ax.plot([n for n, _ in complete], [v for _, v in complete], "o", color="tab:blue", label="trial (complete)")
+        best, steps = None, []
+        for n, v in complete:
+            best = v if best is None or (v < best if lower_is_better else v > best) else best
+            steps.append((n, best))
+        last = max(n for n, _, _ in points)
+        ax.step([n for n, _ in steps] + [last], [b for _, b in steps] + [steps[-1][1]], where="post",
+                color="tab:red", label="best so far")
+    if pruned:
+        ax.plot([n for n, _ in pruned], [v for _, v in pruned], "x", color="grey",
+                label="trial (pruned, last epoch scored)")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("trial")
+    ax.set_ylabel(ylabel + (" (lower is better)" if lower_is_better else ""))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    if title:
+        ax.set_title(title, fontsize=8)
+    return save_figure(fig, path)
+
+
+def importance_plot(scores: dict[str, float], path: Path, *, title: str | None = None) -> Path:
+    """Horizontal bars: each searched key's share of the variance of the validation score
+    (``scores``: key -> importance, summing to 1, as Optuna's get_param_importances returns)."""
+    if not scores:
+        raise MerbenchError("no parameter importances to plot")
+    items = sorted(scores.items(), key=lambda kv: kv[1])
+    fig = _figure(5.0, 0.45 * len(items) + 1.2)
+    ax = fig.subplots()
+    ax.barh([k for k, _ in items], [v for _, v in items], color="tab:blue")
+    ax.set_xlabel("importance (fANOVA)")
+    ax.grid(alpha=0.3, axis="x")
+    if title:
+        ax.set_title(title, fontsize=8)
     return save_figure(fig, path)
 
 

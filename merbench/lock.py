@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from merbench.errors import MerbenchError
+from merbench.results import utc_now
 
 _held: dict[Path, int] = {}  # lock file -> how many nested holds this process has on it
 
@@ -142,8 +143,6 @@ def _acquire(path: Path, folder: Path, wait: bool, on_wait) -> int:
 
 
 def _me() -> Holder:
-    from merbench.results import utc_now
-
     return Holder(os.getpid(), socket.gethostname(), utc_now(), shlex.join(sys.argv))
 
 

@@ -9,6 +9,7 @@ that names the extra, never a ``ModuleNotFoundError`` traceback.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from types import ModuleType
 from typing import Any
 
@@ -27,6 +28,7 @@ EXTRAS = {
     "sentence_transformers": "extract",
     "opensmile": "opensmile",
     "cv2": "face",
+    "optuna": "tune",
 }
 
 
@@ -63,17 +65,42 @@ class Missing:
         return f"<{self.module}.{self.name}: not installed>"
 
 
+class Deferred:
+    """A name from an optional module, imported on its first call: a model file's optional
+    layers cost nothing until that model is built (torch_geometric alone takes seconds)."""
+
+    def __init__(self, module: str, name: str) -> None:
+        self.module, self.name = module, name
+        self._value: Any = None
+
+    def installed(self) -> bool:
+        """Whether the module's distribution is there (looked up, not imported)."""
+        try:
+            return importlib.util.find_spec(self.module.split(".")[0]) is not None
+        except (ImportError, ValueError):  # a finder that refuses the name; a module without a spec
+            return False
+
+    def resolve(self) -> Any:
+        if self._value is None:
+            self._value = getattr(import_optional(self.module, f"{self.name} ({self.module})"), self.name)
+        return self._value
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.resolve()(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<{self.module}.{self.name}: imported on first use>"
+
+
 def names_from(module: str, *names: str) -> tuple[Any, ...]:
-    """``from module import names`` when installed, else stand-ins that raise when called.
+    """``from module import names``, deferred: each name is imported when first called, and a
+    module that is not installed raises MissingDependency then (naming the extra).
 
     A model file imports its optional layers this way, so the model still registers (it is
-    listed by ``merbench models``) and building it says which extra to install.
+    listed by ``merbench models``), importing it stays fast, and building it without the extra
+    says which extra to install.
     """
-    try:
-        mod = import_optional(module, module)
-    except MissingDependency:
-        return tuple(Missing(module, n) for n in names)
-    return tuple(getattr(mod, n) for n in names)
+    return tuple(Deferred(module, n) for n in names)
 
 
 def missing_for(obj: Any) -> str | None:
@@ -82,4 +109,6 @@ def missing_for(obj: Any) -> str | None:
     for value in vars(module).values():
         if isinstance(value, Missing):
             return value.module
+        if isinstance(value, Deferred) and not value.installed():
+            return value.module.split(".")[0]
     return None

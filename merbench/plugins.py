@@ -40,6 +40,7 @@ from typing import Any, Callable
 
 from merbench.errors import MerbenchError
 from merbench.registry import MODELS
+from merbench.signature import keyword_defaults
 
 ENV = "MERBENCH_PLUGINS"
 GROUP = "merbench.models"
@@ -99,9 +100,9 @@ def register_model(name: str, *, tiny: bool = False) -> Callable[[type], type]:
 
 def check_contract(name: str, cls: Any, where: str) -> None:
     """What the training loop and the grid commands rely on (merbench/models/base.py)."""
+    # start-up: torch only when this runs
     from merbench.models.base import MerModel
     from merbench.models.build import RESERVED
-    from merbench.signature import keyword_defaults
 
     if not isinstance(name, str) or not NAME.match(name):
         raise MerbenchError(f"{where}: a model name is lower-case letters, digits and _, starting with a letter")
@@ -140,6 +141,11 @@ def load_plugins(paths: list[str] | None = None) -> None:
         load_entry_point(entry)
 
 
+def in_use() -> bool:
+    """Whether this process has, or will load, a model that is not merbench's own."""
+    return bool(_registered or env_paths() or metadata.entry_points(group=GROUP))
+
+
 def env_paths() -> list[str]:
     return [p for p in os.environ.get(ENV, "").split(os.pathsep) if p.strip()]
 
@@ -152,7 +158,7 @@ def use_plugins(paths: list[str | Path]) -> None:
             raise MerbenchError(f"--plugin {path}: no such file (expected a Python file that registers a model)")
     new = [str(Path(p).resolve()) for p in paths]
     os.environ[ENV] = os.pathsep.join(dict.fromkeys([*new, *env_paths()]))
-    if "merbench.models" in sys.modules:
+    if MODELS.loaded:
         load_plugins()
 
 

@@ -36,6 +36,7 @@ from merbench.data.batching import Batch, SplitTensors
 from merbench.errors import MerbenchError
 from merbench.evaluate import EVAL_BATCH
 from merbench.models.base import MerModel
+from merbench.models.build import model_defaults
 from merbench.models.hff import HFF, precision_weights
 from merbench.models.hrdf_mer import HRDFMER
 from merbench.models.mcn_cl import MCNCL, hard_negative_contrastive
@@ -290,8 +291,6 @@ def probe(run: Run | str | Path, split: str = "test", device: str = "cpu") -> Pr
 
 def _setting(run: Run) -> str:
     """``audio+text+vision; objective=paper``: what tells runs of one model apart in a table."""
-    from merbench.models.build import model_defaults
-
     defaults = model_defaults(run.model_name)
     args = [f"{k}={_yaml(v)}" for k, v in run.recipe["model"].items()
             if k != "name" and (k not in defaults or defaults[k] != v)]

@@ -318,6 +318,7 @@ def _registered_section(recipe: Mapping, section: str, registry, problems: Probl
                                                f"got {excerpt(bad)}{closest(str(bad), MODALITIES)}")
         defaults = keyword_defaults(registry.get(name))
     else:
+        # start-up: torch only when this runs
         from merbench.models.build import model_defaults  # models import torch: only when needed
 
         defaults = model_defaults(name)
@@ -338,11 +339,10 @@ def _feature_specs(dataset: dict, problems: Problems) -> dict[str, FeatureSpec]:
     features = dataset.get("features")
     if not isinstance(features, dict) or not features:
         return {}  # absent, or the wrong kind: the dataset's signature check reported it
-    # Extractors import torch: only for a recipe that names one (``merbench --help`` stays light).
-    from merbench.features.build import extractor_options, load_extractors
-    from merbench.features.options import finetune_problems
+    # start-up: the extractors import torch, only for a recipe that names one
+    from merbench.features.build import extractor_options  # start-up: torch
+    from merbench.features.options import finetune_problems  # start-up: with the line above
 
-    load_extractors()
     out = {}
     for modality, spec in features.items():
         where = f"dataset.features.{modality}"

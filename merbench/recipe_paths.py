@@ -58,8 +58,9 @@ def find_recipe(path: Path | str) -> Path:
 
 
 def runnable_names() -> list[str]:
-    """The packaged recipes a command can run, as ``<dataset>/<model>`` (no ``base/``, ``references/``)."""
-    return [n for n in packaged_names() if not n.startswith(("base/", "references/"))]
+    """The packaged recipes a command can run, as ``<dataset>/<model>`` (no ``base/``,
+    ``references/``, ``spaces/``)."""
+    return [n for n in packaged_names() if not n.startswith(("base/", "references/", "spaces/"))]
 
 
 def recipe_for(dataset: str, model: str, root: Path | str | None = None) -> Path:

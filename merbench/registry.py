@@ -2,11 +2,15 @@
 
 A duplicate name is an error; a miss names the closest valid names. Every list shown to a
 user comes from a registry, never from a hand-kept list.
+
+A registry fills itself: its first lookup imports the modules that register its entries
+(``load``), so no caller imports a package just so that a registry fills.
 """
 
 from __future__ import annotations
 
 import difflib
+import importlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, Iterator, TypeVar
 
@@ -31,10 +35,28 @@ class Entry(Generic[T]):
 class Registry(Generic[T]):
     """Named entries of one kind (``kind`` is used in error messages)."""
 
-    def __init__(self, kind: str, hint: str = "") -> None:
+    def __init__(self, kind: str, hint: str = "", load: tuple[str, ...] = ()) -> None:
         self.kind = kind
         self.hint = hint  # appended to the error for a name that is not registered
         self._entries: dict[str, Entry[T]] = {}
+        self._load = load  # modules whose import registers the entries, imported on first lookup
+        self._loaded = not load
+
+    @property
+    def loaded(self) -> bool:
+        return self._loaded
+
+    def load(self) -> None:
+        """Import the modules that register this registry's entries (once; every lookup calls it)."""
+        if self._loaded:
+            return
+        self._loaded = True  # first: those modules look names up while they register
+        try:
+            for module in self._load:
+                importlib.import_module(module)
+        except BaseException:
+            self._loaded = False
+            raise
 
     def register(self, name: str, obj: T | None = None, *, replace: bool = False, **meta: Any) -> Any:
         """Register ``obj`` under ``name``; usable as a decorator when ``obj`` is omitted.
@@ -51,6 +73,7 @@ class Registry(Generic[T]):
         return add(obj)
 
     def entry(self, name: str) -> Entry[T]:
+        self.load()
         try:
             return self._entries[name]
         except KeyError:
@@ -69,6 +92,7 @@ class Registry(Generic[T]):
         return self.entry(name).obj
 
     def names(self) -> list[str]:
+        self.load()
         return sorted(self._entries)
 
     def entries(self) -> Iterator[Entry[T]]:
@@ -76,13 +100,18 @@ class Registry(Generic[T]):
             yield self._entries[name]
 
     def __contains__(self, name: object) -> bool:
+        self.load()
         return name in self._entries
 
     def __len__(self) -> int:
+        self.load()
         return len(self._entries)
 
 
 Factory = Callable[..., Any]
-MODELS: Registry[Factory] = Registry("model", "; a model of your own: merbench --plugin FILE (docs/plugins.md)")
-DATASETS: Registry[Factory] = Registry("dataset")
-EXTRACTORS: Registry[Factory] = Registry("extractor")
+# merbench's own models, then the plugins' (merbench/models/registered.py).
+MODELS: Registry[Factory] = Registry("model", "; a model of your own: merbench --plugin FILE (docs/plugins.md)",
+                                     load=("merbench.models.registered",))
+DATASETS: Registry[Factory] = Registry("dataset", load=("merbench.data.synthetic", "merbench.data.real"))
+EXTRACTORS: Registry[Factory] = Registry("extractor", load=("merbench.features.audio", "merbench.features.text",
+                                                            "merbench.features.vision"))

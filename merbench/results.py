@@ -23,7 +23,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Mapping
 
-import merbench
+from merbench._version import __version__
 from merbench.atomic import atomic_open
 from merbench.errors import MerbenchError, excerpt, read_text
 
@@ -33,7 +33,7 @@ REQUIRED_KEYS = (
     "recipe_hash", "seed", "dataset", "model", "selection", "metrics",
 )
 PACKAGES = ("torch", "numpy", "scikit-learn", "transformers", "torch_geometric")
-PACKAGE_ROOT = Path(merbench.__file__).resolve().parent
+PACKAGE_ROOT = Path(__file__).resolve().parent  # the merbench package folder
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -105,7 +105,7 @@ class DatasetInfo:
     modalities: list[str]
     dims: dict[str, int]  # feature dimension per modality, as the model received them
     label_names: list[str]
-    fingerprint: str
+    fingerprint: str  # "" in a file that does not record it (tables then link its runs by their recipes)
     class_counts: dict[str, dict[str, int]] = field(default_factory=dict)  # split -> label -> count
     counts: dict[str, Any] = field(default_factory=dict)  # dialogues and utterances per split
     info: dict[str, Any] = field(default_factory=dict)  # what the reader says of the release
@@ -118,7 +118,7 @@ class DatasetInfo:
     @classmethod
     def from_json(cls, d: dict) -> "DatasetInfo":
         return cls(d["name"], d["task"], d.get("protocol"), list(d["modalities"]), dict(d["dims"]),
-                   list(d.get("label_names") or []), d["fingerprint"], dict(d.get("class_counts") or {}),
+                   list(d.get("label_names") or []), d.get("fingerprint", ""), dict(d.get("class_counts") or {}),
                    dict(d.get("counts") or {}), dict(d.get("info") or {}))
 
 
@@ -349,7 +349,7 @@ def provenance(threads: int, device: str) -> dict:
     commit = _git("rev-parse", "HEAD")
     dirty = _git("status", "--porcelain", "--", str(PACKAGE_ROOT))
     return {
-        "merbench_version": merbench.__version__,
+        "merbench_version": __version__,
         "git_commit": commit,
         "git_dirty": bool(dirty) if dirty is not None else None,
         "source_hash": source_hash(),

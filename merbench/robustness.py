@@ -28,10 +28,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from merbench.aggregate import Cell, collect, group_results, row_labels
 from merbench.data.batching import Batch, SplitTensors
 from merbench.data.types import MODALITIES, modality_hint
 from merbench.errors import MerbenchError
+from merbench.figures import robustness_plot
 from merbench.registry import closest
+from merbench.results import utc_now, write_json
 from merbench.run import Run, load_run
 
 MISSING_MODES = ("zero", "mean")
@@ -316,7 +319,7 @@ class RobustnessReport:
 
     def table(self):
         """rows = run x modality; columns = noise levels, then the modality missing."""
-        from merbench.aggregate import Cell
+        # start-up: sklearn and tabulate only when this runs
         from merbench.tables import Table, Value
 
         columns = (["Run", "Modality"] + [f"noise {level:g}" for level in self.rows[0].levels]
@@ -327,15 +330,11 @@ class RobustnessReport:
         return Table(title, columns, body, notes=list(self.notes), per_run=True)
 
     def figure(self, path: Path) -> Path:
-        from merbench.figures import robustness_plot
-
         curves = [(f"{r.label} / {r.modality}", r.levels, r.values, r.missing) for r in self.rows]
         return robustness_plot(curves, path, ylabel=self.metric,
                                title=f"{self.metric} on {self.split}, missing = {self.missing_mode}")
 
     def save(self, path: Path) -> Path:
-        from merbench.results import utc_now, write_json
-
         write_json(path, {
             "kind": "robustness", "created_utc": utc_now(), "metric": self.metric, "split": self.split,
             "missing_mode": self.missing_mode, "noise_seed": self.seed,
@@ -369,8 +368,6 @@ def plan_robustness(paths: list[Path], modalities: list[str] | None = None,
                     levels: tuple[float, ...] | list[float] = DEFAULT_LEVELS,
                     metric: str | None = None) -> RobustnessPlan:
     """The finished runs under ``paths`` (run folders or folders of runs), labelled for the table."""
-    from merbench.aggregate import collect, group_results, row_labels
-
     results = collect(paths)
     finished = [r for r in results if r.ok]
     notes = [f"{len(results) - len(finished)} failed run(s) left out"] if len(finished) < len(results) else []

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from merbench import runs
+from merbench import run_folder as runs  # the run folder's names and layout
+from merbench.aggregate import collect, modality_label
 from merbench.errors import MerbenchError
-from merbench.recipe import SPLITS
+from merbench.predictions import Predictions
+from merbench.recipe import SPLITS, validate
 from merbench.results import DatasetInfo, ModelInfo, Result, Selection, load_arrays, read_result
 
 if TYPE_CHECKING:  # torch-importing types, for annotations only
@@ -33,16 +33,6 @@ if TYPE_CHECKING:  # torch-importing types, for annotations only
     from merbench.data.batching import SplitTensors
     from merbench.data.types import Corpus
     from merbench.models.base import MerModel
-
-@dataclass
-class Predictions:
-    index: np.ndarray  # (N,) flat utterance index within the split
-    labels: np.ndarray  # (N,) true class ids (-1 where the corpus has none)
-    values: np.ndarray  # (N,) true regression values (NaN when none)
-    outputs: np.ndarray  # (N, C) logits, or (N,) regression predictions
-
-    def predicted_labels(self) -> np.ndarray:
-        return self.outputs.argmax(-1)
 
 
 @dataclass
@@ -67,8 +57,6 @@ class Run:
     def __repr__(self) -> str:
         """One line: folder, model on dataset and modalities, seed, status and the test score
         of the selection metric (``Run.result`` holds everything)."""
-        from merbench.aggregate import modality_label
-
         score = self.metrics.get("test", {}).get(self.selection.metric)
         shown = f", test {self.selection.metric} {score:.4g}" if isinstance(score, (int, float)) else ""
         return (f"Run({str(self.path)!r}, {self.model_info.name} on {self.dataset.name} "
@@ -108,7 +96,7 @@ class Run:
     def model(self, device: str = "cpu") -> "MerModel":
         """The model with its best weights, in eval mode; reads no data."""
         self.require_ok("it has no best checkpoint")
-        import merbench.models  # noqa: F401  (registrations)
+        # start-up: torch and sklearn only when this runs
         from merbench.evaluate import load_checkpoint
         from merbench.models.build import build_model
         from merbench.device import resolve_device
@@ -129,8 +117,7 @@ class Run:
     def corpus(self) -> "Corpus":
         """The run's data read again (once per Run); an error if it differs from what it trained on."""
         if self._corpus is None:
-            import merbench.data  # noqa: F401  (registrations)
-            from merbench.recipe import validate
+            # start-up: torch and sklearn only when this runs
             from merbench.train import load_corpus
 
             corpus = load_corpus(validate(self.recipe, f"{self.path / runs.RESULT}: recipe"))
@@ -142,6 +129,7 @@ class Run:
 
     def tensors(self, split: str = "test") -> "SplitTensors":
         """``split`` of the run's data in the form its model takes (vectors or frames)."""
+        # start-up: torch only when this runs
         from merbench.data.batching import split_tensors
         from merbench.models.build import model_class
 
@@ -164,6 +152,7 @@ class Run:
     def predict(self, split: str = "test", device: str = "cpu", transform=None,
                 tensors: "SplitTensors | None" = None) -> Predictions:
         """Predict ``split`` again with the best weights; ``transform`` may alter each batch."""
+        # start-up: torch and sklearn only when this runs
         import torch
 
         from merbench.evaluate import predict
@@ -175,6 +164,7 @@ class Run:
     def evaluate(self, split: str = "test", device: str = "cpu", transform=None,
                  tensors: "SplitTensors | None" = None) -> dict:
         """Every metric of ``split`` re-scored from the best checkpoint (``merbench evaluate``)."""
+        # start-up: torch and sklearn only when this runs
         from merbench.evaluate import score
 
         preds = self.predict(split, device, transform, tensors)
@@ -194,6 +184,4 @@ def load_run(path: Path | str) -> Run:
 
 def find_runs(paths) -> list[Run]:
     """Runs from run folders, result.json files, or folders holding run folders (grids)."""
-    from merbench.aggregate import collect
-
     return [from_result(r) for r in collect(paths)]

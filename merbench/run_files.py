@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from merbench import runs
+from merbench import run_folder as runs  # the run folder's names and layout
 from merbench.atomic import atomic_open
 from merbench.data.types import Corpus
-from merbench.evaluate import load_checkpoint
+from merbench.checkpoints import load_checkpoint
 from merbench.models.base import MerModel
 from merbench.models.build import built_components, model_defaults
 from merbench.plugins import plugin_of

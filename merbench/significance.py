@@ -32,7 +32,8 @@ from pathlib import Path
 
 import numpy as np
 
-from merbench import runs
+from merbench import run_folder
+from merbench.aggregate import one_group
 from merbench.errors import MerbenchError
 from merbench.metrics import classification_metrics, metric_names as catalogue_names
 from merbench.registry import closest
@@ -76,6 +77,7 @@ class Comparison:
 
 
 def load_predictions(run_dir: Path, split: str = "test") -> RunPredictions:
+    # start-up: yaml only when this runs
     from merbench.run import load_run
 
     run = load_run(run_dir)
@@ -240,13 +242,11 @@ def _run_dir(run) -> Path:
     if isinstance(run, Result):
         return run.run_dir
     path = Path(run)
-    return path.parent if path.name == runs.RESULT else path
+    return path.parent if path.name == run_folder.RESULT else path
 
 
 def load_side(path: Path, split: str = "test") -> list[RunPredictions]:
     """A run folder, or a folder holding the seeds of one recipe (seed-matched later)."""
-    from merbench.aggregate import one_group
-
     group = one_group(Path(path), "give one run folder or a folder of seeds of one recipe")
     return [load_predictions(_run_dir(r), split) for r in group.results]
 
@@ -282,6 +282,7 @@ def mark_not_significant(table, groups, layout: str, split: str = "test", *, res
     row by ``compare`` on seed-matched pairs of runs (lowest seeds when none is shared);
     a cell gets a dagger when p >= ``alpha``. Rows are the table's groups, in order.
     """
+    # start-up: tabulate only when this runs
     from merbench.tables import columns_for
 
     if layout != "iemocap":

@@ -30,6 +30,7 @@ from tabulate import tabulate
 from merbench.aggregate import Cell, DataPart, Group, by_data, row_labels
 from merbench.errors import MerbenchError
 from merbench.metrics import Metric
+from merbench.width import fit_columns, output_width
 
 FORMATS = ("rich", "markdown", "latex", "csv", "json")
 LAYOUTS = ("iemocap", "mosei")
@@ -345,8 +346,6 @@ def _rich(table: Table) -> str:
     from rich.console import Console
     from rich.table import Table as RichTable
     from rich.text import Text
-
-    from merbench.width import fit_columns, output_width
 
     rt = RichTable()
     for i, c in enumerate(table.columns):

@@ -24,12 +24,14 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 import yaml
 
-from merbench import lock, run_files, runs
+from merbench import lock, run_files
+from merbench import run_folder as runs  # the run folder's names and layout
 from merbench.atomic import remove_temporaries
 from merbench.data.batching import Batch, SplitTensors, split_tensors
 from merbench.data.types import Corpus
@@ -39,10 +41,10 @@ from merbench.evaluate import flat_outputs, predict, score
 from merbench.metrics import LOSS, LOWER_IS_BETTER, USUAL, better, metric_names
 from merbench.models.base import MerModel
 from merbench.models.build import build_model, check_available, model_class
+from merbench.predictions import Predictions
 from merbench.recipe import Recipe, TrainOptions, as_recipe
 from merbench.registry import DATASETS, closest
 from merbench.results import atomic_write_text
-from merbench.run import Predictions
 from merbench.run_files import LoopState, save_checkpoint
 
 log = logging.getLogger("merbench.train")
@@ -155,7 +157,7 @@ def prepare_run_dir(run_dir: Path, recipe: Recipe, resume: bool) -> Path:
 
 def train(recipe: Recipe | dict, out: Path, *, resume: bool = False, force: bool = False, progress: bool = True,
           command: list[str] | None = None, corpus: Corpus | None = None, name: str | None = None,
-          keep_last: bool = False) -> Path:
+          keep_last: bool = False, on_epoch: Callable[[int, dict], None] | None = None) -> Path:
     """Train one model on one dataset; returns the run folder holding result.json.
 
     A finished run of the same recipe, seed, code and data is reused as it is unless ``force``.
@@ -164,6 +166,8 @@ def train(recipe: Recipe | dict, out: Path, *, resume: bool = False, force: bool
     and kept until the next train of this run). ``name`` overrides the run folder's name (grids
     pass the name they planned). ``last.pt`` is deleted when the run ends unless ``keep_last``.
     A ``Recipe`` is used as it was checked; a mapping (a grid cell's) is validated first.
+    ``on_epoch(epoch, valid_scores)`` is called after each epoch's checkpoint (``merbench tune``
+    reports to its pruner there); an exception it raises stops the run as a kill would.
     """
     if resume and force:
         raise MerbenchError("--resume and --force: choose one (--resume continues an interrupted "
@@ -194,7 +198,7 @@ def train(recipe: Recipe | dict, out: Path, *, resume: bool = False, force: bool
             handler = run_files.open_log(target)
             try:
                 _train(recipe, corpus, metric, target, device, resume=resume, progress=progress,
-                       command=command, keep_last=keep_last)
+                       command=command, keep_last=keep_last, on_epoch=on_epoch)
             finally:
                 run_files.close_log(handler)
         finally:
@@ -240,7 +244,8 @@ def _swap_in(fresh: Path, run_dir: Path) -> None:
 
 
 def _train(recipe: Recipe, corpus: Corpus, metric: str, run_dir: Path, device: torch.device, *,
-           resume: bool, progress: bool, command: list[str] | None, keep_last: bool) -> None:
+           resume: bool, progress: bool, command: list[str] | None, keep_last: bool,
+           on_epoch: Callable[[int, dict], None] | None = None) -> None:
     cfg = recipe.train
     # --- setup: the model, the splits, the optimiser and its schedule (a resume restores them)
     model = build_model(recipe.model.name, corpus.dims, run_files.num_outputs(corpus), **recipe.model.args).to(device)
@@ -296,6 +301,8 @@ def _train(recipe: Recipe, corpus: Corpus, metric: str, run_dir: Path, device: t
             log.info("epoch %d loss %.4f valid %s %.2f (%.0f utt/s)", epoch, train_loss, metric, value, rate)
             if bar:
                 bar.update(task, advance=1, loss=train_loss, rate=rate)
+            if on_epoch is not None:  # the caller's hook (merbench tune's pruner); it may raise to stop
+                on_epoch(epoch, valid)
 
     # --- finish: score the best epoch's weights, write predictions and result.json ----------
     seconds = before + time.perf_counter() - started
@@ -378,17 +385,3 @@ def _progress(enabled: bool):
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("loss {task.fields[loss]:.4f}"), TextColumn("{task.fields[rate]:.0f} utt/s"),
                     TimeElapsedColumn(), transient=False, console=Console(stderr=True))
-
-
-class _CallableModule(type(sys)):
-    """``merbench.train(...)`` is the Python API's ``train`` (``merbench.api.train``, returning a
-    ``Run``): importing this module makes the package attribute ``merbench.train`` name the
-    module, so the module itself calls through to the API function."""
-
-    def __call__(self, *args, **kwargs):
-        from merbench.api import train as api_train
-
-        return api_train(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

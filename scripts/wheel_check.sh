@@ -23,7 +23,7 @@ rm -rf build  # setuptools' staging folder in the clone
 WHEEL=$(ls "$WORK"/dist/merbench-*.whl)
 for member in merbench/recipes/synthetic/hff.yaml merbench/recipes/base/synthetic.yaml \
               merbench/recipes/references/hff.yaml merbench/recipes/iemocap/tfn.yaml \
-              merbench/recipes/mosi/hff.yaml merbench/recipes/base/mosi.yaml; do
+              merbench/recipes/mosi/hff.yaml merbench/recipes/base/mosi.yaml merbench/recipes/spaces/mlp.yaml; do
   "$PYTHON" -c "import sys, zipfile; sys.exit(sys.argv[2] not in zipfile.ZipFile(sys.argv[1]).namelist())" "$WHEEL" "$member" \
     || { echo "wheel_check: $WHEEL lacks $member"; exit 1; }
 done
@@ -58,6 +58,12 @@ if "$BIN/merbench" train synthetic/cogmen --out runs 2>err.txt; then
   echo "wheel_check: cogmen trained without torch_geometric"; exit 1
 fi
 grep -q "pip install 'merbench\[graph\]'" err.txt || { cat err.txt; exit 1; }
+
+step "tune without optuna (no extras): one line naming the extra"
+if "$BIN/merbench" tune mlp --dataset synthetic --trials 1 --out grids 2>err.txt; then
+  echo "wheel_check: merbench tune ran without optuna"; exit 1
+fi
+grep -q "pip install 'merbench\[tune\]'" err.txt || { cat err.txt; exit 1; }
 
 step "a plugin model, its recipe in ./recipes (extends the packaged base)"
 mkdir -p recipes/synthetic

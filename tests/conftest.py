@@ -14,8 +14,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import pytest
 import torch
 
-import merbench.data  # noqa: F401  (registers datasets)
-import merbench.models  # noqa: F401  (registers models)
 from merbench.registry import DATASETS
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -68,10 +66,10 @@ def last_pt_every_epoch(monkeypatch):
 @pytest.fixture
 def frozen_source(monkeypatch):
     """Run folder names hash merbench's source; freeze it so an edit elsewhere mid-test cannot rename them."""
-    from merbench import runs
+    from merbench import run_folder
 
-    code = runs.source_hash()
-    monkeypatch.setattr(runs, "source_hash", lambda: code)
+    code = run_folder.source_hash()
+    monkeypatch.setattr(run_folder, "source_hash", lambda: code)
 
 
 @pytest.fixture(scope="session")

@@ -103,4 +103,4 @@ def test_row_labels_list_every_difference_and_skip_names():
     noisy = [_result(0), _result(0)]
     noisy[0]["recipe"]["dataset"]["noise"], noisy[1]["recipe"]["dataset"]["noise"] = 0.1, 0.2
     noisy[1]["recipe"]["dataset"]["name"] = "synthetic_mosei"
-    assert row_labels(group_results(_records(*noisy))) == ["mlp (noise=0.1)", "mlp (noise=0.2)"]
+    assert row_labels(group_results(_records(*noisy))) == ["mlp (dataset.noise=0.1)", "mlp (dataset.noise=0.2)"]

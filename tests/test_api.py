@@ -12,7 +12,7 @@ import pytest
 
 import merbench
 import merbench.train as train_module
-from merbench import api, runs
+from merbench import api, run_folder
 from merbench.errors import MerbenchError
 from merbench.evaluate import predict
 from merbench.registry import DATASETS
@@ -37,7 +37,7 @@ def test_train_returns_the_run_and_load_run_reads_the_same_numbers(trained):
     (first, second), out = trained
     assert isinstance(first, Run) and first.ok and first.seed == 4 and second.seed == 5
     assert first.recipe["model"]["hidden"] == 12  # the override reached the recipe, as --set would
-    written = json.loads((first.path / runs.RESULT).read_text())
+    written = json.loads((first.path / run_folder.RESULT).read_text())
     again = load_run(first.path)
     assert again.metrics == written["metrics"] == first.metrics
     assert again.run_id == written["run_id"] and again.recipe == written["recipe"]
@@ -46,12 +46,12 @@ def test_train_returns_the_run_and_load_run_reads_the_same_numbers(trained):
     assert again.selection.best_epoch == written["selection"]["best_epoch"]
     assert again.scores("test")["wf1"] == written["metrics"]["test"]["wf1"]
     assert "confusion" not in again.scores("test")
-    assert load_run(first.path / runs.RESULT).path == first.path  # the file or its folder
+    assert load_run(first.path / run_folder.RESULT).path == first.path  # the file or its folder
 
 
 def test_a_run_prints_short_and_its_result_is_the_file_as_written(trained):
     (first, _), _ = trained
-    written = json.loads((first.path / runs.RESULT).read_text())
+    written = json.loads((first.path / run_folder.RESULT).read_text())
     for run in (first, load_run(first.path), merbench.load_results([first.path])[0]):
         assert run.result == written  # no private key added on reading
         text = repr(run)
@@ -92,9 +92,9 @@ def test_a_result_written_before_num_outputs_was_recorded_still_builds(trained, 
     run = trained[0][0]
     copy = tmp_path / run.path.name
     shutil.copytree(run.path, copy)
-    data = json.loads((copy / runs.RESULT).read_text())
+    data = json.loads((copy / run_folder.RESULT).read_text())
     del data["model"]["num_outputs"]
-    (copy / runs.RESULT).write_text(json.dumps(data))
+    (copy / run_folder.RESULT).write_text(json.dumps(data))
     old = load_run(copy)
     assert old.model_info.num_outputs == 6
     assert old.model()(_batch(old)).logits.shape == (4, 6)
@@ -211,7 +211,7 @@ def _doc_grid_script() -> str:
 
     doc = (Path(__file__).resolve().parents[1] / "docs" / "python.md").read_text()
     blocks = [b.split("```")[0] for b in doc.split("```python\n")[1:]]
-    (script,) = [b for b in blocks if "RunnerOptions(jobs=2)" in b]
+    (script,) = [b for b in blocks if "# ablate_hff.py" in b]
     return script
 
 

@@ -51,7 +51,6 @@ def test_models_and_datasets_come_from_the_registry():
 def test_listings_never_cut_a_name(monkeypatch, columns):
     """`merbench models | cat` and a terminal of 80 (or 40) columns: every model, class and
     ablation component name whole (the names --drop and train need), summaries readable."""
-    from merbench.cli.common import load_registries
     from merbench.models.build import model_class
     from merbench.registry import MODELS
 
@@ -59,7 +58,7 @@ def test_listings_never_cut_a_name(monkeypatch, columns):
         monkeypatch.delenv("COLUMNS", raising=False)
     else:
         monkeypatch.setenv("COLUMNS", columns)
-    load_registries()
+    MODELS.load()
     out = cli("models", "--tiny")
     assert out.exit_code == 0, out.output
     words = set(out.stdout.replace(",", " ").split())

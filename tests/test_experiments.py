@@ -13,7 +13,7 @@ import sys
 import pytest
 
 import merbench.train as train_module
-from merbench import runs
+from merbench import run_folder
 from merbench.errors import MerbenchError
 from merbench.experiments import ablate, compare, heads
 from merbench.figures import PNG_SIGNATURE
@@ -164,7 +164,7 @@ def test_interrupted_grid_resumes_without_retraining(recipes_dir, tmp_path, monk
     real, calls = train_module.train, []
 
     def killed_at_third(recipe, out, **kw):
-        calls.append((runs.run_name(recipe), kw["resume"]))
+        calls.append((run_folder.run_name(recipe), kw["resume"]))
         if len(calls) == 3:
             raise KeyboardInterrupt
         return real(recipe, out, **kw)
@@ -173,11 +173,11 @@ def test_interrupted_grid_resumes_without_retraining(recipes_dir, tmp_path, monk
     options = RunnerOptions(quiet=True)
     with pytest.raises(KeyboardInterrupt):
         run_grid(tmp_path, plan.cells, "ablate", ["test"], options)
-    done = {c.run: (tmp_path / c.run / runs.RESULT).stat().st_mtime_ns for c in plan.cells[:2]}
+    done = {c.run: (tmp_path / c.run / run_folder.RESULT).stat().st_mtime_ns for c in plan.cells[:2]}
     third, fourth = plan.cells[2], plan.cells[3]
     # A half-written cell: trained up to its last checkpoint, killed before result.json.
     real(third.recipe, tmp_path, progress=False, keep_last=True)
-    (tmp_path / third.run / runs.RESULT).unlink()
+    (tmp_path / third.run / run_folder.RESULT).unlink()
     assert [s.state for s in grid_status(tmp_path)[1]] == ["done", "done", "interrupted", "pending"]
 
     (tmp_path / fourth.run).mkdir()
@@ -191,7 +191,7 @@ def test_interrupted_grid_resumes_without_retraining(recipes_dir, tmp_path, monk
     calls.clear()
     run = run_grid(tmp_path, plan.cells, "ablate", ["test"], options)
     assert calls == [(third.run, True), (fourth.run, False)]  # the half-written cell resumes
-    assert {r: (tmp_path / r / runs.RESULT).stat().st_mtime_ns for r in done} == done
+    assert {r: (tmp_path / r / run_folder.RESULT).stat().st_mtime_ns for r in done} == done
     assert len(run.results) == 4 and run.reused == 2 and not run.failed
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from merbench import plugins, runs
+from merbench import plugins, run_folder
 from merbench.experiments import compare
 from merbench.registry import MODELS
 
@@ -25,12 +25,14 @@ TRAIN = {"max_epochs": 2, "patience": 2, "batch_size": 32, "threads": 1}
 
 @pytest.fixture(autouse=True)
 def isolated(monkeypatch):
-    """Plugins register into the process-wide registry: each test works on its own copy."""
+    """Plugins register into the process-wide registry: each test works on its own copy (of
+    the loaded registry: a copy taken before the first lookup would be empty and stay so)."""
+    MODELS.load()
     monkeypatch.setattr(MODELS, "_entries", dict(MODELS._entries))
     monkeypatch.setattr(plugins, "_loaded", set())
     monkeypatch.setenv(plugins.ENV, "")
-    code = runs.source_hash()
-    monkeypatch.setattr(runs, "source_hash", lambda: code)
+    code = run_folder.source_hash()
+    monkeypatch.setattr(run_folder, "source_hash", lambda: code)
 
 
 def sha256(path: Path) -> str:
@@ -62,12 +64,12 @@ def test_changing_the_plugin_file_changes_the_run_id(tmp_path):
     plugins.load_file(plugin)
     recipe = compare.base_recipe(write_recipe(tmp_path / "r.yaml", {
         "dataset": TINY_DATA, "model": {"name": "gated_attention"}, "train": TRAIN}), [])[0]
-    before = runs.run_id(recipe)
+    before = run_folder.run_id(recipe)
     plugin.write_text(EXAMPLE.read_text() + "# an edit\n")
     plugins._loaded.clear()
     plugins.load_file(plugin)  # the same file defining the model again replaces it
     assert plugins.plugin_of("gated_attention").sha256 == sha256(plugin)
-    assert runs.run_id(recipe) != before
+    assert run_folder.run_id(recipe) != before
 
 
 def test_plugins_from_the_environment_reach_another_process(tmp_path):

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from merbench import runs
+from merbench import run_folder as runs
 from merbench.errors import MerbenchError
 from merbench.recipe import load_recipe
 from merbench.results import Result, read_result

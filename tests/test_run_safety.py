@@ -18,7 +18,7 @@ import pytest
 import torch
 
 import merbench.train as train_module
-from merbench import lock, runs
+from merbench import lock, run_folder
 from merbench.atomic import atomic_open, remove_temporaries
 from merbench.data.types import RawUtterance
 from merbench.errors import MerbenchError
@@ -126,7 +126,7 @@ def test_two_processes_train_the_same_recipe_into_the_same_out_one_wins(tmp_path
         first.kill()
         first.wait()
     (run_dir,) = [p for p in out.iterdir() if not p.name.startswith(".")]
-    epochs = [line for line in (run_dir / runs.LOG).read_text().splitlines() if " epoch 1 " in line]
+    epochs = [line for line in (run_dir / run_folder.LOG).read_text().splitlines() if " epoch 1 " in line]
     assert len(epochs) == 1  # one writer's log, not two interleaved
     with lock.hold(run_dir):  # killed with -9: its lock is stale and taken over
         assert lock.holder(run_dir).pid == os.getpid()
@@ -160,8 +160,8 @@ def test_force_swaps_in_a_finished_retrain(recipe_path, tmp_path):
     result = cli("train", recipe_path, "--out", tmp_path / "runs", "--quiet", "--force")
     assert result.exit_code == 0, result.output
     after = read_result(run_dir)
-    assert after["created_utc"] >= json.loads(before[runs.RESULT])["created_utc"]
-    assert after["metrics"] == json.loads(before[runs.RESULT])["metrics"]  # same recipe, same numbers
+    assert after["created_utc"] >= json.loads(before[run_folder.RESULT])["created_utc"]
+    assert after["metrics"] == json.loads(before[run_folder.RESULT])["metrics"]  # same recipe, same numbers
     assert [p.name for p in (tmp_path / "runs").iterdir()] == [run_dir.name]  # no sibling left
 
 
@@ -218,12 +218,12 @@ def test_last_pt_is_deleted_at_the_end_unless_keep_last_and_seconds_add_up_acros
         train_module.train(recipe, tmp_path, progress=False)
     monkeypatch.undo()
     (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
-    before = torch.load(run_dir / runs.LAST, weights_only=True)["seconds"]
+    before = torch.load(run_dir / run_folder.LAST, weights_only=True)["seconds"]
     assert before > 0
     train_module.train(recipe, tmp_path, resume=True, progress=False)
     result = read_result(run_dir)
     assert result["training"]["seconds"] >= round(before, 2)
-    assert not (run_dir / runs.LAST).exists() and (run_dir / runs.BEST).exists()
+    assert not (run_dir / run_folder.LAST).exists() and (run_dir / run_folder.BEST).exists()
     kept = cli("train", recipe_path, "--out", tmp_path / "kept", "--quiet", "--keep-last")
     assert kept.exit_code == 0 and len(list((tmp_path / "kept").glob("*/checkpoints/last.pt"))) == 1
 
@@ -255,7 +255,7 @@ def test_a_run_folders_files_are_group_readable_under_umask_022(recipe_path, tmp
         run_dir, _ = finished_run(recipe_path, tmp_path / "runs")
     finally:
         os.umask(old)
-    for p in (run_dir / runs.RESULT, run_dir / runs.BEST, run_dir / runs.METRICS_CSV):
+    for p in (run_dir / run_folder.RESULT, run_dir / run_folder.BEST, run_dir / run_folder.METRICS_CSV):
         assert p.stat().st_mode & 0o777 == 0o644, p
 
 
@@ -269,7 +269,7 @@ def test_train_threads_is_the_recipes_train_threads_and_the_bar_goes_to_stderr(r
     assert "WF1" in done.stdout
     assert torch.get_num_threads() == 1  # the caller's count is restored
     recipe = load_recipe(recipe_path)
-    assert run_dir.name != runs.run_name(recipe)  # recipe_path says 1 thread: another run
+    assert run_dir.name != run_folder.run_name(recipe)  # recipe_path says 1 thread: another run
     assert "--threads" in one_line_error(cli("train", recipe_path, "--threads", "0"))
 
 
@@ -293,17 +293,17 @@ def test_the_run_id_includes_the_data_given_by_the_environment(tmp_path, monkeyp
     names = {}
     for copy in ("a", "b"):
         monkeypatch.setenv("MERBENCH_IEMOCAP_ROOT", str(tmp_path / copy))
-        names[copy] = runs.run_name(recipe)
+        names[copy] = run_folder.run_name(recipe)
         assert GridCell(recipe).run == names[copy]  # grids plan the same folder train uses
     assert names["a"] != names["b"]
-    runs._files_key.cache_clear()
+    run_folder._files_key.cache_clear()
     monkeypatch.setenv("MERBENCH_IEMOCAP_ROOT", str(tmp_path / "a"))
     (tmp_path / "a" / ".merbench-cache" / "x.npy").write_bytes(b"1")
-    assert runs.run_name(recipe) == names["a"]  # a hidden folder beside the data changes nothing
+    assert run_folder.run_name(recipe) == names["a"]  # a hidden folder beside the data changes nothing
     os.utime(tmp_path / "a" / "iemocap.pkl", ns=(1, 1))
-    runs._files_key.cache_clear()
-    assert runs.run_name(recipe) != names["a"]  # same size, other time: maybe other labels
-    assert runs.identity(tiny_recipe_resolved())["data"] == ""  # the recipe alone makes synthetic data
+    run_folder._files_key.cache_clear()
+    assert run_folder.run_name(recipe) != names["a"]  # same size, other time: maybe other labels
+    assert run_folder.identity(tiny_recipe_resolved())["data"] == ""  # the recipe alone makes synthetic data
 
 
 def tiny_recipe_resolved() -> dict:

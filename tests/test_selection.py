@@ -9,7 +9,7 @@ import csv
 import pytest
 import torch
 
-from merbench import runs
+from merbench import run_folder as runs
 from merbench.metrics import LOWER_IS_BETTER
 from merbench.recipe import TrainOptions, validate
 from merbench.results import read_result

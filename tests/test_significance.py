@@ -202,3 +202,138 @@ def test_a_clearly_worse_run_is_significantly_worse(runs, tmp_path):
 
     assert not not_significantly_worse(collect([right]), collect([runs["a0"]]), resamples=200)
     assert not_significantly_worse(collect([runs["a0"]]), collect([same]), resamples=200)
+
+
+def test_scores_of_empty_and_one_item_confusions():
+    """Edges of the division: no item at all scores 0 everywhere; one right item scores 100,
+    the classes with neither items nor predictions 0 (scikit-learn's zero_division=0)."""
+    import warnings
+
+    names = ["a", "b", "c"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no 0/0 anywhere
+        for metric in metric_names(names):
+            assert scores_from_confusions(np.zeros((2, 3, 3), dtype=np.int64), metric, names).tolist() == [0.0, 0.0]
+        one = confusions(np.array([[0]]), np.array([[0]]), 3)
+        assert [scores_from_confusions(one, m, names)[0] for m in metric_names(names)] == pytest.approx(
+            [100.0, 100.0, 100 / 3, 100.0, 0.0, 0.0])
+
+
+def test_not_significantly_worse_reads_its_split_seed_resamples_and_alpha(runs, tmp_path):
+    right = _with_test_outputs(runs["a0"], tmp_path / "right", lambda y, o: np.eye(o.shape[1])[np.maximum(y, 0)])
+    # only the test outputs changed: on the validation split the two runs are the same
+    assert not_significantly_worse([right], [runs["a0"]], split="valid", resamples=200)
+    # p = alpha is "not significantly different"; p just under alpha is significant
+    a, b = load_predictions(runs["a0"]), load_predictions(runs["b0"])
+    p = compare([a], [b], ["wf1"], resamples=300, seed=3)["wf1"].p_value
+    assert not_significantly_worse([runs["a0"]], [runs["b0"]], resamples=300, seed=3, alpha=p)
+    assert not not_significantly_worse([runs["a0"]], [runs["b0"]], resamples=300, seed=3, alpha=p + 1e-12)
+    # the defaults: 10,000 resamples, seed 0
+    p_default = compare([a], [b], ["wf1"], resamples=10_000, seed=0)["wf1"].p_value
+    assert not_significantly_worse([runs["a0"]], [runs["b0"]], alpha=p_default)
+    assert not not_significantly_worse([runs["a0"]], [runs["b0"]], alpha=p_default + 1e-12)
+
+
+def test_compare_defaults_and_bounds():
+    labels = np.array([0, 1, 2, 3, 4, 5] * 5)
+    a, b = _fake(0, labels, labels), _fake(0, labels, np.roll(labels, 1))
+    rng = np.random.default_rng(4)
+    noisy_a, noisy_b = _fake(0, labels, rng.integers(0, 6, 30)), _fake(0, labels, rng.integers(0, 6, 30))
+    default = compare([noisy_a], [noisy_b], ["acc"])["acc"]
+    assert default == compare([noisy_a], [noisy_b], ["acc"], resamples=10_000, seed=0)["acc"]
+    assert default != compare([noisy_a], [noisy_b], ["acc"], resamples=10_000, seed=1)["acc"]  # the seed matters here
+    assert compare([a], [b], ["acc"], resamples=1)["acc"].resamples == 1
+    for confidence in (0.0, 1.0, 1.5):
+        with pytest.raises(MerbenchError, match=f"--confidence {confidence}: expected a number between 0 and 1"):
+            compare([a], [b], ["acc"], confidence=confidence)
+    with pytest.raises(MerbenchError, match="--resamples 0: expected a positive number"):
+        compare([a], [b], ["acc"], resamples=0)
+    # more resamples than one vectorised chunk: a run against itself still has p = 1
+    same = compare([a], [a], ["acc"], resamples=1200)["acc"]
+    assert (same.p_value, same.resamples, same.utterances) == (1.0, 1200, 30)
+    empty = _fake(0, labels[:0], labels[:0])
+    empty_b = RunPredictions(Path("runB"), 0, "f" * 64, LABELS, labels[:0], labels[:0], labels[:0])
+    with pytest.raises(MerbenchError) as err:
+        compare([empty], [empty_b], ["acc"])
+    assert str(err.value) == "run0: no labelled utterances to compare"
+
+
+def test_bootstrap_interval_of_a_known_distribution():
+    """Two utterances, B wrong on the first: a resample holds it 0, 1 or 2 times (1/4, 1/2,
+    1/4), so B - A in ACC is 0, -50 or -100; the central 40 % interval is [-50, -50]."""
+    a, b = _fake(0, np.array([0, 0]), np.array([0, 0])), _fake(0, np.array([0, 0]), np.array([1, 0]))
+    result = compare([a], [b], ["acc"], resamples=5000, confidence=0.4, seed=1)["acc"]
+    assert (result.difference, result.low, result.high) == (-50.0, -50.0, -50.0)
+    wide = compare([a], [b], ["acc"], resamples=5000, confidence=0.6, seed=1)["acc"]  # [-100, 0]
+    assert (wide.low, wide.high) == (-100.0, 0.0)
+
+
+def test_permutation_p_value_of_a_known_null():
+    """B right where A is wrong on 8 of 400 utterances, the same elsewhere: under the null
+    each of the 8 swaps with probability 1/2, and only the 2 of 256 all-same swaps reach the
+    observed gap, so p is near 2/256."""
+    labels = np.zeros(400, dtype=int)
+    a_pred = labels.copy()
+    a_pred[:8] = 1
+    result = compare([_fake(0, labels, a_pred)], [_fake(0, labels, labels)], ["acc"], resamples=4000, seed=2)["acc"]
+    assert result.difference == pytest.approx(2.0)
+    assert 0.003 < result.p_value < 0.015
+
+
+def test_permutation_null_averages_the_seed_pairs():
+    """Seed 0: B right on 8 utterances where A is wrong; seed 1: the two runs agree. The gap is
+    (2 + 0) / 2 = 1 point; under the null it is half of seed 0's swapped gap, which reaches 1
+    only when all 8 swap alike: p near 2/256 (not 1/(R+1), nor near 0.73 for an unaveraged null)."""
+    labels = np.zeros(400, dtype=int)
+    a_pred = labels.copy()
+    a_pred[:8] = 1
+    result = compare([_fake(0, labels, a_pred), _fake(1, labels, labels)],
+                     [_fake(0, labels, labels), _fake(1, labels, labels)], ["acc"], resamples=4000, seed=2)["acc"]
+    assert result.difference == pytest.approx(1.0)
+    assert 0.003 < result.p_value < 0.015
+
+
+def test_several_seed_pairs_are_averaged():
+    """Two seed pairs with the same predictions give the one-pair numbers."""
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 6, 120)
+    pa, pb = rng.integers(0, 6, 120), np.where(rng.random(120) < 0.5, labels, rng.integers(0, 6, 120))
+    one = compare([_fake(0, labels, pa)], [_fake(0, labels, pb)], ["acc", "wf1"], resamples=300)
+    two = compare([_fake(0, labels, pa), _fake(1, labels, pa)], [_fake(0, labels, pb), _fake(1, labels, pb)],
+                  ["acc", "wf1"], resamples=300)
+    for m in ("acc", "wf1"):
+        assert (two[m].a, two[m].b, two[m].difference) == pytest.approx((one[m].a, one[m].b, one[m].difference))
+        # one chunk: the same utterance draws, so the same bootstrap interval
+        assert (two[m].low, two[m].high) == pytest.approx((one[m].low, one[m].high))
+        assert two[m].pairs == [(0, 0), (1, 1)]
+    # each pair's scores, averaged
+    assert one["acc"].a == pytest.approx(100 * np.mean(pa == labels))
+    assert one["acc"].b == pytest.approx(100 * np.mean(pb == labels))
+
+
+def test_utterance_and_pairing_errors_name_both_runs():
+    labels = np.array([0, 1, 2])
+    base = _fake(0, labels, labels)
+    other_fp = RunPredictions(Path("runB"), 0, "e" * 64, LABELS, np.arange(3), labels, labels)
+    with pytest.raises(MerbenchError) as err:
+        compare([base], [other_fp], ["acc"])
+    assert str(err.value) == ("run0 and runB were not scored on the same utterances: dataset fingerprints differ "
+                              "(ffffffffffff vs eeeeeeeeeeee)")
+    # same corpus, other utterances with the same labels: still not the same utterances
+    shifted = RunPredictions(Path("runC"), 0, "e" * 64, LABELS, np.arange(1, 4), labels, labels, "iemocap|std")
+    same_corpus = RunPredictions(Path("runD"), 0, "d" * 64, LABELS, np.arange(3), labels, labels, "iemocap|std")
+    with pytest.raises(MerbenchError, match="dataset fingerprints differ"):
+        compare([same_corpus], [shifted], ["acc"])
+    relabelled = RunPredictions(Path("runE"), 0, "f" * 64, ["x"] * 6, np.arange(3), labels, labels)
+    with pytest.raises(MerbenchError) as err:
+        compare([base], [relabelled], ["acc"])
+    assert str(err.value).startswith("run0 and runE use different label sets")
+    moved = RunPredictions(Path("runF"), 0, "f" * 64, LABELS, np.arange(1, 4), labels, labels)
+    with pytest.raises(MerbenchError) as err:
+        compare([base], [moved], ["acc"])
+    assert str(err.value) == ("run0 and runF were not scored on the same utterances: the predictions cover 3 "
+                              "and 3 utterances that do not match")
+    for a_side, b_side in (([], [base]), ([base], [])):
+        with pytest.raises(MerbenchError) as err:
+            compare(a_side, b_side, ["acc"])
+        assert str(err.value) == "significance needs at least one run on each side"

@@ -7,7 +7,7 @@ import statistics
 
 import pytest
 
-from merbench import runs
+from merbench import run_folder
 from merbench.experiments.sizing import Estimate, duration, estimate, parallelism
 from merbench.grid import RunnerOptions
 
@@ -76,7 +76,7 @@ def test_estimate_comes_from_finished_cells_of_the_same_model(recipes_dir, tmp_p
     status = cli("grid", "status", grid)
     assert status.exit_code == 0 and len(manifest["cells"]) == 4
     assert "to finish" not in status.stdout  # every cell of this grid's manifest is done
-    (grid / manifest["cells"][0]["run"] / runs.RESULT).unlink()
+    (grid / manifest["cells"][0]["run"] / run_folder.RESULT).unlink()
     status = cli("grid", "status", grid)
     assert "to finish: 4 cells (3 finished, 1 to train); estimate" in status.stdout
 
@@ -123,9 +123,9 @@ def test_estimate_reads_no_foreign_or_failed_results(tmp_path):
 
     cell = GridCell(validate(tiny_recipe(), "test"))
     (tmp_path / "x").mkdir()
-    (tmp_path / "x" / runs.RESULT).write_text("{not json")
+    (tmp_path / "x" / run_folder.RESULT).write_text("{not json")
     (tmp_path / "y").mkdir()
-    (tmp_path / "y" / runs.RESULT).write_text(json.dumps({"status": "failed", "training": {"seconds": 5.0},
+    (tmp_path / "y" / run_folder.RESULT).write_text(json.dumps({"status": "failed", "training": {"seconds": 5.0},
                                                           "recipe": cell.recipe}))
     sized = estimate([cell], tmp_path / "grid", tmp_path)
     assert sized.seconds is None and sized.untimed == ["mlp_tiny on synthetic"]

@@ -226,3 +226,17 @@ def test_one_run_has_no_std_in_csv_or_json(two_corpora):
     out = cli("table", two_corpora / "corpus3", "--format", "csv")
     (row,) = list(csv.DictReader(io.StringIO(out.stdout)))
     assert row["WF1 std"] == "" and row["WF1 n"] == "1" and float(row["WF1 mean"]) == cell["mean"]
+
+
+def test_a_result_without_a_fingerprint_still_tabulates(two_corpora, tmp_path):
+    """A hand-made or foreign result.json without dataset.fingerprint: one table, no traceback."""
+    for corpus in ("corpus0", "corpus3"):  # other corpora: still two tables, by their recipes
+        for src in (two_corpora / corpus).rglob("result.json"):
+            result = json.loads(src.read_text())
+            del result["dataset"]["fingerprint"]
+            (tmp_path / result["run_id"]).mkdir()
+            (tmp_path / result["run_id"] / "result.json").write_text(json.dumps(result))
+    out = cli("table", tmp_path, "--format", "json")
+    assert out.exit_code == 0, out.output
+    assert sorted(t["title"].split(" (")[0] for t in json.loads(out.stdout)) == ["synthetic, dataset.seed=0",
+                                                                                "synthetic, dataset.seed=3"]

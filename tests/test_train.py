@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from merbench import runs
+from merbench import run_folder
 from merbench.recipe import load_recipe
 from merbench.results import REQUIRED_KEYS, read_result
 from merbench.train import train
@@ -31,10 +31,10 @@ def trained(tmp_path_factory):
 def test_train_learns_and_writes_a_complete_run_folder(trained):
     _, run_dir, result = trained
     assert "WF1" in result.output and str(run_dir) in result.output
-    for name in (runs.RESULT, runs.RECIPE, runs.METRICS_CSV, runs.LOG, runs.PREDICTIONS, runs.BEST):
+    for name in (run_folder.RESULT, run_folder.RECIPE, run_folder.METRICS_CSV, run_folder.LOG, run_folder.PREDICTIONS, run_folder.BEST):
         assert (run_dir / name).exists(), name
-    assert not (run_dir / runs.LAST).exists()  # deleted when the run ends (--keep-last keeps it)
-    history = list(csv.DictReader((run_dir / runs.METRICS_CSV).open()))
+    assert not (run_dir / run_folder.LAST).exists()  # deleted when the run ends (--keep-last keeps it)
+    history = list(csv.DictReader((run_dir / run_folder.METRICS_CSV).open()))
     losses = [float(r["train_loss"]) for r in history]
     assert losses[-1] < 0.8 * losses[0], losses
     res = read_result(run_dir)
@@ -70,10 +70,10 @@ def test_same_recipe_same_seed_same_numbers(trained, tmp_path):
 
 def test_finished_run_is_reused_not_overwritten(trained):
     path, run_dir, _ = trained
-    before = (run_dir / runs.RESULT).read_text()
+    before = (run_dir / run_folder.RESULT).read_text()
     result = cli("train", path, "--out", run_dir.parent, "--quiet")
     assert result.exit_code == 0 and "already finished" in result.output and "WF1" in result.output
-    assert (run_dir / runs.RESULT).read_text() == before
+    assert (run_dir / run_folder.RESULT).read_text() == before
 
 
 def test_resume_after_interrupt_gives_identical_metrics(tmp_path, monkeypatch):
@@ -96,7 +96,7 @@ def test_resume_after_interrupt_gives_identical_metrics(tmp_path, monkeypatch):
         train(recipe, tmp_path / "cut", progress=False)
     monkeypatch.setattr(train_module, "save_checkpoint", real_save)
     (run_dir,) = (tmp_path / "cut").iterdir()
-    assert not (run_dir / runs.RESULT).exists()
+    assert not (run_dir / run_folder.RESULT).exists()
     msg = one_line_error(cli("train", tmp_path / "r.yaml", "--out", tmp_path / "cut", "--quiet"))
     assert "--resume" in msg
     result = cli("train", tmp_path / "r.yaml", "--out", tmp_path / "cut", "--quiet", "--resume")
@@ -148,14 +148,14 @@ def test_bad_checkpoint_and_result_files(trained, tmp_path):
 
     broken = tmp_path / "broken"
     shutil.copytree(run_dir, broken)
-    (broken / runs.BEST).write_bytes(b"not a checkpoint")
+    (broken / run_folder.BEST).write_bytes(b"not a checkpoint")
     msg = one_line_error(cli("evaluate", broken))
     assert "best.pt: not a readable checkpoint" in msg
-    (broken / runs.BEST).unlink()
+    (broken / run_folder.BEST).unlink()
     assert "best.pt: no such checkpoint" in one_line_error(cli("evaluate", broken))
-    (broken / runs.RESULT).write_text("{ half")
+    (broken / run_folder.RESULT).write_text("{ half")
     assert "result.json: not valid JSON" in one_line_error(cli("evaluate", broken))
-    (broken / runs.RESULT).write_text(json.dumps({"a": 1}))
+    (broken / run_folder.RESULT).write_text(json.dumps({"a": 1}))
     assert "not a merbench result (missing key" in one_line_error(cli("table", broken))
     assert "no such results file" in one_line_error(cli("table", tmp_path / "nothing" / "result.json"))
 
@@ -196,7 +196,7 @@ def test_lr_schedule_follows_the_chosen_validation_signal(tmp_path, schedule_on)
     out = cli("train", write_recipe(tmp_path / "r.yaml", recipe), "--out", tmp_path / "runs", "--quiet")
     assert out.exit_code == 0, out.output
     (run_dir,) = (tmp_path / "runs").iterdir()
-    history = list(csv.DictReader((run_dir / runs.METRICS_CSV).open()))
+    history = list(csv.DictReader((run_dir / run_folder.METRICS_CSV).open()))
     key, sign = ("valid_wf1", -1.0) if schedule_on == "selection" else ("valid_loss", 1.0)
     best, lr, expected = float("inf"), 0.02, []
     for row in history:
@@ -227,7 +227,7 @@ def test_selection_on_the_validation_loss_keeps_its_lowest_epoch(tmp_path):
     out = cli("train", write_recipe(tmp_path / "r.yaml", recipe), "--out", tmp_path / "runs", "--quiet")
     assert out.exit_code == 0, out.output
     (run_dir,) = (tmp_path / "runs").iterdir()
-    history = list(csv.DictReader((run_dir / runs.METRICS_CSV).open()))
+    history = list(csv.DictReader((run_dir / run_folder.METRICS_CSV).open()))
     losses = [float(r["valid_loss"]) for r in history]
     selection = read_result(run_dir)["selection"]
     assert selection["metric"] == "loss" and selection["best_epoch"] == 1 + losses.index(min(losses))

@@ -273,8 +273,6 @@ def check_forward(code_dir: Path, size: str) -> list[str]:
     merbench's dialogue batch; the log-probabilities of the real utterances are compared in
     eval mode and in train mode with every dropout at 0 (batch norm on batch statistics),
     their SeqContext as it is and with the padding mask of ``--mask-padding``."""
-    import merbench.data  # noqa: F401
-    import merbench.models  # noqa: F401
     from merbench.data.batching import split_tensors
     from merbench.models.build import build_model
     from merbench.recipe import load_recipe
@@ -360,9 +358,6 @@ def run(code_dir: Path, size: str, seed: int, epochs: int | None, force: bool = 
         mask_padding: bool = False) -> list[dict]:
     """One size and seed: the authors' COGMEN, merbench's cogmen and the early-fusion MLP
     (``mask_padding``: also the authors' COGMEN with merbench's transformer padding mask)."""
-    import merbench.data  # noqa: F401  (registers datasets)
-    import merbench.models  # noqa: F401  (registers models)
-
     torch.set_num_threads(1)
     corpus = build_corpus(size)
     rows = []

@@ -338,8 +338,6 @@ def main() -> None:
                 sys.exit(f"--code: {args.code / shims.FOLDERS[m] / 'model.py'} not found "
                          f"(expected a checkout of github.com/declare-lab/conv-emotion)")
     torch.set_num_threads(args.threads)
-    import merbench.data  # noqa: F401  (registers datasets)
-    import merbench.models  # noqa: F401  (registers models)
 
     cap = f"-e{args.epochs}" if args.epochs else ""
     report = "## The authors' code beside merbench's (synthetic corpus, test weighted F1)\n\n"

@@ -14,11 +14,9 @@ import json
 import logging
 from pathlib import Path
 
-import merbench.data  # noqa: F401  (registers datasets)
-import merbench.models  # noqa: F401  (registers models)
 from merbench.recipe import load_recipe
 from merbench.results import load_json
-from merbench.runs import RESULT
+from merbench.run_folder import RESULT
 from merbench.train import load_corpus, train
 from epoch_clock import EpochClock  # beside this script
 

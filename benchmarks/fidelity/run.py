@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from merbench.runs import LOG, RESULT
+from merbench.run_folder import LOG, RESULT
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]

@@ -24,6 +24,7 @@ def ablate(
     grid: GridOptions,
 ) -> None:
     """Train the full model and each variant with a component switched off, on every modality subset: HFF Table 4."""
+    # start-up: numpy and yaml only for this command, not for --help
     from merbench import api
 
     report = api.ablate(model, drop, dataset=dataset, recipe=recipe, recipes=recipes, modalities=modalities,

@@ -7,7 +7,13 @@ from typing import List, Optional
 
 import typer
 
+from merbench import __version__
+from merbench.cli import (
+    ablate, check, compare, evaluate, extract, figure, finetune, grid, heads_sweep, listing, recipes, robustness,
+    significance, table, train, tune,
+)
 from merbench.cli.common import MerbenchGroup
+from merbench.plugins import use_plugins
 
 app = typer.Typer(
     name="merbench",
@@ -22,8 +28,6 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        from merbench import __version__
-
         typer.echo(f"merbench {__version__}")
         raise typer.Exit()
 
@@ -39,18 +43,12 @@ def _options(
 ) -> None:
     """Options of every command (they come before the command's name)."""
     if plugin:
-        from merbench.plugins import use_plugins
-
         use_plugins(plugin)  # through the environment: grid workers load the same files
 
 
 def _register() -> None:
-    from merbench.cli import check, evaluate, extract, finetune, listing, recipes, table, train
-    from merbench.cli import figure, robustness, significance
-    from merbench.cli import ablate, compare, grid, heads_sweep
-
     for module in (extract, finetune, train, evaluate, table, check, listing, recipes, robustness, significance, figure,
-                   ablate, heads_sweep, compare, grid):
+                   ablate, heads_sweep, compare, tune, grid):
         module.register(app)
 
 

@@ -41,8 +41,6 @@ def user_errors(fn: Callable) -> Callable:
         except MerbenchError as e:
             report = getattr(e, "report", None)  # merbench.api.GridFailed: training failures, not bad input
             if report is not None and report.grid is not None:
-                from merbench.cli.grid import finish
-
                 finish(report, "rich")  # the summary and every failed cell, exit 1
             print_error(str(e))
             raise typer.Exit(2) from None
@@ -137,11 +135,28 @@ def _given(param, args: list[str]) -> str:
     return ""
 
 
-def load_registries() -> None:
-    """Import model and dataset modules so their registrations run (torch import: slow-ish)."""
-    import merbench.data  # noqa: F401
-    import merbench.models  # noqa: F401
-
-
 def command_line() -> list[str]:
     return ["merbench", *sys.argv[1:]]
+
+
+def finish(report, fmt: str) -> None:
+    """After ``merbench.api``'s grid function: a summary line, the tables, then every failed
+    cell; exit 1 when any cell failed. A dry run printed its plan already."""
+    if report.grid is None:
+        typer.echo("dry run: nothing trained")
+        return
+    run = report.grid
+    err_console.print(f"grid {run.grid_dir}: {len(run.cells)} cells, {len(run.trained)} trained, {run.reused} reused, "
+                      f"{len(run.failed)} failed ({run.wall_seconds:.1f} s)", soft_wrap=True)
+    for note in report.notes:
+        err_console.print(note, soft_wrap=True)
+    if report.figure is not None:
+        err_console.print(f"figure: {report.figure}", soft_wrap=True)
+    if report.tables:
+        typer.echo(report.render(fmt))
+    if run.failed:
+        for cell in run.failed:
+            typer.echo(f"failed: {cell.describe()} ({cell.run}): {run.errors.get(cell.run)}", err=True)
+        typer.echo(f"FAILED: {len(run.failed)} of {len(run.cells)} cells; merbench grid status {run.grid_dir}",
+                   err=True)
+        raise typer.Exit(1)

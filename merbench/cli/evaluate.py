@@ -22,6 +22,7 @@ def evaluate(
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of the test-time noise."),
 ) -> None:
     """Reload the best checkpoint of a run and score it again on one split, optionally with a modality missing or noisy."""
+    # start-up: torch only for this command, not for --help
     import json
 
     from merbench import api

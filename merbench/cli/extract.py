@@ -6,8 +6,12 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+import yaml
 
 from merbench.cli.common import Dataset, DatasetFormat, Fold, Labels, Protocol, console, user_errors
+from merbench.data.types import MODALITIES
+from merbench.errors import MerbenchError
+from merbench.recipe import load_yaml
 
 
 @user_errors
@@ -33,14 +37,11 @@ def extract(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Read a dataset release and extract (or reuse cached) features for the named extractors."""
+    # start-up: torch only for this command, not for --help
     import time
 
     from merbench.data.readers import read_corpus
-    from merbench.errors import MerbenchError
     from merbench.features.build import build_corpus
-    import merbench.features.audio  # noqa: F401
-    import merbench.features.text  # noqa: F401
-    import merbench.features.vision  # noqa: F401
 
     if text_model and not text:
         text = "bert"  # any encoder dir, a fine-tuned one included; its record fixes the input
@@ -74,7 +75,6 @@ def extract(
                        f"(left out); {counts['utterances_without_face']} utterances had none in any frame "
                        f"(zero features)", err=True)
     console.print(f"{n} utterances in {seconds:.1f} s ({n / max(seconds, 1e-9):.0f} utt/s, cached features are free)")
-    import yaml
 
     features = ", ".join(f"{m}: {s['name'] if len(s) == 1 else yaml.safe_dump(s, default_flow_style=True, sort_keys=False, width=1 << 16).strip()}"
                          for m, s in specs.items())
@@ -84,12 +84,6 @@ def extract(
 
 def _option(text: str) -> tuple[str, str, object]:
     """``audio.layer=6`` -> ("audio", "layer", 6): the value read as YAML, as ``--set`` reads it."""
-    import yaml
-
-    from merbench.data.types import MODALITIES
-    from merbench.errors import MerbenchError
-    from merbench.recipe import load_yaml
-
     where, equals, raw = text.partition("=")
     modality, dot, key = where.strip().partition(".")
     if not equals or not dot or modality not in MODALITIES or not key or "." in key:

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from merbench.cli.common import console, user_errors
+from merbench.errors import MerbenchError
 
 figure_app = typer.Typer(help="Draw figures (PNG, PDF or SVG) from results files.", no_args_is_help=True)
 
@@ -19,8 +20,8 @@ def confusion(
     split: str = typer.Option("test", "--split", help="Which split's confusion matrix."),
 ) -> None:
     """Row-normalised confusion matrix (HFF Fig. 5); the mean over seeds for a folder of seeds."""
+    # start-up: numpy and yaml only for this command, not for --help
     from merbench.aggregate import one_group, row_labels
-    from merbench.errors import MerbenchError
     from merbench.figures import confusion_plot, group_confusions, figure_path
 
     from merbench.recipe import SPLITS

@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from merbench.cli.common import Dataset, DatasetFormat, Fold, Labels, Protocol, command_line, console, user_errors
+from merbench.errors import MerbenchError
 
 
 @user_errors
@@ -34,11 +35,11 @@ def finetune(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Fine-tune a text encoder as an utterance classifier (regressor on MOSEI) on the training split."""
+    # start-up: torch only for this command, not for --help
     import json
 
     from merbench.data.readers import read_corpus
-    from merbench.data.real import resolve_root
-    from merbench.errors import MerbenchError
+    from merbench.data.readers import resolve_root
     from merbench.features.finetune import CROSSFIT_EVAL, RECORD, FinetuneOptions, finetune as run
     from merbench.features.text import NAMED_MODELS, named_model_dir
 

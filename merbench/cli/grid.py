@@ -10,8 +10,13 @@ from typing import Annotated, Any, Callable, List, Optional
 
 import typer
 
-from merbench.cli.common import command_line, console, err_console, user_errors
+from merbench.cli.common import command_line, console, err_console, finish, user_errors  # noqa: F401 (finish: the grid commands')
 from merbench.device import DEFAULT_THREADS
+from merbench.errors import MerbenchError
+from merbench.experiments.sizing import estimate
+from merbench.grid import RunnerOptions, grid_status
+from merbench.grid.status import STATES
+from merbench.recipe import override_pairs
 
 grid_app = typer.Typer(help="Inspect grid folders written by ablate, heads-sweep and compare.", no_args_is_help=True)
 
@@ -57,18 +62,16 @@ class GridOptions:
     format: str
     dry_run: bool
 
-    def api(self) -> dict[str, Any]:
-        """Keyword arguments for ``merbench.api.compare`` / ``ablate`` / ``heads_sweep``."""
-        return dict(seeds=self.seeds, references=self.references, out=self.out, runner=self.runner,
-                    dry_run=self.dry_run, command=command_line(), console=grid_console(self.dry_run),
-                    **self.overrides)
+    def api(self, *, seeds: bool = True) -> dict[str, Any]:
+        """Keyword arguments for ``merbench.api.compare`` / ``ablate`` / ``heads_sweep`` (``tune``
+        with ``seeds=False``: a study has no seeds or references of its own)."""
+        own = dict(seeds=self.seeds, references=self.references) if seeds else {}
+        return dict(**own, out=self.out, runner=self.runner, dry_run=self.dry_run, command=command_line(),
+                    console=grid_console(self.dry_run), **self.overrides)
 
 
 def grid_options(values: dict[str, Any]) -> GridOptions:
     """The shared options from their parsed values, every one checked before any training."""
-    from merbench.grid import RunnerOptions
-    from merbench.recipe import override_pairs
-
     check_format(values["format"])  # a typo in --format must not cost a grid
     runner = RunnerOptions(jobs=values["jobs"], launcher=values["launcher"], threads=values["threads"],
                            partition=values["partition"], gpus_per_job=values["gpus_per_job"],
@@ -79,16 +82,20 @@ def grid_options(values: dict[str, Any]) -> GridOptions:
                        values["out"], runner, values["format"], values["dry_run"])
 
 
-def grid_command(fn: Callable) -> Callable:
-    """A grid command: its own options, then the shared ones (:data:`GRID_OPTIONS`, listed in its
-    --help as if written out); ``fn`` is called with them parsed and checked as ``grid``."""
+def grid_command(fn: Callable | None = None, *, without: tuple[str, ...] = ()) -> Callable:
+    """A grid command: its own options, then the shared ones (:data:`GRID_OPTIONS` less
+    ``without``, listed in its --help as if written out); ``fn`` is called with them parsed and
+    checked as ``grid`` (an option left out takes its default)."""
+    if fn is None:
+        return functools.partial(grid_command, without=without)
     own = [p for p in inspect.signature(fn, eval_str=True).parameters.values() if p.name != "grid"]
+    options = [option for option in GRID_OPTIONS if option[0] not in without]
     shared = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
-              for name, annotation, default in GRID_OPTIONS]
+              for name, annotation, default in options]
 
     @functools.wraps(fn)
     def command(*args, **kwargs):
-        values = {name: kwargs.pop(name) for name, _, _ in GRID_OPTIONS}
+        values = {name: kwargs.pop(name) if name in kwargs else default for name, _, default in GRID_OPTIONS}
         return fn(*args, grid=grid_options(values), **kwargs)
 
     command.__signature__ = inspect.Signature(own + shared, return_annotation=None)
@@ -98,7 +105,7 @@ def grid_command(fn: Callable) -> Callable:
 
 def check_format(fmt: str) -> None:
     """Before any training: a typo in --format must not cost a grid."""
-    from merbench.errors import MerbenchError
+    # start-up: sklearn and tabulate only for this command, not for --help
     from merbench.tables import FORMATS
 
     if fmt not in FORMATS:
@@ -110,47 +117,32 @@ def grid_console(dry_run: bool):
     return console if dry_run else err_console
 
 
-def finish(report, fmt: str) -> None:
-    """After ``merbench.api``'s grid function: a summary line, the tables, then every failed
-    cell; exit 1 when any cell failed. A dry run printed its plan already."""
-    if report.grid is None:
-        typer.echo("dry run: nothing trained")
-        return
-    run = report.grid
-    err_console.print(f"grid {run.grid_dir}: {len(run.cells)} cells, {len(run.trained)} trained, {run.reused} reused, "
-                      f"{len(run.failed)} failed ({run.wall_seconds:.1f} s)", soft_wrap=True)
-    for note in report.notes:
-        err_console.print(note, soft_wrap=True)
-    if report.figure is not None:
-        err_console.print(f"figure: {report.figure}", soft_wrap=True)
-    if report.tables:
-        typer.echo(report.render(fmt))
-    if run.failed:
-        for cell in run.failed:
-            typer.echo(f"failed: {cell.describe()} ({cell.run}): {run.errors.get(cell.run)}", err=True)
-        typer.echo(f"FAILED: {len(run.failed)} of {len(run.cells)} cells; merbench grid status {run.grid_dir}",
-                   err=True)
-        raise typer.Exit(1)
-
-
 @grid_app.command("status")
 @user_errors
 def status(grid: Path = typer.Argument(..., help="A grid folder (holds grid.json).")) -> None:
     """Which cells are done, running, interrupted, failed (with the error) or pending."""
     from tabulate import tabulate
 
-    from merbench.grid import grid_status
-    from merbench.grid.status import STATES
+    if not (grid / "grid.json").exists() and (grid / "tune.json").exists():
+        # start-up: a study's storage only for a tune folder
+        from merbench.tuning.tune import status_line
 
+        typer.echo(status_line(grid))  # a study still searching: no final runs yet
+        return
     manifest, states = grid_status(grid)
     rows = [(s.state, s.cell.describe(), s.cell.run, s.detail) for s in states]
     typer.echo(tabulate(rows, ["state", "cell", "run folder", "detail"], disable_numparse=True))
     counts = ", ".join(f"{sum(s.state == name for s in states)} {name}" for name in STATES)
     typer.echo(f"{grid} ({manifest.get('kind')}, updated {manifest.get('updated_utc')}): {counts} "
                f"of {len(states)} cells")
-    if any(s.state != "done" for s in states):
-        from merbench.experiments.sizing import estimate
+    if manifest.get("kind") == "tune":
+        # start-up: a study's storage only for a tune folder
+        from merbench.tuning.tune import status_line
 
+        line = status_line(grid)
+        if line:
+            typer.echo(line)
+    if any(s.state != "done" for s in states):
         typer.echo(f"to finish: {estimate(manifest['cells'], grid).describe()}")
 
 

@@ -7,6 +7,7 @@ from typing import List, Optional
 
 import typer
 
+from merbench import api
 from merbench.api import HEADS_FIGURE as FIGURE
 from merbench.cli.common import user_errors
 from merbench.cli.grid import GridOptions, finish, grid_command
@@ -25,8 +26,6 @@ def heads_sweep(
     grid: GridOptions,
 ) -> None:
     """Train the model at each head count on each dataset: HFF Table 5 (ACC and F1 per dataset) and a plot."""
-    from merbench import api
-
     report = api.heads_sweep(model, heads, datasets=list(dataset or []), recipe=list(recipe or []), recipes=recipes,
                              figure=figure, **grid.api())
     finish(report, grid.format)

@@ -7,7 +7,9 @@ from typing import List, Optional
 
 import typer
 
-from merbench.cli.common import load_registries, user_errors
+from merbench.cli.common import user_errors
+from merbench.errors import MerbenchError
+from merbench.recipe_paths import LOCAL, PACKAGED, find_recipe, recipe_roots, runnable_names
 
 recipes_app = typer.Typer(help="Work with recipe files.", no_args_is_help=True)
 
@@ -16,7 +18,7 @@ def recipe_files(paths: list[Path]) -> list[Path]:
     files: list[Path] = []
     for p in paths:
         if p.is_dir():
-            files += sorted(f for f in p.rglob("*.yaml") if "references" not in f.parts and "base" not in f.parts)
+            files += sorted(f for f in p.rglob("*.yaml") if not {"references", "base", "spaces"} & set(f.parts))
         else:
             files.append(p)
     return files
@@ -28,10 +30,8 @@ def validate(
     paths: Optional[List[Path]] = typer.Argument(None, help="Recipe files or folders (default: ./recipes when present, else the packaged recipes)."),
 ) -> None:
     """Check recipes without loading data: keys, types, ranges, model and dataset names and arguments, feature extractors and fine-tuning options, first-line command."""
-    load_registries()
-    from merbench.errors import MerbenchError
+    # start-up: numpy and yaml only for this command, not for --help
     from merbench.recipe import load_recipe
-    from merbench.recipe_paths import find_recipe, recipe_roots
 
     paths = list(paths or recipe_roots()[:1])
     files = recipe_files(paths)
@@ -59,9 +59,6 @@ def validate(
 def list_(dataset: Optional[str] = typer.Argument(None, help="Only this dataset's recipes, e.g. synthetic.")) -> None:
     """List the recipes a command finds by name: ./recipes/<dataset>/<model>.yaml, then the packaged ones."""
     from tabulate import tabulate
-
-    from merbench.errors import MerbenchError
-    from merbench.recipe_paths import LOCAL, PACKAGED, runnable_names
 
     rows = []
     if LOCAL.is_dir() and LOCAL.resolve() != PACKAGED:

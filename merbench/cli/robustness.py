@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from merbench.cli.common import console, err_console, load_registries, user_errors
+from merbench.cli.common import console, err_console, user_errors
 
 
 @user_errors
@@ -26,10 +26,11 @@ def robustness(
     dry_run: bool = typer.Option(False, "--dry-run", help="Print how many runs and scorings the call makes, and score nothing."),
 ) -> None:
     """Score runs with each modality made noisy (per level) or missing: a table of the metric, and curves."""
-    load_registries()
+    # start-up: torch only for this command, not for --help
     from merbench.robustness import check_missing_mode, parse_levels, parse_modalities, plan_robustness, robustness_report
 
     if figure is not None:
+        # start-up: numpy only for this command, not for --help
         from merbench.figures import figure_path
 
         figure_path(figure)
@@ -41,6 +42,7 @@ def robustness(
         typer.echo("dry run: nothing scored")
         return
     report = robustness_report(plan, wanted, split=split, device=device, missing_mode=missing_mode, seed=seed)
+    # start-up: sklearn and tabulate only for this command, not for --help
     from merbench.tables import render
 
     typer.echo(render(report.table(), format))

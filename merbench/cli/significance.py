@@ -21,6 +21,7 @@ def significance(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Paired bootstrap interval of B - A and a paired permutation p-value, on the same test utterances."""
+    # start-up: sklearn only for this command, not for --help
     import json
 
     from merbench.significance import significance as compare_runs

@@ -25,6 +25,7 @@ def table(
 
     Runs that differ only by seed become one row, mean ± std (n). A row whose model went without
     some of its components (a paper model on one modality) is marked ‡, with a note saying which."""
+    # start-up: numpy and yaml only for this command, not for --help
     from merbench import api
     from merbench.tables import FORMATS
 

@@ -6,8 +6,10 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
+from rich.text import Text
 
-from merbench.cli.common import command_line, console, load_registries, user_errors
+from merbench import run_folder
+from merbench.cli.common import command_line, console, user_errors
 
 
 @user_errors
@@ -23,8 +25,8 @@ def train(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Train one model on one dataset and write one run folder (result.json, metrics.csv, log, checkpoints)."""
-    load_registries()
-    from merbench import api, runs
+    # start-up: sklearn and tabulate only for this command, not for --help
+    from merbench import api
     from merbench.aggregate import group_results
     from merbench.recipe import override_pairs
     from merbench.tables import render, results_table
@@ -34,10 +36,8 @@ def train(
     run = api.train(recipe, out=out, resume=resume, force=force, progress=not quiet, command=command_line(),
                     keep_last=keep_last, console=console, **override_pairs(overrides))
     if not run.ok:
-        planned = out / runs.run_name(run.recipe)  # a failed --force retrain left the finished run there
-        kept = f"; the finished run in {planned} is kept" if run.path != planned and runs.is_finished(planned) else ""
-        from rich.text import Text
-
+        planned = out / run_folder.run_name(run.recipe)  # a failed --force retrain left the finished run there
+        kept = f"; the finished run in {planned} is kept" if run.path != planned and run_folder.is_finished(planned) else ""
         console.print(Text.assemble(("run failed", "red"), f": {run.error} ({run.path}){kept}"), soft_wrap=True)
         raise typer.Exit(1)
     typer.echo(render(results_table(group_results([run.result]))))

@@ -1,8 +1,5 @@
-"""Dataset readers, one module per format, and the synthetic corpus; importing registers them."""
+"""Dataset readers, one module per format, and the synthetic corpus.
 
-import importlib
-import pkgutil
-
-for _info in pkgutil.iter_modules(__path__):
-    if not _info.name.startswith("_") and _info.name not in ("types", "batching"):
-        importlib.import_module(f"{__name__}.{_info.name}")
+``merbench.registry.DATASETS`` imports the modules that register datasets (``synthetic``,
+``real``) on its first lookup; ``readers`` imports every format module.
+"""

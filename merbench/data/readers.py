@@ -15,6 +15,7 @@ caller shows them and the results file keeps them.
 from __future__ import annotations
 
 import inspect
+import os
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -118,3 +119,26 @@ def read_corpus(dataset: str, root: Path, format: str | None = None, labels: str
                                 f"valid: {', '.join(valid) or 'none'}")
     return FORMATS.get(format)(root, labels=labels, protocol=protocol, fold=fold,
                                modalities=tuple(modalities), **options)
+
+
+# Where a real dataset's files are: the recipe's root, else MERBENCH_<DATASET>_ROOT.
+
+def root_variable(dataset: str) -> str:
+    return f"MERBENCH_{dataset.upper()}_ROOT"
+
+
+def given_root(dataset: str, root: str) -> str:
+    """The recipe's root, else the environment's; "" when neither says."""
+    return root or os.environ.get(root_variable(dataset), "")
+
+
+def resolve_root(dataset: str, root: str) -> Path:
+    env = root_variable(dataset)
+    value = given_root(dataset, root)
+    if not value:
+        raise MerbenchError(f"dataset.root: no {dataset} location given; set it in the recipe, "
+                            f"with --set dataset.root=PATH, or in the environment variable {env}")
+    path = Path(os.path.expanduser(value))
+    if not path.exists():
+        raise MerbenchError(f"dataset.root: {path} does not exist (expected your copy of {dataset})")
+    return path

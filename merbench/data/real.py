@@ -9,42 +9,16 @@ environment variable MERBENCH_<DATASET>_ROOT, so committed recipes carry no pers
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-from merbench.data.readers import read_corpus
+from merbench.data.readers import given_root, read_corpus, resolve_root, root_variable  # noqa: F401
 from merbench.data.types import Corpus, MODALITIES, modality_hint
 from merbench.errors import MerbenchError
 from merbench.registry import DATASETS
 
 
-def root_variable(dataset: str) -> str:
-    return f"MERBENCH_{dataset.upper()}_ROOT"
-
-
-def given_root(dataset: str, root: str) -> str:
-    """The recipe's root, else the environment's; "" when neither says."""
-    return root or os.environ.get(root_variable(dataset), "")
-
-
-def resolve_root(dataset: str, root: str) -> Path:
-    env = root_variable(dataset)
-    value = given_root(dataset, root)
-    if not value:
-        raise MerbenchError(f"dataset.root: no {dataset} location given; set it in the recipe, "
-                            f"with --set dataset.root=PATH, or in the environment variable {env}")
-    path = Path(os.path.expanduser(value))
-    if not path.exists():
-        raise MerbenchError(f"dataset.root: {path} does not exist (expected your copy of {dataset})")
-    return path
-
-
 def load_real(dataset: str, root: str, format: str, labels: str, protocol: str, fold: int,
               features: dict, options: dict, cache: str, extract_device: str, progress: bool = False) -> Corpus:
+    # start-up: torch and rich only when this runs
     from merbench.features.build import build_corpus
-    import merbench.features.audio  # noqa: F401  (registers the extractors)
-    import merbench.features.text  # noqa: F401
-    import merbench.features.vision  # noqa: F401
 
     for m in features:
         if m not in MODALITIES:

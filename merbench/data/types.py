@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from merbench.registry import closest
+
 MODALITIES = ("audio", "text", "vision")
 # Short names used in the papers' ablation tables (S = speech).
 MODALITY_LETTERS = {"audio": "S", "text": "T", "vision": "V"}
@@ -31,8 +33,6 @@ def modality_hint(name: str) -> str:
     meant = MODALITY_SYNONYMS.get(str(name).strip().lower())
     if meant is not None:
         return f" (did you mean {meant!r}?)"
-    from merbench.registry import closest
-
     return closest(name, MODALITIES)
 
 

@@ -41,6 +41,7 @@ def base_recipe(path: Path, overrides: list[str]) -> tuple[Recipe, str]:
     resolved = validate(raw, str(path))
     if overrides:
         resolved = validate(apply_overrides(raw, overrides), f"{path} --set {' '.join(map(override_text, overrides))}")
+    # start-up: torch only when this runs
     from merbench.models.build import check_available
 
     check_available(resolved.model.name)  # a missing optional library stops the grid before it starts

@@ -27,6 +27,8 @@ from merbench.recipe_paths import recipe_roots
 from merbench.references import incomparable, run_features
 from merbench.registry import MODELS
 from merbench.tables import Table, columns_for, layout_for, results_table
+from merbench.experiments.sizing import duration
+from merbench.tuning.tune import BEST, folder_name, read_manifest
 
 # A reference table's metric name when it differs from ours. The HFF paper's MOSEI "ACC-2"
 # does not say whether zero counts as positive; it is set beside ACC-2 (has0), as in heads-sweep.
@@ -57,16 +59,53 @@ def model_names(dataset: str, models: str, root: Path | None) -> list[str]:
     return names
 
 
-def plan(dataset: str, models: str, overrides: list[str], n_seeds: int, recipes: Path | None = None) -> Plan:
+def plan(dataset: str, models: str, overrides: list[str], n_seeds: int, recipes: Path | None = None,
+         tuned: Path | None = None) -> Plan:
     """Validated cells: models x seeds, each from <recipes>/<dataset>/<model>.yaml (default: ./recipes
-    when it holds one, else the packaged recipe)."""
-    names = model_names(dataset, models, recipes)
-    cells = []
+    when it holds one, else the packaged recipe); with ``tuned``, from each model's
+    <tuned>/tune-<model>-<dataset>/best.yaml, the tuning budget of each kept for the table."""
+    if tuned is not None and recipes is not None:
+        raise MerbenchError("--tuned and --recipes: choose one (--tuned takes each model's recipe from its "
+                            "tune folder's best.yaml)")
+    names = model_names(dataset, models, recipes) if tuned is None or models.strip() != "all" \
+        else tuned_names(dataset, tuned)
+    cells, budgets = [], {}
     for name in names:
-        base, source = base_recipe(recipe_path(dataset, name, recipes), overrides)
+        if tuned is not None:
+            path, budgets[name] = tuned_recipe(tuned, name, dataset)
+        else:
+            path = recipe_path(dataset, name, recipes)
+        base, source = base_recipe(path, overrides)
         for seed in seeds_of(base, n_seeds):
             cells.append(make_cell(base, source, seed, {"model": name}))
-    return Plan(f"compare-{dataset}", cells, {"dataset": dataset, "models": names, "seeds": n_seeds})
+    info = {"dataset": dataset, "models": names, "seeds": n_seeds}
+    if tuned is not None:
+        info["tuned"] = {"folder": str(tuned), "budgets": budgets}
+    return Plan(f"compare-{dataset}" + ("-tuned" if tuned is not None else ""), cells, info)
+
+
+def tuned_names(dataset: str, tuned: Path) -> list[str]:
+    """``--models all --tuned DIR``: every model with a best.yaml for ``dataset`` under DIR."""
+    names = [e.name for e in MODELS.entries() if (tuned / folder_name(e.name, dataset) / BEST).is_file()]
+    if not names:
+        raise MerbenchError(f"{tuned}: no tune-<model>-{dataset}/{BEST} (run merbench tune MODEL --dataset "
+                            f"{dataset} --out {tuned} first)")
+    return names
+
+
+def tuned_recipe(tuned: Path, model: str, dataset: str) -> tuple[Path, dict]:
+    """A model's best.yaml in ``tuned`` and its study's budget (from tune.json beside it)."""
+    folder = tuned / folder_name(model, dataset)
+    path = folder / BEST
+    if not path.is_file():
+        raise MerbenchError(f"{path}: no tuned recipe for model {model!r} on {dataset!r} (run merbench tune "
+                            f"{model} --dataset {dataset} --out {tuned} first)")
+    manifest = read_manifest(folder)
+    if not manifest.get("best"):
+        raise MerbenchError(f"{folder / 'tune.json'}: the study {manifest['study']['name']} has no complete trial, so "
+                            f"{path} is not its best (run merbench tune {model} --dataset {dataset} with more trials)")
+    return path, {**manifest["budget"], "study": manifest["study"]["name"], "sampler": manifest["study"]["sampler"],
+                  "best_trial": (manifest.get("best") or {}).get("number")}
 
 
 def groups(plan: Plan, run: GridRun) -> list[Group]:
@@ -136,6 +175,8 @@ def _table(plan: Plan, found: list[Group], differs: list[str], references: bool,
         table.notes += refused
     if efficiency is not None:
         add_efficiency(table, found, efficiency)
+    if "tuned" in plan.info:
+        add_budgets(table, found, plan.info["tuned"])
     table.title = "Compare: " + table.title
     return table
 
@@ -151,3 +192,20 @@ def add_efficiency(table: Table, found: list[Group], efficiency: dict) -> None:
     table.notes.append("s / epoch: training-loop wall time (validation included) / epochs run, mean over seeds "
                        "(cells trained side by side with --jobs share the machine); ms / utt: test-split "
                        "prediction of one run's best checkpoint, evaluation batching, median of 3 passes")
+
+
+def add_budgets(table: Table, found: list[Group], tuned: dict) -> None:
+    """A Tuning column (trials and trial time of each row's study) and a note that says whether
+    every row got the same effort."""
+    table.columns += ["Tuning (trials, time)"]
+    for row, group in zip(table.rows, found):
+        b = tuned["budgets"][group.model]
+        row += [f"{b['trials']} ({b['pruned']} pruned), {duration(b['trial_seconds'])}"]
+    budgets = {m: tuned["budgets"][m]["trials"] for m in (g.model for g in found)}
+    samplers = {tuned["budgets"][m]["sampler"] for m in budgets}
+    same = len(set(budgets.values())) == 1 and len(samplers) == 1
+    table.notes.append(f"each row: {tuned['folder']}/tune-<model>-<dataset>/best.yaml, chosen on validation by "
+                       f"merbench tune; " + (f"every row tuned with {next(iter(budgets.values()))} trials of the "
+                                             f"{next(iter(samplers))} sampler" if same else
+                                             "the rows' tuning budgets differ: "
+                                             + ", ".join(f"{m} {n} trials" for m, n in budgets.items())))

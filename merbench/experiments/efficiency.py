@@ -15,6 +15,7 @@ from merbench.device import DEFAULT_THREADS
 
 
 def device_label(device: str, threads: int) -> str:
+    # start-up: torch and sklearn only when this runs
     import torch
 
     from merbench.device import resolve_device
@@ -27,6 +28,7 @@ def device_label(device: str, threads: int) -> str:
 
 def latency_ms(run_dir: Path, device: str = "auto", threads: int = DEFAULT_THREADS, repeats: int = 3) -> float:
     """Milliseconds per test utterance of the run's best checkpoint."""
+    # start-up: numpy and yaml only when this runs
     import torch
 
     from merbench.run import load_run

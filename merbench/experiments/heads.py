@@ -19,6 +19,7 @@ from merbench.experiments._common import (
     ACC_METRIC, MAIN_METRIC, Plan, base_recipe, beside, find_tables, make_cell,
     metric_cell, paper_table, paper_tail, recipe_path, seeds_of, task_of, without_cell,
 )
+from merbench.figures import heads_plot
 from merbench.grid import GridRun
 from merbench.metrics import Metric
 from merbench.models.build import build_model, model_defaults
@@ -180,8 +181,6 @@ def tables(plan: Plan, run: GridRun, references: bool) -> list[Table]:
 
 def figure(plan: Plan, run: GridRun, path: Path, references: bool) -> Path:
     """F1 against head count, one line per dataset (and the paper's F1, with --references)."""
-    from merbench.figures import heads_plot
-
     data = series(plan, run)
     _, _, paper = _paper(plan.info["model"]) if references else (None, None, None)
     refused = refusals(plan, paper)

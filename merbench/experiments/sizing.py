@@ -18,7 +18,7 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from merbench import runs
+from merbench import run_folder
 from merbench.errors import MerbenchError
 from merbench.grid.manifest import GridCell, unique
 from merbench.results import read_result
@@ -78,7 +78,7 @@ def finished_seconds(search: Path) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {}
     if not Path(search).is_dir():
         return out
-    for path in Path(search).rglob(runs.RESULT):
+    for path in Path(search).rglob(run_folder.RESULT):
         try:
             result = read_result(path)
         except MerbenchError:
@@ -106,7 +106,7 @@ def estimate(cells: list[GridCell], grid_dir: Path, search: Path | None = None, 
     (default: the grid's parent, the command's ``--out``)."""
     cells = unique(cells)
     grid_dir = Path(grid_dir)
-    todo = [c for c in cells if not runs.is_finished(grid_dir / c.run)]
+    todo = [c for c in cells if not run_folder.is_finished(grid_dir / c.run)]
     timings = finished_seconds(search if search is not None else grid_dir.parent)
     total, timed, basis, untimed, epochs = 0.0, 0, {}, [], []
     for cell in todo:

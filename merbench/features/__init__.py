@@ -1,6 +1,7 @@
-"""Feature extraction: extractors per modality (importing registers them) and the cache.
+"""Feature extraction: extractors per modality and the cache.
+
+``merbench.registry.EXTRACTORS`` imports the extractor modules (``audio``, ``text``,
+``vision``) on its first lookup.
 
 Heavy libraries (transformers, librosa, PyAV) are imported only when an extractor runs.
 """
-
-from merbench.features import audio, text, vision  # noqa: F401  (register extractors)

@@ -12,13 +12,11 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
-import os
 import re
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
-import torch
 
 from merbench.data.types import RawDialogue, RawUtterance
 from merbench.errors import MerbenchError

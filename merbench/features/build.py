@@ -16,18 +16,11 @@ from merbench.data.types import MODALITIES, Corpus, Dialogue, RawCorpus, RawDial
 from merbench.errors import MerbenchError
 from merbench.features._common import Extractor
 from merbench.features.cache import SHARD_SIZE, extract_cached
+from merbench.features.finetune import ensure_finetuned
 from merbench.registry import EXTRACTORS
 from merbench.signature import check_kwargs, keyword_defaults
 
 ExtractorSpec = str | Mapping[str, Any]  # "minilm" or {"name": "resnet", "model": DIR, ...}
-
-
-def load_extractors() -> None:
-    """Import the extractor modules so their registrations run (torch; transformers and
-    torchvision stay unimported until an extractor is built)."""
-    import merbench.features.audio  # noqa: F401
-    import merbench.features.text  # noqa: F401
-    import merbench.features.vision  # noqa: F401
 
 
 def extractor_options(name: str) -> dict[str, Any]:
@@ -121,7 +114,6 @@ def _finetuned(raw: RawCorpus, modality: str, spec: ExtractorSpec, cache_root: s
         return spec
     if modality != "text":
         raise MerbenchError(f"features.{modality}.finetune: only text encoders are fine-tuned")
-    from merbench.features.finetune import ensure_finetuned
 
     folder = ensure_finetuned(raw, dict(spec), cache_root, device, progress)
     return {**{k: v for k, v in spec.items() if k != "finetune"}, "model": str(folder)}

@@ -27,25 +27,27 @@ import json
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 
 from merbench.atomic import atomic_open
+from merbench.checkpoints import load_checkpoint
 from merbench.data.types import RawCorpus, RawDialogue
 from merbench.device import resolve_device
 from merbench.errors import MerbenchError
-from merbench.evaluate import load_checkpoint
 from merbench.features._common import check_model_dir, load_pretrained, model_dir_hash
+from merbench.features.finetuned import CROSSFIT_EVAL, FinetuneRecord, RECORD, fold_names, read_record  # noqa: F401
 from merbench.features.options import FinetuneOptions, finetune_problems
-from merbench.features.text import TextInput, pad, pool, text_inputs, tokenize
+from merbench.features.text import TextInput, named_model_dir, pad, pool, text_inputs, tokenize
 from merbench.lock import hold
 from merbench.metrics import USUAL, better, classification_metrics, regression_metrics
+from merbench.results import provenance, utc_now
+from merbench.signature import check_kwargs
 
-RECORD = "merbench_finetune.json"
 HEAD = "head.pt"
 LAST = "checkpoints/last.pt"
 BEST = "checkpoints/best"
@@ -53,49 +55,8 @@ SCHEMA = 1
 CHECKPOINT_SECONDS = 300.0
 # Bumped when a change here changes the weights a fine-tuning writes: part of the folder key.
 FINETUNE_VERSION = 1
-# What extraction gives valid / test of a cross-fitted folder: the encoder on all training
-# dialogues, or the mean of the K fold encoders (the extractor's and the CLI's crossfit_eval).
-CROSSFIT_EVAL = ("full", "mean")
 
 
-def fold_names(k: int) -> list[str]:
-    """The sub-folders of a cross-fitted folder's K fold encoders: fold-1 ... fold-K."""
-    return [f"fold-{i + 1}" for i in range(k)]
-
-
-@dataclass
-class FinetuneRecord:
-    """The part of a fine-tuned folder's record that extraction reads."""
-
-    context: int
-    max_length: int
-    crossfit: int
-    folds: list[list[str]] = field(default_factory=list)  # crossfit: training dialogue ids per fold
-    has_full: bool = True  # crossfit: the encoder on all training dialogues was fine-tuned too
-
-    def fold_names(self) -> list[str]:
-        return fold_names(len(self.folds))
-
-    def encoder_names(self) -> list[str]:
-        return [*self.fold_names(), *(["full"] if self.has_full else [])]
-
-    def fold_of_dialogue(self) -> dict[str, str]:
-        return {d: name for name, ids in zip(self.fold_names(), self.folds) for d in ids}
-
-
-def read_record(path: str | Path) -> FinetuneRecord | None:
-    """The record of a ``merbench finetune`` folder, or None for any other directory."""
-    file = Path(path).expanduser() / RECORD
-    if not file.is_file():
-        return None
-    try:
-        data = json.loads(file.read_text())
-        options = data["options"]
-        return FinetuneRecord(int(options["context"]), int(options["max_length"]),
-                              int(options["crossfit"]), [list(f) for f in data.get("folds", [])],
-                              "full" in data.get("encoders", {"full": None}))
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
-        raise MerbenchError(f"{file}: not a merbench fine-tuning record ({err})") from None
 
 
 def folder_name(raw: RawCorpus, base_hash: str, options: FinetuneOptions) -> str:
@@ -259,8 +220,7 @@ def _finetune_one(raw: RawCorpus, train: Sequence[RawDialogue], base: Path, fold
     """Fine-tune one encoder on the ``train`` dialogues into ``folder`` (resumes, skips when done)."""
     from transformers import get_linear_schedule_with_warmup
 
-    from merbench.features.cache import _progress_bar
-    from merbench.results import provenance, utc_now
+    from merbench.features.cache import _progress_bar  # start-up: rich only when this runs
 
     if is_finished(folder):
         return
@@ -386,8 +346,8 @@ def ensure_finetuned(raw: RawCorpus, spec: dict[str, Any], root: str | Path | No
                      progress: bool, where: str = "dataset.features.text.finetune") -> Path:
     """The recipe key ``features.text.finetune``: the content-addressed folder under the
     cache root's ``finetuned/``, fine-tuned here if no process has finished it yet."""
+    # start-up: rich only when this runs
     from merbench.features.cache import cache_root
-    from merbench.features.text import named_model_dir
 
     values = dict(spec.get("finetune") or {})
     found = finetune_problems(values)  # a recipe was checked already; build_corpus may be called alone

@@ -9,6 +9,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from merbench.errors import MerbenchError, excerpt
+from merbench.signature import kwargs_problems
 
 
 @dataclass(frozen=True)
@@ -56,8 +57,6 @@ def finetune_problems(values: dict[str, Any], threads: bool = True) -> list[tupl
     """Every (option, problem) of a recipe's ``finetune`` mapping: unknown keys (with the
     closest name), wrong types, values that cannot run, and ``threads`` (how many torch
     threads fine-tune: not an option of the weights, so not in ``FinetuneOptions``)."""
-    from merbench.signature import kwargs_problems
-
     values = dict(values)
     found = []
     if threads and "threads" in values:

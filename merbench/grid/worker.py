@@ -22,7 +22,7 @@ import time
 import traceback
 from pathlib import Path
 
-from merbench import lock, runs
+from merbench import lock, run_folder
 from merbench.errors import MerbenchError
 from merbench.grid.manifest import ERROR, RUNNING
 from merbench.results import atomic_write_text, read_result, utc_now, write_json
@@ -92,7 +92,7 @@ def one_line(error: BaseException) -> str:
 
 def previous_status(run_dir: Path) -> str | None:
     try:
-        return json.loads((run_dir / runs.RESULT).read_text()).get("status")
+        return json.loads((run_dir / run_folder.RESULT).read_text()).get("status")
     except (OSError, json.JSONDecodeError):
         return None
 
@@ -119,8 +119,7 @@ def run_cell(recipe: dict, grid_dir: str, threads: int, command: list[str], run:
 
 
 def _run_cell(recipe: dict, grid: Path, threads: int, command: list[str], run: str, started: float) -> dict:
-    import merbench.data  # noqa: F401  (registrations, needed in a fresh process)
-    import merbench.models  # noqa: F401
+    # start-up: torch and sklearn only when this runs
     from merbench.train import train
 
     run_dir = grid / run
@@ -134,8 +133,8 @@ def _run_cell(recipe: dict, grid: Path, threads: int, command: list[str], run: s
         # A run that ended failed (NaN) starts over; one that was interrupted resumes from its
         # last checkpoint and ends with the numbers an uninterrupted run gives.
         if previous_status(run_dir) == "failed":
-            (run_dir / runs.LAST).unlink(missing_ok=True)  # a failed run's checkpoint resumes nothing
-        resume = (run_dir / runs.LAST).exists()
+            (run_dir / run_folder.LAST).unlink(missing_ok=True)  # a failed run's checkpoint resumes nothing
+        resume = (run_dir / run_folder.LAST).exists()
         run_dir = train(recipe, grid, resume=resume, progress=False, command=command, name=run)
         result = read_result(run_dir)
         if not result.ok:

@@ -1,13 +1,6 @@
-"""Model families, one per file; importing this package registers every model, merbench's
-own and then the plugins' (``merbench.plugins``: --plugin, MERBENCH_PLUGINS, entry points)."""
+"""Model families, one per file (``hff.py``, ``tfn.py``, ...), on the shared ``base`` and ``_blocks``.
 
-import importlib
-import pkgutil
-
-for _info in pkgutil.iter_modules(__path__):
-    if not _info.name.startswith("_") and _info.name not in ("base", "build"):
-        importlib.import_module(f"{__name__}.{_info.name}")
-
-from merbench.plugins import load_plugins  # noqa: E402  (after merbench's own: a clash names them)
-
-load_plugins()
+Importing this package imports no model: ``merbench.registry.MODELS`` imports
+``models.registered`` (every model file, then the plugins) on its first lookup, and
+``models.declared`` reads what the files declare without importing them.
+"""

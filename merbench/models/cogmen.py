@@ -17,7 +17,8 @@ from merbench.optional import names_from
 from merbench.ranges import NON_NEGATIVE
 from merbench.registry import MODELS
 
-# torch_geometric is the graph extra: without it COGMEN is listed and building it says what to install.
+# torch_geometric is the graph extra, imported when COGMEN is built: without it COGMEN is listed
+# and building it says what to install.
 RGCNConv, TransformerConv = names_from("torch_geometric.nn", "RGCNConv", "TransformerConv")
 
 

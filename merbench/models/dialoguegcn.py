@@ -21,7 +21,8 @@ from merbench.models.base import MerModel, Output
 from merbench.optional import names_from
 from merbench.registry import MODELS
 
-# torch_geometric is the graph extra: without it DialogueGCN is listed and building it says what to install.
+# torch_geometric is the graph extra, imported when DialogueGCN is built: without it DialogueGCN
+# is listed and building it says what to install.
 (GraphConv,) = names_from("torch_geometric.nn", "GraphConv")
 (softmax,) = names_from("torch_geometric.utils", "softmax")
 

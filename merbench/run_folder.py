@@ -1,4 +1,4 @@
-"""Run identity and the run folder's layout.
+"""A run folder: its name (the run identity) and its layout.
 
 A run is identified by the hash of (resolved recipe, merbench source hash, data key): the same
 recipe, seed, code and data always map to the same folder, which is how grids find finished
@@ -16,7 +16,9 @@ import os
 from pathlib import Path
 
 from merbench.plugins import plugin_of
+from merbench.registry import DATASETS
 from merbench.results import source_hash
+from merbench.signature import keyword_defaults
 
 RESULT = "result.json"
 RECIPE = "recipe.yaml"
@@ -51,9 +53,8 @@ def data_key(recipe: dict) -> str:
     """A hash of the files the recipe's dataset reads, without reading them; "" when the
     recipe alone makes the data (a dataset without ``root``, such as ``synthetic``) or no root
     is given (loading the corpus then fails with its own message)."""
-    from merbench.data.real import given_root
-    from merbench.registry import DATASETS
-    from merbench.signature import keyword_defaults
+    # start-up: numpy only when this runs
+    from merbench.data.readers import given_root
 
     name = recipe["dataset"]["name"]
     if "root" not in keyword_defaults(DATASETS.get(name)):
