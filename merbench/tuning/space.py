@@ -119,7 +119,7 @@ def _current(raw: dict, key: str) -> Any:
 
 def _defaults(resolved: dict) -> dict:
     """The resolved recipe with the model's constructor defaults filled in."""
-    out = copy.deepcopy(resolved)
+    out = copy.deepcopy(dict(resolved))  # dict(): a validated Recipe too
     out["model"] = {**model_defaults(resolved["model"]["name"]), **resolved["model"]}
     return out
 

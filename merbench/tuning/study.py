@@ -86,7 +86,7 @@ def trial_recipe(raw: dict, space: Space, trial, source: str) -> tuple[dict, dic
     params = {p.key: p.suggest(trial) for p in space.params}
     resolved = validate(raw, source)
     pairs = list(params.items()) + [("eval.splits", search_splits(resolved))]
-    return validate(apply_overrides(raw, pairs), f"{source} (trial {trial.number})"), params
+    return validate(apply_overrides(raw, pairs), f"{source} (trial {trial.number})").as_dict(), params
 
 
 @dataclass

@@ -109,7 +109,7 @@ def plan(model: str, dataset: str, trials: int, *, overrides: list, threads: int
     pairs = list(overrides)
     raw = apply_overrides(raw_file, pairs + [("train.threads", threads)])
     where = f"{source} --set {' '.join(map(override_text, pairs))}" if pairs else str(source)
-    base = validate(raw, where)
+    base = validate(raw, where).as_dict()  # the mapping as written: the study's identity hashes it
     if base["model"]["name"] != model or base["dataset"]["name"] != dataset:
         raise MerbenchError(f"{source}: trains {base['model']['name']} on {base['dataset']['name']}, "
                             f"not {model} on {dataset}")

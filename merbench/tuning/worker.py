@@ -16,7 +16,6 @@ kill) is not trained again: its per-epoch scores are reported and its result ret
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import time
@@ -29,7 +28,7 @@ from merbench.data.types import Corpus
 from merbench.errors import MerbenchError
 from merbench.grid.manifest import ERROR, RUNNING
 from merbench.grid.worker import limit_threads, one_line, previous_status, watch_grid
-from merbench.results import atomic_write_text, utc_now, write_json
+from merbench.results import Result, atomic_write_text, read_result, utc_now, write_json
 from merbench.tuning.storage import load_study
 
 PRUNED = "pruned.json"  # in a pruned trial's folder: the epoch it stopped at and its score
@@ -70,10 +69,10 @@ class Reporter:
             self.pruned_at = (epoch, float(valid[self.metric]))
             raise optuna.TrialPruned(f"pruned after epoch {epoch}")
 
-    def report_history(self, result: dict) -> None:
+    def report_history(self, result: Result) -> None:
         """A finished run's per-epoch scores (an earlier trial trained it)."""
         key = "valid_loss" if self.metric == "loss" else f"valid_{self.metric}"
-        for row in result.get("training", {}).get("history", []):
+        for row in result.history:
             if key in row:
                 self.report(int(row["epoch"]), float(row[key]))
 
@@ -119,14 +118,14 @@ def _run_trial(recipe: dict, tune_dir: Path, command: list[str], run: str, study
             corpus = without_test(load_corpus(recipe))
             train(recipe, tune_dir, resume=(run_dir / runs.LAST).exists(), progress=False, command=command,
                   name=run, corpus=corpus, on_epoch=reporter)
-        result = json.loads((run_dir / runs.RESULT).read_text())
-        if "test" in result.get("metrics", {}):  # never expected: the trial's recipe does not score it
+        result = read_result(run_dir)
+        if "test" in result.metrics:  # never expected: the trial's recipe does not score it
             raise RuntimeError(f"{run_dir}: a trial scored the test split")
         reporter.report_history(result)
-        epochs = result["selection"]["epochs_run"]
-        if result["status"] != "ok":
-            return {"state": "failed", "error": result.get("error") or "the run failed", "epochs": epochs}
-        return {"state": "complete", "value": result["selection"]["best_value"], "epochs": epochs}
+        epochs = result.selection.epochs_run
+        if not result.ok:
+            return {"state": "failed", "error": result.error or "the run failed", "epochs": epochs}
+        return {"state": "complete", "value": result.selection.best_value, "epochs": epochs}
     except optuna.TrialPruned:
         epoch, value = reporter.pruned_at
         (run_dir / runs.LAST).unlink(missing_ok=True)  # the study never resumes a pruned trial
