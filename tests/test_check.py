@@ -209,3 +209,23 @@ def test_entry_id_is_the_recipe_with_default_train_keys_left_out():
     assert eid({**base, "train": {**base["train"], default: other}}) != eid(base)
     assert eid({**base, "train": {**base["train"], "lr": 2e-3}}) != eid(base)
     assert eid({**base, "model": {"name": "tfn"}}) != eid(base)
+
+
+def test_new_entries_of_the_same_label_say_what_tells_them_apart():
+    from merbench.check import entry_id
+
+    ref = build_reference([_group("classification", acc=60.0, wf1=55.0)], "test", 1.0, None)
+    a, b = _group("classification", acc=60.0, wf1=55.0), _group("classification", acc=60.0, wf1=55.0)
+    a.recipe["train"]["lr"], b.recipe["train"]["lr"] = 0.01, 0.02
+    news = sorted(f.entry for f in compare([a, b], ref) if f.status == "new")
+    label = "synthetic_classification/mlp [S+T]"
+    assert news == sorted([f"{label} (lr=0.01) entry {entry_id(a)}", f"{label} (lr=0.02) entry {entry_id(b)}"])
+
+
+def test_a_reference_that_cannot_be_written(tmp_path):
+    ref = build_reference([_group("classification", acc=60.0, wf1=55.0)], "test", 1.0, None)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(MerbenchError) as err:
+        write_reference(tmp_path / "file" / "ref.json", ref)
+    assert str(err.value).startswith(f"{tmp_path / 'file' / 'ref.json'}: cannot write the reference (")
+    assert str(err.value).endswith("); expected a path in a writable folder; nothing was changed")

@@ -188,3 +188,12 @@ def test_scores_are_plain_floats_and_no_warning_is_raised():
     assert m["f1_b"] == 0.0 and m["f1_c"] == 0.0
     assert all(type(v) is float for k, v in m.items() if k != "confusion")
     assert all(type(v) is float for v in r.values())
+
+
+def test_metrics_outside_the_catalogue():
+    """A class's F1 and a results file's own key still read as a metric with their own name."""
+    from merbench.metrics import Metric
+
+    assert Metric.of("f1_happy") == Metric("f1_happy", "Happy F1", 1, False)
+    assert Metric.of("my_score") == Metric("my_score", "my_score", 1, False)
+    assert Metric.of("mae") == Metric("mae", "MAE", 3, True)

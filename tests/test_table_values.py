@@ -106,3 +106,33 @@ def test_mosei_layout_prints_mae_and_corr_with_three_decimals_and_bolds_the_lowe
     assert table.columns == ["Model", "ACC-7", "ACC-2 (has0)", "ACC-2 (non0)", "F1 (non0)", "MAE", "Corr"]
     assert [table.rows[0][j].text() for j in range(1, 7)] == ["45.2", "80.0", "81.0", "80.5", "0.612", "0.712"]
     assert (0, 5) in table.best() and (1, 5) not in table.best()
+
+
+def _group(name, dataset="mosei", task="regression", split="test", failed=0, **recipe_dataset):
+    from merbench.aggregate import Group
+
+    metrics = ({"acc7": 45.25, "acc2_has0": 80.0, "acc2_non0": 81.0, "f1_non0": 80.5, "mae": 0.6, "corr": 0.71}
+               if task == "regression" else {"acc": 60.0, "wf1": 59.0, "f1_happy": 50.0})
+    result = {"run_id": name, "dataset": {"name": dataset, "task": task, "modalities": ["text"], "label_names": ["happy"]},
+              "model": {}, "metrics": {split: metrics}}
+    return Group(name, {"dataset": {"name": dataset, "modalities": ["text"], **recipe_dataset}, "model": {"name": name},
+                        "train": {}}, [result], failed)
+
+
+def test_results_table_titles_notes_splits_and_refusals():
+    from merbench.errors import MerbenchError
+    from merbench.tables import results_table
+
+    mosei = results_table([_group("tfn"), _group("lmf", failed=2)])  # the layout follows the task
+    assert mosei.title.startswith("mosei (test, layout mosei") and mosei.title.endswith("HFF Table 2)")
+    assert mosei.notes == ["2 failed run(s) of lmf left out"]
+    valid = results_table([_group("tfn", split="valid")], "mosei", split="valid")
+    assert valid.title.startswith("mosei (valid, layout mosei") and valid.rows[0][1].text() == "45.2"
+    assert results_table([_group("tfn", split="valid")], "mosei").rows[0][1].text() == "-"  # no test metrics
+    iemocap = results_table([_group("mlp", dataset="iemocap", task="classification")])
+    assert iemocap.title.startswith("iemocap (test, layout iemocap") and iemocap.title.endswith("HFF Table 3)")
+    with pytest.raises(MerbenchError, match=r"^no finished runs to tabulate$"):
+        results_table([])
+    with pytest.raises(MerbenchError) as err:
+        results_table([_group("tfn"), _group("lmf", dataset="mosi")])
+    assert str(err.value) == "runs of 2 datasets (mosei, mosi) in one table"
