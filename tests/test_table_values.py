@@ -113,8 +113,9 @@ def _group(name, dataset="mosei", task="regression", split="test", failed=0, **r
 
     metrics = ({"acc7": 45.25, "acc2_has0": 80.0, "acc2_non0": 81.0, "f1_non0": 80.5, "mae": 0.6, "corr": 0.71}
                if task == "regression" else {"acc": 60.0, "wf1": 59.0, "f1_happy": 50.0})
-    result = {"run_id": name, "dataset": {"name": dataset, "task": task, "modalities": ["text"], "label_names": ["happy"]},
-              "model": {}, "metrics": {split: metrics}}
+    result = result_record(run_id=name, dataset={"name": dataset, "task": task, "modalities": ["text"],
+                                                 "label_names": ["happy"], "fingerprint": ""},
+                           metrics={split: metrics})
     return Group(name, {"dataset": {"name": dataset, "modalities": ["text"], **recipe_dataset}, "model": {"name": name},
                         "train": {}}, [result], failed)
 
