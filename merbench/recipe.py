@@ -176,14 +176,21 @@ def load_yaml(text: str) -> Any:
     return yaml.load(text, Loader=YamlLoader)
 
 
-def _load_yaml(path: Path) -> dict:
-    text = read_text(path, "a recipe file (.yaml)", "no such recipe file")
+def load_yaml_file(path: Path, what: str, missing: str) -> Any:
+    """A YAML file's content; a missing file (``missing``), one that is not ``what`` or not
+    valid YAML is one line naming the file (and the line of the YAML error)."""
+    text = read_text(path, what, missing)
     try:
-        data = load_yaml(text)
+        return load_yaml(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
         raise MerbenchError(f"{path}: not valid YAML{where} ({getattr(e, 'problem', None) or e})") from None
+
+
+def _load_yaml(path: Path) -> dict:
+    try:
+        data = load_yaml_file(path, "a recipe file (.yaml)", "no such recipe file")
     except RecursionError:
         raise MerbenchError(f"{path}: not a recipe (YAML nested too deeply)") from None
     if not isinstance(data, dict):

@@ -30,8 +30,8 @@ from typing import Any
 
 import yaml
 
-from merbench.errors import MerbenchError, excerpt, read_text
-from merbench.recipe import Problems, apply_overrides, load_yaml, validate
+from merbench.errors import MerbenchError, excerpt
+from merbench.recipe import Problems, apply_overrides, load_yaml_file, validate
 from merbench.recipe_paths import LOCAL, PACKAGED
 from merbench.registry import closest
 from merbench.models.build import model_defaults
@@ -242,11 +242,5 @@ def _param(key: str, spec: Any, current: Any, problems: Problems) -> Param | Non
 def load_space(path: Path | str, raw_recipe: dict) -> Space:
     """Read and check the space file ``path`` against ``raw_recipe``."""
     path = Path(path)
-    text = read_text(path, "a search space file (.yaml)", "no such search space file")
-    try:
-        data = load_yaml(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark else ""
-        raise MerbenchError(f"{path}: not valid YAML{where} ({getattr(e, 'problem', None) or e})") from None
+    data = load_yaml_file(path, "a search space file (.yaml)", "no such search space file")
     return parse_space(data, raw_recipe, str(path))
