@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from merbench import check as regression
 from merbench import run_folder
-from merbench.aggregate import collect, group_results, modality_label, row_labels
+from merbench.aggregate import collect, group_results, modality_label, one_group, row_labels
 from merbench.device import DEFAULT_THREADS
 from merbench.errors import MerbenchError
 from merbench.experiments.efficiency import device_label, latency_ms
@@ -35,7 +35,7 @@ from merbench.experiments.sizing import estimate, parallelism
 from merbench.figures import confusion_plot, figure_path, group_confusions
 from merbench.grid import RunnerOptions, run_grid
 from merbench.optional import import_optional
-from merbench.recipe import Recipe, apply_overrides, load_recipe, override_text, validate
+from merbench.recipe import SPLITS, Recipe, apply_overrides, load_recipe, override_text, validate
 from merbench.run import Run, find_runs, load_run
 from merbench.tables import Table, by_dataset, data_parts, layout_for, render_all, results_tables
 
@@ -44,9 +44,9 @@ if TYPE_CHECKING:
     from merbench.experiments.sizing import Estimate
     from merbench.grid import GridRun
 
-__all__ = ["CheckReport", "Evaluation", "GridReport", "Run", "TableReport", "TuneReport", "ablate", "check", "compare",
-           "evaluate", "heads_sweep", "load_results", "load_run", "plan_grid", "results_frame", "table", "train",
-           "tune"]
+__all__ = ["CheckReport", "Evaluation", "GridReport", "Robustness", "Run", "TableReport", "TuneReport", "ablate",
+           "check", "compare", "confusion_figure", "evaluate", "heads_sweep", "load_results", "load_run", "plan_grid",
+           "results_frame", "robustness", "significance", "table", "train", "tune"]
 
 
 def _override_list(overrides: dict[str, Any], where: str) -> list[tuple[str, Any]]:
@@ -233,6 +233,74 @@ def _with_components(results: list) -> list:
     from merbench.models.build import fill_components
 
     return [fill_components(r) for r in results]
+
+
+@dataclass
+class Robustness:
+    """What ``merbench robustness`` did: its ``plan`` (runs and scorings), and unless it was a
+    dry run the ``report`` (``merbench.robustness.RobustnessReport``: rows, ``table()``), with
+    the ``figure`` and the ``saved`` numbers written if asked."""
+
+    plan: Any  # merbench.robustness.RobustnessPlan
+    report: Any = None
+    figure: Path | None = None
+    saved: Path | None = None
+
+    def render(self, fmt: str = "rich") -> str:
+        return render_all([self.report.table()], fmt) if self.report is not None else ""
+
+
+def robustness(paths, *, modalities: str | list[str] | None = None, levels: str | list[float] = "0,0.25,0.5,1,2",
+               metric: str | None = None, split: str = "test", missing_mode: str = "zero", seed: int = 0,
+               device: str = "cpu", figure: str | Path | None = None, save: str | Path | None = None,
+               dry_run: bool = False, console=None) -> Robustness:
+    """``merbench robustness``: the runs under ``paths`` scored with each modality noisy (at
+    ``levels`` x the training std per dimension) or missing (``missing_mode``). Every check
+    (modalities, levels, the figure's format, runs of one task) comes before any scoring; the
+    plan line goes to ``console`` when given; ``dry_run`` plans only."""
+    # start-up: torch only when this runs
+    from merbench.robustness import check_missing_mode, parse_levels, parse_modalities, plan_robustness, robustness_report
+
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    if figure is not None:
+        figure_path(Path(figure))
+    wanted = parse_modalities(modalities) if isinstance(modalities, str) else (list(modalities) if modalities else None)
+    check_missing_mode(missing_mode)
+    steps = parse_levels(levels) if isinstance(levels, str) else [float(v) for v in levels]
+    plan = plan_robustness([Path(p) for p in paths], wanted, steps, metric)
+    if console is not None:
+        console.print(f"robustness: {plan.describe()}", soft_wrap=True)
+    found = Robustness(plan)
+    if dry_run:
+        return found
+    found.report = robustness_report(plan, wanted, split=split, device=device, missing_mode=missing_mode, seed=seed)
+    if figure is not None:
+        found.figure = found.report.figure(Path(figure))
+    if save is not None:
+        found.saved = found.report.save(Path(save))
+    return found
+
+
+def significance(run_a: str | Path, run_b: str | Path, metric: str = "wf1", split: str = "test", *,
+                 resamples: int = 10_000, confidence: float = 0.95, seed: int = 0):
+    """``merbench significance``: B - A in ``metric`` on ``split`` over the same utterances, a
+    paired bootstrap interval and a paired permutation p-value (``merbench.significance.Comparison``)."""
+    # start-up: sklearn's resampling only when this runs
+    from merbench.significance import significance as compare_runs
+
+    return compare_runs(Path(run_a), Path(run_b), metric, split, resamples=resamples, confidence=confidence,
+                        seed=seed)
+
+
+def confusion_figure(run: str | Path, out: str | Path, *, split: str = "test") -> Path:
+    """``merbench figure confusion``: the row-normalised confusion matrix of one recipe's runs
+    (the mean over its seeds) written to ``out`` (.png, .pdf or .svg); returns the path."""
+    if split not in SPLITS:
+        raise MerbenchError(f"--split {split}: expected one of {', '.join(SPLITS)}")
+    figure_path(Path(out), "--out")
+    groups = [one_group(Path(run), f"use merbench table {run} --figure {out} for one panel per recipe")]
+    return confusion_plot(group_confusions(groups, row_labels(groups), split), Path(out))
 
 
 # --- Grids --------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from merbench.evaluate import predict
 from merbench.registry import DATASETS
 from merbench.run import Run, load_run
 
-from helpers import cli, tiny_recipe, write_recipe
+from helpers import cli, one_line_error, tiny_recipe, write_recipe
 
 
 pytestmark = pytest.mark.usefixtures("frozen_source")
@@ -274,3 +274,26 @@ def test_errors_with_brackets_print_whole(tmp_path, monkeypatch):
     assert out.exit_code == 1, out.output
     progress = [line for line in out.stderr.splitlines() if line.startswith("FAILED  1/1")]
     assert len(progress) == 1 and "[model.name] not found; pip install 'merbench[graph]'" in progress[0]
+
+
+def test_robustness_significance_and_the_confusion_figure_are_api_functions(trained, tmp_path):
+    """The CLI commands print what merbench.api returns (issue 21: no CLI logic the API lacks)."""
+    (first, second), _ = trained
+    comparison = api.significance(first.path, second.path, "wf1", resamples=200)
+    printed = cli("significance", first.path, second.path, "--resamples", "200", "--json")
+    assert printed.exit_code == 0, printed.output
+    assert printed.stdout.strip() == json.dumps(comparison.as_dict(), indent=2)
+
+    sized = api.robustness([first.path], levels="0,1", dry_run=True)
+    assert sized.report is None and sized.plan.scorings > 0
+    found = api.robustness([first.path], levels=[0, 1], modalities=["text"], save=tmp_path / "r.json")
+    assert [r.modality for r in found.report.rows] == ["text"] and found.saved.is_file()
+    printed = cli("robustness", first.path, "--levels", "0,1", "--modalities", "text", "--format", "csv")
+    assert printed.exit_code == 0, printed.output
+    assert printed.stdout.strip() == found.render("csv").strip()
+    assert "--format nope" in one_line_error(cli("robustness", first.path, "--format", "nope"))
+
+    written = api.confusion_figure(first.path, tmp_path / "c.png")
+    assert written.read_bytes().startswith(b"\x89PNG")
+    assert "--split nope" in str(pytest.raises(MerbenchError, api.confusion_figure, first.path,
+                                               tmp_path / "d.png", split="nope").value)

@@ -7,7 +7,6 @@ from pathlib import Path
 import typer
 
 from merbench.cli.common import console, user_errors
-from merbench.errors import MerbenchError
 
 figure_app = typer.Typer(help="Draw figures (PNG, PDF or SVG) from results files.", no_args_is_help=True)
 
@@ -21,16 +20,9 @@ def confusion(
 ) -> None:
     """Row-normalised confusion matrix (HFF Fig. 5); the mean over seeds for a folder of seeds."""
     # start-up: numpy and yaml only for this command, not for --help
-    from merbench.aggregate import one_group, row_labels
-    from merbench.figures import confusion_plot, group_confusions, figure_path
+    from merbench import api
 
-    from merbench.recipe import SPLITS
-
-    if split not in SPLITS:
-        raise MerbenchError(f"--split {split}: expected one of {', '.join(SPLITS)}")
-    figure_path(out, "--out")
-    groups = [one_group(run, f"use merbench table {run} --figure {out} for one panel per recipe")]
-    console.print(f"figure: {confusion_plot(group_confusions(groups, row_labels(groups), split), out)}")
+    console.print(f"figure: {api.confusion_figure(run, out, split=split)}")
 
 
 def register(app: typer.Typer) -> None:

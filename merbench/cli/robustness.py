@@ -8,6 +8,8 @@ from typing import List, Optional
 import typer
 
 from merbench.cli.common import console, err_console, user_errors
+from merbench.errors import MerbenchError
+from merbench.tables import FORMATS
 
 
 @user_errors
@@ -26,30 +28,22 @@ def robustness(
     dry_run: bool = typer.Option(False, "--dry-run", help="Print how many runs and scorings the call makes, and score nothing."),
 ) -> None:
     """Score runs with each modality made noisy (per level) or missing: a table of the metric, and curves."""
-    # start-up: torch only for this command, not for --help
-    from merbench.robustness import check_missing_mode, parse_levels, parse_modalities, plan_robustness, robustness_report
+    # start-up: numpy and yaml only for this command, not for --help
+    from merbench import api
 
-    if figure is not None:
-        # start-up: numpy only for this command, not for --help
-        from merbench.figures import figure_path
-
-        figure_path(figure)
-    wanted = parse_modalities(modalities) if modalities is not None else None
-    check_missing_mode(missing_mode)
-    plan = plan_robustness(runs, wanted, parse_levels(levels), metric)
-    (console if dry_run else err_console).print(f"robustness: {plan.describe()}", soft_wrap=True)
+    if format not in FORMATS:  # before any scoring
+        raise MerbenchError(f"--format {format}: expected one of {', '.join(FORMATS)}")
+    found = api.robustness(runs, modalities=modalities, levels=levels, metric=metric, split=split,
+                           missing_mode=missing_mode, seed=seed, device=device, figure=figure, save=save,
+                           dry_run=dry_run, console=console if dry_run else err_console)
     if dry_run:
         typer.echo("dry run: nothing scored")
         return
-    report = robustness_report(plan, wanted, split=split, device=device, missing_mode=missing_mode, seed=seed)
-    # start-up: sklearn and tabulate only for this command, not for --help
-    from merbench.tables import render
-
-    typer.echo(render(report.table(), format))
-    if figure is not None:
-        typer.echo(f"figure: {report.figure(figure)}", err=True)
-    if save is not None:
-        typer.echo(f"numbers: {report.save(save)}", err=True)
+    typer.echo(found.render(format))
+    if found.figure is not None:
+        typer.echo(f"figure: {found.figure}", err=True)
+    if found.saved is not None:
+        typer.echo(f"numbers: {found.saved}", err=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -21,12 +21,12 @@ def significance(
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Paired bootstrap interval of B - A and a paired permutation p-value, on the same test utterances."""
-    # start-up: sklearn only for this command, not for --help
+    # start-up: numpy and yaml only for this command, not for --help
     import json
 
-    from merbench.significance import significance as compare_runs
+    from merbench import api
 
-    result = compare_runs(run_a, run_b, metric, split, resamples=resamples, confidence=confidence, seed=seed)
+    result = api.significance(run_a, run_b, metric, split, resamples=resamples, confidence=confidence, seed=seed)
     if as_json:
         typer.echo(json.dumps(result.as_dict(), indent=2))
         return
