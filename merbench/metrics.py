@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 
 
 @dataclass(frozen=True)
@@ -60,6 +59,9 @@ def metric_names(task: str, label_names: list[str] = ()) -> list[str]:
 
 
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, label_names: list[str]) -> dict:
+    # start-up: scikit-learn (about 1 s) only when something is scored, not for the catalogue above
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+
     labels = list(range(len(label_names)))
     per_class = f1_score(y_true, y_pred, labels=labels, average=None, zero_division=0)
     out = {
@@ -77,6 +79,9 @@ def _multiclass_acc(pred: np.ndarray, true: np.ndarray) -> float:
 
 
 def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
+    # start-up: scikit-learn only when something is scored
+    from sklearn.metrics import accuracy_score, f1_score
+
     y_true = np.asarray(y_true, dtype=np.float64)
     y_pred = np.asarray(y_pred, dtype=np.float64)
     non0 = y_true != 0

@@ -232,3 +232,16 @@ def test_an_unexplained_function_import_is_found(tmp_path):
                                          ("merbench.cli.train", "cli"), ("merbench", "cli")])
 def test_layer_of_prefers_the_exact_entry(name, layer):
     assert LAYERS[layer_of(name)][0] == layer
+
+
+def test_help_imports_neither_torch_nor_scikit_learn():
+    """`merbench --help` is the start-up every command pays: the heavy libraries are imported
+    where they are used (docs/benchmarks.md has the timings)."""
+    import subprocess
+    import sys
+
+    script = ("import sys\nfrom merbench.cli.app import app\nsys.argv = ['merbench', '--help']\n"
+              "try:\n    app()\nexcept SystemExit:\n    pass\n"
+              "print(sorted(m for m in ('torch', 'sklearn', 'optuna', 'transformers') if m in sys.modules), file=sys.stderr)\n")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert out.stderr.strip().splitlines()[-1] == "[]", out.stderr
