@@ -5,9 +5,11 @@ first-seen order. Hand-built results, exact outputs."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from merbench.aggregate import (_common, _differences_of, _flat, by_data, by_fingerprint, data_traits,
                                 group_results)
-from merbench.results import REQUIRED_KEYS, SCHEMA_VERSION
+from merbench.results import SCHEMA_VERSION, Result
 
 COUNTS = {"train": 10, "valid": 5, "test": 4}
 A, B, C = "a" * 64, "b" * 64, "c" * 64
@@ -15,7 +17,7 @@ A, B, C = "a" * 64, "b" * 64, "c" * 64
 
 def _result(fingerprint: str | None = A, seed: int = 0, model: str = "mlp", modalities=("audio", "text"),
             dataset: str = "synthetic", task: str = "classification", status: str = "ok", counts=COUNTS,
-            protocol=None, labels=None, **data) -> dict:
+            protocol=None, labels=None, **data) -> Result:
     """One result.json; ``data`` are recipe dataset arguments (``seed`` is the training seed)."""
     recipe = {"dataset": {"name": dataset, "modalities": list(modalities), **data}, "model": {"name": model},
               "train": {"seed": seed, "lr": 0.001}}
@@ -28,17 +30,20 @@ def _result(fingerprint: str | None = A, seed: int = 0, model: str = "mlp", moda
         info["protocol"] = protocol
     if labels is not None:
         info["label_names"] = labels
-    result = {k: None for k in REQUIRED_KEYS}
-    result.update(schema_version=SCHEMA_VERSION, run_id=f"{model}-{seed}-{fingerprint}", status=status,
-                  recipe=recipe, seed=seed, dataset=info,
-                  metrics={"test": {"wf1": 50.0 + seed}} if status == "ok" else {})
-    return result
+    info.update(modalities=list(modalities), dims={})
+    run_id = f"{model}-{seed}-{fingerprint}"
+    data = {"schema_version": SCHEMA_VERSION, "run_id": run_id, "status": status,
+            "created_utc": "2026-01-01T00:00:00+00:00", "command": ["merbench"], "provenance": {},
+            "recipe": recipe, "recipe_hash": "h", "seed": seed, "dataset": info, "model": {"name": model},
+            "selection": {"split": "valid", "metric": "wf1", "best_epoch": 1, "best_value": 0.0, "epochs_run": 1},
+            "metrics": {"test": {"wf1": 50.0 + seed}} if status == "ok" else {}}
+    return Result.from_json(data, Path("runs") / run_id / "result.json")
 
 
 def _parts(*results: dict) -> list[tuple[list[str], list[str]]]:
     """Each part as (its groups as "model modality-initials fingerprint-initial", its differs)."""
     def name(g):
-        return f"{g.model} {'+'.join(m[0] for m in g.modalities)} {g.dataset.get('fingerprint', '-')[:1]}"
+        return f"{g.model} {'+'.join(m[0] for m in g.modalities)} {g.dataset.fingerprint[:1] or '-'}"
 
     return [([name(g) for g in part.groups], part.differs) for part in by_data(group_results(list(results)))]
 
