@@ -94,3 +94,17 @@ def test_selection_metric_is_any_reported_metric_of_the_task_or_the_loss():
         message, listed = str(err.value).split("; valid: ")
         assert message == f"train.selection_metric: {name!r} is not a {task} metric{hint}"
         assert sorted(listed.split(", ")) == sorted(valid)
+
+
+def test_training_seconds_are_the_loops_own_time(tmp_path):
+    """``training.seconds`` is time spent in the loop: not negative, not more than the call took
+    (a wrong sign or a clock value added in would break either bound)."""
+    import time
+
+    recipe = tiny_recipe("mlp_tiny", max_epochs=2, patience=2, lr=0.03)
+    started = time.perf_counter()
+    run_dir = train(validate(recipe, "test"), tmp_path, progress=False, keep_last=True)
+    elapsed = time.perf_counter() - started
+    assert 0.0 <= read_result(run_dir).seconds <= elapsed + 0.01
+    # last.pt carries the loop's time so far, which a resume adds to
+    assert 0.0 <= torch.load(run_dir / runs.LAST, weights_only=False)["seconds"] <= elapsed
