@@ -324,14 +324,11 @@ class GridReport:
 
     def render(self, fmt: str = "rich") -> str:
         """The tables as the command prints them (rich, markdown, latex, csv or json)."""
-        # start-up: sklearn and tabulate only when this runs
         return render_all(self.tables, fmt)
 
     def runs(self) -> list[Run]:
         """The finished cells as ``Run`` objects, in plan order."""
-        if self.grid is None:
-            return []
-        return [load_run(self.grid_dir / c.run) for c in self.grid.cells if self.grid.result(c)]
+        return self.grid.runs() if self.grid is not None else []
 
 
 class GridFailed(MerbenchError):
@@ -491,9 +488,7 @@ class TuneReport:
 
     def runs(self) -> list[Run]:
         """The finished final runs as ``Run`` objects."""
-        if self.final is None:
-            return []
-        return [load_run(self.tune_dir / c.run) for c in self.final.cells if self.final.result(c)]
+        return self.final.runs() if self.final is not None else []
 
 
 def tune(model: str, dataset: str, trials: int, *, space: str | Path | None = None,

@@ -32,6 +32,7 @@ from merbench.errors import MerbenchError
 from merbench.grid.manifest import ERROR, GridCell, unique, write_manifest
 from merbench.grid.worker import one_line, run_cell, start_worker
 from merbench.results import atomic_write_text, read_result
+from merbench.run import Run, load_run
 
 LAUNCHERS = ("slurm", "local", "debug")  # submitit's AutoExecutor clusters
 LOGS = "slurm_logs"  # submitit's folder inside the grid (pickled jobs, stdout / stderr)
@@ -88,6 +89,10 @@ class GridRun:
 
     def result(self, cell: GridCell) -> dict | None:
         return self.results.get(cell.run)
+
+    def runs(self) -> list[Run]:
+        """The finished cells as ``Run`` objects, in cell order."""
+        return [load_run(self.grid_dir / c.run) for c in self.cells if c.run in self.results]
 
 
 def run_grid(grid_dir: Path, cells: list[GridCell], kind: str, command: list[str],
