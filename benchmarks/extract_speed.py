@@ -97,19 +97,23 @@ def text_speed(n: int, repeats: int) -> dict:
     }
 
 
+def write_wav(path: Path, signal: np.ndarray, sr: int) -> Path:
+    """A mono 16-bit WAV of ``signal`` (in [-1, 1])."""
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(sr)
+        w.writeframes((signal * 32767).astype("<i2").tobytes())
+    return path
+
+
 def mfcc_speed(n: int, repeats: int) -> dict:
     sr, seconds = 16000, 3.0
     t = np.arange(int(sr * seconds)) / sr
     with tempfile.TemporaryDirectory() as tmp:
         utterances = []
         for i in range(n):
-            tone = 0.3 * np.sin(2 * np.pi * (150 + 5 * i) * t)
-            path = Path(tmp) / f"tone{i}.wav"
-            with wave.open(str(path), "wb") as w:
-                w.setnchannels(1)
-                w.setsampwidth(2)
-                w.setframerate(sr)
-                w.writeframes((tone * 32767).astype("<i2").tobytes())
+            path = write_wav(Path(tmp) / f"tone{i}.wav", 0.3 * np.sin(2 * np.pi * (150 + 5 * i) * t), sr)
             utterances.append(RawUtterance(str(i), "A", 0, audio_path=str(path)))
         extractor = MFCC(device="cpu")
         extractor.extract(utterances[:4])
@@ -126,12 +130,7 @@ def write_tones(folder: Path, n: int, seconds: float = 3.0, sr: int = 16000) -> 
     utterances = []
     for i in range(n):
         tone = 0.3 * np.sin(2 * np.pi * (150 + 5 * i) * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))
-        path = folder / f"tone{i}.wav"
-        with wave.open(str(path), "wb") as w:
-            w.setnchannels(1)
-            w.setsampwidth(2)
-            w.setframerate(sr)
-            w.writeframes((tone * 32767).astype("<i2").tobytes())
+        path = write_wav(folder / f"tone{i}.wav", tone, sr)
         utterances.append(RawUtterance(str(i), "A", 0, audio_path=str(path)))
     return utterances
 
