@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from merbench import run_folder as runs  # the run folder's names and layout
+from merbench import run_folder
 from merbench.aggregate import collect, modality_label
 from merbench.errors import MerbenchError
 from merbench.predictions import Predictions
@@ -83,7 +83,7 @@ class Run:
     def predictions(self, split: str = "test") -> Predictions:
         """The predictions saved when the run finished (best checkpoint, in split order)."""
         self.require_ok("it has no predictions")
-        path = self.path / runs.PREDICTIONS
+        path = self.path / run_folder.PREDICTIONS
         data = load_arrays(path, "the run's predictions")
         keys = [f"{split}_{k}" for k in ("index", "labels", "values", "outputs")]
         if any(k not in data for k in keys):
@@ -103,7 +103,7 @@ class Run:
 
         args = {k: v for k, v in self.recipe["model"].items() if k != "name"}  # as the recipe set them
         model = build_model(self.model_info.name, self.dataset.dims, self.model_info.num_outputs, **args)
-        best = self.path / runs.BEST
+        best = self.path / run_folder.BEST
         state = load_checkpoint(best)
         try:
             model.load_state_dict(state["model"])
@@ -120,7 +120,7 @@ class Run:
             # start-up: torch and sklearn only when this runs
             from merbench.train import load_corpus
 
-            corpus = load_corpus(validate(self.recipe, f"{self.path / runs.RESULT}: recipe"))
+            corpus = load_corpus(validate(self.recipe, f"{self.path / run_folder.RESULT}: recipe"))
             if corpus.fingerprint() != self.dataset.fingerprint:
                 raise MerbenchError(f"{self.path}: the data now read differs from the data it was trained on "
                                     f"(fingerprint {corpus.fingerprint()[:12]} != {self.dataset.fingerprint[:12]})")

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from merbench import run_folder as runs  # the run folder's names and layout
+from merbench import run_folder
 from merbench.atomic import atomic_open
 from merbench.data.types import Corpus
 from merbench.checkpoints import load_checkpoint
@@ -53,11 +53,11 @@ def save_checkpoint(path: Path, state: dict) -> None:
 
 
 def save_best(run_dir: Path, model: torch.nn.Module, epoch: int) -> None:
-    save_checkpoint(run_dir / runs.BEST, {"model": model.state_dict(), "epoch": epoch})
+    save_checkpoint(run_dir / run_folder.BEST, {"model": model.state_dict(), "epoch": epoch})
 
 
 def load_best(run_dir: Path, model: torch.nn.Module) -> None:
-    model.load_state_dict(load_checkpoint(run_dir / runs.BEST)["model"])
+    model.load_state_dict(load_checkpoint(run_dir / run_folder.BEST)["model"])
 
 
 def last_state(model: torch.nn.Module, optimizer, scheduler, state: LoopState) -> dict:
@@ -68,7 +68,7 @@ def last_state(model: torch.nn.Module, optimizer, scheduler, state: LoopState) -
 
 def resume(run_dir: Path, model: torch.nn.Module, optimizer, scheduler) -> LoopState:
     """Restore model, optimiser, schedule and RNG from ``last.pt``; the loop state it saved."""
-    ckpt = load_checkpoint(run_dir / runs.LAST, require=("model", "optimizer", "scheduler", "rng"))
+    ckpt = load_checkpoint(run_dir / run_folder.LAST, require=("model", "optimizer", "scheduler", "rng"))
     model.load_state_dict(ckpt["model"])
     optimizer.load_state_dict(ckpt["optimizer"])
     scheduler.load_state_dict(ckpt["scheduler"])
@@ -104,12 +104,12 @@ def write_history(run_dir: Path, history: list[dict]) -> None:
     writer = csv.DictWriter(buf, fieldnames=list(dict.fromkeys(k for row in history for k in row)), restval="")
     writer.writeheader()
     writer.writerows(history)
-    atomic_write_text(run_dir / runs.METRICS_CSV, buf.getvalue())
+    atomic_write_text(run_dir / run_folder.METRICS_CSV, buf.getvalue())
 
 
 def open_log(run_dir: Path) -> logging.Handler:
     """train.log receives the ``merbench.train`` log until ``close_log``."""
-    handler = logging.FileHandler(run_dir / runs.LOG, encoding="utf-8")
+    handler = logging.FileHandler(run_dir / run_folder.LOG, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
     log.addHandler(handler)
     log.setLevel(logging.INFO)
@@ -122,7 +122,7 @@ def close_log(handler: logging.Handler) -> None:
 
 
 def save_predictions(run_dir: Path, arrays: dict[str, np.ndarray]) -> None:
-    with atomic_open(run_dir / runs.PREDICTIONS, "wb") as f:
+    with atomic_open(run_dir / run_folder.PREDICTIONS, "wb") as f:
         np.savez_compressed(f, **arrays)
 
 
@@ -137,7 +137,7 @@ def result_record(recipe: Recipe, corpus: Corpus, model: MerModel, state: LoopSt
     plugin_source = plugin_of(recipe.model.name)
     built, unbuilt = _components(recipe, list(corpus.dims))
     return Result(
-        run_id=runs.run_id(recipe.data), status="failed" if error else "ok", created_utc=utc_now(),
+        run_id=run_folder.run_id(recipe.data), status="failed" if error else "ok", created_utc=utc_now(),
         command=command or sys.argv,
         provenance={**provenance(torch.get_num_threads(), str(device)),
                     "plugin": plugin_source.record() if plugin_source else None},

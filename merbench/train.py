@@ -31,7 +31,7 @@ import torch
 import yaml
 
 from merbench import lock, run_files
-from merbench import run_folder as runs  # the run folder's names and layout
+from merbench import run_folder
 from merbench.atomic import remove_temporaries
 from merbench.data.batching import Batch, SplitTensors, split_tensors
 from merbench.data.types import Corpus
@@ -147,11 +147,11 @@ def _stops(state: LoopState, cfg: TrainOptions) -> bool:
 
 
 def prepare_run_dir(run_dir: Path, recipe: Recipe, resume: bool) -> Path:
-    if (run_dir / runs.LAST).exists() and not resume:
+    if (run_dir / run_folder.LAST).exists() and not resume:
         raise MerbenchError(f"{run_dir}: holds an interrupted run; pass --resume to continue it "
                             f"or --force to start over")
     run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / runs.RECIPE, yaml.safe_dump(recipe.as_dict(), sort_keys=False))
+    atomic_write_text(run_dir / run_folder.RECIPE, yaml.safe_dump(recipe.as_dict(), sort_keys=False))
     return run_dir
 
 
@@ -178,10 +178,10 @@ def train(recipe: Recipe | dict, out: Path, *, resume: bool = False, force: bool
         raise MerbenchError(f"{out}: --out is a file; expected a folder that holds run folders")
     check_available(recipe.model.name)  # a missing optional library: before any work
     device = resolve_device(recipe.train.device, "train.device")
-    run_dir = out / (name or runs.run_name(recipe.data))
+    run_dir = out / (name or run_folder.run_name(recipe.data))
     with lock.hold(run_dir):
         _tidy(run_dir)
-        if runs.is_finished(run_dir) and not force:
+        if run_folder.is_finished(run_dir) and not force:
             # Same recipe, seed, code and data: the finished run is the answer; never overwritten.
             log.info("reusing finished run %s", run_dir)
             return run_dir
@@ -203,7 +203,7 @@ def train(recipe: Recipe | dict, out: Path, *, resume: bool = False, force: bool
                 run_files.close_log(handler)
         finally:
             torch.set_num_threads(threads)
-        if target != run_dir and runs.is_finished(target):
+        if target != run_dir and run_folder.is_finished(target):
             _swap_in(target, run_dir)
             return run_dir
         return target
@@ -259,8 +259,10 @@ def _train(recipe: Recipe, corpus: Corpus, metric: str, run_dir: Path, device: t
         optimizer, mode="min" if schedule_on in LOWER_IS_BETTER else "max",
         factor=cfg.lr_factor, patience=cfg.lr_patience)
     batch_size = cfg.batch_size if model.level == "utterance" else cfg.dialogue_batch_size
+    # metrics.csv: the selection metric, the corpus's usual one (WF1 / MAE), the task loss
+    shown = list(dict.fromkeys([metric, usual_metric(corpus)]))
     state = LoopState()
-    if resume and (run_dir / runs.LAST).exists():
+    if resume and (run_dir / run_folder.LAST).exists():
         state = run_files.resume(run_dir, model, optimizer, scheduler)
     started, before = time.perf_counter(), state.seconds
     saved = started  # when last.pt was last written (LAST_EVERY_S)
@@ -290,13 +292,11 @@ def _train(recipe: Recipe, corpus: Corpus, metric: str, run_dir: Path, device: t
             else:
                 state.bad_epochs += 1
             state.epoch, state.seconds = epoch, before + time.perf_counter() - started
-            # metrics.csv: the selection metric, the corpus's usual one (WF1 / MAE), the task loss
-            shown = list(dict.fromkeys([metric, usual_metric(corpus)]))
             run_files.add_epoch(run_dir, state, run_files.history_row(
                 epoch, train_loss, valid, shown, optimizer.param_groups[0]["lr"], rate))
             # --- checkpoint: last.pt for a resume, every LAST_EVERY_S and after the last epoch
             if _stops(state, cfg) or time.perf_counter() - saved >= LAST_EVERY_S:
-                save_checkpoint(run_dir / runs.LAST, run_files.last_state(model, optimizer, scheduler, state))
+                save_checkpoint(run_dir / run_folder.LAST, run_files.last_state(model, optimizer, scheduler, state))
                 saved = time.perf_counter()
             log.info("epoch %d loss %.4f valid %s %.2f (%.0f utt/s)", epoch, train_loss, metric, value, rate)
             if bar:
@@ -316,7 +316,7 @@ def _train(recipe: Recipe, corpus: Corpus, metric: str, run_dir: Path, device: t
     run_files.result_record(recipe, corpus, model, state, metric=metric, device=device, splits=list(splits),
                             seconds=seconds, metrics=metrics, error=failed, command=command).write(run_dir)
     if not keep_last:
-        (run_dir / runs.LAST).unlink(missing_ok=True)  # the run ended: nothing resumes from it
+        (run_dir / run_folder.LAST).unlink(missing_ok=True)  # the run ended: nothing resumes from it
 
 
 def _split_tensors(corpus: Corpus, frames: bool) -> dict[str, SplitTensors]:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from merbench import run_folder as runs
+from merbench import run_folder
 from merbench.errors import MerbenchError
 from merbench.recipe import load_recipe
 from merbench.results import Result, read_result
@@ -24,10 +24,10 @@ def run_dir(tmp_path_factory):
 
 def test_the_record_holds_the_whole_file(run_dir):
     """Read and written again, the record gives the file back key for key, in its order."""
-    text = (run_dir / runs.RESULT).read_text()
+    text = (run_dir / run_folder.RESULT).read_text()
     record = read_result(run_dir)
     assert json.dumps(record.to_json(), indent=2) + "\n" == text
-    assert record.ok and record.path == run_dir / runs.RESULT and record.run_dir == run_dir
+    assert record.ok and record.path == run_dir / run_folder.RESULT and record.run_dir == run_dir
     assert record.selection.epochs_run == 2 and len(record.history) == 2
     assert record.dataset.class_counts["test"] and record.model.num_outputs == len(record.dataset.label_names)
     assert record["metrics"] == record.metrics and set(record) == set(json.loads(text))  # the file's mapping
@@ -36,7 +36,7 @@ def test_the_record_holds_the_whole_file(run_dir):
 def test_an_older_file_still_reads(run_dir, tmp_path):
     """A file written before model.num_outputs, the component lists and the dataset's counts
     were recorded reads with what today's training would derive, and tables show it."""
-    data = json.loads((run_dir / runs.RESULT).read_text())
+    data = json.loads((run_dir / run_folder.RESULT).read_text())
     for key in ("num_outputs", "active_components", "inactive_components"):
         del data["model"][key]
     for key in ("class_counts", "counts", "info"):
@@ -44,7 +44,7 @@ def test_an_older_file_still_reads(run_dir, tmp_path):
     del data["training"]
     old = tmp_path / "old"
     old.mkdir()
-    (old / runs.RESULT).write_text(json.dumps(data))
+    (old / run_folder.RESULT).write_text(json.dumps(data))
     record = read_result(old)
     assert record.model.num_outputs == len(record.dataset.label_names)
     assert record.model.inactive_components is None and record.seconds is None and record.history == []
@@ -61,16 +61,16 @@ def test_an_older_file_still_reads(run_dir, tmp_path):
     (lambda d: d.__setitem__("model", 3), "not a complete merbench result"),
 ])
 def test_a_file_that_is_not_a_complete_record_is_one_line(run_dir, tmp_path, edit, expected):
-    data = json.loads((run_dir / runs.RESULT).read_text())
+    data = json.loads((run_dir / run_folder.RESULT).read_text())
     edit(data)
     bad = tmp_path / "bad"
     bad.mkdir()
-    (bad / runs.RESULT).write_text(json.dumps(data))
+    (bad / run_folder.RESULT).write_text(json.dumps(data))
     with pytest.raises(MerbenchError, match="result.json: ") as info:
         read_result(bad)
     assert expected in str(info.value)
     line = one_line_error(cli("table", bad))
-    assert str(bad / runs.RESULT) in line and expected in line
+    assert str(bad / run_folder.RESULT) in line and expected in line
 
 
 def test_readers_get_the_record(run_dir):

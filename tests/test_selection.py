@@ -9,7 +9,7 @@ import csv
 import pytest
 import torch
 
-from merbench import run_folder as runs
+from merbench import run_folder
 from merbench.metrics import LOWER_IS_BETTER
 from merbench.recipe import TrainOptions, validate
 from merbench.results import read_result
@@ -29,7 +29,7 @@ def test_kept_epoch_is_the_best_validation_epoch_and_patience_stops_the_run(tmp_
     res = read_result(run_dir)
     chosen = res["selection"]["metric"]
     assert chosen == {"auto": "wf1" if dataset == "synthetic" else "mae"}.get(metric, metric)
-    history = list(csv.DictReader((run_dir / runs.METRICS_CSV).open()))
+    history = list(csv.DictReader((run_dir / run_folder.METRICS_CSV).open()))
     values = [float(row[f"valid_{chosen}"]) for row in history]  # rounded to 4 decimals
     sign = 1.0 if chosen in LOWER_IS_BETTER else -1.0
     best_epoch, best = res["selection"]["best_epoch"], res["selection"]["best_value"]
@@ -42,7 +42,7 @@ def test_kept_epoch_is_the_best_validation_epoch_and_patience_stops_the_run(tmp_
     # The valid metrics reported are the kept checkpoint's, not the last epoch's.
     assert res["metrics"]["valid"][chosen] == pytest.approx(best, abs=1e-6)
     assert res["selection"]["split"] == "valid"
-    assert torch.load(run_dir / runs.BEST, weights_only=True)["epoch"] == best_epoch
+    assert torch.load(run_dir / run_folder.BEST, weights_only=True)["epoch"] == best_epoch
 
 
 def test_a_run_that_fails_in_its_first_epoch_kept_no_epoch(tmp_path):
@@ -107,4 +107,4 @@ def test_training_seconds_are_the_loops_own_time(tmp_path):
     elapsed = time.perf_counter() - started
     assert 0.0 <= read_result(run_dir).seconds <= elapsed + 0.01
     # last.pt carries the loop's time so far, which a resume adds to
-    assert 0.0 <= torch.load(run_dir / runs.LAST, weights_only=False)["seconds"] <= elapsed
+    assert 0.0 <= torch.load(run_dir / run_folder.LAST, weights_only=False)["seconds"] <= elapsed

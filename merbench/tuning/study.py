@@ -32,7 +32,7 @@ from concurrent.futures import Future, ProcessPoolExecutor, wait, FIRST_COMPLETE
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from merbench import run_folder as runs
+from merbench import run_folder
 from merbench.errors import MerbenchError, one_line
 from merbench.grid import RunnerOptions
 from merbench.grid.runners import make_executor
@@ -255,7 +255,7 @@ def search(info: dict, raw: dict, space: Space, source: str, tune_dir: Path, tri
                     to_ask -= 1
                 study.sampler = make_sampler(info["sampler"], info["seed"], trial.number, parallel)
                 recipe, _ = trial_recipe(raw, space, trial, source)
-                run = runs.run_name(recipe)
+                run = run_folder.run_name(recipe)
                 trial.set_user_attr("run", run)
                 start(trial.number, recipe, run)
             if not in_flight:

@@ -33,7 +33,7 @@ from merbench.recipe_paths import PACKAGED, recipe_for
 from merbench.results import atomic_write_text, load_json, utc_now, write_json
 from merbench.tuning import study as studies
 from merbench.tuning.space import Space, load_space, space_path
-from merbench import run_folder as runs
+from merbench import run_folder
 from merbench._version import __version__
 from merbench.aggregate import Group, group_key
 from merbench.experiments._common import base_recipe, make_cell
@@ -336,7 +336,7 @@ def final_todo(tune_plan: TunePlan, threads: int) -> int | None:
         cells = final_cells(tune_plan, path, threads)
     except MerbenchError:
         return None  # a best.yaml edited by hand: the run rewrites it
-    return sum(not runs.is_finished(tune_plan.tune_dir / c.run) for c in cells)
+    return sum(not run_folder.is_finished(tune_plan.tune_dir / c.run) for c in cells)
 
 
 def final_cells(tune_plan: TunePlan, best_path: Path, threads: int):

@@ -23,7 +23,7 @@ import traceback
 from pathlib import Path
 
 from merbench import lock
-from merbench import run_folder as runs
+from merbench import run_folder
 from merbench.data.types import Corpus
 from merbench.errors import MerbenchError
 from merbench.grid.manifest import ERROR, RUNNING
@@ -111,12 +111,12 @@ def _run_trial(recipe: dict, tune_dir: Path, command: list[str], run: str, study
     reporter = None
     try:
         reporter = Reporter(study_info, trial_number)
-        if not runs.is_finished(run_dir):
+        if not run_folder.is_finished(run_dir):
             if previous_status(run_dir) == "failed":
-                (run_dir / runs.LAST).unlink(missing_ok=True)  # a failed run's checkpoint resumes nothing
+                (run_dir / run_folder.LAST).unlink(missing_ok=True)  # a failed run's checkpoint resumes nothing
             (run_dir / PRUNED).unlink(missing_ok=True)
             corpus = without_test(load_corpus(recipe))
-            train(recipe, tune_dir, resume=(run_dir / runs.LAST).exists(), progress=False, command=command,
+            train(recipe, tune_dir, resume=(run_dir / run_folder.LAST).exists(), progress=False, command=command,
                   name=run, corpus=corpus, on_epoch=reporter)
         result = read_result(run_dir)
         if "test" in result.metrics:  # never expected: the trial's recipe does not score it
@@ -128,7 +128,7 @@ def _run_trial(recipe: dict, tune_dir: Path, command: list[str], run: str, study
         return {"state": "complete", "value": result.selection.best_value, "epochs": epochs}
     except optuna.TrialPruned:
         epoch, value = reporter.pruned_at
-        (run_dir / runs.LAST).unlink(missing_ok=True)  # the study never resumes a pruned trial
+        (run_dir / run_folder.LAST).unlink(missing_ok=True)  # the study never resumes a pruned trial
         write_json(run_dir / PRUNED, {"epoch": epoch, "value": value, "metric": study_info["metric"],
                                       "created_utc": utc_now()})
         return {"state": "pruned", "value": value, "epochs": epoch}
