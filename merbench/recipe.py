@@ -27,7 +27,7 @@ import yaml
 from merbench.data.types import MODALITIES
 from merbench.device import DEFAULT_THREADS
 from merbench.errors import EXCERPT_CHARS, MerbenchError, excerpt, read_text
-from merbench.ranges import FACTOR, NON_NEGATIVE, POSITIVE, SIZE, Range, argument_ranges
+from merbench.ranges import FACTOR, NON_NEGATIVE, POSITIVE, PROBABILITY, SIZE, Range, argument_ranges
 from merbench.recipe_paths import find_recipe
 from merbench.registry import DATASETS, EXTRACTORS, MODELS, closest
 from merbench.signature import keyword_defaults, kwargs_problems, literal_choices, same_type
@@ -69,6 +69,9 @@ class TrainOptions:
     # z-score every feature dimension with the training split's statistics (merbench's option;
     # features at their release's scale otherwise, as the papers' code reads them)
     standardize: bool = _key(False)
+    # dropout on every input feature in training (merbench's option, as the contextual bi-GRU
+    # reference of the MOSI benchmark has; 0 = off, as in the papers' code)
+    input_dropout: float = _key(0.0, PROBABILITY)
     selection_metric: str = _key("auto")  # auto = wf1 (classification) / mae (regression)
     lr_factor: float = _key(0.5, FACTOR)
     lr_patience: int = _key(2, NON_NEGATIVE)

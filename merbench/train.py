@@ -28,6 +28,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 import yaml
 
 from merbench import lock, run_files
@@ -332,13 +333,15 @@ def _train_epoch(model: MerModel, split: SplitTensors, corpus: Corpus, cfg: Trai
                  device: torch.device) -> tuple[float, float, str | None]:
     """One pass over the training split: (mean loss per utterance, utterances per second,
     why the run failed or None). The task loss plus every aux loss the model returns, each
-    weighed by ``train.aux_weights``."""
+    weighed by ``train.aux_weights``; ``train.input_dropout`` drops input features first."""
     model.train()
     # The shuffle order depends only on (seed, epoch), so a resumed run sees the same order.
     gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
     total, seen, t0 = 0.0, 0, time.perf_counter()
     for batch in split.batches(model.level, batch_size, gen):
         batch = batch.to(device)
+        if cfg.input_dropout > 0:
+            batch = batch.with_features({m: F.dropout(x, cfg.input_dropout) for m, x in batch.features.items()})
         out = model(batch)
         loss = task_loss(corpus, batch, out.logits, weights)
         for name, value in out.aux_loss.items():

@@ -265,3 +265,46 @@ def test_standardize_must_be_a_bool(tmp_path):
     result = cli("recipes", "validate", str(path))
     assert result.exit_code == 2
     assert "train.standardize" in result.output and "expected" in result.output
+
+
+def test_input_dropout_drops_training_inputs_only(tmp_path, monkeypatch):
+    """train.input_dropout zeroes input features at its rate and scales the rest by 1 / (1 - p)
+    in training batches; validation and test see the features untouched."""
+    import torch
+
+    from merbench.models.base import MerModel
+
+    seen = []  # (training?, {modality: features}) of every forward
+    original = MerModel.__call__
+
+    def spy(self, batch, *args, **kwargs):
+        seen.append((self.training, {m: x.clone() for m, x in batch.features.items()}))
+        return original(self, batch, *args, **kwargs)
+
+    monkeypatch.setattr(MerModel, "__call__", spy)
+    train(validate_tiny(input_dropout=0.5), tmp_path / "drop", progress=False)
+    train_batches = [f for training, f in seen if training]
+    eval_batches = [f for training, f in seen if not training]
+    values = torch.cat([x.flatten() for f in train_batches for x in f.values()])
+    assert 0.4 < (values == 0).float().mean() < 0.6  # synthetic features are never exactly 0
+    seen.clear()
+    train(validate_tiny(), tmp_path / "plain", progress=False)
+    plain = torch.cat([x.flatten() for training, f in seen if training for x in f.values()])
+    assert (plain == 0).float().mean() < 0.01
+    # scaled by 1 / (1 - p): the kept training inputs are twice the plain ones in magnitude
+    assert values[values != 0].abs().mean() > 1.8 * plain.abs().mean()
+    # evaluation passes see the corpus as it is
+    assert all((x != 0).all() for f in eval_batches for x in f.values())
+
+
+def validate_tiny(**train_options):
+    from merbench.recipe import validate
+
+    return validate(tiny_recipe(**train_options), "recipe")
+
+
+def test_input_dropout_must_be_below_one(tmp_path):
+    path = write_recipe(tmp_path / "r.yaml", tiny_recipe(input_dropout=1.0))
+    result = cli("recipes", "validate", str(path))
+    assert result.exit_code == 2
+    assert "train.input_dropout" in result.output

@@ -7,7 +7,7 @@ their valid frames; a model that takes frames gets a vector as a one-frame seque
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Iterator
 
 import numpy as np
@@ -38,6 +38,10 @@ class Batch:
     @property
     def level(self) -> str:
         return "utterance" if self.utt_mask is None else "dialogue"
+
+    def with_features(self, features: dict[str, torch.Tensor]) -> "Batch":
+        """The same batch with other feature tensors (same shapes), e.g. after input dropout."""
+        return replace(self, features=features)
 
     def to(self, device: torch.device | str) -> "Batch":
         def move(x):

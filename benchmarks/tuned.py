@@ -1,0 +1,163 @@
+"""Real-data benchmark of ``merbench tune``: the same tuning budget for every model, then its
+tuned table beside the untuned one (issue 22).
+
+Per model, ``merbench tune MODEL --dataset D --trials N --seeds-final 0`` (validation only;
+Optuna's TPE sampler, seed 0, median pruning), then ``merbench compare --dataset D --models ...
+--tuned OUT --seeds K`` (each row from its own ``best.yaml``, test scored only here) and the
+same ``compare`` without ``--tuned`` (each row from its hand-made recipe), both through the
+grid runner. Writes ``benchmarks/out/tuned_<dataset>.md`` (the tables of docs/benchmarks.md,
+the wall time of every study, whether tuning changed the ranking) and prints it.
+
+    python benchmarks/tuned.py --dataset mosi --models mlp,hff,hrdf_mer,mcn_cl,cogmen,dialoguernn \\
+        --trials 30 --seeds 5 --jobs 2
+    python benchmarks/tuned.py --dataset iemocap --models hff,cogmen --trials 20 --seeds 5 --jobs 2
+
+The datasets are read where their recipes say (``MERBENCH_MOSI_ROOT``; ``dataset.path`` of
+the IEMOCAP recipes), never copied. ``--jobs-ratio MODEL`` also runs one extra study of
+MODEL serially and with ``--jobs 2`` on fresh folders (random sampler, so the same trials)
+and reports the wall-time ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "benchmarks" / "out"
+SHARED_MOSI = ROOT.parent / "shared" / "data" / "mosi"
+
+
+def runner(jobs: int):
+    from merbench import RunnerOptions
+
+    return RunnerOptions(jobs=jobs, threads=1, quiet=True)
+
+
+def tune_all(dataset: str, models: list[str], trials: int, jobs: int, out: Path) -> dict[str, dict]:
+    """{model: {wall, best trial, validation, trials complete / pruned / failed}} of each study."""
+    import merbench
+
+    studies = {}
+    for name in models:
+        t0 = time.perf_counter()
+        report = merbench.tune(name, dataset, trials, seeds_final=0, out=out, runner=runner(jobs))
+        states = [t.state for t in report.trials]
+        studies[name] = {
+            "wall_s": round(time.perf_counter() - t0, 1),
+            "best_trial": report.best.number if report.best else None,
+            "best_valid": round(report.best.value, 2) if report.best else None,
+            "complete": states.count("complete"), "pruned": states.count("pruned"),
+            "failed": states.count("failed"), "trained_now": len(report.trained),
+            "best_recipe": str(report.best_recipe) if report.best_recipe else None,
+        }
+        print(f"tune {name}: {studies[name]}", file=sys.stderr, flush=True)
+    return studies
+
+
+def compare(dataset: str, models: list[str], seeds: int, jobs: int, out: Path, tuned: Path | None):
+    import merbench
+
+    t0 = time.perf_counter()
+    report = merbench.compare(dataset, models, seeds=seeds, out=out, runner=runner(jobs),
+                              tuned=tuned)
+    return report, time.perf_counter() - t0
+
+
+def scores(report) -> dict[str, tuple[float, float, float, float, int]]:
+    """{model: (mean acc, std acc, mean wf1, std wf1, n)} over the finished seeds, test split."""
+    import numpy as np
+
+    by_model: dict[str, list] = {}
+    for run in report.runs():
+        by_model.setdefault(run.model_info.name, []).append(run.metrics["test"])
+    out = {}
+    for name, rows in by_model.items():
+        acc = np.array([r["acc"] for r in rows])
+        wf1 = np.array([r["wf1"] for r in rows])
+        sd = (lambda v: float(v.std(ddof=1)) if len(v) > 1 else float("nan"))
+        out[name] = (float(acc.mean()), sd(acc), float(wf1.mean()), sd(wf1), len(rows))
+    return out
+
+
+def ranking(table: dict) -> list[str]:
+    return sorted(table, key=lambda m: -table[m][2])
+
+
+def report_md(dataset: str, studies: dict, untuned: dict, tuned: dict, walls: dict, trials: int,
+              seeds: int, jobs: int) -> str:
+    lines = [f"Tuned vs untuned on {dataset}: {trials} trials per model (TPE, seed 0, median pruning, "
+             f"validation weighted F1), then {seeds} seeds of each recipe; test accuracy and weighted F1, "
+             f"mean ± sample std; `--jobs {jobs}`.", "",
+             "| model | untuned acc | untuned WF1 | tuned acc | tuned WF1 | Δ WF1 | best trial (valid WF1) | "
+             "trials complete / pruned / failed | study wall (s) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name in studies:
+        u, t, s = untuned.get(name), tuned.get(name), studies[name]
+        cell = (lambda x, i: f"{x[i]:.1f} ± {x[i + 1]:.1f}" if x else "—")
+        delta = f"{t[2] - u[2]:+.1f}" if u and t else "—"
+        lines.append(f"| {name} | {cell(u, 0)} | {cell(u, 2)} | {cell(t, 0)} | {cell(t, 2)} | {delta} | "
+                     f"{s['best_trial']} ({s['best_valid']}) | {s['complete']} / {s['pruned']} / {s['failed']} | "
+                     f"{s['wall_s']:.0f} |")
+    lines += ["", f"Ranking by test WF1, untuned: {' > '.join(ranking(untuned))}",
+              f"Ranking by test WF1, tuned:   {' > '.join(ranking(tuned))}",
+              f"Ranking changed: {'yes' if ranking(untuned) != ranking(tuned) else 'no'}", "",
+              "Wall time (s): " + ", ".join(f"{k} {v:.0f}" for k, v in walls.items())]
+    return "\n".join(lines) + "\n"
+
+
+def jobs_ratio(dataset: str, model: str, trials: int, out: Path) -> dict:
+    """Wall seconds of the same random-sampler study serially and with --jobs 2."""
+    import merbench
+
+    walls = {}
+    for jobs in (1, 2):
+        t0 = time.perf_counter()
+        merbench.tune(model, dataset, trials, seeds_final=0, sampler="random", pruner="none",
+                      out=out / f"jobs{jobs}", runner=runner(jobs))
+        walls[jobs] = round(time.perf_counter() - t0, 1)
+    return {"model": model, "trials": trials, "jobs1_s": walls[1], "jobs2_s": walls[2],
+            "ratio": round(walls[2] / walls[1], 2)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--models", required=True)
+    parser.add_argument("--trials", type=int, default=30)
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--jobs-ratio", default=None, metavar="MODEL")
+    parser.add_argument("--ratio-trials", type=int, default=10)
+    args = parser.parse_args()
+    if args.dataset == "mosi" and "MERBENCH_MOSI_ROOT" not in os.environ and SHARED_MOSI.is_dir():
+        os.environ["MERBENCH_MOSI_ROOT"] = str(SHARED_MOSI)
+    out = args.out or OUT / f"tuned_{args.dataset}"
+    models = args.models.split(",")
+    t0 = time.perf_counter()
+    studies = tune_all(args.dataset, models, args.trials, args.jobs, out)
+    walls = {"studies": time.perf_counter() - t0}
+    tuned_report, walls["tuned compare"] = compare(args.dataset, models, args.seeds, args.jobs, out, out)
+    untuned_report, walls["untuned compare"] = compare(args.dataset, models, args.seeds, args.jobs, out, None)
+    text = report_md(args.dataset, studies, scores(untuned_report), scores(tuned_report), walls,
+                     args.trials, args.seeds, args.jobs)
+    text += "\n" + tuned_report.render("markdown") + "\n"
+    record = {"studies": studies, "walls": walls}
+    if args.jobs_ratio:
+        record["jobs_ratio"] = jobs_ratio(args.dataset, args.jobs_ratio, args.ratio_trials, out / "ratio")
+        r = record["jobs_ratio"]
+        text += (f"\n`--jobs 2` against serial, {r['trials']} trials of {r['model']} (random sampler, no pruning): "
+                 f"{r['jobs2_s']:.0f} s against {r['jobs1_s']:.0f} s, ratio {r['ratio']:.2f}\n")
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / f"tuned_{args.dataset}.md").write_text(text)
+    (OUT / f"tuned_{args.dataset}.json").write_text(json.dumps(record, indent=2))
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
