@@ -83,7 +83,7 @@ def train(recipe_or_path: Recipe | dict | str | Path, *, out: str | Path = "runs
     raises ``MerbenchError`` before any work. The recipe is validated once, here. ``console``
     (a rich Console) is told when the run is already finished and is shown as it is.
     """
-    # start-up: torch and sklearn only when this runs
+    # start-up: torch only when this runs
     from merbench.train import train as train_run
 
     recipe = resolve_recipe(recipe_or_path, overrides)
@@ -183,7 +183,7 @@ def table(paths, *, layout: str | None = None, split: str = "test", significance
                   for part in parts for label in row_labels(part.groups)]
         panels = group_confusions([g for part in parts for g in part.groups], labels, split)  # errors before any output
     if significance:
-        # start-up: sklearn's permutation tests only when asked for
+        # start-up: the permutation tests (numpy) only when asked for
         from merbench.significance import mark_not_significant
 
         for result, part in zip(report.tables, by_dataset(groups)):
@@ -286,7 +286,7 @@ def significance(run_a: str | Path, run_b: str | Path, metric: str = "wf1", spli
                  resamples: int = 10_000, confidence: float = 0.95, seed: int = 0):
     """``merbench significance``: B - A in ``metric`` on ``split`` over the same utterances, a
     paired bootstrap interval and a paired permutation p-value (``merbench.significance.Comparison``)."""
-    # start-up: sklearn's resampling only when this runs
+    # start-up: the resampling (numpy) only when this runs
     from merbench.significance import significance as compare_runs
 
     return compare_runs(Path(run_a), Path(run_b), metric, split, resamples=resamples, confidence=confidence,
@@ -389,7 +389,7 @@ def compare(dataset: str, models: str | list[str], *, seeds: int = 3, references
     """Train (or reuse) every model on ``dataset`` (``merbench compare``): the dataset's paper table.
     ``tuned``: a folder of ``merbench tune`` folders; each model's recipe is then its
     ``tune-<model>-<dataset>/best.yaml``, and the table shows each row's tuning budget."""
-    # start-up: sklearn and tabulate only when this runs
+    # start-up: tabulate only when this runs
     from merbench.experiments import compare as experiment
 
     names = models if isinstance(models, str) else ",".join(models)
@@ -416,7 +416,7 @@ def ablate(model: str, drop: str | list[str], *, dataset: str | None = None, rec
            references: bool = False, out: str | Path = "grids", runner: "RunnerOptions | None" = None,
            dry_run: bool = False, command: list[str] | None = None, console=None, **overrides: Any) -> GridReport:
     """The full model and each component switched off, per modality subset (``merbench ablate``)."""
-    # start-up: torch, sklearn, tabulate only when this runs
+    # start-up: torch and tabulate only when this runs
     from merbench.experiments import ablate as experiment
 
     drops = [drop] if isinstance(drop, str) else list(drop)
@@ -438,7 +438,7 @@ def heads_sweep(model: str, heads: str | list[int] = "4,6,8,10", *, datasets: li
                 runner: "RunnerOptions | None" = None, dry_run: bool = False, command: list[str] | None = None,
                 console=None, **overrides: Any) -> GridReport:
     """The model at each head count on each dataset (``merbench heads-sweep``): tables and a plot."""
-    # start-up: torch, sklearn, tabulate only when this runs
+    # start-up: torch and tabulate only when this runs
     from merbench.experiments import heads as experiment
 
     counts = heads if isinstance(heads, str) else ",".join(str(h) for h in heads)

@@ -1,4 +1,10 @@
-"""Scores from predictions, with scikit-learn; accuracies and F1 in percent as the papers print.
+"""Scores from predictions; accuracies and F1 in percent as the papers print.
+
+Accuracy and F1 are computed from the confusion matrix with NumPy, as scikit-learn's
+``accuracy_score`` and ``f1_score(zero_division=0)`` define them (F1 = 2 TP / (2 TP + FP + FN),
+0 where a class is neither true nor predicted; weighted = support-weighted mean): scoring runs
+after every epoch, and importing scikit-learn (with SciPy) costs a small run about 1.5 s of
+start-up. tests/test_metrics_reference.py holds every number against scikit-learn itself.
 
 Regression metrics follow MMSA's definitions exactly (``MetricsTop.__eval_mosei_regression``):
 ACC-2 "has0" counts non-negative vs negative over all items, ACC-2 "non0" drops items whose
@@ -58,20 +64,41 @@ def metric_names(task: str, label_names: list[str] = ()) -> list[str]:
     return [m.name for m in CLASSIFICATION] + [f"f1_{n}" for n in label_names]
 
 
-def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, label_names: list[str]) -> dict:
-    # start-up: scikit-learn (about 1 s) only when something is scored, not for the catalogue above
-    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+def confusion(y_true: np.ndarray, y_pred: np.ndarray, n: int) -> np.ndarray:
+    """``(n, n)`` counts, rows = true class, columns = predicted; pairs outside 0..n-1 are left
+    out, as scikit-learn's ``confusion_matrix(labels=range(n))`` does."""
+    y_true, y_pred = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
+    kept = (y_true >= 0) & (y_true < n) & (y_pred >= 0) & (y_pred < n)
+    return np.bincount(y_true[kept] * n + y_pred[kept], minlength=n * n).reshape(n, n)
 
-    labels = list(range(len(label_names)))
-    per_class = f1_score(y_true, y_pred, labels=labels, average=None, zero_division=0)
-    out = {
-        "acc": 100 * accuracy_score(y_true, y_pred),
-        "wf1": 100 * f1_score(y_true, y_pred, labels=labels, average="weighted", zero_division=0),
-        "macro_f1": 100 * f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0),
-    }
+
+def f1_per_class(counts: np.ndarray) -> np.ndarray:
+    """F1 of each class from a confusion matrix ``(C, C)``, or from a stack ``(..., C, C)``:
+    2 TP / (true + predicted), 0 where both are 0."""
+    tp = np.diagonal(counts, axis1=-2, axis2=-1).astype(np.float64)
+    denominator = counts.sum(-1).astype(np.float64) + counts.sum(-2)
+    return np.divide(2 * tp, denominator, out=np.zeros_like(tp), where=denominator > 0)
+
+
+def weighted_f1(counts: np.ndarray) -> float:
+    """F1 averaged with the classes' true counts as weights (a plain mean if there are none)."""
+    support = counts.sum(1)
+    f1 = f1_per_class(counts)
+    return float(np.average(f1, weights=support)) if support.sum() > 0 else float(f1.mean())
+
+
+def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    return float(np.mean(np.asarray(y_true) == np.asarray(y_pred)))
+
+
+def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, label_names: list[str]) -> dict:
+    counts = confusion(y_true, y_pred, len(label_names))
+    per_class = f1_per_class(counts)
+    out = {"acc": 100 * accuracy(y_true, y_pred), "wf1": 100 * weighted_f1(counts),
+           "macro_f1": 100 * float(per_class.mean())}
     out.update({f"f1_{name}": 100 * float(f) for name, f in zip(label_names, per_class)})
-    out["confusion"] = confusion_matrix(y_true, y_pred, labels=labels).tolist()
-    return {k: (float(v) if not isinstance(v, list) else v) for k, v in out.items()}
+    out["confusion"] = counts.tolist()
+    return out
 
 
 def _multiclass_acc(pred: np.ndarray, true: np.ndarray) -> float:
@@ -79,18 +106,16 @@ def _multiclass_acc(pred: np.ndarray, true: np.ndarray) -> float:
 
 
 def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
-    # start-up: scikit-learn only when something is scored
-    from sklearn.metrics import accuracy_score, f1_score
-
     y_true = np.asarray(y_true, dtype=np.float64)
     y_pred = np.asarray(y_pred, dtype=np.float64)
     non0 = y_true != 0
+    has0_true, has0_pred = (y_true >= 0).astype(np.int64), (y_pred >= 0).astype(np.int64)
+    non0_true, non0_pred = (y_true[non0] > 0).astype(np.int64), (y_pred[non0] > 0).astype(np.int64)
     out = {
-        "acc2_has0": 100 * accuracy_score(y_true >= 0, y_pred >= 0),
-        "f1_has0": 100 * f1_score(y_true >= 0, y_pred >= 0, average="weighted", zero_division=0),
-        "acc2_non0": 100 * accuracy_score(y_true[non0] > 0, y_pred[non0] > 0) if non0.any() else float("nan"),
-        "f1_non0": (100 * f1_score(y_true[non0] > 0, y_pred[non0] > 0, average="weighted", zero_division=0)
-                    if non0.any() else float("nan")),
+        "acc2_has0": 100 * accuracy(has0_true, has0_pred),
+        "f1_has0": 100 * weighted_f1(confusion(has0_true, has0_pred, 2)),
+        "acc2_non0": 100 * accuracy(non0_true, non0_pred) if non0.any() else float("nan"),
+        "f1_non0": 100 * weighted_f1(confusion(non0_true, non0_pred, 2)) if non0.any() else float("nan"),
         "acc5": 100 * _multiclass_acc(np.clip(y_pred, -2, 2), np.clip(y_true, -2, 2)),
         "acc7": 100 * _multiclass_acc(np.clip(y_pred, -3, 3), np.clip(y_true, -3, 3)),
         "mae": float(np.mean(np.abs(y_pred - y_true))),

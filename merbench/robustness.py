@@ -319,7 +319,7 @@ class RobustnessReport:
 
     def table(self):
         """rows = run x modality; columns = noise levels, then the modality missing."""
-        # start-up: sklearn and tabulate only when this runs
+        # start-up: tabulate only when this runs
         from merbench.tables import Table, Value
 
         columns = (["Run", "Modality"] + [f"noise {level:g}" for level in self.rows[0].levels]

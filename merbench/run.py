@@ -96,7 +96,7 @@ class Run:
     def model(self, device: str = "cpu") -> "MerModel":
         """The model with its best weights, in eval mode; reads no data."""
         self.require_ok("it has no best checkpoint")
-        # start-up: torch and sklearn only when this runs
+        # start-up: torch only when this runs
         from merbench.evaluate import load_checkpoint
         from merbench.models.build import build_model
         from merbench.device import resolve_device
@@ -117,7 +117,7 @@ class Run:
     def corpus(self) -> "Corpus":
         """The run's data read again (once per Run); an error if it differs from what it trained on."""
         if self._corpus is None:
-            # start-up: torch and sklearn only when this runs
+            # start-up: torch only when this runs
             from merbench.train import load_corpus
 
             corpus = load_corpus(validate(self.recipe, f"{self.path / run_folder.RESULT}: recipe"))
@@ -152,7 +152,7 @@ class Run:
     def predict(self, split: str = "test", device: str = "cpu", transform=None,
                 tensors: "SplitTensors | None" = None) -> Predictions:
         """Predict ``split`` again with the best weights; ``transform`` may alter each batch."""
-        # start-up: torch and sklearn only when this runs
+        # start-up: torch only when this runs
         import torch
 
         from merbench.evaluate import predict
@@ -164,7 +164,7 @@ class Run:
     def evaluate(self, split: str = "test", device: str = "cpu", transform=None,
                  tensors: "SplitTensors | None" = None) -> dict:
         """Every metric of ``split`` re-scored from the best checkpoint (``merbench evaluate``)."""
-        # start-up: torch and sklearn only when this runs
+        # start-up: torch only when this runs
         from merbench.evaluate import score
 
         preds = self.predict(split, device, transform, tensors)

@@ -21,8 +21,8 @@ pairs of B_s - A_s. The interval is then over test utterances for the seed-avera
 difference; the spread between seeds is what the tables' ± shows.
 
 Resampled scores are computed from confusion matrices with numpy (every resample at once);
-the observed scores come from scikit-learn through ``merbench.metrics``, the same function
-that wrote result.json, and the tests check that the two agree.
+the observed scores come from ``merbench.metrics``, the same function that wrote result.json
+(per-class F1 is that module's ``f1_per_class`` in both), and the tests check that the two agree.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ import numpy as np
 from merbench import run_folder
 from merbench.aggregate import one_group
 from merbench.errors import MerbenchError
-from merbench.metrics import classification_metrics, metric_names as catalogue_names
+from merbench.metrics import classification_metrics, f1_per_class, metric_names as catalogue_names
 from merbench.registry import closest
 from merbench.results import Result
 
@@ -156,12 +156,10 @@ def scores_from_confusions(conf: np.ndarray, metric: str, label_names: list[str]
     conf = conf.astype(np.float64)
     tp = np.diagonal(conf, axis1=1, axis2=2)  # (R, C)
     support = conf.sum(2)  # true counts
-    predicted = conf.sum(1)
     total = support.sum(1)
     if metric == "acc":
         return 100 * np.divide(tp.sum(1), total, out=np.zeros_like(total), where=total > 0)
-    denom = support + predicted  # 2 tp + fp + fn
-    f1 = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)  # (R, C)
+    f1 = f1_per_class(conf)  # (R, C)
     if metric == "wf1":
         return 100 * np.divide((f1 * support).sum(1), total, out=np.zeros_like(total), where=total > 0)
     if metric == "macro_f1":

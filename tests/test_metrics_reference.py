@@ -197,3 +197,44 @@ def test_metrics_outside_the_catalogue():
     assert Metric.of("f1_happy") == Metric("f1_happy", "Happy F1", 1, False)
     assert Metric.of("my_score") == Metric("my_score", "my_score", 1, False)
     assert Metric.of("mae") == Metric("mae", "MAE", 3, True)
+
+
+# --- scikit-learn itself ----------------------------------------------------------------------
+# merbench.metrics computes from the confusion matrix with NumPy (start-up: no scikit-learn in a
+# training run); these hold it to scikit-learn's functions, the field's reference, to the last bit.
+
+@pytest.mark.parametrize("seed", range(6))
+def test_classification_equals_scikit_learn(seed):
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+
+    rng = np.random.default_rng(seed)
+    n_classes = int(rng.integers(2, 7))
+    y = rng.choice(n_classes, size=int(rng.integers(5, 200)), p=rng.dirichlet(np.ones(n_classes) * 0.5))
+    p = rng.choice(n_classes, size=len(y))
+    if seed % 2:  # a class that is never predicted and one that never occurs
+        p[p == 0] = n_classes - 1
+        y[y == 1] = 0
+    names = [f"c{i}" for i in range(n_classes)]
+    labels = list(range(n_classes))
+    got = classification_metrics(y, p, names)
+    assert got["acc"] == 100 * accuracy_score(y, p)
+    assert got["wf1"] == 100 * f1_score(y, p, labels=labels, average="weighted", zero_division=0)
+    assert got["macro_f1"] == 100 * f1_score(y, p, labels=labels, average="macro", zero_division=0)
+    per_class = f1_score(y, p, labels=labels, average=None, zero_division=0)
+    assert [got[f"f1_{n}"] for n in names] == [100 * float(f) for f in per_class]
+    assert got["confusion"] == confusion_matrix(y, p, labels=labels).tolist()
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_regression_accuracies_and_f1_equal_scikit_learn(seed):
+    from sklearn.metrics import accuracy_score, f1_score
+
+    rng = np.random.default_rng(seed)
+    truth = np.round(rng.normal(0, 1.5, size=int(rng.integers(5, 150))) * 3) / 3
+    preds = rng.normal(0, 1.5, size=len(truth)) + (3 if seed == 5 else 0)  # seed 5: all predicted >= 0
+    got = regression_metrics(truth, preds)
+    non0 = truth != 0
+    assert got["acc2_has0"] == 100 * accuracy_score(truth >= 0, preds >= 0)
+    assert got["f1_has0"] == 100 * f1_score(truth >= 0, preds >= 0, average="weighted", zero_division=0)
+    assert got["acc2_non0"] == 100 * accuracy_score(truth[non0] > 0, preds[non0] > 0)
+    assert got["f1_non0"] == 100 * f1_score(truth[non0] > 0, preds[non0] > 0, average="weighted", zero_division=0)

@@ -20,7 +20,7 @@ def check(
     split: str = typer.Option("test", "--split", help="With --update: which split's metrics to guard."),
 ) -> None:
     """Exit 1 and list every metric that fell below its reference by more than its tolerance."""
-    # start-up: sklearn only for this command, not for --help
+    # start-up: tabulate only for this command, not for --help
     from tabulate import tabulate
 
     # start-up: numpy and yaml only for this command, not for --help

@@ -105,7 +105,7 @@ def grid_command(fn: Callable | None = None, *, without: tuple[str, ...] = ()) -
 
 def check_format(fmt: str) -> None:
     """Before any training: a typo in --format must not cost a grid."""
-    # start-up: sklearn and tabulate only for this command, not for --help
+    # start-up: tabulate only for this command, not for --help
     from merbench.tables import FORMATS
 
     if fmt not in FORMATS:

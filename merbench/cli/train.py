@@ -25,7 +25,7 @@ def train(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Train one model on one dataset and write one run folder (result.json, metrics.csv, log, checkpoints)."""
-    # start-up: sklearn and tabulate only for this command, not for --help
+    # start-up: torch and tabulate only for this command, not for --help
     from merbench import api
     from merbench.aggregate import group_results
     from merbench.recipe import override_pairs

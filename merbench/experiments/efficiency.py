@@ -15,7 +15,7 @@ from merbench.device import DEFAULT_THREADS
 
 
 def device_label(device: str, threads: int) -> str:
-    # start-up: torch and sklearn only when this runs
+    # start-up: torch only when this runs
     import torch
 
     from merbench.device import resolve_device

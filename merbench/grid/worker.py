@@ -119,7 +119,7 @@ def run_cell(recipe: dict, grid_dir: str, threads: int, command: list[str], run:
 
 
 def _run_cell(recipe: dict, grid: Path, threads: int, command: list[str], run: str, started: float) -> dict:
-    # start-up: torch and sklearn only when this runs
+    # start-up: torch only when this runs
     from merbench.train import train
 
     run_dir = grid / run
