@@ -26,7 +26,7 @@ import multiprocessing
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from merbench import check as regression
 from merbench import run_folder
@@ -188,7 +188,7 @@ def extract(dataset: str, root: str | Path, *, format: str | None = None, labels
             crossfit_eval: str = "full", vision: str | None = None, vision_model: str | None = None,
             frames: int = 8, face: bool = False, options: dict[str, Any] | None = None,
             device: str | None = None, cache: str | Path | None = None, progress: bool = True,
-            warn=None) -> Extraction:
+            warn: Callable[[str], None] | None = None) -> Extraction:
     """``merbench extract``: read ``dataset``'s release at ``root`` and extract (or find in the
     cache) the features of the extractors named; modalities without one keep what the release
     ships. ``options``: extractor options as dotted ``MODALITY.KEY`` names
@@ -287,7 +287,7 @@ def finetune(dataset: str, root: str | Path | None = None, *, format: str | None
              seed: int = 0, lr: float = 5e-5, batch_size: int = 16, max_length: int = 128, crossfit: int = 0,
              crossfit_eval: str = "full", out: str | Path = "models", device: str | None = None,
              threads: int = 0, progress: bool = True, command: list[str] | None = None,
-             warn=None) -> FinetuneReport:
+             warn: Callable[[str], None] | None = None) -> FinetuneReport:
     """``merbench finetune``: fine-tune a text encoder (``text``: minilm or mpnet, or
     ``text_model``: a folder or hub id) as an utterance classifier (regressor on MOSEI) on
     ``dataset``'s training split, the epoch chosen on validation; ``root`` defaults to
