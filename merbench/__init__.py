@@ -16,7 +16,8 @@ from merbench._version import __version__
 
 # name -> module that defines it (merbench.api re-exports the Run type and load_run).
 _API = {name: "merbench.api" for name in ("load_run", "load_results", "results_frame", "compare", "ablate",
-                                          "heads_sweep", "table", "tune", "Run", "GridReport", "TableReport", "TuneReport")}
+                                          "heads_sweep", "table", "tune", "extract", "finetune", "Run", "GridReport",
+                                          "TableReport", "TuneReport", "Extraction", "FinetuneReport")}
 _API["RunnerOptions"] = "merbench.grid"
 _API["MerbenchError"] = "merbench.errors"
 # Your own model (docs/plugins.md): @merbench.register_model("name") on a merbench.MerModel.

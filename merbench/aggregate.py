@@ -7,6 +7,7 @@ counted so a table can say so.
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import math
 from dataclasses import dataclass, field
@@ -15,6 +16,7 @@ from typing import Iterable
 
 from merbench.data.types import MODALITIES, MODALITY_LETTERS
 from merbench.errors import MerbenchError
+from merbench.recipe import Recipe, read_back
 from merbench.results import DatasetInfo, Result, read_result
 
 # Recipe keys that never change a result's meaning, left out when grouping runs.
@@ -44,13 +46,19 @@ class Cell:
 @dataclass
 class Group:
     key: str
-    recipe: dict  # the shared recipe, seed removed
+    recipe: dict  # the shared recipe as written, the IGNORED_TRAIN_KEYS removed (grouping and check hash it)
     results: list[Result] = field(default_factory=list)
     failed: int = 0
 
+    @functools.cached_property
+    def spec(self) -> Recipe:
+        """The shared recipe, typed (``recipe.read_back``; the removed train keys at their defaults)."""
+        first = self.results[0] if self.results else None
+        return read_back(self.recipe, f"{first.path}: recipe" if isinstance(first, Result) else "recipe")
+
     @property
     def model(self) -> str:
-        return self.recipe["model"]["name"]
+        return self.spec.model.name
 
     @property
     def dataset(self) -> DatasetInfo:
@@ -58,7 +66,7 @@ class Group:
 
     @property
     def modalities(self) -> list[str]:
-        return self.recipe["dataset"]["modalities"]
+        return list(self.spec.dataset.modalities)
 
     def cell(self, metric: str, split: str = "test") -> Cell | None:
         values = [r.metrics[split][metric] for r in self.results

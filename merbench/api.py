@@ -3,6 +3,8 @@
 Every command that trains or reads runs is a thin layer over one of these (docs/python.md):
 
 - ``train(recipe_or_path, **overrides) -> Run``: ``merbench train``;
+- ``extract(dataset, root, ...) -> Extraction`` and ``finetune(dataset, ...) -> FinetuneReport``:
+  ``merbench extract`` / ``merbench finetune``, features and fine-tuned encoders of a release;
 - ``load_run(path) -> Run`` and ``load_results(paths)``: finished runs read back;
   ``evaluate(path) -> Evaluation``: ``merbench evaluate``;
 - ``table(paths) -> TableReport``: ``merbench table``; ``check(paths, against) -> CheckReport``:
@@ -21,21 +23,28 @@ from __future__ import annotations
 
 import copy
 import multiprocessing
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from merbench import check as regression
 from merbench import run_folder
 from merbench.aggregate import collect, group_results, modality_label, one_group, row_labels
+from merbench.data.readers import read_corpus, resolve_root
+from merbench.data.types import MODALITIES
 from merbench.device import DEFAULT_THREADS
 from merbench.errors import MerbenchError
 from merbench.experiments.efficiency import device_label, latency_ms
 from merbench.experiments.sizing import estimate, parallelism
+from merbench.features.cache import MANIFEST, cache_root, features_folder
+from merbench.features.finetuned import CROSSFIT_EVAL, RECORD
+from merbench.features.options import FinetuneOptions
 from merbench.figures import confusion_plot, figure_path, group_confusions
 from merbench.grid import RunnerOptions, run_grid
 from merbench.optional import import_optional
 from merbench.recipe import SPLITS, Recipe, apply_overrides, load_recipe, override_text, validate
+from merbench.results import load_json
 from merbench.run import Run, find_runs, load_run
 from merbench.tables import Table, by_dataset, data_parts, layout_for, render_all, results_tables
 
@@ -44,9 +53,10 @@ if TYPE_CHECKING:
     from merbench.experiments.sizing import Estimate
     from merbench.grid import GridRun
 
-__all__ = ["CheckReport", "Evaluation", "GridReport", "Robustness", "Run", "TableReport", "TuneReport", "ablate",
-           "check", "compare", "confusion_figure", "evaluate", "heads_sweep", "load_results", "load_run", "plan_grid",
-           "results_frame", "robustness", "significance", "table", "train", "tune"]
+__all__ = ["CheckReport", "Evaluation", "ExtractedFeatures", "Extraction", "FinetuneReport", "GridReport", "Robustness",
+           "Run", "TableReport", "TuneReport", "ablate", "check", "compare", "confusion_figure", "evaluate", "extract",
+           "finetune", "heads_sweep", "load_results", "load_run", "plan_grid", "results_frame", "robustness",
+           "significance", "table", "train", "tune"]
 
 
 def _override_list(overrides: dict[str, Any], where: str) -> list[tuple[str, Any]]:
@@ -120,6 +130,193 @@ def evaluate(run_dir: str | Path, *, split: str = "test", device: str = "cpu", m
     if condition.missing or condition.noise:
         return Evaluation(split, condition.describe(), evaluate_condition(Path(run_dir), condition, split, device))
     return Evaluation(split, None, load_run(run_dir).evaluate(split, device))
+
+
+# --- Features: extract and finetune -----------------------------------------------------
+
+@dataclass
+class ExtractedFeatures:
+    """One modality's features as ``merbench extract`` left them."""
+
+    modality: str
+    source: str  # extracted (through the cache) | shipped (the release's own)
+    dim: int
+    sequence: bool  # frame sequences (T, D) per utterance, else vectors (D,)
+    extractor: str | None = None  # the extractor's name (extracted only)
+    config_hash: str | None = None  # the extractor's config hash: part of the cache folder's name
+    folder: Path | None = None  # the cache folder (manifest.json and the shards); None if shipped
+    counts: dict = field(default_factory=dict)  # what the extractor counted (the face step's frames)
+
+    @property
+    def manifest(self) -> Path | None:
+        return self.folder / MANIFEST if self.folder is not None else None
+
+
+@dataclass
+class Extraction:
+    """What ``merbench extract`` did: the release read and, per modality, where its features
+    are now (``features``), with the ``recipe`` section that trains on them."""
+
+    dataset: str
+    root: Path
+    format: str | None  # the format read (detected when not given)
+    protocol: str
+    counts: dict[str, int]  # utterances per split
+    features: dict[str, ExtractedFeatures]
+    extractors: dict[str, dict]  # modality -> {name, **options}: the extractors asked for
+    seconds: float  # reading the features (extracting what the cache lacked)
+    cache: Path  # the cache root
+    warnings: list[str] = field(default_factory=list)  # what the reader said of the release
+    format_named: bool = False  # the format was named (``format=``), not detected
+
+    @property
+    def utterances(self) -> int:
+        return sum(self.counts.values())
+
+    def recipe(self) -> dict:
+        """The recipe's ``dataset`` section that trains on these features (the command's
+        ``recipe:`` line): name, root, the format when it was named, ``features`` when
+        extractors ran."""
+        features = {m: s["name"] if len(s) == 1 else dict(s) for m, s in self.extractors.items()}
+        return {"name": self.dataset, "root": str(self.root), **({"format": self.format} if self.format_named else {}),
+                **({"features": features} if features else {})}
+
+
+def extract(dataset: str, root: str | Path, *, format: str | None = None, labels: str | None = None,
+            protocol: str | None = None, fold: int | None = None, audio: str | None = None,
+            audio_model: str | None = None, text: str | None = None, text_model: str | None = None,
+            crossfit_eval: str = "full", vision: str | None = None, vision_model: str | None = None,
+            frames: int = 8, face: bool = False, options: dict[str, Any] | None = None,
+            device: str | None = None, cache: str | Path | None = None, progress: bool = True,
+            warn: Callable[[str], None] | None = None) -> Extraction:
+    """``merbench extract``: read ``dataset``'s release at ``root`` and extract (or find in the
+    cache) the features of the extractors named; modalities without one keep what the release
+    ships. ``options``: extractor options as dotted ``MODALITY.KEY`` names
+    (``{"audio.level": "lld"}``, ``--option``). ``warn`` is called with each warning of the
+    reader as it comes (they are also in ``Extraction.warnings``). The options are checked
+    together, every problem in one error, before the release is read."""
+    # start-up: torch (the extractors) only when this runs
+    from merbench.features.build import build_corpus
+
+    if text_model and not text:
+        text = "bert"  # any encoder dir, a fine-tuned one included; its record fixes the input
+    specs: dict[str, dict] = {}
+    problems: list[str] = []
+    text_extra = {} if crossfit_eval == "full" else {"crossfit_eval": crossfit_eval}  # the extractor checks it
+    vision_extra = {"frames": frames, **({"face": True} if face else {})}
+    for modality, name, model, extra in (("audio", audio, audio_model, {}), ("text", text, text_model, text_extra),
+                                         ("vision", vision, vision_model, vision_extra)):
+        if name:
+            specs[modality] = {"name": name, **({"model": str(model)} if model else {}), **extra}
+        elif model:
+            problems.append(f"--{modality}-model given without --{modality}")
+    for dotted, value in (options or {}).items():
+        modality, dot, key = str(dotted).partition(".")
+        if not dot or modality not in MODALITIES or not key or "." in key:
+            problems.append(f"--option {dotted}: expected MODALITY.KEY=VALUE with MODALITY one of "
+                            f"{', '.join(MODALITIES)}, e.g. audio.feature_set=ComParE_2016")
+        elif modality not in specs:
+            problems.append(f"--option {modality}.{key}: no --{modality} extractor asked for")
+        else:
+            specs[modality][key] = value  # the extractor checks the name and the value
+    if problems:
+        raise MerbenchError("; ".join(problems))
+    warned: list[str] = []
+    raw = read_corpus(dataset, Path(root), format, labels, protocol, fold, modalities=tuple(specs))
+    for warning in raw.info.get("warnings", []):
+        warned.append(warning)
+        if warn is not None:
+            warn(warning)
+    started = time.perf_counter()
+    corpus = build_corpus(raw, specs, cache_root=cache, device=device, progress=progress)
+    seconds = time.perf_counter() - started
+    fingerprint = corpus.info["raw_fingerprint"]
+    features = {}
+    for m, info in corpus.info["features"].items():
+        extracted = info["source"] == "extracted"
+        features[m] = ExtractedFeatures(
+            m, info["source"], int(info["dim"]), bool(info["sequence"]), info.get("extractor"),
+            info.get("config_hash"),
+            features_folder(cache, raw.name, fingerprint, m, info["extractor"], info["config_hash"])
+            if extracted else None, dict(info.get("counts", {})))
+    return Extraction(dataset, Path(root), raw.info.get("format", format), raw.protocol, corpus.counts(), features,
+                      specs, seconds, cache_root(cache), warned, format is not None)
+
+
+@dataclass
+class FinetuneReport:
+    """What ``merbench finetune`` wrote: the encoder's folder (``merbench extract
+    --text-model`` reads it) and its record (``merbench_finetune.json``) with the validation
+    scores the kept epoch was chosen on."""
+
+    folder: Path
+    record: dict  # the folder's merbench_finetune.json
+    warnings: list[str] = field(default_factory=list)  # what the reader said of the release
+
+    @property
+    def kind(self) -> str:
+        """encoder (one fine-tuned encoder) | crossfit (K fold encoders, and ``full`` unless skipped)."""
+        return self.record.get("kind", "encoder")
+
+    @property
+    def best_epoch(self) -> int | None:
+        return self.record.get("best_epoch")
+
+    @property
+    def selection_metric(self) -> str | None:
+        return self.record.get("selection_metric")
+
+    @property
+    def best_valid(self) -> float | None:
+        """The kept epoch's validation score (``selection_metric``); None for a cross-fitted folder."""
+        return self.record.get("best_valid")
+
+    @property
+    def history(self) -> list[dict]:
+        """One row per epoch: train loss, the validation score, seconds (an encoder folder)."""
+        return list(self.record.get("history", []))
+
+    @property
+    def seconds_per_epoch(self) -> float | None:
+        return self.record.get("seconds_per_epoch")
+
+
+def finetune(dataset: str, root: str | Path | None = None, *, format: str | None = None,
+             labels: str | None = None, protocol: str | None = None, fold: int | None = None,
+             text: str = "minilm", text_model: str | Path | None = None, context: int = 0, epochs: int = 3,
+             seed: int = 0, lr: float = 5e-5, batch_size: int = 16, max_length: int = 128, crossfit: int = 0,
+             crossfit_eval: str = "full", out: str | Path = "models", device: str | None = None,
+             threads: int = 0, progress: bool = True, command: list[str] | None = None,
+             warn: Callable[[str], None] | None = None) -> FinetuneReport:
+    """``merbench finetune``: fine-tune a text encoder (``text``: minilm or mpnet, or
+    ``text_model``: a folder or hub id) as an utterance classifier (regressor on MOSEI) on
+    ``dataset``'s training split, the epoch chosen on validation; ``root`` defaults to
+    ``$MERBENCH_<DATASET>_ROOT``. A finished folder of the same options and data is found, an
+    interrupted one resumed. Every bad option is reported at once, before the release is read;
+    ``warn`` is called with each warning of the reader."""
+    # start-up: torch and transformers only when this runs
+    from merbench.features.finetune import finetune as run
+    from merbench.features.text import NAMED_MODELS, named_model_dir
+
+    settings = FinetuneOptions(context=context, epochs=epochs, seed=seed, lr=lr, batch_size=batch_size,
+                               max_length=max_length, crossfit=crossfit)
+    problems = [f"--{name.replace('_', '-')} {getattr(settings, name)}: expected {expected}"
+                for name, expected in settings.problems()]
+    if text not in NAMED_MODELS:
+        problems.append(f"--text {text}: expected {' or '.join(NAMED_MODELS)} (or --text-model DIR)")
+    if crossfit_eval not in CROSSFIT_EVAL:
+        problems.append(f"--crossfit-eval {crossfit_eval}: expected {' or '.join(CROSSFIT_EVAL)}")
+    if problems:  # bad options stop before the dataset is read
+        raise MerbenchError("; ".join(problems))
+    raw = read_corpus(dataset, resolve_root(dataset, str(root or "")), format, labels, protocol, fold,
+                      modalities=("text",))
+    warned = list(raw.info.get("warnings", []))
+    for warning in warned if warn is not None else []:
+        warn(warning)
+    folder = run(raw, text_model or named_model_dir(text), out, settings, device=device, threads=threads,
+                 progress=progress, command=command or ["merbench.finetune", dataset],
+                 full=crossfit_eval == "full")
+    return FinetuneReport(folder, load_json(folder / RECORD, "no fine-tuning record"), warned)
 
 
 # --- Finished runs as records or a table of numbers -----------------------------------------

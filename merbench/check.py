@@ -46,7 +46,7 @@ def entry_id(group: Group) -> str:
 
 
 def entry_label(group: Group) -> str:
-    return f"{group.recipe['dataset']['name']}/{group.model} [{modality_label(group.modalities)}]"
+    return f"{group.spec.dataset.name}/{group.model} [{modality_label(group.modalities)}]"
 
 
 def new_label(group: Group, groups: list[Group]) -> str:

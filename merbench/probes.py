@@ -200,8 +200,8 @@ def _hrdf_mer(run: Run, model: HRDFMER, tensors: SplitTensors, out: Probe) -> No
 
 def _mcn_cl(run: Run, model: MCNCL, tensors: SplitTensors, out: Probe) -> None:
     recorder = _Recorder({"fused": model.fusion})
-    train_cfg = run.recipe.get("train", {})
-    size = train_cfg.get("dialogue_batch_size", 8) if model.level == "dialogue" else train_cfg.get("batch_size", 64)
+    train = run.recipe.train
+    size = train.dialogue_batch_size if model.level == "dialogue" else train.batch_size
     try:
         with torch.no_grad():
             # Training mode, as the loop computes the term: dropout on, batches of the training
@@ -292,8 +292,7 @@ def probe(run: Run | str | Path, split: str = "test", device: str = "cpu") -> Pr
 def _setting(run: Run) -> str:
     """``audio+text+vision; objective=paper``: what tells runs of one model apart in a table."""
     defaults = model_defaults(run.model_name)
-    args = [f"{k}={_yaml(v)}" for k, v in run.recipe["model"].items()
-            if k != "name" and (k not in defaults or defaults[k] != v)]
+    args = [f"{k}={_yaml(v)}" for k, v in run.recipe.model.args.items() if k not in defaults or defaults[k] != v]
     return "; ".join(["+".join(run.dataset.modalities)] + ([" ".join(args)] if args else []))
 
 

@@ -9,6 +9,8 @@ Anything unknown stops the run naming the file, the key path and the closest val
 (``Problems``), and builds the typed ``Recipe``: ``DatasetSpec`` (with ``FeatureSpec`` per
 extractor in ``dataset.features``), ``ModelSpec``, ``TrainOptions``, ``EvalOptions``. The
 resolved mapping as written stays in ``Recipe.data``: ``recipe.yaml`` and the run id hash it.
+``read_back`` types a recipe merbench wrote (result.json, a grid manifest) without checking
+it again against today's registries, so old files still read.
 """
 
 from __future__ import annotations
@@ -286,14 +288,90 @@ def validate(recipe: Mapping, source: str) -> Recipe:
                                         f"valid: {', '.join(SPLITS)}")
     features = _feature_specs(dataset, problems) if dataset else {}
     problems.check()
-    data = {"dataset": dataset, "model": model, "train": train, "eval": evals}
+    return _typed({"dataset": dataset, "model": model, "train": train, "eval": evals}, features, train,
+                  evals["splits"])
+
+
+def _typed(data: dict, features: dict[str, FeatureSpec], train: Mapping, splits) -> Recipe:
+    """The typed ``Recipe`` of the resolved mapping ``data`` (kept as it is in ``Recipe.data``):
+    ``train``, the ``train`` keys ``TrainOptions`` knows, and ``splits`` have been checked."""
+    dataset, model = data["dataset"], data["model"]
     return Recipe(
-        dataset=DatasetSpec(dataset["name"], tuple(dataset["modalities"]),
+        dataset=DatasetSpec(dataset["name"], tuple(dataset.get("modalities", MODALITIES)),
                             {k: v for k, v in dataset.items() if k not in ("name", "modalities")}, features),
         model=ModelSpec(model["name"], {k: v for k, v in model.items() if k != "name"}),
-        train=TrainOptions(**copy.deepcopy(train)),
-        eval=EvalOptions(tuple(evals["splits"])),
+        train=TrainOptions(**copy.deepcopy(dict(train))),
+        eval=EvalOptions(tuple(splits)),
         data=data)
+
+
+def read_back(data: Any, source: str) -> Recipe:
+    """A resolved recipe that merbench wrote, read back (``result.json``'s ``recipe``, a grid
+    manifest's cell, a trial's recipe): a typed ``Recipe`` whose ``data`` is the mapping exactly
+    as the file holds it, so its hash and the run id are the file's.
+
+    Typed, not validated again: no registry, signature or range is consulted (nothing is
+    imported), so a file written by an older merbench whose recipe would no longer validate (a
+    model argument renamed since, a train key dropped, a value now out of range) still reads
+    for tables, checks and grids; ``Run.corpus()``, which rebuilds the data, validates in full.
+    ``train`` / ``eval`` keys the file lacks take today's defaults in the typed sections, and
+    keys today's merbench does not know stay in ``data`` only. What readers use must be sound:
+    ``dataset`` and ``model`` naming what was trained, ``train`` / ``eval`` mappings whose known
+    keys have their kind, well-formed ``modalities`` and ``features``; else one error naming
+    ``source`` with every problem."""
+    if isinstance(data, Recipe):
+        return data
+    if not isinstance(data, Mapping):
+        raise MerbenchError(f"{source}: expected the resolved recipe (a mapping), got {excerpt(data)}")
+    problems = Problems(source)
+    for section in ("dataset", "model"):
+        values = data.get(section)
+        if not isinstance(values, Mapping):
+            problems.add(section, f"expected a mapping naming the {section} trained, got {excerpt(values)}")
+        elif not isinstance(values.get("name"), str):
+            got = f"got {excerpt(values['name'])}" if "name" in values else "missing"
+            problems.add(f"{section}.name", f"expected the {section} trained (a name), {got}")
+    known = {}
+    for section, defaults in (("train", TRAIN_DEFAULTS), ("eval", EVAL_DEFAULTS)):
+        values = data.get(section, {})
+        if not isinstance(values, Mapping):
+            problems.add(section, f"expected a mapping, got {excerpt(values)}")
+            continue
+        for key, value in values.items():
+            if key in defaults and not same_type(value, defaults[key]):
+                problems.add(f"{section}.{key}", f"expected {type(defaults[key]).__name__}, got {excerpt(value)}")
+        known[section] = {**copy.deepcopy(defaults), **{k: v for k, v in values.items() if k in defaults}}
+    dataset = data.get("dataset") if isinstance(data.get("dataset"), Mapping) else {}
+    modalities = dataset.get("modalities", list(MODALITIES))
+    if not isinstance(modalities, list) or any(m not in MODALITIES for m in modalities):
+        problems.add("dataset.modalities", f"expected a list of {', '.join(MODALITIES)}, got {excerpt(modalities)}")
+    splits = known.get("eval", {}).get("splits", [])
+    if isinstance(splits, list) and any(s not in SPLITS for s in splits):
+        problems.add("eval.splits", f"expected a list of {', '.join(SPLITS)}, got {excerpt(splits)}")
+    features = {}
+    entries = dataset.get("features") or {}
+    for modality, spec in entries.items() if isinstance(entries, Mapping) else []:
+        parsed = _feature_entry(spec)
+        if modality not in MODALITIES or parsed is None:
+            problems.add(f"dataset.features.{modality}", f"expected an extractor of audio, text or vision, "
+                                                        f"got {excerpt(spec)}")
+            continue
+        name, options = parsed
+        finetune = options.pop("finetune", None)
+        features[modality] = FeatureSpec(modality, name, options, finetune)
+    if not isinstance(entries, Mapping):
+        problems.add("dataset.features", f"expected a mapping of modality -> extractor, got {excerpt(entries)}")
+    problems.check()
+    return _typed(copy.deepcopy(dict(data)), features, known["train"], splits)
+
+
+def _feature_entry(spec: Any) -> tuple[str, dict] | None:
+    """A ``dataset.features`` entry, ``"minilm"`` or ``{name, **options}``, as (name, options)."""
+    if isinstance(spec, str):
+        return spec, {}
+    if isinstance(spec, Mapping) and isinstance(spec.get("name"), str):
+        return spec["name"], {k: v for k, v in spec.items() if k != "name"}
+    return None
 
 
 def as_recipe(recipe: Mapping, source: str = "recipe") -> Recipe:
@@ -359,13 +437,11 @@ def _feature_specs(dataset: dict, problems: Problems) -> dict[str, FeatureSpec]:
         if modality not in MODALITIES:
             problems.add(where, f"unknown modality{closest(str(modality), MODALITIES)}; valid: {', '.join(MODALITIES)}")
             continue
-        if isinstance(spec, str):
-            name, options = spec, {}
-        elif isinstance(spec, dict) and isinstance(spec.get("name"), str):
-            name, options = spec["name"], {k: v for k, v in spec.items() if k != "name"}
-        else:
+        parsed = _feature_entry(spec)
+        if parsed is None:
             problems.add(where, f"expected an extractor name or a mapping with 'name', got {excerpt(spec)}")
             continue
+        name, options = parsed
         valid = [e.name for e in EXTRACTORS.entries() if e.meta["modality"] == modality]
         if name not in EXTRACTORS:
             problems.add(f"{where}.name" if isinstance(spec, dict) else where,

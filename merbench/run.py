@@ -24,7 +24,7 @@ from merbench import run_folder
 from merbench.aggregate import collect, modality_label
 from merbench.errors import MerbenchError
 from merbench.predictions import Predictions
-from merbench.recipe import SPLITS, validate
+from merbench.recipe import SPLITS, Recipe, read_back, validate
 from merbench.results import DatasetInfo, ModelInfo, Result, Selection, load_arrays, read_result
 
 if TYPE_CHECKING:  # torch-importing types, for annotations only
@@ -45,7 +45,9 @@ class Run:
     status: str  # ok | failed
     error: str | None
     seed: int
-    recipe: dict  # the resolved recipe
+    # The resolved recipe as result.json holds it (``recipe.data``, also read as that mapping),
+    # typed by ``recipe.read_back``: not validated again, so an old file still reads.
+    recipe: Recipe
     dataset: DatasetInfo
     model_info: ModelInfo
     selection: Selection
@@ -101,8 +103,8 @@ class Run:
         from merbench.models.build import build_model
         from merbench.device import resolve_device
 
-        args = {k: v for k, v in self.recipe["model"].items() if k != "name"}  # as the recipe set them
-        model = build_model(self.model_info.name, self.dataset.dims, self.model_info.num_outputs, **args)
+        model = build_model(self.model_info.name, self.dataset.dims, self.model_info.num_outputs,
+                            **self.recipe.model.args)  # as the recipe set them
         best = self.path / run_folder.BEST
         state = load_checkpoint(best)
         try:
@@ -120,7 +122,8 @@ class Run:
             # start-up: torch only when this runs
             from merbench.train import load_corpus
 
-            corpus = load_corpus(validate(self.recipe, f"{self.path / run_folder.RESULT}: recipe"))
+            # validated in full: the data is rebuilt by today's code
+            corpus = load_corpus(validate(self.recipe.data, f"{self.path / run_folder.RESULT}: recipe"))
             if corpus.fingerprint() != self.dataset.fingerprint:
                 raise MerbenchError(f"{self.path}: the data now read differs from the data it was trained on "
                                     f"(fingerprint {corpus.fingerprint()[:12]} != {self.dataset.fingerprint[:12]})")
@@ -173,8 +176,9 @@ class Run:
 
 def from_result(result: Result) -> Run:
     """A ``Run`` of an already read ``result.json`` (``results.read_result``)."""
-    return Run(result.run_dir, result, result.run_id, result.status, result.error, result.seed, result.recipe,
-               result.dataset, result.model, result.selection, result.seconds, result.metrics)
+    return Run(result.run_dir, result, result.run_id, result.status, result.error, result.seed,
+               read_back(result.recipe, f"{result.path}: recipe"), result.dataset, result.model, result.selection,
+               result.seconds, result.metrics)
 
 
 def load_run(path: Path | str) -> Run:

@@ -38,46 +38,26 @@ def extract(
 ) -> None:
     """Read a dataset release and extract (or reuse cached) features for the named extractors."""
     # start-up: torch only for this command, not for --help
-    import time
+    from merbench import api
 
-    from merbench.data.readers import read_corpus
-    from merbench.features.build import build_corpus
-
-    if text_model and not text:
-        text = "bert"  # any encoder dir, a fine-tuned one included; its record fixes the input
-    specs: dict = {}
-    text_extra = {} if crossfit_eval == "full" else {"crossfit_eval": crossfit_eval}  # the extractor checks it
-    for modality, name, model, extra in (("audio", audio, audio_model, {}), ("text", text, text_model, text_extra),
-                                         ("vision", vision, vision_model, {"frames": frames, **({"face": True} if face else {})})):
-        if name:
-            specs[modality] = {"name": name, **({"model": model} if model else {}), **extra}
-        elif model:
-            raise MerbenchError(f"--{modality}-model given without --{modality}")
-    for modality, key, value in map(_option, option):
-        if modality not in specs:
-            raise MerbenchError(f"--option {modality}.{key}: no --{modality} extractor asked for")
-        specs[modality][key] = value  # the extractor checks the name and the value
-    raw = read_corpus(dataset, root, format, labels, protocol, fold, modalities=tuple(specs))
-    for warning in raw.info.get("warnings", []):
-        typer.echo(f"warning: {warning}", err=True)
-    started = time.perf_counter()
-    corpus = build_corpus(raw, specs, cache_root=cache, device=device, progress=not quiet)
-    seconds = time.perf_counter() - started
-    n = sum(len(d) for d in corpus.dialogues)
-    console.print(f"{dataset} ({raw.info.get('format', format)}, {raw.protocol}): "
-                  f"{', '.join(f'{k} {v}' for k, v in corpus.counts().items())} utterances")
-    for m, info in corpus.info["features"].items():
-        what = f"{info['source']}" + (f" by {info['extractor']} (config {info['config_hash'][:12]})" if info["source"] == "extracted" else "")
-        console.print(f"  {m}: {info['dim']}-d {'frame sequences' if info['sequence'] else 'vectors'}, {what}")
-        counts = info.get("counts", {})
-        if counts.get("frames_without_face"):
-            typer.echo(f"warning: {m}: {counts['frames_without_face']} of {counts['frames']} frames had no face "
-                       f"(left out); {counts['utterances_without_face']} utterances had none in any frame "
-                       f"(zero features)", err=True)
+    done = api.extract(dataset, root, format=format, labels=labels, protocol=protocol, fold=fold, audio=audio,
+                       audio_model=audio_model, text=text, text_model=text_model, crossfit_eval=crossfit_eval,
+                       vision=vision, vision_model=vision_model, frames=frames, face=face,
+                       options={f"{m}.{k}": v for m, k, v in map(_option, option)}, device=device, cache=cache,
+                       progress=not quiet, warn=lambda w: typer.echo(f"warning: {w}", err=True))
+    console.print(f"{dataset} ({done.format}, {done.protocol}): "
+                  f"{', '.join(f'{k} {v}' for k, v in done.counts.items())} utterances")
+    for m, info in done.features.items():
+        what = info.source + (f" by {info.extractor} (config {info.config_hash[:12]})" if info.source == "extracted" else "")
+        console.print(f"  {m}: {info.dim}-d {'frame sequences' if info.sequence else 'vectors'}, {what}")
+        if info.counts.get("frames_without_face"):
+            typer.echo(f"warning: {m}: {info.counts['frames_without_face']} of {info.counts['frames']} frames had "
+                       f"no face (left out); {info.counts['utterances_without_face']} utterances had none in any "
+                       f"frame (zero features)", err=True)
+    n, seconds = done.utterances, done.seconds
     console.print(f"{n} utterances in {seconds:.1f} s ({n / max(seconds, 1e-9):.0f} utt/s, cached features are free)")
-
     features = ", ".join(f"{m}: {s['name'] if len(s) == 1 else yaml.safe_dump(s, default_flow_style=True, sort_keys=False, width=1 << 16).strip()}"
-                         for m, s in specs.items())
+                         for m, s in done.extractors.items())
     console.print(f"recipe: dataset: {{name: {dataset}, root: {root}"
                   + (f", format: {format}" if format else "") + (f", features: {{{features}}}" if features else "") + "}")
 

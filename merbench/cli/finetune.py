@@ -8,7 +8,6 @@ from typing import Optional
 import typer
 
 from merbench.cli.common import Dataset, DatasetFormat, Fold, Labels, Protocol, command_line, console, user_errors
-from merbench.errors import MerbenchError
 
 
 @user_errors
@@ -36,33 +35,19 @@ def finetune(
 ) -> None:
     """Fine-tune a text encoder as an utterance classifier (regressor on MOSEI) on the training split."""
     # start-up: torch only for this command, not for --help
-    import json
+    from merbench import api
 
-    from merbench.data.readers import read_corpus
-    from merbench.data.readers import resolve_root
-    from merbench.features.finetune import CROSSFIT_EVAL, RECORD, FinetuneOptions, finetune as run
-    from merbench.features.text import NAMED_MODELS, named_model_dir
-
-    options = FinetuneOptions(context=context, epochs=epochs, seed=seed, lr=lr, batch_size=batch_size,
-                              max_length=max_length, crossfit=crossfit)
-    options.check("--")  # bad numbers stop before the dataset is read
-    if text not in NAMED_MODELS:
-        raise MerbenchError(f"--text {text}: expected {' or '.join(NAMED_MODELS)} (or --text-model DIR)")
-    if crossfit_eval not in CROSSFIT_EVAL:
-        raise MerbenchError(f"--crossfit-eval {crossfit_eval}: expected {' or '.join(CROSSFIT_EVAL)}")
-    raw = read_corpus(dataset, resolve_root(dataset, root or ""), format, labels, protocol, fold,
-                      modalities=("text",))
-    for warning in raw.info.get("warnings", []):
-        typer.echo(f"warning: {warning}", err=True)
-    folder = run(raw, text_model or named_model_dir(text), out, options, device=device, threads=threads,
-                 progress=not quiet, command=command_line(), full=crossfit_eval == "full")
-    record = json.loads((folder / RECORD).read_text())
-    console.print(f"fine-tuned encoder: {folder}")
-    if record.get("kind") == "encoder":
-        console.print(f"  best epoch {record['best_epoch']} (valid {record['selection_metric']} "
-                      f"{record['best_valid']:.2f}), {record['seconds_per_epoch']} s/epoch")
+    done = api.finetune(dataset, root, format=format, labels=labels, protocol=protocol, fold=fold, text=text,
+                        text_model=text_model, context=context, epochs=epochs, seed=seed, lr=lr,
+                        batch_size=batch_size, max_length=max_length, crossfit=crossfit, crossfit_eval=crossfit_eval,
+                        out=out, device=device, threads=threads, progress=not quiet, command=command_line(),
+                        warn=lambda w: typer.echo(f"warning: {w}", err=True))
+    console.print(f"fine-tuned encoder: {done.folder}")
+    if done.kind == "encoder":
+        console.print(f"  best epoch {done.best_epoch} (valid {done.selection_metric} "
+                      f"{done.best_valid:.2f}), {done.seconds_per_epoch} s/epoch")
     console.print(f"extract: merbench extract --dataset {dataset} --root {root or '$MERBENCH_' + dataset.upper() + '_ROOT'} "
-                  f"--text-model {folder}" + (" --crossfit-eval mean" if crossfit_eval == "mean" else ""))
+                  f"--text-model {done.folder}" + (" --crossfit-eval mean" if crossfit_eval == "mean" else ""))
 
 
 def register(app: typer.Typer) -> None:

@@ -36,7 +36,7 @@ def train(
     run = api.train(recipe, out=out, resume=resume, force=force, progress=not quiet, command=command_line(),
                     keep_last=keep_last, console=console, **override_pairs(overrides))
     if not run.ok:
-        planned = out / run_folder.run_name(run.recipe)  # a failed --force retrain left the finished run there
+        planned = out / run_folder.run_name(run.recipe.data)  # a failed --force retrain left the finished run there
         kept = f"; the finished run in {planned} is kept" if run.path != planned and run_folder.is_finished(planned) else ""
         console.print(Text.assemble(("run failed", "red"), f": {run.error} ({run.path}){kept}"), soft_wrap=True)
         raise typer.Exit(1)

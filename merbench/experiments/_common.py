@@ -61,7 +61,7 @@ def make_cell(recipe: Recipe | dict, source: str, seed: int, labels: dict) -> Gr
     out = recipe.as_dict() if isinstance(recipe, Recipe) else copy.deepcopy(recipe)
     out["train"]["seed"] = seed
     where = ", ".join(f"{k}={v}" for k, v in labels.items())
-    return GridCell(validate(out, f"{source} ({where}, seed {seed})").as_dict(), dict(labels))
+    return GridCell(validate(out, f"{source} ({where}, seed {seed})"), dict(labels))
 
 
 def metric_cell(run: GridRun, cells: list[GridCell], metric: str) -> Cell | None:

@@ -141,7 +141,7 @@ def tables(plan: Plan, run: GridRun, references: bool) -> list[Table]:
     metric = MAIN_METRIC[task_of(run, plan.cells) or "classification"]
     found = find_tables(lambda t: t.get("model") == info["model"] and "columns" in t) if references else []
     citation, _, paper = found[0] if found else (None, None, None)
-    full_recipe = next(c.recipe for c in plan.cells if c.labels["off"] == FULL)
+    full_recipe = next(c.spec for c in plan.cells if c.labels["off"] == FULL)
     why = (f"dataset {info['dataset']}" if paper is None or paper.get("dataset") != info["dataset"]
            else incomparable(paper, None, run_features(full_recipe)))
     side = paper is not None and why is None and paper.get("metric") == metric

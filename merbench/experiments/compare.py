@@ -152,10 +152,9 @@ def _table(plan: Plan, found: list[Group], differs: list[str], references: bool,
         refs = reported_rows(plan.info["dataset"])
         used, refused = [], []
         for i, group in enumerate(found):
-            recipe = group.results[0].recipe
             usable = []
             for citation, t in refs:
-                why = incomparable(t, recipe["dataset"]["modalities"], run_features(recipe))
+                why = incomparable(t, group.modalities, run_features(group.spec))
                 if why is None:
                     usable.append((citation, t))
                 elif group.model in t["rows"]:

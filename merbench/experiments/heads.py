@@ -23,6 +23,7 @@ from merbench.figures import heads_plot
 from merbench.grid import GridRun
 from merbench.metrics import Metric
 from merbench.models.build import build_model, model_defaults
+from merbench.recipe import Recipe
 from merbench.references import incomparable, run_features
 from merbench.registry import MODELS
 from merbench.tables import Table
@@ -52,14 +53,13 @@ def check_heads_argument(model: str) -> None:
         raise MerbenchError(f"model {model!r} has no 'heads' argument; models with one: {', '.join(having)}")
 
 
-def check_buildable(recipe: dict, heads: int, source: str) -> None:
+def check_buildable(recipe: Recipe, heads: int, source: str) -> None:
     """The model's constructor accepts this head count (e.g. hidden divisible by heads)."""
-    args = {k: v for k, v in recipe["model"].items() if k != "name"}
-    dims = {m: 16 for m in recipe["dataset"]["modalities"]}  # placeholders: constructors check shapes only
+    dims = {m: 16 for m in recipe.dataset.modalities}  # placeholders: constructors check shapes only
     try:
-        build_model(recipe["model"]["name"], dims, 2, **args)
+        build_model(recipe.model.name, dims, 2, **{**recipe.model.args, "heads": heads})
     except (ValueError, AssertionError, MerbenchError) as e:
-        raise MerbenchError(f"--heads {heads}: model {recipe['model']['name']!r} with {source} rejects it "
+        raise MerbenchError(f"--heads {heads}: model {recipe.model.name!r} with {source} rejects it "
                             f"({str(e).splitlines()[0]})") from None
     except Exception:  # noqa: BLE001  placeholder dims may upset a constructor; training will tell
         pass
@@ -83,9 +83,9 @@ def plan(model: str, heads: str, datasets: list[str], recipes: list[Path], overr
             raise MerbenchError(f"{source}: a second recipe for dataset {name!r} (one per dataset)")
         names.append(name)
         for h in counts:
+            check_buildable(base, h, source)
             recipe = base.as_dict()
             recipe["model"]["heads"] = h
-            check_buildable(recipe, h, source)
             for seed in seeds_of(base, n_seeds):
                 cells.append(make_cell(recipe, source, seed, {"dataset": name, "heads": h}))
     return Plan(f"heads-{model}-{'-'.join(names)}", cells,
@@ -125,8 +125,8 @@ def refusals(plan: Plan, paper: dict | None) -> dict[str, str]:
     for ds in plan.info["datasets"]:
         if not any(reported(paper, ds, m, h) is not None for h in paper["rows"] for m in PAPER_KEYS):
             continue
-        recipe = next(c.recipe for c in plan.cells if c.labels["dataset"] == ds)
-        why = incomparable(paper, recipe["dataset"]["modalities"], run_features(recipe))
+        recipe = next(c.spec for c in plan.cells if c.labels["dataset"] == ds)
+        why = incomparable(paper, list(recipe.dataset.modalities), run_features(recipe))
         if why is not None:
             out[ds] = why
     return out

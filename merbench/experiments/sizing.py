@@ -21,6 +21,7 @@ from pathlib import Path
 from merbench import run_folder
 from merbench.errors import MerbenchError
 from merbench.grid.manifest import GridCell, unique
+from merbench.recipe import Recipe, read_back
 from merbench.results import read_result
 
 
@@ -69,8 +70,8 @@ def duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def _key(recipe: dict) -> str:
-    return f"{recipe['model']['name']} on {recipe['dataset']['name']}"
+def _key(recipe: Recipe) -> str:
+    return f"{recipe.model.name} on {recipe.dataset.name}"
 
 
 def finished_seconds(search: Path) -> dict[str, list[float]]:
@@ -81,10 +82,11 @@ def finished_seconds(search: Path) -> dict[str, list[float]]:
     for path in Path(search).rglob(run_folder.RESULT):
         try:
             result = read_result(path)
+            key = _key(read_back(result.recipe, f"{path}: recipe"))
         except MerbenchError:
             continue  # a damaged or foreign file times nothing
         if result.ok and result.seconds is not None:
-            out.setdefault(_key(result.recipe), []).append(float(result.seconds) / max(1, result.selection.epochs_run))
+            out.setdefault(key, []).append(float(result.seconds) / max(1, result.selection.epochs_run))
     return out
 
 
@@ -110,9 +112,9 @@ def estimate(cells: list[GridCell], grid_dir: Path, search: Path | None = None, 
     timings = finished_seconds(search if search is not None else grid_dir.parent)
     total, timed, basis, untimed, epochs = 0.0, 0, {}, [], []
     for cell in todo:
-        key = _key(cell.recipe)
+        key = _key(cell.spec)
         if timings.get(key):
-            epochs.append(int(cell.recipe["train"]["max_epochs"]))
+            epochs.append(cell.spec.train.max_epochs)
             total += statistics.mean(timings[key]) * epochs[-1]
             timed += 1
             basis[key] = len(timings[key])

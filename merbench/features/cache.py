@@ -78,9 +78,15 @@ def config_hash(config: dict[str, Any]) -> str:
 
 
 def feature_dir(root: str | Path | None, dataset: str, fingerprint: str, extractor: Extractor) -> Path:
-    key = config_hash(extractor.config())
-    return (cache_root(root) / f"{dataset}-{fingerprint[:16]}"
-            / f"{extractor.modality}-{extractor.name}-{key[:16]}")
+    return features_folder(root, dataset, fingerprint, extractor.modality, extractor.name,
+                           config_hash(extractor.config()))
+
+
+def features_folder(root: str | Path | None, dataset: str, fingerprint: str, modality: str, name: str,
+                    key: str) -> Path:
+    """The cache folder of one extraction (its ``manifest.json`` and shards): the dataset and
+    its raw fingerprint, then the modality, the extractor and its config hash ``key``."""
+    return cache_root(root) / f"{dataset}-{fingerprint[:16]}" / f"{modality}-{name}-{key[:16]}"
 
 
 def extract_cached(extractor: Extractor, utterances: Sequence[RawUtterance], *, dataset: str,

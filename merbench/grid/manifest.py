@@ -14,6 +14,7 @@ from pathlib import Path
 
 from merbench import run_folder
 from merbench.errors import MerbenchError
+from merbench.recipe import Recipe, read_back
 from merbench.results import load_json, utc_now, write_json
 
 MANIFEST = "grid.json"
@@ -24,24 +25,29 @@ RUNNING = "running.json"  # host and pid of the process training the cell, while
 
 @dataclass
 class GridCell:
-    recipe: dict  # resolved (merbench.recipe.validate) recipe
+    recipe: dict  # resolved (merbench.recipe.validate) recipe, as written: grid.json and the workers get it
     labels: dict = field(default_factory=dict)  # what the experiment tables the cell by
     run: str = ""  # run folder name inside the grid folder
+    # The recipe typed: the validated ``Recipe`` the cell was made from, or the mapping read back
+    # (``recipe.read_back``: a manifest an older merbench wrote still reads).
+    spec: Recipe | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.recipe, dict):  # a validated ``Recipe``: the cell keeps it as written
-            self.recipe = self.recipe.as_dict()
+        if isinstance(self.recipe, Recipe):  # a validated recipe: the cell keeps it as written
+            self.spec, self.recipe = self.spec or self.recipe, self.recipe.as_dict()
+        if self.spec is None:
+            self.spec = read_back(self.recipe, f"grid cell {self.run or '(planned)'}: recipe")
         if not self.run:
             self.run = run_folder.run_name(self.recipe)
 
     @property
     def seed(self) -> int:
-        return self.recipe["train"]["seed"]
+        return self.spec.train.seed
 
     def describe(self) -> str:
         """'off=attention modalities=S+T seed 0': short enough for a progress line."""
         shown = " ".join(f"{k}={v}" for k, v in self.labels.items())
-        return f"{shown or self.recipe['model']['name']} seed {self.seed}"
+        return f"{shown or self.spec.model.name} seed {self.seed}"
 
 
 def unique(cells: list[GridCell]) -> list[GridCell]:
@@ -75,5 +81,9 @@ def read_manifest(grid_dir: Path) -> dict:
     if not isinstance(data, dict) or data.get("schema_version") != MANIFEST_SCHEMA or "cells" not in data:
         raise MerbenchError(f"{path}: not a merbench grid manifest (expected schema_version "
                             f"{MANIFEST_SCHEMA} and a 'cells' list)")
-    data["cells"] = [GridCell(c["recipe"], c.get("labels", {}), c["run"]) for c in data["cells"]]
+    try:
+        data["cells"] = [GridCell(c["recipe"], c.get("labels", {}), c["run"],
+                                  read_back(c["recipe"], f"{path}: cell {c['run']}: recipe")) for c in data["cells"]]
+    except (KeyError, TypeError, AttributeError) as e:
+        raise MerbenchError(f"{path}: not a merbench grid manifest (a cell without its {e})") from None
     return data

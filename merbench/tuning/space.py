@@ -22,7 +22,6 @@ it is given.
 
 from __future__ import annotations
 
-import copy
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +30,7 @@ from typing import Any
 import yaml
 
 from merbench.errors import MerbenchError, excerpt
-from merbench.recipe import Problems, apply_overrides, load_yaml_file, validate
+from merbench.recipe import Problems, Recipe, apply_overrides, load_yaml_file, validate
 from merbench.recipe_paths import LOCAL, PACKAGED
 from merbench.registry import closest
 from merbench.models.build import model_defaults
@@ -117,10 +116,10 @@ def _current(raw: dict, key: str) -> Any:
     return node
 
 
-def _defaults(resolved: dict) -> dict:
-    """The resolved recipe with the model's constructor defaults filled in."""
-    out = copy.deepcopy(dict(resolved))  # dict(): a validated Recipe too
-    out["model"] = {**model_defaults(resolved["model"]["name"]), **resolved["model"]}
+def _defaults(resolved: Recipe) -> dict:
+    """The resolved recipe's mapping with the model's constructor defaults filled in."""
+    out = resolved.as_dict()
+    out["model"] = {**model_defaults(resolved.model.name), **out["model"]}
     return out
 
 

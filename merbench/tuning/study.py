@@ -38,7 +38,7 @@ from merbench.grid import RunnerOptions
 from merbench.grid.runners import make_executor
 from merbench.grid.worker import start_worker
 from merbench.metrics import LOWER_IS_BETTER
-from merbench.recipe import apply_overrides, validate
+from merbench.recipe import Recipe, apply_overrides, validate
 from merbench.tuning.space import Space
 from merbench.tuning.storage import (  # noqa: F401 (the study's storage, from its own module)
     STUDY_DB, load_study, make_pruner, make_sampler, open_storage, shown_url, storage_url,
@@ -51,14 +51,14 @@ PRUNERS = ("median", "none")
 DONE = ("COMPLETE", "PRUNED", "FAIL")  # trials that count against --trials
 
 
-def objective_of(recipe: dict) -> tuple[str, str]:
+def objective_of(recipe: Recipe) -> tuple[str, str]:
     """(metric, direction): the validation metric the recipe selects its epoch by."""
     # start-up: torch only where a study reads its corpus
     from merbench.train import load_corpus, usual_metric
 
-    metric = recipe["train"]["selection_metric"]
+    metric = recipe.train.selection_metric
     if metric == "auto":
-        task = DATASETS.entry(recipe["dataset"]["name"]).meta.get("task")
+        task = DATASETS.entry(recipe.dataset.name).meta.get("task")
         if task == "classification":
             metric = "wf1"
         elif task == "regression":
@@ -76,9 +76,9 @@ def study_name(model: str, dataset: str, identity: dict) -> str:
     return f"{model}-{dataset}-{digest}"
 
 
-def search_splits(recipe: dict) -> list[str]:
+def search_splits(recipe: Recipe) -> list[str]:
     """What a trial scores: the recipe's splits without test, with valid."""
-    return [s for s in ("train", "valid") if s == "valid" or s in recipe["eval"]["splits"]]
+    return [s for s in ("train", "valid") if s == "valid" or s in recipe.eval.splits]
 
 
 def trial_recipe(raw: dict, space: Space, trial, source: str) -> tuple[dict, dict]:

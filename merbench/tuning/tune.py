@@ -28,7 +28,7 @@ from merbench import lock
 from merbench.atomic import remove_temporaries
 from merbench.errors import MerbenchError
 from merbench.grid import GridRun, RunnerOptions, run_grid
-from merbench.recipe import apply_overrides, override_text, read_recipe_file, validate
+from merbench.recipe import Recipe, apply_overrides, override_text, read_recipe_file, validate
 from merbench.recipe_paths import PACKAGED, recipe_for
 from merbench.results import atomic_write_text, load_json, utc_now, write_json
 from merbench.tuning import study as studies
@@ -66,7 +66,7 @@ class TunePlan:
     seeds_final: int
     source: Path  # the recipe tuned
     raw: dict  # its raw form (extends merged) with --set overrides and the thread count
-    base: dict  # validated
+    base: Recipe  # validated; its ``data`` is the mapping as written, which the study's identity hashes
     overrides: list  # the user's --set pairs (best.yaml writes them)
     space: Space
     info: dict  # the study: name, url, metric, direction, sampler, seed, pruner, prune_after
@@ -76,7 +76,7 @@ class TunePlan:
     @property
     def final_seeds(self) -> list[int]:
         """The search's seed is left out: the reported runs are not the run that won the search."""
-        first = self.base["train"]["seed"]
+        first = self.base.train.seed
         return [first + 1 + i for i in range(self.seeds_final)]
 
 
@@ -109,15 +109,14 @@ def plan(model: str, dataset: str, trials: int, *, overrides: list, threads: int
     pairs = list(overrides)
     raw = apply_overrides(raw_file, pairs + [("train.threads", threads)])
     where = f"{source} --set {' '.join(map(override_text, pairs))}" if pairs else str(source)
-    base = validate(raw, where).as_dict()  # the mapping as written: the study's identity hashes it
-    if base["model"]["name"] != model or base["dataset"]["name"] != dataset:
-        raise MerbenchError(f"{source}: trains {base['model']['name']} on {base['dataset']['name']}, "
-                            f"not {model} on {dataset}")
+    base = validate(raw, where)
+    if base.model.name != model or base.dataset.name != dataset:
+        raise MerbenchError(f"{source}: trains {base.model.name} on {base.dataset.name}, not {model} on {dataset}")
     check_available(model)
     searched = load_space(space if space is not None else space_path(model, recipes), raw)
     metric, direction = studies.objective_of(base)
     tune_dir = Path(out) / folder_name(model, dataset)
-    identity = {"recipe": base, "space": searched.describe(), "sampler": sampler, "seed": seed,
+    identity = {"recipe": base.data, "space": searched.describe(), "sampler": sampler, "seed": seed,
                 "pruner": pruner, "prune_after": prune_after, "metric": metric}
     info = {"name": studies.study_name(model, dataset, identity), "url": studies.storage_url(tune_dir, storage),
             "metric": metric, "direction": direction, "sampler": sampler, "seed": seed, "pruner": pruner,
@@ -419,6 +418,6 @@ def final_table(tune_plan: TunePlan, result: studies.Search, final: GridRun):
         f"{tune_plan.model}: {BEST} = trial {best.number} of study {tune_plan.info['name']} "
         f"(validation {tune_plan.info['metric']} {score(tune_plan.info['metric'], best.value)}); budget {budget_text(budget)}",
         f"test: {len(found)} seed(s) ({', '.join(map(str, tune_plan.final_seeds))}) of {BEST}; the search's seed "
-        f"{tune_plan.base['train']['seed']} is left out and no trial scored the test split",
+        f"{tune_plan.base.train.seed} is left out and no trial scored the test split",
     ]
     return table

@@ -28,6 +28,7 @@ from merbench.data.types import Corpus
 from merbench.errors import MerbenchError
 from merbench.grid.manifest import ERROR, RUNNING
 from merbench.grid.worker import limit_threads, one_line, previous_status, watch_grid
+from merbench.recipe import validate
 from merbench.results import Result, atomic_write_text, read_result, utc_now, write_json
 from merbench.tuning.storage import load_study
 
@@ -115,8 +116,9 @@ def _run_trial(recipe: dict, tune_dir: Path, command: list[str], run: str, study
             if previous_status(run_dir) == "failed":
                 (run_dir / run_folder.LAST).unlink(missing_ok=True)  # a failed run's checkpoint resumes nothing
             (run_dir / PRUNED).unlink(missing_ok=True)
-            corpus = without_test(load_corpus(recipe))
-            train(recipe, tune_dir, resume=(run_dir / run_folder.LAST).exists(), progress=False, command=command,
+            typed = validate(recipe, f"trial {trial_number} ({run}): recipe")  # once, for the corpus and the loop
+            corpus = without_test(load_corpus(typed))
+            train(typed, tune_dir, resume=(run_dir / run_folder.LAST).exists(), progress=False, command=command,
                   name=run, corpus=corpus, on_epoch=reporter)
         result = read_result(run_dir)
         if "test" in result.metrics:  # never expected: the trial's recipe does not score it
