@@ -65,26 +65,21 @@ def metric_names(task: str, label_names: list[str] = ()) -> list[str]:
 
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray, n: int) -> np.ndarray:
-    """``(n, n)`` counts, rows = true class, columns = predicted; pairs outside 0..n-1 are left
-    out, as scikit-learn's ``confusion_matrix(labels=range(n))`` does."""
-    y_true, y_pred = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
-    kept = (y_true >= 0) & (y_true < n) & (y_pred >= 0) & (y_pred < n)
-    return np.bincount(y_true[kept] * n + y_pred[kept], minlength=n * n).reshape(n, n)
+    """``(n, n)`` counts, rows = true class, columns = predicted; classes are 0..n-1 (callers
+    drop unlabelled items first; booleans count as 0 and 1)."""
+    return np.bincount(np.asarray(y_true) * n + np.asarray(y_pred), minlength=n * n).reshape(n, n)
 
 
 def f1_per_class(counts: np.ndarray) -> np.ndarray:
     """F1 of each class from a confusion matrix ``(C, C)``, or from a stack ``(..., C, C)``:
-    2 TP / (true + predicted), 0 where both are 0."""
-    tp = np.diagonal(counts, axis1=-2, axis2=-1).astype(np.float64)
-    denominator = counts.sum(-1).astype(np.float64) + counts.sum(-2)
-    return np.divide(2 * tp, denominator, out=np.zeros_like(tp), where=denominator > 0)
+    2 TP / (true + predicted). Where true + predicted is 0, TP is 0 too and so is the F1."""
+    tp = np.diagonal(counts, axis1=-2, axis2=-1)
+    return 2.0 * tp / np.maximum(counts.sum(-1) + counts.sum(-2), 1)
 
 
 def weighted_f1(counts: np.ndarray) -> float:
-    """F1 averaged with the classes' true counts as weights (a plain mean if there are none)."""
-    support = counts.sum(1)
-    f1 = f1_per_class(counts)
-    return float(np.average(f1, weights=support)) if support.sum() > 0 else float(f1.mean())
+    """F1 averaged with the classes' true counts as weights."""
+    return float(np.average(f1_per_class(counts), weights=counts.sum(-1)))
 
 
 def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
@@ -105,17 +100,19 @@ def _multiclass_acc(pred: np.ndarray, true: np.ndarray) -> float:
     return float(np.sum(np.round(pred) == np.round(true)) / float(len(true)))
 
 
+def _binary_scores(true: np.ndarray, pred: np.ndarray) -> tuple[float, float]:
+    """(accuracy, weighted F1) in percent of two boolean arrays."""
+    return 100 * accuracy(true, pred), 100 * weighted_f1(confusion(true, pred, 2))
+
+
 def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
     y_true = np.asarray(y_true, dtype=np.float64)
     y_pred = np.asarray(y_pred, dtype=np.float64)
     non0 = y_true != 0
-    has0_true, has0_pred = (y_true >= 0).astype(np.int64), (y_pred >= 0).astype(np.int64)
-    non0_true, non0_pred = (y_true[non0] > 0).astype(np.int64), (y_pred[non0] > 0).astype(np.int64)
+    acc_has0, f1_has0 = _binary_scores(y_true >= 0, y_pred >= 0)
+    acc_non0, f1_non0 = _binary_scores(y_true[non0] > 0, y_pred[non0] > 0) if non0.any() else (np.nan, np.nan)
     out = {
-        "acc2_has0": 100 * accuracy(has0_true, has0_pred),
-        "f1_has0": 100 * weighted_f1(confusion(has0_true, has0_pred, 2)),
-        "acc2_non0": 100 * accuracy(non0_true, non0_pred) if non0.any() else float("nan"),
-        "f1_non0": 100 * weighted_f1(confusion(non0_true, non0_pred, 2)) if non0.any() else float("nan"),
+        "acc2_has0": acc_has0, "f1_has0": f1_has0, "acc2_non0": acc_non0, "f1_non0": f1_non0,
         "acc5": 100 * _multiclass_acc(np.clip(y_pred, -2, 2), np.clip(y_true, -2, 2)),
         "acc7": 100 * _multiclass_acc(np.clip(y_pred, -3, 3), np.clip(y_true, -3, 3)),
         "mae": float(np.mean(np.abs(y_pred - y_true))),

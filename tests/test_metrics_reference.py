@@ -238,3 +238,25 @@ def test_regression_accuracies_and_f1_equal_scikit_learn(seed):
     assert got["f1_has0"] == 100 * f1_score(truth >= 0, preds >= 0, average="weighted", zero_division=0)
     assert got["acc2_non0"] == 100 * accuracy_score(truth[non0] > 0, preds[non0] > 0)
     assert got["f1_non0"] == 100 * f1_score(truth[non0] > 0, preds[non0] > 0, average="weighted", zero_division=0)
+
+
+def test_f1_per_class_of_a_stack_is_each_matrix_alone():
+    """significance scores thousands of resampled confusion matrices at once through
+    f1_per_class: a stack (R, C, C) gives each matrix's own per-class F1, and a class with no
+    true and no predicted item scores 0."""
+    from merbench.metrics import f1_per_class
+
+    rng = np.random.default_rng(0)
+    stack = rng.integers(0, 9, size=(5, 4, 4))
+    stack[2, 1, :] = 0
+    stack[2, :, 1] = 0  # class 1 absent from resample 2
+    expected = [_f1_per_class(*_pairs(m), range(4))[0] for m in stack]
+    np.testing.assert_allclose(f1_per_class(stack), expected)
+    assert f1_per_class(stack)[2, 1] == 0.0
+
+
+def _pairs(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(true, predicted) label arrays with these confusion counts."""
+    true = [t for t in range(len(counts)) for p in range(len(counts)) for _ in range(counts[t, p])]
+    pred = [p for t in range(len(counts)) for p in range(len(counts)) for _ in range(counts[t, p])]
+    return np.array(true), np.array(pred)
