@@ -125,7 +125,9 @@ def disrupt(proc: subprocess.Popen, folder: Path, actions: list[str]) -> tuple[d
     touched: set[str] = set()
     started = time.monotonic()
     while proc.poll() is None and len(done) < len(actions):
-        assert time.monotonic() - started < DEADLINE_S, "the command hung"
+        if time.monotonic() - started > DEADLINE_S:
+            proc.kill()
+            raise AssertionError("no job to act on: the command hung or its runs end too soon")
         for run_dir in sorted(p for p in folder.glob("*") if p.is_dir()):
             try:
                 job = json.loads((run_dir / RUNNING).read_text()).get("slurm_job")
@@ -156,6 +158,8 @@ def disrupt(proc: subprocess.Popen, folder: Path, actions: list[str]) -> tuple[d
         out, err = proc.communicate(timeout=max(1.0, DEADLINE_S - (time.monotonic() - started)))
     except subprocess.TimeoutExpired:
         proc.kill()
+        jobs = [p.name.split("_")[0] for p in (folder / "slurm_logs").glob("*_submitted.pkl")]
+        subprocess.run(["scancel", *jobs], env=environment(), capture_output=True, timeout=60)  # leave none behind
         raise AssertionError("the command hung after the jobs were disrupted")
     assert len(done) == len(actions), (done, out, err)
     return done, out, err
