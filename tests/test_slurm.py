@@ -28,6 +28,7 @@ kill always lands after a checkpoint.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -268,6 +269,9 @@ def postgres_database():
         admin.dispose()
 
 
+@needs(CLUSTER.get("MERBENCH_TEST_POSTGRES_URL") and importlib.util.find_spec("psycopg") is not None,
+       "no PostgreSQL for the study: MERBENCH_TEST_POSTGRES_URL (bash scripts/slurm_cluster.sh start) and "
+       "psycopg (pip install 'merbench[postgres]')")
 def test_a_study_on_slurm_in_postgresql_survives_scancel_and_requeue(tmp_path, postgres_database):
     pytest.importorskip("optuna")
     import optuna
