@@ -274,7 +274,7 @@ def test_checkpoint_interval_comes_from_the_environment(monkeypatch):
 
     monkeypatch.delenv("MERBENCH_CHECKPOINT_EVERY_S", raising=False)
     assert train_module._checkpoint_every() == 30.0
-    for text, seconds in (("0", 0.0), (" 2.5 ", 2.5), ("", 30.0)):
+    for text, seconds in (("0", 0.0), (" 2.5 ", 2.5), ("", 30.0), ("  ", 30.0)):
         monkeypatch.setenv("MERBENCH_CHECKPOINT_EVERY_S", text)
         assert train_module._checkpoint_every() == seconds
     for bad in ("-1", "soon", "nan", "inf"):
