@@ -15,6 +15,7 @@
 #
 #   export MERBENCH_TEST_SLURM=1
 #   export MERBENCH_TEST_POSTGRES_URL=postgresql://merbench@127.0.0.1:55432/merbench
+#   export SLURM_CONF=<state folder>/slurm/slurm.conf   # where sbatch, squeue, scancel find the cluster
 #
 # The cluster: one node named after `hostname -s` with the CPUs and memory `slurmd -C` finds,
 # one partition `debug`, jobs scheduled per CPU (select/cons_tres, CR_CPU). No cgroups
