@@ -367,3 +367,75 @@ def test_thread_count_is_part_of_every_cells_recipe(recipes_dir, tmp_path):
         assert {c["recipe"]["train"]["threads"] for c in manifest["cells"]} == {int(threads)}
         folders[threads] = {c["run"] for c in manifest["cells"]}
     assert not folders["1"] & folders["2"]
+
+
+def fake_slurm(bin_dir, sacct: str, squeue: str) -> None:
+    """sacct and squeue stand-ins on PATH: each a shell script printing ``sacct`` / ``squeue``."""
+    bin_dir.mkdir()
+    for name, body in (("sacct", sacct), ("squeue", squeue)):
+        (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
+        (bin_dir / name).chmod(0o755)
+
+
+def test_without_accounting_slurm_job_states_come_from_squeue(tmp_path, monkeypatch, caplog):
+    """sacct fails where Slurm has no accounting database: a cancelled job must still be seen
+    to end (it never writes a result), a requeued one to be waiting, a purged one to be gone."""
+    from merbench.grid.slurm import GONE, SqueueWatcher
+
+    fake_slurm(tmp_path / "bin", sacct="echo 'sacct: error: Slurm accounting storage is disabled' >&2; exit 1",
+               squeue='echo "$@" >> "$(dirname "$0")/calls"; printf "12|CANCELLED|vm\\n13|PENDING|\\n"')
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    watcher = SqueueWatcher()
+    for job in ("12", "13", "14"):
+        watcher.register_job(job)
+    with caplog.at_level("WARNING"):
+        states = {job: watcher.get_state(job, mode="force") for job in ("12", "13", "14")}
+    assert states == {"12": "CANCELLED", "13": "PENDING", "14": GONE}
+    assert watcher.is_done("12", mode="cache") and watcher.is_done("14", mode="cache")
+    assert not watcher.is_done("13", mode="cache")  # a requeued job waits to start again
+    assert watcher.use_squeue and not caplog.records  # no warning at every poll
+    assert "--states=all" in (tmp_path / "bin" / "calls").read_text()
+
+
+def test_with_accounting_slurm_job_states_come_from_sacct(tmp_path, monkeypatch):
+    from merbench.grid.slurm import SqueueWatcher
+
+    fake_slurm(tmp_path / "bin", sacct='printf "JobID|State|NodeList\\n12|CANCELLED by 0|vm\\n12.0|CANCELLED|vm\\n"',
+               squeue="exit 1")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    watcher = SqueueWatcher()
+    watcher.register_job("12")
+    assert watcher.get_state("12", mode="force") == "CANCELLED by 0" and not watcher.use_squeue
+
+
+def test_a_slurm_executor_makes_jobs_that_fall_back_on_squeue(tmp_path):
+    from submitit.slurm.slurm import SlurmExecutor
+
+    from merbench.grid.slurm import SlurmJob, use_squeue_fallback
+
+    executor = SlurmExecutor.__new__(SlurmExecutor)  # no sbatch needed to check the class it makes
+    executor.job_class = SlurmExecutor.job_class
+    use_squeue_fallback(executor)
+    assert executor.job_class is SlurmJob
+
+
+def test_lost_job_line_names_the_jobs_last_state():
+    from submitit.core.utils import UncompletedJobError
+
+    from merbench.grid.runners import lost_job
+
+    error = UncompletedJobError("Job 12 (task: 0) with path /x/12_0_result.pkl\n"
+                                "has not produced any output (state: CANCELLED by 0)\nError stream produced:\n...")
+    assert lost_job(error) == ("UncompletedJobError: Job 12 (task: 0) with path /x/12_0_result.pkl has not "
+                               "produced any output (state: CANCELLED by 0)")
+    assert lost_job(RuntimeError("boom\nmore")) == "RuntimeError: boom"
+
+
+def test_running_json_names_the_slurm_job(monkeypatch):
+    from merbench.grid.worker import running_record
+
+    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    assert "slurm_job" not in running_record(threads=1)
+    monkeypatch.setenv("SLURM_JOB_ID", "1234")
+    record = running_record(threads=1)
+    assert record["slurm_job"] == "1234" and record["pid"] == os.getpid() and record["threads"] == 1

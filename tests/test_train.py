@@ -8,6 +8,7 @@ import json
 import pytest
 
 from merbench import run_folder
+from merbench.errors import MerbenchError
 from merbench.recipe import load_recipe
 from merbench.results import REQUIRED_KEYS, read_result
 from merbench.train import train
@@ -308,3 +309,18 @@ def test_input_dropout_must_be_below_one(tmp_path):
     result = cli("recipes", "validate", str(path))
     assert result.exit_code == 2
     assert "train.input_dropout" in result.output
+
+
+def test_checkpoint_interval_comes_from_the_environment(monkeypatch):
+    """MERBENCH_CHECKPOINT_EVERY_S (e.g. for jobs often requeued) sets LAST_EVERY_S; a bad value is one line."""
+    import merbench.train as train_module
+
+    monkeypatch.delenv("MERBENCH_CHECKPOINT_EVERY_S", raising=False)
+    assert train_module._checkpoint_every() == 30.0
+    for text, seconds in (("0", 0.0), (" 2.5 ", 2.5), ("", 30.0), ("  ", 30.0)):
+        monkeypatch.setenv("MERBENCH_CHECKPOINT_EVERY_S", text)
+        assert train_module._checkpoint_every() == seconds
+    for bad in ("-1", "soon", "nan", "inf"):
+        monkeypatch.setenv("MERBENCH_CHECKPOINT_EVERY_S", bad)
+        with pytest.raises(MerbenchError, match=f"MERBENCH_CHECKPOINT_EVERY_S={bad}: expected seconds"):
+            train_module._checkpoint_every()

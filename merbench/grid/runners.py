@@ -36,6 +36,10 @@ from merbench.run import Run, load_run
 
 LAUNCHERS = ("slurm", "local", "debug")  # submitit's AutoExecutor clusters
 LOGS = "slurm_logs"  # submitit's folder inside the grid (pickled jobs, stdout / stderr)
+# Seconds between looks at the jobs in flight. A look reads each job's result file; submitit
+# asks the scheduler (sacct or squeue) at most every 2 s at first and less often as jobs age,
+# whatever the loop asks, so a short poll costs the controller nothing more.
+POLL_S = {"slurm": 1.0, "local": 0.5, "debug": 0.5}
 
 
 @dataclass
@@ -238,6 +242,11 @@ def make_executor(grid_dir: Path, options: RunnerOptions):
         raise MerbenchError(f"--launcher {options.launcher}: {str(e).splitlines()[0]} "
                             f"(--launcher local runs the same jobs on this machine)") from None
     executor.update_parameters(**submitit_parameters(options, grid_dir.name))
+    if options.launcher == "slurm":
+        # start-up: submitit's Slurm classes only for a Slurm grid
+        from merbench.grid.slurm import use_squeue_fallback
+
+        use_squeue_fallback(executor)  # job states from squeue where sacct has no accounting database
     return executor
 
 
@@ -249,7 +258,7 @@ def run_submitit(executor, todo: list[GridCell], grid_dir: Path, command: list[s
         limit = len(todo)  # the scheduler decides what runs when
     else:
         limit = max(1, (os.cpu_count() or 1) // options.threads)
-    poll = 15.0 if options.launcher == "slurm" else 0.5
+    poll = POLL_S[options.launcher]
     pending, running = list(todo), {}
     grid_pid = os.getpid() if options.launcher == "local" else None  # a local job ends with this process
     try:
@@ -276,8 +285,18 @@ def run_submitit(executor, todo: list[GridCell], grid_dir: Path, command: list[s
         raise
 
 
+def lost_job(error: BaseException) -> str:
+    """One line for a job or worker that ended without a result. submitit's message for a job
+    that ended without one (``scancel``, a time limit, a node failure) names the job on its
+    first line and its last state on the second; the lines after are the job's log."""
+    lines = [line.strip() for line in str(error).strip().splitlines()]
+    if type(error).__name__ == "UncompletedJobError" and len(lines) >= 2:
+        return f"{type(error).__name__}: {lines[0]} {lines[1]}"
+    return one_line(error)
+
+
 def _lost(grid_dir: Path, cell: GridCell, error: BaseException) -> dict:
-    line = one_line(error)
+    line = lost_job(error)
     if isinstance(error, BrokenProcessPool):
         line = (f"{type(error).__name__}: a worker process ended abruptly (killed, out of memory, or, "
                 f"from a Python script, the script ran again in the worker: call the grid under "

@@ -68,7 +68,8 @@ def cell_state(run_dir: Path) -> tuple[str, str]:
         here = marker.get("host") == socket.gethostname()
         if not here or _alive(int(marker.get("pid", -1))):
             since = f", last checkpoint {time.time() - last.stat().st_mtime:.0f} s ago" if last.exists() else ""
-            return "running", f"epoch {_epochs(run_dir)} on {marker.get('host')} pid {marker.get('pid')}{since}"
+            job = f" (Slurm job {marker['slurm_job']})" if marker.get("slurm_job") else ""
+            return "running", f"epoch {_epochs(run_dir)} on {marker.get('host')} pid {marker.get('pid')}{job}{since}"
     if result and result.get("status") == "failed":
         return "failed", str(result.get("error") or "the run failed")
     if (run_dir / ERROR).exists():

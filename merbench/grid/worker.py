@@ -83,6 +83,15 @@ def _running(pid: int) -> bool:
         return True  # no /proc (macOS): os.kill said it exists
 
 
+def running_record(**extra) -> dict:
+    """What ``running.json`` holds: the host and process training the folder, since when, and
+    the Slurm job it runs in (``scancel`` / ``scontrol`` take that id)."""
+    record = {"host": socket.gethostname(), "pid": os.getpid(), "started_utc": utc_now(), **extra}
+    if os.environ.get("SLURM_JOB_ID"):
+        record["slurm_job"] = os.environ["SLURM_JOB_ID"]
+    return record
+
+
 def one_line(error: BaseException) -> str:
     if isinstance(error, MerbenchError):
         return str(error).splitlines()[0] if str(error) else "MerbenchError"
@@ -126,8 +135,7 @@ def _run_cell(recipe: dict, grid: Path, threads: int, command: list[str], run: s
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / ERROR).unlink(missing_ok=True)
     marker = run_dir / RUNNING
-    write_json(marker, {"host": socket.gethostname(), "pid": os.getpid(), "started_utc": utc_now(),
-                        "threads": threads})
+    write_json(marker, running_record(threads=threads))
     error, user_error = None, False
     try:
         # A run that ended failed (NaN) starts over; one that was interrupted resumes from its

@@ -35,7 +35,7 @@ from pathlib import Path
 from merbench import run_folder
 from merbench.errors import MerbenchError, one_line
 from merbench.grid import RunnerOptions
-from merbench.grid.runners import make_executor
+from merbench.grid.runners import POLL_S, lost_job, make_executor
 from merbench.grid.worker import start_worker
 from merbench.metrics import LOWER_IS_BETTER
 from merbench.recipe import Recipe, apply_overrides, validate
@@ -159,7 +159,7 @@ class Dispatch:
         self.options, self.pool, self.executor = options, None, None
         if options.launcher is not None:
             self.executor = make_executor(tune_dir, options)
-            self.poll = 15.0 if options.launcher == "slurm" else 0.5
+            self.poll = POLL_S[options.launcher]
         elif parallel > 1:
             import multiprocessing
 
@@ -266,7 +266,7 @@ def search(info: dict, raw: dict, space: Space, source: str, tune_dir: Path, tri
                 try:
                     outcome = future.result()
                 except Exception as e:  # the worker itself died (killed, out of memory, a lost job)
-                    outcome = {"state": "error", "error": one_line(str(e) or type(e).__name__), "run": run,
+                    outcome = {"state": "error", "error": lost_job(e), "run": run,
                                "number": number, "seconds": None, "epochs": None, "value": None}
                 _tell(study, outcome)
                 if outcome["state"] == "error":

@@ -16,8 +16,6 @@ kill) is not trained again: its per-epoch scores are reported and its result ret
 
 from __future__ import annotations
 
-import os
-import socket
 import time
 import traceback
 from pathlib import Path
@@ -27,7 +25,7 @@ from merbench import run_folder
 from merbench.data.types import Corpus
 from merbench.errors import MerbenchError
 from merbench.grid.manifest import ERROR, RUNNING
-from merbench.grid.worker import limit_threads, one_line, previous_status, watch_grid
+from merbench.grid.worker import limit_threads, one_line, previous_status, running_record, watch_grid
 from merbench.recipe import validate
 from merbench.results import Result, atomic_write_text, read_result, utc_now, write_json
 from merbench.tuning.storage import load_study
@@ -107,8 +105,7 @@ def _run_trial(recipe: dict, tune_dir: Path, command: list[str], run: str, study
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / ERROR).unlink(missing_ok=True)
     marker = run_dir / RUNNING
-    write_json(marker, {"host": socket.gethostname(), "pid": os.getpid(), "started_utc": utc_now(),
-                        "trial": trial_number})
+    write_json(marker, running_record(trial=trial_number))
     reporter = None
     try:
         reporter = Reporter(study_info, trial_number)
