@@ -152,16 +152,15 @@ def _confusions_of_codes(codes: np.ndarray, classes: int) -> np.ndarray:
 
 
 def scores_from_confusions(conf: np.ndarray, metric: str, label_names: list[str]) -> np.ndarray:
-    """(R,) scores in percent, as scikit-learn computes them with ``zero_division=0``."""
-    conf = conf.astype(np.float64)
+    """(R,) scores in percent, as ``merbench.metrics`` computes them; a resample of no item scores 0."""
     tp = np.diagonal(conf, axis1=1, axis2=2)  # (R, C)
     support = conf.sum(2)  # true counts
-    total = support.sum(1)
+    total = np.maximum(support.sum(1), 1)
     if metric == "acc":
-        return 100 * np.divide(tp.sum(1), total, out=np.zeros_like(total), where=total > 0)
+        return 100 * tp.sum(1) / total
     f1 = f1_per_class(conf)  # (R, C)
     if metric == "wf1":
-        return 100 * np.divide((f1 * support).sum(1), total, out=np.zeros_like(total), where=total > 0)
+        return 100 * (f1 * support).sum(1) / total
     if metric == "macro_f1":
         return 100 * f1.mean(1)
     return 100 * f1[:, label_names.index(metric[len("f1_"):])]
