@@ -19,7 +19,7 @@ step() { echo "wheel_check [$((SECONDS - started)) s] $*"; }
 step "build the wheel"
 # --no-build-isolation: the setuptools of the project's .venv (scripts/setup.sh), so no download.
 .venv/bin/python -m pip wheel -q --no-deps --no-build-isolation -w "$WORK/dist" . >/dev/null
-rm -rf build  # setuptools' staging folder in the clone
+rm -rf build/lib build/bdist.*  # setuptools' staging folders in the clone (build/mutation is not ours)
 WHEEL=$(ls "$WORK"/dist/merbench-*.whl)
 for member in merbench/recipes/synthetic/hff.yaml merbench/recipes/base/synthetic.yaml \
               merbench/recipes/references/hff.yaml merbench/recipes/iemocap/tfn.yaml \
