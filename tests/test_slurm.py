@@ -51,7 +51,7 @@ ROOT = Path(__file__).resolve().parents[1]
 ENV_FILE = ROOT / ".cluster" / "env"  # written by scripts/slurm_cluster.sh start
 KEYS = ("MERBENCH_TEST_SLURM", "MERBENCH_TEST_POSTGRES_URL", "SLURM_CONF")
 PARTITION = "debug"
-DEADLINE_S = 180.0  # a command that runs longer has hung (a job waited for forever)
+DEADLINE_S = 600.0  # a command that runs longer has hung (a job waited for forever)
 
 
 def cluster_env() -> dict[str, str]:
@@ -86,9 +86,10 @@ pytestmark = [pytest.mark.slurm,
 
 DATA = {"name": "synthetic", "n_dialogues": 40, "n_utterances": 4000, "audio_dim": 6, "text_dim": 8,
         "vision_dim": 5, "seed": 0}
-# About 0.4 s each on one thread here: a run trains for about 10 s, longer than the 5 s in which
-# a cancelled job trains on before Slurm's SIGKILL.
-EPOCHS = 24
+# 0.1 s each on one thread of an idle 2-core machine (0.4 s under load): a run trains for 15 s
+# or more, well past the 5-10 s in which a cancelled job trains on before Slurm's SIGKILL, so the
+# kill lands mid-training however idle the machine (24 epochs, 3 s idle, let the job finish first).
+EPOCHS = 150
 
 
 def recipes(root: Path) -> Path:
