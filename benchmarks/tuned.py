@@ -27,9 +27,14 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from mosi_baselines import SHARED_MOSI, mean_std  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "out"
-SHARED_MOSI = ROOT.parent / "shared" / "data" / "mosi"
 
 
 def runner(jobs: int):
@@ -68,24 +73,18 @@ def compare(dataset: str, models: list[str], seeds: int, jobs: int, out: Path, t
     return report, time.perf_counter() - t0
 
 
-def scores(report) -> dict[str, tuple[float, float, float, float, int]]:
-    """{model: (mean acc, std acc, mean wf1, std wf1, n)} over the finished seeds, test split."""
-    import numpy as np
-
-    by_model: dict[str, list] = {}
+def scores(report) -> dict[str, dict[str, list[float]]]:
+    """{model: {"acc": [...], "wf1": [...]}}: the finished seeds' test scores."""
+    out: dict[str, dict[str, list[float]]] = {}
     for run in report.runs():
-        by_model.setdefault(run.model_info.name, []).append(run.metrics["test"])
-    out = {}
-    for name, rows in by_model.items():
-        acc = np.array([r["acc"] for r in rows])
-        wf1 = np.array([r["wf1"] for r in rows])
-        sd = (lambda v: float(v.std(ddof=1)) if len(v) > 1 else float("nan"))
-        out[name] = (float(acc.mean()), sd(acc), float(wf1.mean()), sd(wf1), len(rows))
+        per_model = out.setdefault(run.model_info.name, {"acc": [], "wf1": []})
+        for metric in per_model:
+            per_model[metric].append(run.metrics["test"][metric])
     return out
 
 
 def ranking(table: dict) -> list[str]:
-    return sorted(table, key=lambda m: -table[m][2])
+    return sorted(table, key=lambda m: -np.mean(table[m]["wf1"]))
 
 
 def report_md(dataset: str, studies: dict, untuned: dict, tuned: dict, walls: dict, trials: int,
@@ -98,9 +97,9 @@ def report_md(dataset: str, studies: dict, untuned: dict, tuned: dict, walls: di
              "|---|---|---|---|---|---|---|---|---|"]
     for name in studies:
         u, t, s = untuned.get(name), tuned.get(name), studies[name]
-        cell = (lambda x, i: f"{x[i]:.1f} ± {x[i + 1]:.1f}" if x else "—")
-        delta = f"{t[2] - u[2]:+.1f}" if u and t else "—"
-        lines.append(f"| {name} | {cell(u, 0)} | {cell(u, 2)} | {cell(t, 0)} | {cell(t, 2)} | {delta} | "
+        cell = (lambda x, metric: mean_std(x[metric]) if x else "—")
+        delta = f"{np.mean(t['wf1']) - np.mean(u['wf1']):+.1f}" if u and t else "—"
+        lines.append(f"| {name} | {cell(u, 'acc')} | {cell(u, 'wf1')} | {cell(t, 'acc')} | {cell(t, 'wf1')} | {delta} | "
                      f"{s['best_trial']} ({s['best_valid']}) | {s['complete']} / {s['pruned']} / {s['failed']} | "
                      f"{s['wall_s']:.0f} |")
     lines += ["", f"Ranking by test WF1, untuned: {' > '.join(ranking(untuned))}",
