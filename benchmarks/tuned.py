@@ -10,7 +10,12 @@ the wall time of every study, whether tuning changed the ranking) and prints it.
 
     python benchmarks/tuned.py --dataset mosi --models mlp,hff,hrdf_mer,mcn_cl,cogmen,dialoguernn \\
         --trials 30 --seeds 5 --jobs 2
-    python benchmarks/tuned.py --dataset iemocap --models hff,cogmen --trials 20 --seeds 5 --jobs 2
+    python benchmarks/tuned.py --dataset iemocap --variant _finetune --models hff,cogmen --trials 20 \\
+        --seeds 3 --jobs 2
+
+``--variant _finetune`` tunes ``recipes/<dataset>/<model>_finetune.yaml`` (text features from
+MiniLM fine-tuned on the training split, read from the cache: the first run fine-tunes it) and
+compares the untuned rows on the same features (that recipe's ``dataset.features``).
 
 The datasets are read where their recipes say (``MERBENCH_MOSI_ROOT``; ``dataset.path`` of
 the IEMOCAP recipes), never copied. ``--jobs-ratio MODEL`` also runs one extra study of
@@ -34,6 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from mosi_baselines import SHARED_MOSI, mean_std  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+SHARED_IEMOCAP = ROOT.parent / "shared" / "data" / "iemocap" / "iemocap.pkl"
 OUT = ROOT / "benchmarks" / "out"
 
 
@@ -43,14 +49,34 @@ def runner(jobs: int):
     return RunnerOptions(jobs=jobs, threads=1, quiet=True)
 
 
-def tune_all(dataset: str, models: list[str], trials: int, jobs: int, out: Path) -> dict[str, dict]:
+def variant_recipe(dataset: str, model: str, variant: str) -> Path | None:
+    """``recipes/<dataset>/<model><variant>.yaml`` (None without a variant)."""
+    return ROOT / "recipes" / dataset / f"{model}{variant}.yaml" if variant else None
+
+
+def variant_features(dataset: str, models: list[str], variant: str) -> dict:
+    """The overrides that make each model's plain recipe read its variant's features: the
+    variant's ``dataset.features`` (the same for every model, or the rows would not compare)."""
+    if not variant:
+        return {}
+    from merbench.recipe import load_recipe
+
+    features = [load_recipe(variant_recipe(dataset, m, variant)).data["dataset"]["features"] for m in models]
+    if any(f != features[0] for f in features):
+        sys.exit(f"error: the {variant} recipes of {', '.join(models)} read different features")
+    return {"dataset.features": features[0]}
+
+
+def tune_all(dataset: str, models: list[str], trials: int, jobs: int, out: Path,
+             variant: str = "") -> dict[str, dict]:
     """{model: {wall, best trial, validation, trials complete / pruned / failed}} of each study."""
     import merbench
 
     studies = {}
     for name in models:
         t0 = time.perf_counter()
-        report = merbench.tune(name, dataset, trials, seeds_final=0, out=out, runner=runner(jobs))
+        report = merbench.tune(name, dataset, trials, seeds_final=0, out=out, runner=runner(jobs),
+                               recipe=variant_recipe(dataset, name, variant))
         states = [t.state for t in report.trials]
         studies[name] = {
             "wall_s": round(time.perf_counter() - t0, 1),
@@ -64,12 +90,13 @@ def tune_all(dataset: str, models: list[str], trials: int, jobs: int, out: Path)
     return studies
 
 
-def compare(dataset: str, models: list[str], seeds: int, jobs: int, out: Path, tuned: Path | None):
+def compare(dataset: str, models: list[str], seeds: int, jobs: int, out: Path, tuned: Path | None,
+            overrides: dict | None = None):
     import merbench
 
     t0 = time.perf_counter()
     report = merbench.compare(dataset, models, seeds=seeds, out=out, runner=runner(jobs),
-                              tuned=tuned)
+                              tuned=tuned, **(overrides or {}))
     return report, time.perf_counter() - t0
 
 
@@ -131,18 +158,23 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--variant", default="", help="recipe name suffix, e.g. _finetune")
     parser.add_argument("--jobs-ratio", default=None, metavar="MODEL")
     parser.add_argument("--ratio-trials", type=int, default=10)
     args = parser.parse_args()
     if args.dataset == "mosi" and "MERBENCH_MOSI_ROOT" not in os.environ and SHARED_MOSI.is_dir():
         os.environ["MERBENCH_MOSI_ROOT"] = str(SHARED_MOSI)
-    out = args.out or OUT / f"tuned_{args.dataset}"
+    if args.dataset == "iemocap" and "MERBENCH_IEMOCAP_ROOT" not in os.environ and SHARED_IEMOCAP.is_file():
+        os.environ["MERBENCH_IEMOCAP_ROOT"] = str(SHARED_IEMOCAP)
+    name = f"tuned_{args.dataset}{args.variant}"
+    out = args.out or OUT / name
     models = args.models.split(",")
     t0 = time.perf_counter()
-    studies = tune_all(args.dataset, models, args.trials, args.jobs, out)
+    studies = tune_all(args.dataset, models, args.trials, args.jobs, out, args.variant)
     walls = {"studies": time.perf_counter() - t0}
     tuned_report, walls["tuned compare"] = compare(args.dataset, models, args.seeds, args.jobs, out, out)
-    untuned_report, walls["untuned compare"] = compare(args.dataset, models, args.seeds, args.jobs, out, None)
+    untuned_report, walls["untuned compare"] = compare(args.dataset, models, args.seeds, args.jobs, out, None,
+                                                       variant_features(args.dataset, models, args.variant))
     text = report_md(args.dataset, studies, scores(untuned_report), scores(tuned_report), walls,
                      args.trials, args.seeds, args.jobs)
     text += "\n" + tuned_report.render("markdown") + "\n"
@@ -153,8 +185,8 @@ def main() -> None:
         text += (f"\n`--jobs 2` against serial, {r['trials']} trials of {r['model']} (random sampler, no pruning): "
                  f"{r['jobs2_s']:.0f} s against {r['jobs1_s']:.0f} s, ratio {r['ratio']:.2f}\n")
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / f"tuned_{args.dataset}.md").write_text(text)
-    (OUT / f"tuned_{args.dataset}.json").write_text(json.dumps(record, indent=2))
+    (OUT / f"{name}.md").write_text(text)
+    (OUT / f"{name}.json").write_text(json.dumps(record, indent=2))
     print(text)
 
 
