@@ -124,9 +124,10 @@ class Run:
 
             # validated in full: the data is rebuilt by today's code
             corpus = load_corpus(validate(self.recipe.data, f"{self.path / run_folder.RESULT}: recipe"))
-            if corpus.fingerprint() != self.dataset.fingerprint:
+            # Runs written before December 2026 recorded the fingerprint of the standardised features.
+            if self.dataset.fingerprint not in (corpus.data_fingerprint(), corpus.fingerprint()):
                 raise MerbenchError(f"{self.path}: the data now read differs from the data it was trained on "
-                                    f"(fingerprint {corpus.fingerprint()[:12]} != {self.dataset.fingerprint[:12]})")
+                                    f"(fingerprint {corpus.data_fingerprint()[:12]} != {self.dataset.fingerprint[:12]})")
             self._corpus = corpus
         return self._corpus
 

@@ -143,7 +143,7 @@ def result_record(recipe: Recipe, corpus: Corpus, model: MerModel, state: LoopSt
                     "plugin": plugin_source.record() if plugin_source else None},
         recipe=recipe.data, recipe_hash=recipe_hash(recipe), seed=recipe.train.seed,
         dataset=DatasetInfo(corpus.name, corpus.task, corpus.protocol, corpus.modalities, corpus.dims,
-                            corpus.label_names, corpus.fingerprint(),
+                            corpus.label_names, corpus.data_fingerprint(),
                             class_counts={s: corpus.class_counts(s) for s in splits},
                             counts=corpus.counts(), info=json_safe(corpus.info)),
         model=ModelInfo(recipe.model.name, type(model).__name__, _resolved_args(recipe),

@@ -257,8 +257,31 @@ def test_standardize_z_scores_with_the_training_split_only(tmp_path):
         for split in ("valid", "test"):
             for d_raw, d_scaled in zip(raw.split(split), scaled.split(split)):
                 np.testing.assert_allclose(d_scaled.features[m][0], (d_raw.features[m][0] - mean) / std, atol=1e-4)
-    # the corpus the model sees is what the run records
+    # the model sees other numbers, but the run records the data as read: standardising is the
+    # recipe's choice (train.standardize), not other data
     assert scaled.fingerprint() != raw.fingerprint()
+    assert scaled.data_fingerprint() == raw.data_fingerprint() == raw.fingerprint()
+
+
+def test_runs_with_and_without_standardize_share_a_table_and_a_paired_test(tmp_path):
+    import json
+
+    import merbench
+    import merbench.api
+
+    recipe = tiny_recipe("mlp", max_epochs=2, patience=2)
+    plain = merbench.train(recipe, out=tmp_path / "runs")
+    scaled = merbench.train({**recipe, "train": {**recipe["train"], "standardize": True}}, out=tmp_path / "runs")
+    assert plain.dataset.fingerprint == scaled.dataset.fingerprint
+    (table,) = merbench.table(tmp_path / "runs").tables  # one table: the same data, two recipes
+    assert len(table.rows) == 2
+    merbench.api.significance(plain.path, scaled.path)  # the same utterances: no error
+    assert scaled.corpus().info["standardized"]  # read back and checked against its fingerprint
+    # a run written before this change recorded the standardised features' fingerprint: it still reads
+    result = json.loads((scaled.path / "result.json").read_text())
+    result["dataset"]["fingerprint"] = scaled.corpus().fingerprint()
+    (scaled.path / "result.json").write_text(json.dumps(result))
+    assert merbench.load_results(scaled.path)[0].corpus().info["standardized"]
 
 
 def test_standardize_must_be_a_bool(tmp_path):

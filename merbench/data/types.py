@@ -112,6 +112,12 @@ class Corpus:
                     h.update(np.ascontiguousarray(x, dtype=np.float32).tobytes())
         return h.hexdigest()
 
+    def data_fingerprint(self) -> str:
+        """The fingerprint of the data as read, the one a run records: a training-time transform
+        of the features (``train.standardize``) reads no other data, so runs with and without it
+        share a table and a paired test."""
+        return self.info.get("read_fingerprint") or self.fingerprint()
+
     def standardized(self) -> "Corpus":
         """A copy whose every feature dimension is z-scored with the training split's mean and
         standard deviation (frames of a sequence pooled with the vectors of other utterances);
@@ -126,7 +132,7 @@ class Corpus:
             for d in dialogues:
                 d.features[m] = [((x - mean) / std).astype(np.float32) for x in d.features[m]]
         return Corpus(self.name, self.task, self.label_names, dialogues, self.protocol,
-                      {**self.info, "standardized": True})
+                      {**self.info, "standardized": True, "read_fingerprint": self.data_fingerprint()})
 
     def select_modalities(self, modalities: list[str]) -> "Corpus":
         """A view of the corpus with only ``modalities`` kept (order of MODALITIES)."""
