@@ -23,6 +23,14 @@ class MerbenchError(Exception):
     """Bad input from the user: a file, key or value, and what was expected."""
 
 
+class Terminated(Exception):
+    """A SIGTERM (``kill``, Slurm's ``scancel``, a requeue or a time limit) stopped a training
+    run after the epoch in hand, with its ``last.pt`` written: resuming loses no epoch. The
+    CLI prints its message on one line and exits 143 (128 + SIGTERM), as a killed process would."""
+
+    EXIT_CODE = 143
+
+
 def excerpt(value: Any) -> str:
     """``repr(value)`` cut to a short excerpt: a YAML alias bomb or a megabyte string is quoted
     in at most ``EXCERPT_CHARS`` characters, and never fully rendered on the way."""

@@ -15,16 +15,18 @@ it in only when the new run finished ok.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import os
 import random
 import shutil
-import sys
+import signal
 import tempfile
+import threading
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -37,7 +39,7 @@ from merbench.atomic import remove_temporaries
 from merbench.data.batching import Batch, SplitTensors, split_tensors
 from merbench.data.types import Corpus
 from merbench.device import resolve_device
-from merbench.errors import MerbenchError
+from merbench.errors import MerbenchError, Terminated
 from merbench.evaluate import flat_outputs, predict, score
 from merbench.metrics import LOSS, LOWER_IS_BETTER, USUAL, better, metric_names
 from merbench.models.base import MerModel
@@ -287,7 +289,7 @@ def _train(recipe: Recipe, corpus: Corpus, metric: str, run_dir: Path, device: t
     saved = started  # when last.pt was last written (LAST_EVERY_S)
     failed = None
 
-    with _progress(progress) as bar:
+    with _progress(progress) as bar, _stop_on_sigterm() as terminated:
         task = bar.add_task(f"{recipe.model.name} on {corpus.name}", total=cfg.max_epochs,
                             completed=state.epoch, loss=float("nan"), rate=0.0) if bar else None
         while not _stops(state, cfg):
@@ -313,8 +315,9 @@ def _train(recipe: Recipe, corpus: Corpus, metric: str, run_dir: Path, device: t
             state.epoch, state.seconds = epoch, before + time.perf_counter() - started
             run_files.add_epoch(run_dir, state, run_files.history_row(
                 epoch, train_loss, valid, shown, optimizer.param_groups[0]["lr"], rate))
-            # --- checkpoint: last.pt for a resume, every LAST_EVERY_S and after the last epoch
-            if _stops(state, cfg) or time.perf_counter() - saved >= LAST_EVERY_S:
+            # --- checkpoint: last.pt for a resume, every LAST_EVERY_S, after the last epoch and
+            # when a SIGTERM came during the epoch (then the run stops here)
+            if _stops(state, cfg) or terminated.is_set() or time.perf_counter() - saved >= LAST_EVERY_S:
                 save_checkpoint(run_dir / run_folder.LAST, run_files.last_state(model, optimizer, scheduler, state))
                 saved = time.perf_counter()
             log.info("epoch %d loss %.4f valid %s %.2f (%.0f utt/s)", epoch, train_loss, metric, value, rate)
@@ -322,6 +325,11 @@ def _train(recipe: Recipe, corpus: Corpus, metric: str, run_dir: Path, device: t
                 bar.update(task, advance=1, loss=train_loss, rate=rate)
             if on_epoch is not None:  # the caller's hook (merbench tune's pruner); it may raise to stop
                 on_epoch(epoch, valid)
+            if terminated.is_set() and not _stops(state, cfg):
+                log.info("SIGTERM: stopped after epoch %d, last.pt written", epoch)
+                raise Terminated(f"{run_dir}: stopped by SIGTERM after epoch {epoch} of {cfg.max_epochs}; "
+                                 f"{run_folder.LAST} holds it (merbench train --resume, or the grid command "
+                                 f"run again, goes on from there)")
 
     # --- finish: score the best epoch's weights, write predictions and result.json ----------
     seconds = before + time.perf_counter() - started
@@ -336,6 +344,25 @@ def _train(recipe: Recipe, corpus: Corpus, metric: str, run_dir: Path, device: t
                             seconds=seconds, metrics=metrics, error=failed, command=command).write(run_dir)
     if not keep_last:
         (run_dir / run_folder.LAST).unlink(missing_ok=True)  # the run ended: nothing resumes from it
+
+
+@contextlib.contextmanager
+def _stop_on_sigterm() -> Iterator[threading.Event]:
+    """While the epochs run, a SIGTERM sets the event instead of killing the process: the loop
+    finishes the epoch in hand, writes last.pt and raises :class:`Terminated`. Slurm sends
+    SIGTERM before its SIGKILL on ``scancel``, a requeue or a time limit (KillWait, 30 s by
+    default; an epoch of merbench's models takes seconds), so a resumed run loses no epoch. The
+    previous handler (Python's default, or submitit's) is back once the epochs are done. Signals
+    reach only the main thread: elsewhere nothing changes."""
+    event = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield event
+        return
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: event.set())
+    try:
+        yield event
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _split_tensors(corpus: Corpus, frames: bool) -> dict[str, SplitTensors]:
@@ -397,8 +424,6 @@ def _score_splits(model: MerModel, splits: dict[str, SplitTensors], corpus: Corp
 
 def _progress(enabled: bool):
     if not enabled:
-        import contextlib
-
         return contextlib.nullcontext(None)
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn

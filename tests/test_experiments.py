@@ -431,6 +431,23 @@ def test_lost_job_line_names_the_jobs_last_state():
     assert lost_job(RuntimeError("boom\nmore")) == "RuntimeError: boom"
 
 
+def test_lost_job_line_names_the_exception_a_job_raised():
+    """A job that raised (merbench's Terminated after a SIGTERM, a bug): its exception line,
+    not submitit's "failed during processing with trace:" header."""
+    from submitit.core.utils import FailedJobError
+
+    from merbench.grid.runners import lost_job
+
+    trace = ("Traceback (most recent call last):\n  File \"x.py\", line 1, in <module>\n"
+             "merbench.errors.Terminated: /g/cell: stopped by SIGTERM after epoch 3 of 150; last.pt holds it\n")
+    # submitit's own message (submitit/core/core.py, Job.exception)
+    error = FailedJobError(f"Job (task=0) failed during processing with trace:\n----------------------\n{trace}\n"
+                           "----------------------\nYou can check full logs with 'job.stderr(0)' and "
+                           "'job.stdout(0)'or at paths:\n  - /g/0_log.err\n  - /g/0_log.out")
+    assert lost_job(error) == ("FailedJobError: merbench.errors.Terminated: /g/cell: stopped by SIGTERM after "
+                               "epoch 3 of 150; last.pt holds it")
+
+
 def test_running_json_names_the_slurm_job(monkeypatch):
     from merbench.grid.worker import running_record
 

@@ -108,6 +108,70 @@ def test_resume_after_interrupt_gives_identical_metrics(tmp_path, monkeypatch):
         {**h, "utt_per_s": r["utt_per_s"]} for h, r in zip(whole["training"]["history"], resumed["training"]["history"])]
 
 
+def test_sigterm_stops_after_the_epoch_with_last_pt_and_a_resume_loses_nothing(tmp_path, monkeypatch):
+    """Slurm's scancel, a requeue or a time limit send SIGTERM before SIGKILL: the run ends the
+    epoch in hand, writes last.pt, exits 143 with one line, and --resume ends as if never cut."""
+    import os
+    import signal
+
+    import torch
+
+    import merbench.train as train_module
+
+    path = write_recipe(tmp_path / "r.yaml", tiny_recipe("mlp_tiny", max_epochs=6, patience=6))
+    whole = read_result(train(load_recipe(path), tmp_path / "whole", progress=False))
+    monkeypatch.setattr(train_module, "LAST_EVERY_S", 3600.0)  # no interval checkpoint: SIGTERM's is the one
+    real_epoch, before = train_module._train_epoch, signal.getsignal(signal.SIGTERM)
+
+    def epoch_with_sigterm(*args):
+        if args[-2] == 3:  # the epoch number
+            os.kill(os.getpid(), signal.SIGTERM)  # as scancel would, during the third epoch
+        return real_epoch(*args)
+
+    monkeypatch.setattr(train_module, "_train_epoch", epoch_with_sigterm)
+    result = cli("train", path, "--out", tmp_path / "cut", "--quiet")
+    monkeypatch.setattr(train_module, "_train_epoch", real_epoch)
+    assert result.exit_code == 143, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("stopped: ") and "after epoch 3 of 6" in lines[0], lines
+    assert "--resume" in lines[0] and "Traceback" not in result.output
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler lives only while the epochs run
+    (run_dir,) = (tmp_path / "cut").iterdir()
+    assert not (run_dir / run_folder.RESULT).exists()
+    assert torch.load(run_dir / run_folder.LAST, weights_only=False)["epoch"] == 3  # no epoch lost
+    result = cli("train", path, "--out", tmp_path / "cut", "--quiet", "--resume")
+    assert result.exit_code == 0, result.output
+    resumed = read_result(run_dir)
+    assert resumed["metrics"] == whole["metrics"]
+    assert [h["epoch"] for h in resumed["training"]["history"]] == [1, 2, 3, 4, 5, 6]
+
+
+def test_a_grid_cell_stopped_by_sigterm_is_recorded_and_stops_the_job(tmp_path, monkeypatch):
+    import os
+    import signal
+
+    import merbench.train as train_module
+    from merbench.errors import Terminated
+    from merbench.grid.manifest import ERROR
+    from merbench.grid.worker import run_cell
+
+    recipe = load_recipe(write_recipe(tmp_path / "r.yaml", tiny_recipe("mlp_tiny", max_epochs=4, patience=4)))
+    real_epoch = train_module._train_epoch
+
+    def epoch_with_sigterm(*args):
+        if args[-2] == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return real_epoch(*args)
+
+    monkeypatch.setattr(train_module, "_train_epoch", epoch_with_sigterm)
+    with pytest.raises(Terminated):  # the job (a Slurm step, a worker) ends: it was asked to
+        run_cell(recipe.data, str(tmp_path), 1, ["test"], "cell")
+    assert "stopped by SIGTERM after epoch 2" in (tmp_path / "cell" / ERROR).read_text()
+    assert (tmp_path / "cell" / run_folder.LAST).exists()
+    monkeypatch.setattr(train_module, "_train_epoch", real_epoch)
+    assert run_cell(recipe.data, str(tmp_path), 1, ["test"], "cell")["ok"]  # the next run resumes it
+
+
 def test_last_pt_waits_for_its_interval_and_is_written_at_the_stop(tmp_path, monkeypatch):
     """last.pt is not rewritten after every short epoch: only once LAST_EVERY_S has passed,
     and after the epoch the run stops at (what --keep-last keeps)."""

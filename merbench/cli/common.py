@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
-from merbench.errors import MerbenchError, excerpt, one_line
+from merbench.errors import MerbenchError, Terminated, excerpt, one_line
 
 # Options that name a real dataset release, shared by `extract` and `finetune` (one syntax).
 Dataset = Annotated[str, typer.Option("--dataset", help="iemocap, mosei, meld or mosi.")]
@@ -84,6 +84,9 @@ class MerbenchGroup(TyperGroup):
         except MerbenchError as e:  # raised outside a command body, e.g. while parsing
             print_error(str(e))
             code = 2
+        except Terminated as e:  # SIGTERM stopped a training run, its last.pt written
+            typer.echo(f"stopped: {one_line(str(e))}", err=True)
+            code = Terminated.EXIT_CODE
         code = code if isinstance(code, int) else 0
         if standalone_mode:
             sys.exit(code)

@@ -30,7 +30,7 @@ from merbench.atomic import remove_temporaries
 from merbench.device import DEFAULT_THREADS
 from merbench.errors import MerbenchError
 from merbench.grid.manifest import ERROR, GridCell, unique, write_manifest
-from merbench.grid.worker import one_line, run_cell, start_worker
+from merbench.grid.worker import as_job, one_line, run_cell, start_worker
 from merbench.results import atomic_write_text, read_result
 from merbench.run import Run, load_run
 
@@ -265,7 +265,7 @@ def run_submitit(executor, todo: list[GridCell], grid_dir: Path, command: list[s
         while pending or running:
             while pending and len(running) < limit:
                 cell = pending.pop(0)
-                running[executor.submit(run_cell, cell.recipe, str(grid_dir), options.threads, command,
+                running[executor.submit(as_job, run_cell, cell.recipe, str(grid_dir), options.threads, command,
                                         cell.run, grid_pid)] = cell
             done = [job for job in running if job.done()]
             for job in done:
@@ -285,6 +285,9 @@ def run_submitit(executor, todo: list[GridCell], grid_dir: Path, command: list[s
         raise
 
 
+TRACE_RULE = "-" * 22  # around the job's traceback in submitit's FailedJobError
+
+
 def lost_job(error: BaseException) -> str:
     """One line for a job or worker that ended without a result. submitit's message for a job
     that ended without one (``scancel``, a time limit, a node failure) names the job on its
@@ -292,6 +295,13 @@ def lost_job(error: BaseException) -> str:
     lines = [line.strip() for line in str(error).strip().splitlines()]
     if type(error).__name__ == "UncompletedJobError" and len(lines) >= 2:
         return f"{type(error).__name__}: {lines[0]} {lines[1]}"
+    parts = str(error).split(TRACE_RULE)
+    if type(error).__name__ == "FailedJobError" and len(parts) >= 3:
+        # submitit's message for a job that raised: its first line, then the job's traceback
+        # between two rules, whose last line is the exception that ended it
+        trace = [line.strip() for line in parts[1].strip().splitlines() if line.strip()]
+        if trace:
+            return f"{type(error).__name__}: {trace[-1]}"
     return one_line(error)
 
 

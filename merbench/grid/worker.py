@@ -3,7 +3,9 @@
 ``run_cell`` is the one function every runner calls (in-process, in a spawned worker, or as a
 submitit job). A run that raises leaves ``error.txt`` in its folder (the one-line error, then
 the traceback) and comes back as a failed outcome: the other cells go on, unless the error is
-a MerbenchError (bad input, such as a data root that is not set), which stops the grid. While it trains,
+a MerbenchError (bad input, such as a data root that is not set), which stops the grid, or a
+SIGTERM that stopped the run (``Terminated``: recorded, then raised, for the process was asked
+to end; as a submitit job, :func:`as_job` ends it without a result). While it trains,
 ``running.json`` names the host and process, which is how ``merbench grid status`` tells a
 running cell from an interrupted one, and the process holds the cell's lock
 (``merbench.lock``): a cell that another live process holds is never trained a second time.
@@ -14,6 +16,7 @@ killed grid leaves no cells training behind it.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import sys
@@ -21,9 +24,10 @@ import threading
 import time
 import traceback
 from pathlib import Path
+from typing import Callable
 
 from merbench import lock, run_folder
-from merbench.errors import MerbenchError
+from merbench.errors import MerbenchError, Terminated
 from merbench.grid.manifest import ERROR, RUNNING
 from merbench.results import atomic_write_text, read_result, utc_now, write_json
 
@@ -106,6 +110,18 @@ def previous_status(run_dir: Path) -> str | None:
         return None
 
 
+def as_job(work: Callable, *args):
+    """``work(*args)`` as a submitit job. A SIGTERM that stopped its run (``Terminated``, with
+    last.pt written) ends the job without a result, as a killed job ends: Slurm's requeue then
+    starts it again and the command waits for it, and a cancel reads as Slurm's state."""
+    try:
+        return work(*args)
+    except Terminated as e:
+        print(f"stopped: {one_line(e)}", file=sys.stderr, flush=True)
+        logging.shutdown()  # the run's log file
+        os._exit(Terminated.EXIT_CODE)
+
+
 def run_cell(recipe: dict, grid_dir: str, threads: int, command: list[str], run: str,
              grid_pid: int | None = None) -> dict:
     """Train (or resume, or retry) one cell; returns ``{run, ok, error, user_error, seconds}``.
@@ -147,6 +163,9 @@ def _run_cell(recipe: dict, grid: Path, threads: int, command: list[str], run: s
         result = read_result(run_dir)
         if not result.ok:
             error = result.error or "the run failed"
+    except Terminated as e:  # SIGTERM: recorded, then this process (the job) stops as asked
+        atomic_write_text(run_dir / ERROR, f"{one_line(e)}\n")
+        raise
     except Exception as e:  # any failure of one cell is recorded; the runner decides what follows
         error, user_error = one_line(e), isinstance(e, MerbenchError)
         atomic_write_text(run_dir / ERROR, f"{error}\n\n{traceback.format_exc()}")

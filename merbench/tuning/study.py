@@ -36,7 +36,7 @@ from merbench import run_folder
 from merbench.errors import MerbenchError, one_line
 from merbench.grid import RunnerOptions
 from merbench.grid.runners import POLL_S, lost_job, make_executor
-from merbench.grid.worker import start_worker
+from merbench.grid.worker import as_job, start_worker
 from merbench.metrics import LOWER_IS_BETTER
 from merbench.recipe import Recipe, apply_overrides, validate
 from merbench.tuning.space import Space
@@ -170,7 +170,7 @@ class Dispatch:
     def start(self, *args):
         if self.executor is not None:
             grid_pid = os.getpid() if self.options.launcher == "local" else None  # a local job ends with us
-            return self.executor.submit(run_trial, *args, grid_pid)
+            return self.executor.submit(as_job, run_trial, *args, grid_pid)
         if self.pool is not None:
             return self.pool.submit(run_trial, *args)
         future: Future = Future()  # serial: train here, now

@@ -23,7 +23,7 @@ from pathlib import Path
 from merbench import lock
 from merbench import run_folder
 from merbench.data.types import Corpus
-from merbench.errors import MerbenchError
+from merbench.errors import MerbenchError, Terminated
 from merbench.grid.manifest import ERROR, RUNNING
 from merbench.grid.worker import limit_threads, one_line, previous_status, running_record, watch_grid
 from merbench.recipe import validate
@@ -131,6 +131,9 @@ def _run_trial(recipe: dict, tune_dir: Path, command: list[str], run: str, study
         write_json(run_dir / PRUNED, {"epoch": epoch, "value": value, "metric": study_info["metric"],
                                       "created_utc": utc_now()})
         return {"state": "pruned", "value": value, "epochs": epoch}
+    except Terminated as e:  # SIGTERM: recorded, then the job stops as a killed one would (resumed next time)
+        atomic_write_text(run_dir / ERROR, f"{one_line(e)}\n")
+        raise
     except Exception as e:  # any failure of one trial is recorded; the study decides what follows
         error = one_line(e)
         atomic_write_text(run_dir / ERROR, f"{error}\n\n{traceback.format_exc()}")
