@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
+import multiprocessing
 import os
 import random
 import shutil
@@ -352,10 +353,11 @@ def _stop_on_sigterm() -> Iterator[threading.Event]:
     finishes the epoch in hand, writes last.pt and raises :class:`Terminated`. Slurm sends
     SIGTERM before its SIGKILL on ``scancel``, a requeue or a time limit (KillWait, 30 s by
     default; an epoch of merbench's models takes seconds), so a resumed run loses no epoch. The
-    previous handler (Python's default, or submitit's) is back once the epochs are done. Signals
-    reach only the main thread: elsewhere nothing changes."""
+    previous handler (Python's default, or submitit's) is back once the epochs are done.
+    Nothing changes off the main thread (signals reach only it) nor in a process that
+    multiprocessing started (a ``--jobs N`` worker): its pool ends it with SIGTERM, at once."""
     event = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
+    if threading.current_thread() is not threading.main_thread() or multiprocessing.parent_process() is not None:
         yield event
         return
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: event.set())

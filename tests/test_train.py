@@ -146,6 +146,28 @@ def test_sigterm_stops_after_the_epoch_with_last_pt_and_a_resume_loses_nothing(t
     assert [h["epoch"] for h in resumed["training"]["history"]] == [1, 2, 3, 4, 5, 6]
 
 
+def sigterm_handler_kept_while_training() -> bool:
+    """Whether SIGTERM's handler stays as it was while a run's epochs would run, here."""
+    import signal
+
+    from merbench.train import _stop_on_sigterm
+
+    before = signal.getsignal(signal.SIGTERM)
+    with _stop_on_sigterm():
+        return signal.getsignal(signal.SIGTERM) is before
+
+
+def test_a_local_jobs_worker_is_left_to_its_pool_on_sigterm():
+    """A --jobs N worker (started by multiprocessing) keeps SIGTERM's default: the pool ends
+    it with SIGTERM at once when it breaks; the main process's run takes it over."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        assert pool.submit(sigterm_handler_kept_while_training).result(timeout=300)
+    assert not sigterm_handler_kept_while_training()
+
+
 def test_a_grid_cell_stopped_by_sigterm_is_recorded_and_stops_the_job(tmp_path, monkeypatch):
     import os
     import signal
