@@ -32,7 +32,7 @@ check        | merbench/check.py        | *                                     
 aggregate    | merbench/aggregate.py    | *                                           | tests/test_table_values.py tests/test_aggregate.py tests/test_data_parts.py tests/test_tables.py
 significance | merbench/significance.py | *x_confusions__* *x__confusions_of_codes__* *x_scores_from_confusions__* *x_compare__* *x_pair_by_seed__* *x_not_significantly_worse__* *x_check_same_utterances__* | tests/test_significance.py
 tables       | merbench/tables.py       | *ǁValueǁtext__* *ǁValueǁrecord__* *ǁTableǁbest__* *x_results_table__* *x_md_escape__* *x_latex_escape__* | tests/test_table_values.py tests/test_tables.py
-train_loop   | merbench/train.py        | *x__stops* *x_selection_metric* *x_usual_metric* *x__train__* | tests/test_selection.py tests/test_train.py::test_last_pt_waits_for_its_interval_and_is_written_at_the_stop | _train=better\(|bad_epochs|best|_stops|value = valid|isfinite\(value|save_best|state\.epoch, state\.seconds = epoch
+train_loop   | merbench/train.py        | *x__stops* *x_selection_metric* *x_usual_metric* *x__train__* | tests/test_selection.py tests/test_train.py::test_last_pt_waits_for_its_interval_and_is_written_at_the_stop tests/test_train.py::test_sigterm_stops_after_the_epoch_with_last_pt_and_a_resume_loses_nothing | _train=better\(|bad_epochs|best|_stops|value = valid|isfinite\(value|save_best|state\.epoch, state\.seconds = epoch
 '
 
 field() { echo "$1" | cut -d'|' -f"$2" | xargs; }
