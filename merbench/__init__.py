@@ -20,6 +20,7 @@ _API = {name: "merbench.api" for name in ("load_run", "load_results", "results_f
                                           "TableReport", "TuneReport", "Extraction", "FinetuneReport")}
 _API["RunnerOptions"] = "merbench.grid"
 _API["MerbenchError"] = "merbench.errors"
+_API["Terminated"] = "merbench.errors"
 # Your own model (docs/plugins.md): @merbench.register_model("name") on a merbench.MerModel.
 _API["register_model"] = "merbench.plugins"
 _API.update({name: "merbench.models.base" for name in ("MerModel", "Output")})
