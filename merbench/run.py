@@ -124,10 +124,12 @@ class Run:
 
             # validated in full: the data is rebuilt by today's code
             corpus = load_corpus(validate(self.recipe.data, f"{self.path / run_folder.RESULT}: recipe"))
-            # Runs written before December 2026 recorded the fingerprint of the standardised features.
-            if self.dataset.fingerprint not in (corpus.data_fingerprint(), corpus.fingerprint()):
+            read, recorded = corpus.data_fingerprint(), self.dataset.fingerprint
+            # Runs written before December 2026 recorded the fingerprint of the standardised
+            # features: hashed again only for such a run.
+            if recorded != read and recorded != corpus.fingerprint():
                 raise MerbenchError(f"{self.path}: the data now read differs from the data it was trained on "
-                                    f"(fingerprint {corpus.data_fingerprint()[:12]} != {self.dataset.fingerprint[:12]})")
+                                    f"(fingerprint {read[:12]} != {recorded[:12]})")
             self._corpus = corpus
         return self._corpus
 

@@ -207,6 +207,17 @@ def mtimes(folder: Path) -> dict[str, int]:
     return {p.parent.name: p.stat().st_mtime_ns for p in folder.glob(f"*/{run_folder.RESULT}")}
 
 
+def run_again(args, folder: Path, cancelled: Path, finished: dict[str, int], summary: str) -> None:
+    """The command run a second time: it succeeds, says ``summary``, trains the cancelled run
+    alone (resuming it once from its checkpoint) and leaves every finished result untouched."""
+    again = merbench(*args)
+    stdout, stderr = again.communicate(timeout=DEADLINE_S)
+    assert again.returncode == 0, stderr
+    assert summary in stderr, stderr
+    assert {k: v for k, v in mtimes(folder).items() if k != cancelled.name} == finished  # nothing trained twice
+    assert len(resumes(cancelled)) == 1
+
+
 def cancelled_line(text: str) -> bool:
     """The line of a cancelled job: it stopped on Slurm's SIGTERM with its checkpoint written
     (merbench's Terminated, raised in the job), or Slurm's state if the scheduler said so
@@ -246,12 +257,7 @@ def test_a_grid_on_slurm_survives_scancel_and_requeue(tmp_path):
     assert log.exists()
 
     # The next run of the command trains the cancelled cell alone, from its checkpoint.
-    again = merbench(*args)
-    stdout, stderr = again.communicate(timeout=DEADLINE_S)
-    assert again.returncode == 0, stderr
-    assert "3 cells, 1 trained, 2 reused, 0 failed" in stderr, stderr
-    assert {k: v for k, v in mtimes(grid).items() if k != cancelled.name} == finished  # nothing trained twice
-    assert len(resumes(cancelled)) == 1
+    run_again(args, grid, cancelled, finished, "3 cells, 1 trained, 2 reused, 0 failed")
     assert sum(len(resumes(p)) for p in grid.iterdir() if p.is_dir() and p.name != "slurm_logs") == 2
 
     # The requeued run ends bit-identical to an uninterrupted run of the same recipe and seed.
@@ -315,12 +321,7 @@ def test_a_study_on_slurm_in_postgresql_survives_scancel_and_requeue(tmp_path, p
     assert len(resumes(requeued)) == 1
     finished = mtimes(folder)
 
-    again = merbench(*args)
-    stdout, stderr = again.communicate(timeout=DEADLINE_S)
-    assert again.returncode == 0, stderr
-    assert "2 trials (1 done, 1 to run, 1 of them resumed)" in stderr, stderr
-    assert {k: v for k, v in mtimes(folder).items() if k != cancelled.name} == finished  # nothing trained twice
-    assert len(resumes(cancelled)) == 1
+    run_again(args, folder, cancelled, finished, "2 trials (1 done, 1 to run, 1 of them resumed)")
     study = optuna.load_study(study_name=manifest["study"]["name"], storage=postgres_database)
     assert [t.state.name for t in study.trials] == ["COMPLETE"] * 2
     # every trial reported each of its epochs once to the shared study, the resumed ones too
