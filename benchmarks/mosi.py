@@ -13,6 +13,13 @@ videos, validation = 10 of its test videos, test = the other 21; docs/datasets/m
 Writes benchmarks/out/mosi.md (the tables of docs/benchmarks.md) and prints it.
 
     python benchmarks/mosi.py [--root PATH] [--models all] [--seeds 5] [--jobs 2]
+    python benchmarks/mosi.py --variant _finetune --models mlp,hff,hrdf_mer,mcn_cl,cogmen,dialoguernn,dialoguegcn \\
+        --subsets T,S+T+V --seeds 5 --jobs 2
+
+``--variant _finetune`` reads each model's text as ``recipes/mosi/<model>_finetune.yaml`` does
+(MiniLM fine-tuned on the training split, 3 cross-fitted encoders; the first run fine-tunes into
+the cache) and writes ``benchmarks/out/mosi_finetune.md``; its references read the same
+features. S and V do not read text, so ``--subsets T,S+T+V`` is all that changes.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from mosi_baselines import SHARED_MOSI, SUBSETS, mean_std  # noqa: E402
+from mosi_baselines import SHARED_MOSI, SUBSETS, TABLE_SUBSETS, mean_std, subset_list  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "out"
@@ -35,19 +42,22 @@ OUT = ROOT / "benchmarks" / "out"
 # seeds 1-2, then the rest, so that a stopped benchmark leaves a whole table with fewer seeds.
 # One grid rather than one per subset and stage: its two workers stay busy to the end, where
 # twelve grids each waited for their slowest cell (DialogueRNN's) with one worker idle.
-RUN_ORDER = ("S+T+V", "T", "S", "V")
+RUN_ORDER = ("S+T+V", "S+T", "T+V", "S+V", "T", "S", "V")
 
 
-def grid(models: str, seeds: int, jobs: int, out: Path) -> tuple[dict, float]:
-    """{(model, subset): [Run, ...]} over every subset; the wall seconds of the grid."""
+def grid(models: str, seeds: int, jobs: int, out: Path, subsets: list[str] = TABLE_SUBSETS,
+         features: dict | None = None) -> tuple[dict, float]:
+    """{(model, subset): [Run, ...]} over ``subsets``, each cell reading ``features`` (a
+    ``dataset.features`` override) where given; the wall seconds of the grid."""
     from merbench import RunnerOptions
     from merbench.api import plan_grid
     from merbench.experiments import compare
     from merbench.experiments._common import Plan
 
-    plans = {subset: compare.plan("mosi", models, [("dataset.modalities", list(SUBSETS[subset])),
+    shared = [("dataset.features", features)] if features else []
+    plans = {subset: compare.plan("mosi", models, [*shared, ("dataset.modalities", list(SUBSETS[subset])),
                                                    ("train.threads", 1)], seeds)
-             for subset in RUN_ORDER}
+             for subset in RUN_ORDER if subset in subsets}
     stages = sorted({min(n, seeds) for n in (1, 3, seeds)})
     stage = {seed_index: next(i for i, n in enumerate(stages) if seed_index < n) for seed_index in range(seeds)}
     first_seed = min(c.recipe["train"]["seed"] for plan in plans.values() for c in plan.cells)
@@ -59,7 +69,7 @@ def grid(models: str, seeds: int, jobs: int, out: Path) -> tuple[dict, float]:
     cells.sort(key=lambda c: stage[c.recipe["train"]["seed"] - first_seed])  # stable: subset, then model order
     name = next(iter(plans.values())).name
     t0 = time.perf_counter()
-    report, _ = plan_grid(Plan(name, cells, {"dataset": "mosi", "subsets": list(RUN_ORDER)}), "compare", out,
+    report, _ = plan_grid(Plan(name, cells, {"dataset": "mosi", "subsets": list(plans)}), "compare", out,
                           RunnerOptions(jobs=jobs, threads=1, quiet=True))
     seconds = time.perf_counter() - t0
     print(f"{len(report.grid.trained)} trained, {report.grid.reused} reused, {len(report.grid.failed)} failed, "
@@ -106,15 +116,15 @@ def cell(runs: list, metric: str) -> str:
     return mean_std(values) if values else "—"
 
 
-def results_table(found: dict, models: list[str]) -> str:
+def results_table(found: dict, models: list[str], subsets: list[str] = TABLE_SUBSETS) -> str:
     """Model x subset, test accuracy and weighted F1, mean ± std over seeds; ‡ where the
     model ran without some of its components (result.json's model.inactive_components)."""
-    header = "| model | " + " | ".join(f"{s} acc | {s} WF1" for s in SUBSETS) + " |\n"
-    header += "|---|" + "---|---|" * len(SUBSETS) + "\n"
+    header = "| model | " + " | ".join(f"{s} acc | {s} WF1" for s in subsets) + " |\n"
+    header += "|---|" + "---|---|" * len(subsets) + "\n"
     rows = []
     for name in models:
         cells = []
-        for subset in SUBSETS:
+        for subset in subsets:
             runs = found.get((name, subset), [])
             mark = " ‡" if any(r.model_info.inactive_components for r in runs) else ""
             cells.append(f"{cell(runs, 'acc')}{mark} | {cell(runs, 'wf1')}{mark}")
@@ -122,15 +132,15 @@ def results_table(found: dict, models: list[str]) -> str:
     return header + "\n".join(rows) + "\n"
 
 
-def fusion_tests(found: dict, models: list[str]) -> str:
-    """Per model: S+T+V - T in accuracy and weighted F1, 95 % interval, permutation p."""
+def fusion_tests(found: dict, models: list[str], fused: str = "S+T+V") -> str:
+    """Per model: ``fused`` - T in accuracy and weighted F1, 95 % interval, permutation p."""
     from merbench.significance import compare, load_predictions
 
-    lines = ["| model | T acc | S+T+V acc | Δ acc [95 % CI] | p | Δ WF1 [95 % CI] | p |",
+    lines = [f"| model | T acc | {fused} acc | Δ acc [95 % CI] | p | Δ WF1 [95 % CI] | p |",
              "|---|---|---|---|---|---|---|"]
     for name in models:
         text = [r for r in found.get((name, "T"), []) if r.ok]
-        full = [r for r in found.get((name, "S+T+V"), []) if r.ok]
+        full = [r for r in found.get((name, fused), []) if r.ok]
         if not text or not full:
             continue
         result = compare([load_predictions(r.path) for r in text], [load_predictions(r.path) for r in full],
@@ -148,7 +158,11 @@ def main() -> None:
     parser.add_argument("--models", default="all")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--jobs", type=int, default=2)
-    parser.add_argument("--out", type=Path, default=OUT / "mosi_grid")
+    parser.add_argument("--variant", default="", help="recipe name suffix whose text features every cell reads, "
+                                                      "e.g. _finetune (recipes/mosi/<model>_finetune.yaml)")
+    parser.add_argument("--subsets", type=subset_list, default=list(TABLE_SUBSETS),
+                        help="modality subsets, e.g. T,S+T,S+T+V (default: T,S,V,S+T+V)")
+    parser.add_argument("--out", type=Path, help="the grid folder (default: benchmarks/out/mosi<variant>_grid)")
     parser.add_argument("--skip-baselines", action="store_true")
     parser.add_argument("--report-only", nargs="*", type=Path, metavar="FOLDER",
                         help="train nothing: the tables from the runs already under these folders "
@@ -158,27 +172,43 @@ def main() -> None:
         sys.exit(f"{args.root}: not found (pass --root PATH to your copy of the bc-LSTM data folder)")
     os.environ["MERBENCH_MOSI_ROOT"] = str(args.root)
     OUT.mkdir(parents=True, exist_ok=True)
+    name = f"mosi{args.variant}"
+    out = args.out or OUT / f"{name}_grid"
+    subsets = args.subsets
+    features, text = {}, "the release's text-CNN"
+    if args.variant:
+        from tuned import variant_features, variant_recipe
 
-    report = "# CMU-MOSI benchmark (bc-LSTM features, protocol unseen-valid, binary sentiment)\n\n"
+        if args.models == "all":  # every model with a variant recipe
+            args.models = ",".join(sorted(p.stem[:-len(args.variant)]
+                                          for p in (ROOT / "recipes" / "mosi").glob(f"*{args.variant}.yaml")))
+        models = args.models.split(",")
+        features = variant_features("mosi", models, args.variant)
+        text = f"text as recipes/mosi/<model>{args.variant}.yaml reads it"
+
+    report = f"# CMU-MOSI benchmark (bc-LSTM audio and video, {text}; protocol unseen-valid, binary sentiment)\n\n"
     if not args.skip_baselines:
         from mosi_baselines import table
 
         t0 = time.perf_counter()
-        report += "## References\n\n" + table(args.root, args.seeds)
+        recipe = variant_recipe("mosi", models[0], args.variant) if args.variant else None
+        report += "## References\n\n" + table(args.root, args.seeds, recipe=recipe, subsets=subsets)
         report += f"\n{time.perf_counter() - t0:.0f} s for both references.\n\n"
         print(report, flush=True)
 
     if args.report_only is not None:
-        found, timing = finished(args.report_only or [args.out]), ""
+        found, timing = finished(args.report_only or [out]), ""
     else:
-        found, seconds = grid(args.models, args.seeds, args.jobs, args.out)
+        found, seconds = grid(args.models, args.seeds, args.jobs, out, subsets, features.get("dataset.features"))
         timing = f"Wall time of the grid: {seconds / 60:.1f} min with --jobs {args.jobs}."
     models = sorted({name for name, _ in found})
-    report += (f"## merbench models ({args.seeds} seeds, test split)\n\n" + results_table(found, models)
+    report += (f"## merbench models ({args.seeds} seeds, test split)\n\n" + results_table(found, models, subsets)
                + f"\n‡ the model ran without some of its components (one modality). {timing}\n\n")
-    report += "## Does fusion help? S+T+V against T, paired over test utterances and seeds\n\n"
-    report += fusion_tests(found, models)
-    (OUT / "mosi.md").write_text(report)
+    for fused in (s for s in subsets if "+" in s):
+        if "T" in subsets:
+            report += f"## Does fusion help? {fused} against T, paired over test utterances and seeds\n\n"
+            report += fusion_tests(found, models, fused) + "\n"
+    (OUT / f"{name}.md").write_text(report)
     print(report)
 
 

@@ -14,6 +14,10 @@ the floor a fusion model must clear, not entries of the comparison.
   validation accuracy; the best validation epoch is scored on test, per seed.
 
     python benchmarks/mosi_baselines.py [--root PATH] [--protocol unseen-valid] [--seeds 5]
+        [--recipe recipes/mosi/mlp_finetune.yaml] [--subsets T,S+T+V]
+
+``--recipe`` reads the features as that recipe builds them (its ``dataset.features``: e.g. text
+from MiniLM fine-tuned on the training split) rather than the release's, all three modalities.
 """
 
 from __future__ import annotations
@@ -28,7 +32,10 @@ from synthetic_compare import mean_std  # noqa: F401  (the benchmarks' one forma
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_MOSI = ROOT.parent / "shared" / "data" / "mosi"
-SUBSETS = {"T": ("text",), "S": ("audio",), "V": ("vision",), "S+T+V": ("audio", "text", "vision")}
+# Every modality subset, in the papers' column names and their order; the table has the first four.
+SUBSETS = {"T": ("text",), "S": ("audio",), "V": ("vision",), "S+T": ("audio", "text"), "S+V": ("audio", "vision"),
+           "T+V": ("text", "vision"), "S+T+V": ("audio", "text", "vision")}
+TABLE_SUBSETS = ("T", "S", "V", "S+T+V")
 PROTOCOL = "unseen-valid"
 C_GRID = (0.001, 0.01, 0.1, 1.0, 10.0)
 
@@ -45,14 +52,26 @@ class Split:
         return x, np.concatenate(self.labels)
 
 
-def load(root: Path, protocol: str) -> dict[str, Split]:
-    from merbench.data.readers import read_corpus
-
-    raw = read_corpus("mosi", root, protocol=protocol)
+def load(root: Path, protocol: str, recipe: Path | None = None) -> dict[str, Split]:
+    """The three splits as the release has them, or as ``recipe`` builds its features."""
     splits: dict[str, Split] = {s: Split([], []) for s in ("train", "valid", "test")}
-    for d in raw.dialogues:
-        splits[d.split].videos.append({m: np.stack(xs).astype(np.float32) for m, xs in d.features.items()})
-        splits[d.split].labels.append(np.array([u.label for u in d.utterances]))
+    if recipe is None:
+        from merbench.data.readers import read_corpus
+
+        raw = read_corpus("mosi", root, protocol=protocol)
+        videos = [(d.split, d.features, np.array([u.label for u in d.utterances])) for d in raw.dialogues]
+    else:
+        from merbench.api import resolve_recipe
+        from merbench.train import load_corpus
+
+        corpus = load_corpus(resolve_recipe(recipe, {
+            "dataset.root": str(root), "dataset.protocol": protocol,
+            "dataset.modalities": sorted({m for subset in SUBSETS.values() for m in subset}),
+            "train.standardize": False}))
+        videos = [(d.split, d.features, d.labels) for d in corpus.dialogues]
+    for split, features, labels in videos:
+        splits[split].videos.append({m: np.stack(xs).astype(np.float32) for m, xs in features.items()})
+        splits[split].labels.append(labels)
     return splits
 
 
@@ -149,18 +168,19 @@ def bigru(splits: dict[str, Split], modalities: tuple[str, ...], seed: int, hidd
     return {"acc": acc, "wf1": wf1, "valid_acc": best_acc}
 
 
-def table(root: Path, seeds: int, protocol: str = PROTOCOL) -> str:
+def table(root: Path, seeds: int, protocol: str = PROTOCOL, recipe: Path | None = None,
+          subsets: list[str] = TABLE_SUBSETS) -> str:
     """The Markdown rows of both baselines, one column pair per modality subset."""
     import torch
 
     torch.set_num_threads(1)
-    splits = load(root, protocol)
-    header = "| baseline | " + " | ".join(f"{s} acc | {s} WF1" for s in SUBSETS) + " |\n"
-    header += "|---|" + "---|---|" * len(SUBSETS) + "\n"
+    splits = load(root, protocol, recipe)
+    header = "| baseline | " + " | ".join(f"{s} acc | {s} WF1" for s in subsets) + " |\n"
+    header += "|---|" + "---|---|" * len(subsets) + "\n"
     rows = ["| logistic regression (C on validation) | " + " | ".join(
-        f"{r['acc']:.1f} | {r['wf1']:.1f}" for r in (logistic(splits, m) for m in SUBSETS.values())) + " |"]
+        f"{r['acc']:.1f} | {r['wf1']:.1f}" for r in (logistic(splits, SUBSETS[s]) for s in subsets)) + " |"]
     cells = []
-    for modalities in SUBSETS.values():
+    for modalities in (SUBSETS[s] for s in subsets):
         runs = [bigru(splits, modalities, seed) for seed in range(seeds)]
         cells.append(f"{mean_std([r['acc'] for r in runs])} | {mean_std([r['wf1'] for r in runs])}")
     rows.append(f"| contextual bi-GRU ({seeds} seeds) | " + " | ".join(cells) + " |")
@@ -172,8 +192,18 @@ def main() -> None:
     parser.add_argument("--root", type=Path, default=SHARED_MOSI)
     parser.add_argument("--protocol", default=PROTOCOL)
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--recipe", type=Path, help="read the features as this recipe builds them")
+    parser.add_argument("--subsets", type=subset_list, default=list(TABLE_SUBSETS), help="e.g. T,S+T,S+T+V")
     args = parser.parse_args()
-    print(table(args.root, args.seeds, args.protocol))
+    print(table(args.root, args.seeds, args.protocol, args.recipe, args.subsets))
+
+
+def subset_list(text: str) -> list[str]:
+    subsets = [s for s in SUBSETS if s in text.split(",")]  # the papers' column order
+    unknown = [s for s in text.split(",") if s not in SUBSETS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"{unknown[0]!r} is not a subset; valid: {', '.join(SUBSETS)}")
+    return subsets
 
 
 if __name__ == "__main__":
