@@ -329,6 +329,14 @@ def test_meld_raw_bad_input(tmp_path, split, old, new, match):
         read_corpus("meld", tmp_path)
 
 
+def test_meld_raw_unparseable_csv(tmp_path):
+    write_meld_raw(tmp_path)
+    (tmp_path / "dev_sent_emo.csv").write_text('"' + "x" * 200_000)  # one field past the csv module's limit
+    with pytest.raises(MerbenchError, match=r"meld_raw: .*dev_sent_emo\.csv line 1: not readable as CSV "
+                                            r"\(field larger than field limit .*\); expected a CSV file with columns"):
+        read_corpus("meld", tmp_path)
+
+
 def test_meld_raw_missing_csv(tmp_path):
     write_meld_raw(tmp_path)
     (tmp_path / "dev_sent_emo.csv").unlink()
@@ -502,7 +510,7 @@ def test_mosei_csd_needs_folds(tmp_path):
     write_csd(tmp_path, folds=False)
     with pytest.raises(MerbenchError, match=r"folds\.json.*standard train/valid/test video lists are not shipped"):
         read_corpus("mosei", tmp_path)
-    (tmp_path / "folds.csv").write_text("video_id,split\nvidA,train\nvidB,valid\nvidC,test\nvidX,test\n")
+    (tmp_path / "folds.csv").write_bytes(b"video_id,split\nvidA,train\nvidB,valid\nvidC,test\nvidX,test\nvid\xe9Z,test\n")  # cp1252
     corpus = read_corpus("mosei", tmp_path)
     assert corpus.info["counts"] == {"train": 2, "valid": 1, "test": 2, "total": 5}
 
@@ -515,6 +523,20 @@ def test_mosei_csd_needs_folds(tmp_path):
 def test_mosei_csd_bad_folds(tmp_path, folds, match):
     write_csd(tmp_path)
     (tmp_path / "folds.json").write_text(folds)
+    with pytest.raises(MerbenchError, match=match):
+        read_corpus("mosei", tmp_path)
+
+
+@pytest.mark.parametrize("folds, match", [
+    (b'"' + b"x" * 200_000, r"folds\.csv line 1: not readable as CSV \(field larger than field limit"),
+    (b"video,fold\nvidA,train\n", r"folds\.csv has columns \['video', 'fold'\]; expected video_id, split"),
+    (b"video_id,split\nvidA\n", r"video 'vidA' .*"),
+])
+def test_mosei_csd_bad_folds_csv(tmp_path, folds, match):
+    """Unparseable, wrong columns, short rows: one line each (a cp1252 file reads, as the other
+    readers' CSVs do)."""
+    write_csd(tmp_path, folds=False)
+    (tmp_path / "folds.csv").write_bytes(folds)
     with pytest.raises(MerbenchError, match=match):
         read_corpus("mosei", tmp_path)
 
@@ -672,6 +694,25 @@ def test_mosi_bclstm_bad_input(mosi_root, name, line, edit, match):
     _edit_line(mosi_root / name, line, edit)
     with pytest.raises(MerbenchError, match=match):
         read_corpus("mosi", mosi_root)
+
+
+@pytest.mark.parametrize("name, data, match", [
+    ("transcripts.csv", b"", r"transcripts\.csv has no rows; expected one per utterance"),
+    ("transcripts.csv", b'"' + b"x" * 200_000, r"transcripts\.csv line 1: not readable as CSV \(field larger than "
+                                                r"field limit .*\); expected the bc-LSTM release's quoted CSV rows"),
+    ("audio/audio_train0.csv", _set(0, "\x07" * 5_000), r"audio_train0\.csv line 1 column 1: '(\\x07){5,}\S*\.\.\.\S*' is not a number"),
+    ("text_train.csv", _set(0, "9" * 5_000), r"text_train\.csv line 1: row number '9{20,}\.\.\.9{20,}' is not a row"),
+])
+def test_mosi_bclstm_unreadable_files(mosi_root, name, data, match):
+    """Files the csv module cannot parse, or whose cells are thousands of characters: one
+    bounded line (``data`` is the file's bytes, or an edit of its first line)."""
+    if callable(data):
+        _edit_line(mosi_root / name, 1, data)
+    else:
+        (mosi_root / name).write_bytes(data)
+    with pytest.raises(MerbenchError, match=match) as error:
+        read_corpus("mosi", mosi_root)
+    assert len(str(error.value)) < 400
 
 
 def test_mosi_bclstm_bad_joins(mosi_root):

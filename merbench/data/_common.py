@@ -6,10 +6,11 @@ live in ``_iemocap.py``, ``_meld.py`` and ``_cmu.py`` (MOSEI, MOSI) or in a form
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import pickle
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -206,6 +207,17 @@ def fix_mojibake(text: str) -> str:
                 pass
         out.append(c)
     return "".join(out)
+
+
+def checked_rows(reader: Any, path: Path, fmt: str, expected: str) -> Iterator[Any]:
+    """The rows of a ``csv.reader`` / ``csv.DictReader`` over ``path``: a file the csv module
+    cannot parse (binary data, a field over its size limit, a stray carriage return) is one
+    error naming the file, the line and what was ``expected``, not a ``csv.Error`` traceback."""
+    try:
+        yield from reader
+    except csv.Error as e:
+        raise MerbenchError(f"{fmt}: {path} line {max(reader.line_num, 1)}: not readable as CSV ({e}); "
+                            f"expected {expected}") from None
 
 
 # --- Splits and counts -------------------------------------------------------------------

@@ -33,6 +33,7 @@ docs/datasets/mosei.md and docs/datasets/mosi.md describe it for users.
 from __future__ import annotations
 
 import csv
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,10 +43,11 @@ import numpy as np
 
 from merbench.data import _cmu as cmu
 from merbench.data._common import (
-    NONFINITE, check_modalities, choose, feature_array, finish, require_file,
+    NONFINITE, check_modalities, checked_rows, choose, decode_file, feature_array, finish,
+    require_file,
 )
 from merbench.data.types import RawCorpus, RawDialogue, RawUtterance
-from merbench.errors import MerbenchError
+from merbench.errors import MerbenchError, excerpt
 from merbench.optional import import_optional
 
 SPLITS = ("train", "valid", "test")
@@ -170,12 +172,12 @@ def _folds(spec: CsdFormat, root: Path, folds: str | Path | None) -> tuple[dict[
         )
     pairs: list[tuple[str, str]] = []
     if path.suffix.lower() == ".csv":
-        with open(path, newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            if not reader.fieldnames or {"video_id", "split"} - set(reader.fieldnames):
-                raise MerbenchError(f"{fmt}: {path} has columns {reader.fieldnames}; expected "
-                                    f"video_id, split")
-            pairs = [(r["video_id"].strip(), r["split"].strip()) for r in reader]
+        reader = csv.DictReader(io.StringIO(decode_file(path.read_bytes())[0], newline=""))
+        rows = list(checked_rows(reader, path, fmt, "a CSV file with columns video_id, split"))
+        if not reader.fieldnames or {"video_id", "split"} - set(reader.fieldnames):
+            raise MerbenchError(f"{fmt}: {path} has columns {excerpt(reader.fieldnames)}; expected "
+                                f"video_id, split")
+        pairs = [((r["video_id"] or "").strip(), (r["split"] or "").strip()) for r in rows]
     else:
         try:
             table = json.loads(path.read_text(encoding="utf-8"))

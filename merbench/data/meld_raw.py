@@ -28,8 +28,8 @@ from typing import Sequence
 
 from merbench.data import _meld as meld
 from merbench.data._common import (
-    MISSING_MEDIA, check_modalities, choose, decode_file, finish, fix_mojibake, media,
-    require_file,
+    MISSING_MEDIA, check_modalities, checked_rows, choose, decode_file, finish, fix_mojibake,
+    media, require_file,
 )
 from merbench.data.types import RawCorpus, RawDialogue, RawUtterance
 from merbench.errors import MerbenchError
@@ -58,13 +58,14 @@ def _rows(path: Path) -> tuple[list[dict[str, str]], str, int]:
     """Rows with every field cleaned; the file's encoding; how many fields were fixed."""
     text, encoding = decode_file(path.read_bytes())
     reader = csv.DictReader(io.StringIO(text, newline=""))
+    raws = list(checked_rows(reader, path, FORMAT, f"a CSV file with columns {', '.join(COLUMNS)}"))
     header = [h.strip() for h in (reader.fieldnames or [])]
     absent = [c for c in COLUMNS if c not in header]
     if absent:
         raise MerbenchError(f"{FORMAT}: {path} has no column {absent[0]!r}; expected columns "
                             f"{', '.join(COLUMNS)}")
     rows, fixed = [], 0
-    for raw in reader:
+    for raw in raws:
         row = {}
         for key, value in raw.items():
             if key is None:  # more fields than the header: keep the header's columns

@@ -43,10 +43,10 @@ from typing import Sequence
 import numpy as np
 
 from merbench.data._common import (
-    NONFINITE, check_fold, check_modalities, choose, decode_file, finish, require_file,
+    NONFINITE, check_fold, check_modalities, checked_rows, choose, decode_file, finish, require_file,
 )
 from merbench.data.types import MODALITIES, RawCorpus, RawDialogue, RawUtterance
-from merbench.errors import MerbenchError
+from merbench.errors import MerbenchError, excerpt
 
 FORMAT = "mosi_bclstm"
 DESCRIPTION = ("bc-LSTM release: transcripts.csv, text_{train,test}.csv, {text,audio,video}/"
@@ -89,7 +89,8 @@ def detect(root: Path) -> bool:
 
 def _rows(path: Path) -> list[list[str]]:
     text, _ = decode_file(path.read_bytes())
-    return [row for row in csv.reader(io.StringIO(text)) if row]
+    reader = csv.reader(io.StringIO(text, newline=""))
+    return [row for row in checked_rows(reader, path, FORMAT, "the bc-LSTM release's quoted CSV rows") if row]
 
 
 def _label(cell: str, path: Path, line: int) -> int:
@@ -98,7 +99,7 @@ def _label(cell: str, path: Path, line: int) -> int:
     except ValueError:
         value = -1.0
     if value not in (0.0, 1.0):
-        raise MerbenchError(f"{FORMAT}: {path} line {line}: label {cell!r}; expected 0 (negative) "
+        raise MerbenchError(f"{FORMAT}: {path} line {line}: label {excerpt(cell)}; expected 0 (negative) "
                             f"or 1 (positive)")
     return int(value)
 
@@ -113,7 +114,7 @@ class _Utterance:
         self.id, self.text, self.line = row[0].strip(), row[1].strip(), line
         match = UTTERANCE_ID.match(self.id)
         if not match:
-            raise MerbenchError(f"{FORMAT}: {path} line {line}: id {self.id!r} is not of the form "
+            raise MerbenchError(f"{FORMAT}: {path} line {line}: id {excerpt(self.id)} is not of the form "
                                 f"<video id>_<n>")
         self.video, self.n = match.group(1), int(match.group(2))
         if not self.text:
@@ -125,7 +126,11 @@ class _Utterance:
 def _transcripts(path: Path) -> list[_Utterance]:
     out: list[_Utterance] = []
     first_line: dict[str, int] = {}
-    for line, row in enumerate(_rows(path), 1):
+    rows = _rows(path)
+    if not rows:
+        raise MerbenchError(f"{FORMAT}: {path} has no rows; expected one per utterance (utterance id, "
+                            f"transcript, video number, label)")
+    for line, row in enumerate(rows, 1):
         u = _Utterance(row, path, line)
         if u.id in first_line:
             raise MerbenchError(f"{FORMAT}: {path} lines {first_line[u.id]} and {line} both hold "
@@ -140,8 +145,8 @@ def _index(path: Path, n_transcripts: int) -> list[int]:
     out = []
     for line, row in enumerate(_rows(path), 1):
         cell = row[0].strip()
-        if not cell.isdigit() or int(cell) >= n_transcripts:
-            raise MerbenchError(f"{FORMAT}: {path} line {line}: row number {cell!r} is not a row of "
+        if not cell.isdigit() or len(cell) > len(str(n_transcripts)) or int(cell) >= n_transcripts:
+            raise MerbenchError(f"{FORMAT}: {path} line {line}: row number {excerpt(cell)} is not a row of "
                                 f"{TRANSCRIPTS}; expected a whole number in 0..{n_transcripts - 1}")
         out.append(int(cell))
     return out
@@ -163,13 +168,13 @@ def _features(path: Path, dim: int, n: int, index_path: Path, nonfinite: str,
             values[i] = [float(c) for c in row[:dim]]
         except ValueError:
             j = next(j for j, c in enumerate(row[:dim]) if not _is_number(c))
-            raise MerbenchError(f"{FORMAT}: {path} line {i + 1} column {j + 1}: {row[j]!r} is not a "
+            raise MerbenchError(f"{FORMAT}: {path} line {i + 1} column {j + 1}: {excerpt(row[j])} is not a "
                                 f"number; expected {dim} {modality} features") from None
     bad = ~np.isfinite(values)
     if bad.any():
         if nonfinite != "zero":
             i, j = (int(x) for x in np.argwhere(bad)[0])
-            raise MerbenchError(f"{FORMAT}: {path} line {i + 1} column {j + 1}: {rows[i][j]!r}; "
+            raise MerbenchError(f"{FORMAT}: {path} line {i + 1} column {j + 1}: {excerpt(rows[i][j])}; "
                                 f"expected finite features (option nonfinite='zero' sets them to 0)")
         values[bad] = 0
         fixed[modality] = fixed.get(modality, 0) + int(bad.sum())
