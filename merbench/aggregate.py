@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,17 +100,33 @@ def group_results(results: list[Result]) -> list[Group]:
 
 
 def collect(paths: Iterable[Path]) -> list[Result]:
-    """Results from run folders, result.json files, or folders holding run folders (grids)."""
-    out = []
+    """Results from run folders, result.json files, or folders holding run folders (grids);
+    each run once: a folder named twice (``runs runs/*``), or a copy of a run folder (the same
+    ``run_id``: the same recipe, seed, code and data), would count one run as two seeds."""
+    files = []
     for path in paths:
         path = Path(path)
         if path.is_dir() and not (path / "result.json").exists():
             found = sorted(path.rglob("result.json"))
             if not found:
                 raise MerbenchError(f"{path}: holds no result.json (expected a run folder or a folder of runs)")
-            out.extend(read_result(p) for p in found)
+            files.extend(found)
         else:
-            out.append(read_result(path))
+            files.append(path / "result.json" if path.is_dir() else path)
+    out: list[Result] = []
+    first: dict[str, Path] = {}
+    named: set[Path] = set()
+    for file in files:
+        if file.resolve() in named:  # a file named twice: once, silently
+            continue
+        named.add(file.resolve())
+        result = read_result(file)
+        if result.run_id in first:
+            logging.getLogger("merbench").warning(
+                "%s: run %s again (first at %s); counted once", file.parent, result.run_id, first[result.run_id].parent)
+            continue
+        first[result.run_id] = file
+        out.append(result)
     return out
 
 

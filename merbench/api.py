@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from merbench import check as regression
 from merbench import run_folder
 from merbench.aggregate import collect, group_results, modality_label, one_group, row_labels
+from merbench.atomic import output_file
 from merbench.data.readers import read_corpus, resolve_root
 from merbench.data.types import MODALITIES
 from merbench.device import DEFAULT_THREADS
@@ -43,7 +44,8 @@ from merbench.features.options import FinetuneOptions
 from merbench.figures import confusion_plot, figure_path, group_confusions
 from merbench.grid import RunnerOptions, run_grid
 from merbench.optional import import_optional
-from merbench.recipe import SPLITS, Recipe, apply_overrides, load_recipe, override_text, validate
+from merbench.recipe import (SPLITS, Recipe, apply_overrides, load_recipe, override_text, overrides_source,
+                             validate)
 from merbench.results import load_json
 from merbench.run import Run, find_runs, load_run
 from merbench.tables import Table, by_dataset, data_parts, layout_for, render_all, results_tables
@@ -80,7 +82,7 @@ def resolve_recipe(recipe_or_path: Recipe | dict | str | Path, overrides: dict[s
         if not pairs:
             return validate(raw, "recipe")
         validate(raw, "recipe")  # the recipe must stand on its own, as a file must
-        return validate(apply_overrides(raw, pairs), f"recipe --set {' '.join(map(override_text, pairs))}")
+        return validate(apply_overrides(raw, pairs), overrides_source(pairs, "recipe --set"))
     return load_recipe(recipe_or_path, pairs)
 
 
@@ -370,6 +372,8 @@ def table(paths, *, layout: str | None = None, split: str = "test", significance
     comes before the figure is written."""
     if isinstance(paths, (str, Path)):
         paths = [paths]
+    if split not in SPLITS:
+        raise MerbenchError(f"--split {split}: expected one of {', '.join(SPLITS)}")
     groups = group_results(_with_components(collect([Path(p) for p in paths])))
     report = TableReport(results_tables(groups, layout, split))
     if figure is not None:
@@ -462,6 +466,8 @@ def robustness(paths, *, modalities: str | list[str] | None = None, levels: str 
         paths = [paths]
     if figure is not None:
         figure_path(Path(figure))
+    if save is not None:
+        output_file(save, "--save")
     wanted = parse_modalities(modalities) if isinstance(modalities, str) else (list(modalities) if modalities else None)
     check_missing_mode(missing_mode)
     steps = parse_levels(levels) if isinstance(levels, str) else [float(v) for v in levels]
@@ -590,6 +596,10 @@ def compare(dataset: str, models: str | list[str], *, seeds: int = 3, references
     from merbench.experiments import compare as experiment
 
     names = models if isinstance(models, str) else ",".join(models)
+    if efficiency:  # before any training: a device that cannot measure would waste the grid
+        from merbench.device import resolve_device
+
+        resolve_device(device)
     plan = experiment.plan(dataset, names, _cell_overrides(overrides, runner), seeds,
                            Path(recipes) if recipes else None, Path(tuned) if tuned else None)
     report, finished = plan_grid(plan, "compare", out, runner, dry_run, command, console)

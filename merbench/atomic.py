@@ -15,7 +15,25 @@ import tempfile
 from pathlib import Path
 from typing import IO, Iterator
 
+from merbench.errors import MerbenchError
+
 TEMP_SUFFIX = ".tmp"
+
+
+def output_file(path: Path | str, option: str = "") -> Path:
+    """``path`` checked as a file to write (before any work, and again by ``atomic_open``): a
+    folder there, or a file where one of its folders should be, is a one-line error naming it."""
+    path = Path(path)
+    where = f"{option} {path}" if option else str(path)
+    if path.is_dir():
+        raise MerbenchError(f"{where}: is a folder; expected a file path to write")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise MerbenchError(f"{where}: {parent} is a file, not a folder; expected a path "
+                                    f"whose folders are folders")
+            break
+    return path
 
 
 def umask() -> int:
@@ -35,7 +53,7 @@ def umask() -> int:
 @contextlib.contextmanager
 def atomic_open(path: Path | str, mode: str = "wb", encoding: str | None = None) -> Iterator[IO]:
     """Open a temporary file next to ``path``; on success it replaces ``path``."""
-    path = Path(path)
+    path = output_file(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     try:

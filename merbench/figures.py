@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from merbench.atomic import atomic_open
+from merbench.atomic import atomic_open, output_file
 from merbench.errors import MerbenchError
 
 DPI = 150
@@ -38,7 +38,7 @@ def figure_path(path: Path, option: str = "--figure") -> Path:
     if path.suffix.lower().lstrip(".") not in FIGURE_FORMATS:
         raise MerbenchError(f"{option} {path}: give a path ending in "
                             f"{', '.join('.' + f for f in FIGURE_FORMATS)} (the suffix sets the format)")
-    return path
+    return output_file(path, option)
 
 
 def save_figure(fig, path: Path) -> Path:

@@ -19,7 +19,7 @@ import copy
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -167,7 +167,29 @@ class Recipe(Mapping):
 
 class YamlLoader(yaml.SafeLoader):
     """PyYAML's safe loader, reading floats as YAML 1.2 does: ``5e-5`` and ``1E4`` are numbers
-    (PyYAML's YAML 1.1 rules want a dot, ``5.0e-5``, and read ``5e-5`` as a string)."""
+    (PyYAML's YAML 1.1 rules want a dot, ``5.0e-5``, and read ``5e-5`` as a string), and
+    refusing a key written twice in one mapping, as YAML 1.2 does (PyYAML keeps the last one
+    silently: a second ``model:`` section would train another model than the file seems to
+    say). Keys merged in with ``<<`` may still be overridden."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    duplicate = key in seen
+                except TypeError:  # an unhashable key: the base class reports it
+                    break
+                if duplicate:
+                    raise yaml.constructor.ConstructorError(
+                        "while constructing a mapping", node.start_mark,
+                        f"key {key!r} is written twice in one mapping; expected each key once",
+                        key_node.start_mark)
+                seen.add(key)
+        return super().construct_mapping(node, deep)
 
 
 YamlLoader.add_implicit_resolver(
@@ -200,7 +222,8 @@ def _load_yaml(path: Path) -> dict:
         raise MerbenchError(f"{path}: not a recipe (YAML nested too deeply)") from None
     if not isinstance(data, dict):
         raise MerbenchError(f"{path}: expected a mapping with sections {', '.join(SECTIONS[1:])}")
-    return data
+    # A section left empty (``train:`` with every key commented out) is YAML's null: no keys.
+    return {k: {} if v is None and k in SECTIONS[1:] else v for k, v in data.items()}
 
 
 def _merge(parent: dict, child: dict) -> dict:
@@ -241,17 +264,20 @@ class Problems:
     """Every error found in one recipe, raised together as one message: a user fixes a file
     in one pass instead of one error per run."""
 
-    def __init__(self, source: str) -> None:
-        self.source = source
+    def __init__(self, source: str | Callable[[list[str]], str]) -> None:
+        self.source = source  # or a function of the keys at fault (overrides_source)
         self.items: list[str] = []
+        self.keys: list[str] = []
 
     def add(self, key: str, message: str) -> None:
+        self.keys.append(key)
         key = key if len(key) <= EXCERPT_CHARS else key[:EXCERPT_CHARS - 3] + "..."  # a key is user text too
         self.items.append(f"{key}: {message}")
 
     def check(self) -> None:
         if self.items:
-            raise MerbenchError(f"{self.source}: {'; '.join(self.items)}")
+            source = self.source(self.keys) if callable(self.source) else self.source
+            raise MerbenchError(f"{source}: {'; '.join(self.items)}")
 
 
 def validate(recipe: Mapping, source: str) -> Recipe:
@@ -402,8 +428,14 @@ def _registered_section(recipe: Mapping, section: str, registry, problems: Probl
                 or len(set(modalities)) != len(modalities)):
             bad = next((m for m in modalities if m not in MODALITIES), modalities) \
                 if isinstance(modalities, list) and all(isinstance(m, str) for m in modalities) else modalities
+            if isinstance(bad, str) and bad in MODALITIES:  # one name, not in a list
+                hint = f" (a list: [{bad}])"
+            elif isinstance(bad, str) and all(m.strip() in MODALITIES for m in bad.split(",")):
+                hint = f" (a list: [{', '.join(m.strip() for m in bad.split(','))}])"
+            else:
+                hint = closest(str(bad), MODALITIES)
             problems.add("dataset.modalities", f"expected a non-empty list of distinct {', '.join(MODALITIES)}, "
-                                               f"got {excerpt(bad)}{closest(str(bad), MODALITIES)}")
+                                               f"got {excerpt(bad)}{hint}")
         defaults = keyword_defaults(registry.get(name))
     else:
         # start-up: torch only when this runs
@@ -521,6 +553,18 @@ def override_text(item: str | tuple[str, Any]) -> str:
     return f"{key}={value if isinstance(value, str) else json.dumps(value, default=str)}"
 
 
+def overrides_source(overrides: list, prefix: str = "--set") -> Callable[[list[str]], str]:
+    """The source an override's error names: only the overrides whose key is a key at fault,
+    or holds or lies under one (all of them when none does, e.g. a problem they caused jointly)."""
+    def source(keys: list[str]) -> str:
+        texts = [override_text(item) for item in overrides]
+        paths = [item[0] if isinstance(item, tuple) else item.split("=", 1)[0].strip() for item in overrides]
+        related = [text for text, path in zip(texts, paths)
+                   if any(k == path or k.startswith(path + ".") or path.startswith(k + ".") for k in keys)]
+        return f"{prefix} {' '.join(related or texts)}"
+    return source
+
+
 def apply_overrides(recipe: dict, overrides: list) -> dict:
     """``overrides``: ``--set`` texts (``"model.hidden=64"``, the value read as YAML) or, from
     the Python API, ``("model.hidden", 64)`` pairs (the value taken as it is)."""
@@ -542,7 +586,7 @@ def load_recipe(path: Path | str, overrides: list | None = None) -> Recipe:
     resolved = validate(raw, str(path))  # the file must stand on its own
     if not overrides:
         return resolved
-    return validate(apply_overrides(raw, overrides), f"--set {' '.join(map(override_text, overrides))}")
+    return validate(apply_overrides(raw, overrides), overrides_source(overrides))
 
 
 def recipe_hash(recipe: Mapping) -> str:

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from merbench import run_folder
 from merbench.aggregate import collect, modality_label
 from merbench.errors import MerbenchError
@@ -91,7 +93,29 @@ class Run:
         if any(k not in data for k in keys):
             have = sorted({k.split("_")[0] for k in data})
             raise MerbenchError(f"{path}: no {split!r} predictions (it holds {', '.join(have) or 'none'})")
-        return Predictions(*(data[k] for k in keys))
+        index, labels, values, outputs = (data[k] for k in keys)
+        self._check_predictions(path, split, index, labels, values, outputs)
+        return Predictions(index, labels, values, outputs)
+
+    def _check_predictions(self, path: Path, split: str, index: np.ndarray, labels: np.ndarray,
+                           values: np.ndarray, outputs: np.ndarray) -> None:
+        """One line naming the array unless the arrays fit this run: one entry per utterance,
+        ``(N, classes)`` finite outputs (``(N,)`` for regression), class ids of its label set."""
+        n = len(index) if index.ndim == 1 else -1
+        classes = self.model_info.num_outputs
+        expected = (n, classes) if self.dataset.task == "classification" else (n,)
+        for name, array, shape in (("index", index, (n,)), ("labels", labels, (n,)), ("values", values, (n,)),
+                                   ("outputs", outputs, expected)):
+            if n < 0 or array.shape != shape:
+                raise MerbenchError(f"{path}: {split}_{name} has shape {array.shape}; expected "
+                                    f"{shape if n >= 0 else '(N,)'} for this run's {split} split")
+        if not (np.issubdtype(outputs.dtype, np.number) and np.isfinite(outputs).all()):
+            raise MerbenchError(f"{path}: {split}_outputs holds values that are not finite numbers; "
+                                f"expected the model's outputs")
+        if self.dataset.task == "classification" and len(labels) and not (
+                np.issubdtype(labels.dtype, np.integer) and labels.min() >= -1 and labels.max() < classes):
+            raise MerbenchError(f"{path}: {split}_labels holds ids outside -1..{classes - 1}; expected "
+                                f"class ids of the run's {classes} labels")
 
     # --- The model, from the folder alone ----------------------------------------------------
 

@@ -22,6 +22,7 @@ import torch
 from merbench import run_folder
 from merbench.atomic import atomic_open
 from merbench.data.types import Corpus
+from merbench.errors import MerbenchError
 from merbench.checkpoints import load_checkpoint
 from merbench.models.base import MerModel
 from merbench.models.build import built_components, model_defaults
@@ -68,11 +69,17 @@ def last_state(model: torch.nn.Module, optimizer, scheduler, state: LoopState) -
 
 def resume(run_dir: Path, model: torch.nn.Module, optimizer, scheduler) -> LoopState:
     """Restore model, optimiser, schedule and RNG from ``last.pt``; the loop state it saved."""
-    ckpt = load_checkpoint(run_dir / run_folder.LAST, require=("model", "optimizer", "scheduler", "rng"))
-    model.load_state_dict(ckpt["model"])
-    optimizer.load_state_dict(ckpt["optimizer"])
-    scheduler.load_state_dict(ckpt["scheduler"])
-    torch.set_rng_state(ckpt["rng"])
+    path = run_dir / run_folder.LAST
+    ckpt = load_checkpoint(path, require=("model", "optimizer", "scheduler", "rng"))
+    try:
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        torch.set_rng_state(ckpt["rng"])
+    except (KeyError, ValueError, TypeError, RuntimeError) as e:
+        raise MerbenchError(f"{path}: does not match this run's model, optimiser or schedule "
+                            f"({str(e).splitlines()[0][:120]}); expected the last.pt this run wrote "
+                            f"(remove it to train from the start)") from None
     fresh = LoopState()
     state = LoopState(**{f.name: ckpt.get(f.name, getattr(fresh, f.name)) for f in fields(LoopState)})
     log.info("resumed after epoch %d", state.epoch)

@@ -323,6 +323,10 @@ RECIPE_FILES = [
      "train: expected a mapping"),
     ("null name", b"dataset: {name: synthetic}\nmodel: {name: null}\n", "model.name: expected one model name"),
     ("duplicate anchors of sections", b"dataset: &d {name: synthetic}\nmodel: *d\n", "model.name: unknown model"),
+    ("a section twice", b"dataset: {name: synthetic}\nmodel: {name: mlp_tiny}\nmodel: {name: tfn}\n",
+     "not valid YAML at line 3 (key 'model' is written twice in one mapping; expected each key once)"),
+    ("a key twice", b"dataset: {name: synthetic}\nmodel: {name: mlp_tiny}\ntrain:\n  lr: 0.1\n  lr: 0.2\n",
+     "not valid YAML at line 5 (key 'lr' is written twice"),
 ]
 
 
@@ -472,6 +476,21 @@ def _break_saved(kind: str, w: Path) -> tuple[list, str]:
             preds.unlink()
         elif what == "a pickle":
             preds.write_bytes(pickle.dumps({"test_index": [1]}))
+        else:  # arrays of the wrong shape or values: significance would score them
+            import numpy as np
+
+            arrays = dict(np.load(preds))
+            if what == "outputs of other classes":
+                arrays["test_outputs"] = arrays["test_outputs"][:, :2]
+            elif what == "fewer outputs":
+                arrays["test_outputs"] = arrays["test_outputs"][:3]
+            elif what == "labels as a column":
+                arrays["test_labels"] = arrays["test_labels"][:, None]
+            elif what == "NaN outputs":
+                arrays["test_outputs"][:] = np.nan
+            elif what == "labels outside the label set":
+                arrays["test_labels"][0] = 99
+            np.savez(preds, **arrays)
         return ["significance", run, run], "predictions.npz"
     what = kind.split(": ")[1]
     if what == "truncated":
@@ -494,12 +513,23 @@ def _break_saved(kind: str, w: Path) -> tuple[list, str]:
         shutil.copy(best, last)
         (run / "result.json").unlink()
         return ["train", w / "r.yaml", "--out", w / "runs", "--resume", "--quiet"], "last.pt"
+    elif what == "last.pt of another model, --resume":
+        import torch
+
+        state = torch.load(last, weights_only=False)
+        state["model"] = {"other.weight": torch.zeros(2, 2)}
+        torch.save(state, last)
+        (run / "result.json").unlink()
+        return ["train", w / "r.yaml", "--out", w / "runs", "--resume", "--quiet"], "last.pt: does not match this run's model"
     return ["evaluate", run], "best.pt"
 
 
-SAVED_KINDS = [f"predictions: {k}" for k in ("truncated", "garbage", "empty", "deleted", "a pickle")] + \
+SAVED_KINDS = [f"predictions: {k}" for k in ("truncated", "garbage", "empty", "deleted", "a pickle",
+                                             "outputs of other classes", "fewer outputs", "labels as a column",
+                                             "NaN outputs", "labels outside the label set")] + \
     [f"checkpoint: {k}" for k in ("truncated", "garbage", "empty", "code on unpickling", "deleted", "a JSON file",
-                                   "without the model", "best.pt copied over last.pt, --resume")]
+                                   "without the model", "best.pt copied over last.pt, --resume",
+                                   "last.pt of another model, --resume")]
 
 
 @pytest.mark.parametrize("kind", SAVED_KINDS)
@@ -543,12 +573,21 @@ OPTIONS = [
     (["train", "r.yaml", "--set", "train.lr=.nan"], "train.lr: nan is not a finite number"),
     (["train", "r.yaml", "--set", "train.lr=nan"], "train.lr: expected float, got 'nan'"),
     (["train", "r.yaml", "--set", "model.dropout=2"], "model.dropout: 2 is not in [0, 1)"),
+    (["train", "r.yaml", "--set", "train.lr=0.01", "--set", "model.hiden=3"], "error: --set model.hiden=3: model.hiden"),
+    (["train", "r.yaml", "--set", "dataset.modalities=text"], "got 'text' (a list: [text])"),
+    (["table", "run", "--split", "dev"], "--split dev: expected one of train, valid, test"),
+    (["table", "run", "--figure", "r.yaml/t.png"], "r.yaml is a file, not a folder"),
+    (["figure", "confusion", "run", "--out", "r.yaml/c.png"], "r.yaml is a file, not a folder"),
+    (["robustness", "run", "--levels", "0", "--save", "runs"], "runs: is a folder; expected a file path to write"),
+    (["compare", "--dataset", "synthetic", "--models", "mlp_tiny", "--efficiency", "--device", "tpu"],
+     "--device tpu: expected cpu, cuda"),
 ]
 
 
 @pytest.mark.parametrize("args, expected", OPTIONS, ids=lambda a: " ".join(a) if isinstance(a, list) else None)
 def test_option_error_is_one_line(work, args, expected):
-    args = [str(work / "r.yaml") if a == "r.yaml" else str(run_of(work)) if a == "run" else a for a in args]
+    args = [str(work / a) if a in ("r.yaml", "runs") or a.startswith("r.yaml/") else str(run_of(work)) if a == "run"
+            else a for a in args]
     line = bad(work, *args, *(["--out", str(work / "out")] if args[0] in ("ablate", "heads-sweep", "compare") else []))
     assert expected in line, line
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -88,6 +89,19 @@ def two_seeds(tmp_path_factory):
     for seed in (0, 1):
         assert cli("train", path, "--out", tmp / "runs", "--quiet", "--set", f"train.seed={seed}").exit_code == 0
     return tmp
+
+
+def test_table_counts_each_run_once(two_seeds, tmp_path, caplog):
+    """A folder named twice, a run named beside its folder, or a copy of a run folder (same run
+    id) is one run: two seeds stay n = 2, not 3 or 4 with a std over copies."""
+    runs = two_seeds / "runs"
+    first = sorted(runs.iterdir())[0]
+    shutil.copytree(first, tmp_path / "copy")
+    for args in ([runs, runs], [runs, first], [runs, tmp_path / "copy"]):
+        result = cli("table", *args, "--format", "json")
+        assert result.exit_code == 0, result.output
+        assert '"n": 2' in result.output and '"n": 3' not in result.output and '"n": 4' not in result.output
+    assert any("counted once" in r.getMessage() and "copy" in r.getMessage() for r in caplog.records)
 
 
 @pytest.mark.parametrize("fmt, marker, n", [("rich", "WF1", "(2)"), ("markdown", "| mlp_tiny", "(2)"),
@@ -213,7 +227,10 @@ def test_check_update_into_a_folder_that_cannot_be_written(two_seeds, tmp_path, 
         monkeypatch.setattr("tempfile.mkstemp", _no_permission)
     before = ref.read_bytes() if ref.exists() else None
     error = one_line_error(cli("check", two_seeds / "runs", "--against", ref, "--update", "--tolerance", "3"))
-    assert error.startswith(f"error: {ref}: cannot write the reference (") and "nothing was changed" in error
+    if where == "under a file":  # found before any write (merbench.atomic.output_file)
+        assert error == f"error: {ref}: {tmp_path / 'file'} is a file, not a folder; expected a path whose folders are folders"
+    else:
+        assert error.startswith(f"error: {ref}: cannot write the reference (") and "nothing was changed" in error
     assert (ref.read_bytes() if before is not None else None) == before
 
 

@@ -5,6 +5,7 @@ no longer validates still reads for tables and checks."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -119,7 +120,19 @@ def test_grid_cells_read_back_typed_and_a_broken_cell_is_one_line(tmp_path):
     (tmp_path / MANIFEST).write_text(json.dumps(data))
     with pytest.raises(MerbenchError, match=rf"^{tmp_path / MANIFEST}: cell {cell.run}: recipe: model.name"):
         read_manifest(tmp_path)
-    del data["cells"][0]["run"]
-    (tmp_path / MANIFEST).write_text(json.dumps(data))
-    with pytest.raises(MerbenchError, match="not a merbench grid manifest"):
-        read_manifest(tmp_path)
+    data["cells"][0]["recipe"]["model"]["name"] = "mlp_tiny"
+    expected = re.escape("expected a mapping with 'run' (a run folder name), 'labels' (a mapping) and 'recipe' "
+                         "(a mapping)") + "$"
+    for edit, problem in [(lambda c: c.pop("run"), "no 'run'"), (lambda c: c.update(run=5), "'run' is 5"),
+                          (lambda c: c.update(labels=["mlp"]), r"'labels' is \['mlp'\]"),
+                          (lambda c: c.update(run="../../runs/x"),
+                           "'run' '../../runs/x' is not a folder name inside the grid folder")]:
+        edited = json.loads(json.dumps(data))  # hand edits of grid.json: one line, never a traceback
+        edit(edited["cells"][0])
+        (tmp_path / MANIFEST).write_text(json.dumps(edited))
+        with pytest.raises(MerbenchError, match=rf"^{tmp_path / MANIFEST}: cell 1: {problem}; {expected}"):
+            read_manifest(tmp_path)
+    for cells, problem in [(["oops"], "cell 1: 'oops' is not a mapping"), ({"a": 1}, "'cells' is dict; expected a list")]:
+        (tmp_path / MANIFEST).write_text(json.dumps({**data, "cells": cells}))
+        with pytest.raises(MerbenchError, match=rf"^{tmp_path / MANIFEST}: {problem}"):
+            read_manifest(tmp_path)

@@ -151,3 +151,12 @@ def test_typed_recipe_keeps_the_mapping_as_written(tmp_path):
     edited = r.as_dict()
     edited["train"]["lr"] = 0.5
     assert r.train.lr == 0.001 and r["train"]["lr"] == 0.001  # a copy to edit, never the recipe itself
+
+
+def test_an_empty_section_is_no_keys(tmp_path):
+    """``train:`` with every key commented out is YAML's null: the parent's section stands."""
+    parent = write_recipe(tmp_path / "parent.yaml", tiny_recipe("mlp_tiny", max_epochs=3))
+    child = tmp_path / "child.yaml"
+    child.write_text("# merbench train child.yaml\nextends: parent.yaml\ntrain:\n  # lr: 0.1\neval:\n")
+    assert load_recipe(child)["train"]["max_epochs"] == 3
+    assert load_recipe(child, ["train.threads=1"])["train"]["threads"] == 1

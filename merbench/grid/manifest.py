@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from merbench import run_folder
-from merbench.errors import MerbenchError
+from merbench.errors import MerbenchError, excerpt
 from merbench.recipe import Recipe, read_back
 from merbench.results import load_json, utc_now, write_json
 
@@ -81,9 +81,29 @@ def read_manifest(grid_dir: Path) -> dict:
     if not isinstance(data, dict) or data.get("schema_version") != MANIFEST_SCHEMA or "cells" not in data:
         raise MerbenchError(f"{path}: not a merbench grid manifest (expected schema_version "
                             f"{MANIFEST_SCHEMA} and a 'cells' list)")
-    try:
-        data["cells"] = [GridCell(c["recipe"], c.get("labels", {}), c["run"],
-                                  read_back(c["recipe"], f"{path}: cell {c['run']}: recipe")) for c in data["cells"]]
-    except (KeyError, TypeError, AttributeError) as e:
-        raise MerbenchError(f"{path}: not a merbench grid manifest (a cell without its {e})") from None
+    if not isinstance(data["cells"], list):
+        raise MerbenchError(f"{path}: 'cells' is {type(data['cells']).__name__}; expected a list of cells")
+    cells = []
+    for number, c in enumerate(data["cells"], 1):
+        problem = _cell_problem(c)
+        if problem:
+            raise MerbenchError(f"{path}: cell {number}: {problem}; expected a mapping with 'run' (a run folder "
+                                f"name), 'labels' (a mapping) and 'recipe' (a mapping)")
+        cells.append(GridCell(c["recipe"], c.get("labels", {}), c["run"],
+                              read_back(c["recipe"], f"{path}: cell {c['run']}: recipe")))
+    data["cells"] = cells
     return data
+
+
+def _cell_problem(cell: object) -> str:
+    """What is wrong with one cell of a manifest as read (empty: nothing)."""
+    if not isinstance(cell, dict):
+        return f"{excerpt(cell)} is not a mapping"
+    for key, kind in (("run", str), ("recipe", dict), ("labels", dict)):
+        if key not in cell and key != "labels":
+            return f"no {key!r}"
+        if key in cell and not isinstance(cell[key], kind):
+            return f"{key!r} is {excerpt(cell[key])}"
+    if Path(cell["run"]).name != cell["run"] or cell["run"] in ("", ".", ".."):
+        return f"'run' {excerpt(cell['run'])} is not a folder name inside the grid folder"
+    return ""
