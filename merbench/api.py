@@ -597,6 +597,7 @@ def compare(dataset: str, models: str | list[str], *, seeds: int = 3, references
 
     names = models if isinstance(models, str) else ",".join(models)
     if efficiency:  # before any training: a device that cannot measure would waste the grid
+        # start-up: torch (resolve_device) only when latency is measured
         from merbench.device import resolve_device
 
         resolve_device(device)

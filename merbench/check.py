@@ -156,6 +156,7 @@ def write_reference(path: Path, reference: dict) -> None:
         raise MerbenchError(f"{path}: is a folder, expected the reference JSON file to write")
     try:
         write_json(Path(path), reference)
-    except OSError as e:
-        raise MerbenchError(f"{path}: cannot write the reference ({e.strerror or e}); expected a path in a "
+    except (OSError, MerbenchError) as e:  # MerbenchError: a folder on the path is a file (output_file)
+        reason = e.strerror or e if isinstance(e, OSError) else str(e).removeprefix(f"{path}: ")
+        raise MerbenchError(f"{path}: cannot write the reference ({reason}); expected a path in a "
                             f"writable folder; nothing was changed") from None

@@ -57,7 +57,7 @@ def validate(
 @recipes_app.command("list")
 @user_errors
 def list_(dataset: Optional[str] = typer.Argument(None, help="Only this dataset's recipes, e.g. synthetic.")) -> None:
-    """List the recipes a command finds by name: ./recipes/<dataset>/<model>.yaml, then the packaged ones."""
+    """List the recipes a grid command (compare, ablate, heads-sweep --dataset) finds by name: ./recipes/<dataset>/<model>.yaml, then the packaged ones; train takes a path (a name that is no path from here is the packaged recipe)."""
     from tabulate import tabulate
 
     rows = []
