@@ -83,6 +83,23 @@ def test_collect_reads_folders_files_and_trees(tmp_path):
         one_group(tmp_path / "failed", "x")
 
 
+def test_collect_counts_each_run_once(tmp_path, caplog):
+    """A file named twice (a folder and its run, a run folder and its result.json) is read once,
+    silently; a copy elsewhere (same run id) once, with a warning naming both; order is kept."""
+    a = _write(tmp_path / "grid" / "a", _result(0, 50.0))
+    b = _write(tmp_path / "grid" / "b", _result(1, 54.0))
+    copy = _write(tmp_path / "elsewhere" / "a2", _result(0, 50.0))
+    with caplog.at_level("WARNING", logger="merbench"):
+        assert [r["seed"] for r in collect([b, tmp_path / "grid", a / "result.json", a])] == [1, 0]
+        assert [r["seed"] for r in collect([a, a / "result.json", b])] == [0, 1]  # reading goes on after one
+        assert not caplog.records
+        found = collect([a, copy, tmp_path / "elsewhere", b])
+    assert [(r["seed"], r.path.parent) for r in found] == [(0, a), (1, b)]
+    assert [(r.name, r.levelname, r.getMessage()) for r in caplog.records] == [
+        ("merbench", "WARNING", f"{copy}: run mlp-0-50.0 again (first at {a}); counted once")]  # the copy named twice: once
+    assert one_group(tmp_path / "grid", "x").cell("wf1").n == 2
+
+
 def test_grouping_leaves_results_untouched_and_ignores_key_order():
     from merbench.aggregate import group_key
 

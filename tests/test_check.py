@@ -227,5 +227,23 @@ def test_a_reference_that_cannot_be_written(tmp_path):
     (tmp_path / "file").write_text("x")
     with pytest.raises(MerbenchError) as err:
         write_reference(tmp_path / "file" / "ref.json", ref)
-    assert str(err.value).startswith(f"{tmp_path / 'file' / 'ref.json'}: cannot write the reference (")
-    assert str(err.value).endswith("); expected a path in a writable folder; nothing was changed")
+    assert str(err.value) == (f"{tmp_path / 'file' / 'ref.json'}: cannot write the reference ({tmp_path / 'file'} is "
+                              f"a file, not a folder; expected a path whose folders are folders); expected a path in a "
+                              f"writable folder; nothing was changed")
+
+
+@pytest.mark.parametrize("error, reason", [(PermissionError(13, "Permission denied"), "Permission denied"),
+                                           (OSError("disk on fire"), "disk on fire")])
+def test_a_reference_write_that_fails_says_why(tmp_path, monkeypatch, error, reason):
+    """The OS's reason (its strerror, else the error itself), never a traceback."""
+    import merbench.check as check_module
+
+    def failing(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(check_module, "write_json", failing)
+    ref = build_reference([_group("classification", acc=60.0, wf1=55.0)], "test", 1.0, None)
+    with pytest.raises(MerbenchError) as err:
+        write_reference(tmp_path / "ref.json", ref)
+    assert str(err.value) == (f"{tmp_path / 'ref.json'}: cannot write the reference ({reason}); expected a path in "
+                              f"a writable folder; nothing was changed")
