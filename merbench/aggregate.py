@@ -117,9 +117,9 @@ def collect(paths: Iterable[Path]) -> list[Result]:
     first: dict[str, Path] = {}
     named: set[Path] = set()
     for file in files:
-        if file.resolve() in named:  # a file named twice: once, silently
+        if (resolved := file.resolve()) in named:  # a file named twice: once, silently
             continue
-        named.add(file.resolve())
+        named.add(resolved)
         result = read_result(file)
         if result.run_id in first:
             logging.getLogger("merbench").warning(

@@ -20,19 +20,26 @@ from merbench.errors import MerbenchError
 TEMP_SUFFIX = ".tmp"
 
 
-def output_file(path: Path | str, option: str = "") -> Path:
-    """``path`` checked as a file to write (before any work, and again by ``atomic_open``): a
-    folder there, or a file where one of its folders should be, is a one-line error naming it."""
-    path = Path(path)
-    where = f"{option} {path}" if option else str(path)
+def output_problem(path: Path) -> str:
+    """Why ``path`` cannot be written as a file ("" when it can, as far as paths tell): a folder
+    there, or a file where one of its folders should be."""
     if path.is_dir():
-        raise MerbenchError(f"{where}: is a folder; expected a file path to write")
+        return "is a folder; expected a file path to write"
     for parent in path.parents:
         if parent.exists():
-            if not parent.is_dir():
-                raise MerbenchError(f"{where}: {parent} is a file, not a folder; expected a path "
-                                    f"whose folders are folders")
-            break
+            if parent.is_dir():
+                return ""
+            return f"{parent} is a file, not a folder; expected a path whose folders are folders"
+    return ""
+
+
+def output_file(path: Path | str, option: str = "") -> Path:
+    """``path`` checked as a file to write (before any work, and again by ``atomic_open``): its
+    ``output_problem`` is a one-line error naming it (and the ``option`` it came from)."""
+    path = Path(path)
+    problem = output_problem(path)
+    if problem:
+        raise MerbenchError(f"{f'{option} {path}' if option else path}: {problem}")
     return path
 
 

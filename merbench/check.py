@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from merbench.aggregate import Group, differences, modality_label
+from merbench.atomic import output_problem
 from merbench.errors import MerbenchError, excerpt
 from merbench.metrics import LOWER_IS_BETTER
 from merbench.ranges import FINITE, NON_NEGATIVE
@@ -154,9 +155,12 @@ def write_reference(path: Path, reference: dict) -> None:
     """Written atomically: a reference already there stays whole when the write fails."""
     if Path(path).is_dir():
         raise MerbenchError(f"{path}: is a folder, expected the reference JSON file to write")
-    try:
-        write_json(Path(path), reference)
-    except (OSError, MerbenchError) as e:  # MerbenchError: a folder on the path is a file (output_file)
-        reason = e.strerror or e if isinstance(e, OSError) else str(e).removeprefix(f"{path}: ")
-        raise MerbenchError(f"{path}: cannot write the reference ({reason}); expected a path in a "
-                            f"writable folder; nothing was changed") from None
+    problem = output_problem(Path(path))  # a file where one of its folders should be
+    if not problem:
+        try:
+            write_json(Path(path), reference)
+            return
+        except OSError as e:
+            problem = e.strerror or str(e)
+    raise MerbenchError(f"{path}: cannot write the reference ({problem}); expected a path in a "
+                        f"writable folder; nothing was changed")

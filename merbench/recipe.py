@@ -428,12 +428,10 @@ def _registered_section(recipe: Mapping, section: str, registry, problems: Probl
                 or len(set(modalities)) != len(modalities)):
             bad = next((m for m in modalities if m not in MODALITIES), modalities) \
                 if isinstance(modalities, list) and all(isinstance(m, str) for m in modalities) else modalities
-            if isinstance(bad, str) and bad in MODALITIES:  # one name, not in a list
-                hint = f" (a list: [{bad}])"
-            elif isinstance(bad, str) and all(m.strip() in MODALITIES for m in bad.split(",")):
-                hint = f" (a list: [{', '.join(m.strip() for m in bad.split(','))}])"
-            else:
-                hint = closest(str(bad), MODALITIES)
+            names = [m.strip() for m in bad.split(",")] if isinstance(bad, str) else []
+            # names not in a list (``text``, ``audio,text``): the list they meant; else the nearest name
+            hint = f" (a list: [{', '.join(names)}])" if names and all(m in MODALITIES for m in names) \
+                else closest(str(bad), MODALITIES)
             problems.add("dataset.modalities", f"expected a non-empty list of distinct {', '.join(MODALITIES)}, "
                                                f"got {excerpt(bad)}{hint}")
         defaults = keyword_defaults(registry.get(name))
